@@ -1,0 +1,153 @@
+"""Reading and writing images: 8/16-bit, grey/RGB, atomic writes, clear errors.
+
+Inside dustbench an image is a numpy array, H×W (grey) or H×W×3 (RGB, in RGB order), of dtype
+uint8, uint16 or float32. Files keep their bit depth: 16-bit PNG/TIFF in gives uint16 out.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32)
+
+
+class ImageReadError(ValueError):
+    """An image file could not be read; the message names the file and the problem."""
+
+
+class ImageFormatError(ValueError):
+    """An array cannot be used as an image (wrong dtype, shape or values)."""
+
+
+def dtype_max(dtype) -> float:
+    """The value that stands for full white: 255, 65535, or 1.0 for floats."""
+    dtype = np.dtype(dtype)
+    if dtype == np.uint8:
+        return 255.0
+    if dtype == np.uint16:
+        return 65535.0
+    if dtype.kind == "f":
+        return 1.0
+    raise ImageFormatError(f"unsupported image dtype {dtype}; use uint8, uint16 or float32")
+
+
+def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
+    """Validate an image array and return it unchanged (raises ImageFormatError)."""
+    if not isinstance(image, np.ndarray):
+        raise ImageFormatError(f"{name}: expected a numpy array, got {type(image).__name__}")
+    if image.dtype not in SUPPORTED_DTYPES:
+        raise ImageFormatError(f"{name}: dtype {image.dtype} is not supported; use uint8, uint16 or float32")
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3)):
+        raise ImageFormatError(f"{name}: shape {image.shape} is not H×W or H×W×3")
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise ImageFormatError(f"{name}: empty image of shape {image.shape}")
+    return image
+
+
+def to_float(image: np.ndarray) -> np.ndarray:
+    """Any supported image as float32 in [0, 1] (floats are passed through as float32)."""
+    return (image.astype(np.float32) / np.float32(dtype_max(image.dtype))) if image.dtype != np.float32 else image
+
+
+def from_float(image: np.ndarray, dtype) -> np.ndarray:
+    """Float image in [0, 1] back to `dtype`, rounding and clipping."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return image.astype(dtype, copy=False)
+    scaled = np.clip(image, 0.0, 1.0) * np.float32(dtype_max(dtype))
+    return np.rint(scaled).astype(dtype)
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read a PNG/JPEG/TIFF file keeping its bit depth; grey stays H×W, colour becomes RGB H×W×3.
+
+    Alpha channels are dropped. Raises ImageReadError naming the file on any failure.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ImageReadError(f"{path}: no such file")
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        raise ImageReadError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
+    if data.size == 0:
+        raise ImageReadError(f"{path}: file is empty")
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    if image is None:
+        raise ImageReadError(f"{path}: not a readable image (corrupt, truncated or unsupported format)")
+    if image.dtype not in (np.uint8, np.uint16, np.float32):
+        raise ImageReadError(f"{path}: unsupported pixel type {image.dtype}; use 8- or 16-bit images")
+    if image.ndim == 3:
+        if image.shape[2] == 4:
+            image = image[:, :, :3]
+        if image.shape[2] == 1:
+            image = image[:, :, 0]
+        else:
+            image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return np.ascontiguousarray(image)
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix + ".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_json_atomic(path: str | os.PathLike, obj) -> None:
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def encode_image(image: np.ndarray, suffix: str = ".png") -> bytes:
+    """Encode an RGB/grey uint8 or uint16 array to PNG or TIFF bytes (deterministic)."""
+    check_image(image)
+    if image.dtype == np.float32:
+        raise ImageFormatError("float32 images must be converted (dustbench.io.from_float) before encoding")
+    if suffix.lower() in (".jpg", ".jpeg") and image.dtype != np.uint8:
+        raise ImageFormatError("JPEG holds 8-bit images only; write 16-bit images as .png or .tif")
+    bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 and image.shape[2] == 3 else image
+    ok, buf = cv2.imencode(suffix, bgr)
+    if not ok:
+        raise ImageFormatError(f"OpenCV could not encode a {image.dtype} {image.shape} image as {suffix}")
+    return buf.tobytes()
+
+
+def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
+    """Write an image atomically (temp file + rename), keeping 8/16-bit depth; format from suffix."""
+    path = Path(path)
+    write_bytes_atomic(path, encode_image(image, path.suffix or ".png"))
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """All image files below `folder`, recursively, in sorted order."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: not a folder")
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                  and not p.name.startswith("."))

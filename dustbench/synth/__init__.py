@@ -1,0 +1,59 @@
+"""Procedural film damage: sample parameters, render them, composite them.
+
+    >>> import numpy as np, dustbench
+    >>> rng = np.random.default_rng(0)
+    >>> params = dustbench.sample_params("negative_scan_heavy", clean.shape, rng)
+    >>> layer = dustbench.render(params, clean.shape)
+    >>> damaged = dustbench.composite(clean, layer)
+
+or all at once with ``synthesize(clean, presets, rng)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..io import check_image
+from .composite import artifact_mask, composite, family_labels
+from .params import count_by_family, expected_count, sample_params
+from .presets import (FAMILIES, REFERENCE_SHORT_SIDE, Preset, PresetError, library, load_preset_file,
+                      load_presets, resolve_presets)
+from .render import Layer, Sprite, render
+
+__all__ = [
+    "FAMILIES", "REFERENCE_SHORT_SIDE", "Layer", "Preset", "PresetError", "Sprite", "Synthesis",
+    "artifact_mask", "composite", "count_by_family", "expected_count", "family_labels", "library",
+    "load_preset_file", "load_presets", "regenerate", "render", "resolve_presets", "sample_params", "synthesize",
+]
+
+
+@dataclass
+class Synthesis:
+    """One synthetic sample. `mask` is the artifacts' combined opacity (float32 H×W in [0, 1]),
+    `labels` the family of the strongest artifact per pixel (uint8, 0 = none, see FAMILIES)."""
+
+    damaged: np.ndarray
+    clean: np.ndarray
+    mask: np.ndarray
+    labels: np.ndarray
+    params: dict[str, Any]
+
+
+def synthesize(clean: np.ndarray, presets, rng: np.random.Generator) -> Synthesis:
+    """Damage `clean` with all of `presets` (names, globs, Preset objects; mixes expand).
+
+    The image keeps its dtype (uint8, uint16, float32) and layout (grey H×W or RGB H×W×3).
+    """
+    check_image(clean, "clean")
+    params = sample_params(presets, clean.shape, rng)
+    layer = render(params, clean.shape)
+    return Synthesis(composite(clean, layer), clean, artifact_mask(layer), family_labels(layer), params)
+
+
+def regenerate(clean: np.ndarray, params: dict[str, Any]) -> Synthesis:
+    """Rebuild a sample exactly from its saved parameter record (e.g. a manifest line)."""
+    check_image(clean, "clean")
+    layer = render(params, clean.shape)
+    return Synthesis(composite(clean, layer), clean, artifact_mask(layer), family_labels(layer), params)

@@ -1,0 +1,72 @@
+"""Compositing: clean image + artifact layer -> damaged image, artifact mask and family labels.
+
+Artifacts are laid "over" the image one after another (alpha blending), each only inside its
+own region, so pixels that no artifact touches keep their exact bytes.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..io import check_image, dtype_max
+from .render import Layer
+
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601: colour -> grey
+
+
+def _check_shape(image: np.ndarray, layer: Layer) -> None:
+    if tuple(image.shape[:2]) != tuple(layer.shape):
+        raise ValueError(f"layer was rendered for {layer.shape}, image is {image.shape[:2]}")
+
+
+def _target_color(color: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """Artifact colour in the image's units and channel count."""
+    scale = np.float32(dtype_max(image.dtype))
+    if image.ndim == 2:
+        return np.float32(color @ _LUMA) * scale
+    if image.shape[2] == 1:
+        return np.array([color @ _LUMA], dtype=np.float32) * scale
+    return color.astype(np.float32) * scale
+
+
+def composite(clean: np.ndarray, layer: Layer) -> np.ndarray:
+    """The damaged image: `clean` with every sprite of `layer` blended over it. Keeps dtype."""
+    check_image(clean, "clean")
+    _check_shape(clean, layer)
+    out = clean.copy()
+    integer = out.dtype != np.float32
+    hi = np.float32(dtype_max(out.dtype))
+    for sp in layer.sprites:
+        region = out[sp.slices]
+        a = sp.alpha if out.ndim == 2 else sp.alpha[:, :, None]
+        blended = region.astype(np.float32)
+        blended += a * (_target_color(sp.color, out) - blended)
+        if integer:
+            np.clip(blended, 0, hi, out=blended)
+            np.rint(blended, out=blended)
+        region[...] = blended
+    return out
+
+
+def artifact_mask(layer: Layer) -> np.ndarray:
+    """Combined opacity of all artifacts, float32 H×W in [0, 1]: 0 exactly where nothing was drawn."""
+    mask = np.zeros(layer.shape, np.float32)
+    for sp in layer.sprites:
+        region = mask[sp.slices]
+        region += sp.alpha * (1.0 - region)  # "over": 1 - (1 - m)(1 - a)
+    return mask
+
+
+def family_labels(layer: Layer) -> np.ndarray:
+    """uint8 H×W map of the family (1-based, see FAMILIES) of the most opaque artifact per pixel.
+
+    Pixels whose strongest artifact has opacity below 1/255 (invisible at 8 bits) stay 0.
+    """
+    labels = np.zeros(layer.shape, np.uint8)
+    strongest = np.zeros(layer.shape, np.uint8)  # that opacity quantised to 8 bits: cheap to keep
+    for sp in layer.sprites:
+        q = np.rint(sp.alpha * 255.0).astype(np.uint8)
+        best = strongest[sp.slices]
+        wins = q > best
+        best[wins] = q[wins]
+        labels[sp.slices][wins] = sp.family
+    return labels

@@ -1,0 +1,203 @@
+"""`dustbench synth` as a library function: write damaged/clean/mask triplets and a manifest.
+
+Sample i draws everything (its source image, its preset, its damage) from a Generator seeded by
+``SeedSequence([seed, i])``, so the bytes of a sample depend only on (seed, i): not on worker count,
+shard or order. Each sample's files are written atomically and its record last; a record on
+disk means the sample is finished, which is how an interrupted run resumes.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import sys
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..errors import DustbenchError
+from ..io import ImageReadError, dtype_max, read_image, write_image, write_json_atomic, write_text_atomic
+from ..sheets import contact_sheet
+from ..sources import Source, open_sources
+from . import synthesize
+from .params import count_by_family
+from .presets import Preset, library, resolve_presets
+
+RECORDS = ".records"  # one JSON per finished sample; manifest.jsonl is rebuilt from them
+DEFAULT_PRESETS = "*_scan_*"  # the film-type mixes: realistic combinations, light to extreme
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'i/n' -> (i, n) with 0 <= i < n."""
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise DustbenchError(f"--shard {text!r}: expected i/n, e.g. 0/4") from None
+    if n < 1 or not 0 <= i < n:
+        raise DustbenchError(f"--shard {text!r}: need 0 <= i < n")
+    return i, n
+
+
+def sample_rng(seed: int, index: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([seed, index]))
+
+
+def mask_to_image(mask: np.ndarray, dtype) -> np.ndarray:
+    """Quantise an opacity mask to the image's bit depth, rounding up: any drawn pixel stays > 0."""
+    hi = dtype_max(dtype) if np.dtype(dtype) != np.float32 else 65535.0
+    out_dtype = np.uint8 if hi == 255.0 else np.uint16
+    return np.ceil(mask * np.float32(hi)).astype(out_dtype)
+
+
+@dataclass
+class SynthConfig:
+    clean: str
+    out: str
+    n: int
+    seed: int = 0
+    presets: str = DEFAULT_PRESETS
+    workers: int = 1
+    shard: tuple[int, int] = (0, 1)
+    on_error: str = "stop"  # stop | skip
+    format16: str = "png"  # png | tif: container for 16-bit images
+    contact_sheet: bool = True
+
+
+@dataclass
+class SynthReport:
+    out: Path
+    written: list[int] = field(default_factory=list)
+    resumed: list[int] = field(default_factory=list)
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+
+
+@lru_cache(maxsize=2)  # consecutive samples often share a source; keep at most two scans in memory
+def _load(path: str) -> np.ndarray:
+    return read_image(path)
+
+
+def _make_sample(cfg: SynthConfig, sources: list[Source], presets: list[Preset], index: int) -> tuple[int, str]:
+    """Synthesize and write sample `index`; returns (index, "" or an error message)."""
+    rng = sample_rng(cfg.seed, index)
+    source = sources[int(rng.integers(len(sources)))]
+    preset = presets[int(rng.integers(len(presets)))]
+    try:
+        clean = _load(source.path)
+    except ImageReadError as exc:
+        return index, str(exc)
+    s = synthesize(clean, preset, rng)
+    sid = f"{index:06d}"
+    ext = ".png" if clean.dtype == np.uint8 or cfg.format16 == "png" else ".tif"
+    out = Path(cfg.out)
+    files = {"damaged": f"damaged/{sid}{ext}", "clean": f"clean/{sid}{ext}", "mask": f"mask/{sid}{ext}",
+             "labels": f"labels/{sid}.png"}
+    write_image(out / files["damaged"], s.damaged)
+    write_image(out / files["clean"], clean)
+    write_image(out / files["mask"], mask_to_image(s.mask, clean.dtype))
+    write_image(out / files["labels"], s.labels)
+    record = {"index": index, "id": sid, **files, "source": source.id, "source_path": source.path,
+              "presets": [preset.name], "seed": cfg.seed, "sample_seed": [cfg.seed, index],
+              "shape": list(clean.shape), "dtype": str(clean.dtype), "families": count_by_family(s.params),
+              "params": s.params}
+    write_text_atomic(out / RECORDS / f"{sid}.json", json.dumps(record, sort_keys=True))
+    return index, ""
+
+
+def _worker_init() -> None:
+    import cv2
+    cv2.setNumThreads(1)  # one process per core already; OpenCV threads would only contend
+
+
+_STATE: dict[str, Any] = {}
+
+
+def _worker_setup(cfg, sources, presets) -> None:
+    _worker_init()
+    _STATE.update(cfg=cfg, sources=sources, presets=presets)
+
+
+def _worker_run(index: int) -> tuple[int, str]:
+    return _make_sample(_STATE["cfg"], _STATE["sources"], _STATE["presets"], index)
+
+
+def _finished(out: Path) -> set[int]:
+    folder = out / RECORDS
+    return {int(p.stem) for p in folder.glob("*.json")} if folder.is_dir() else set()
+
+
+def write_manifest(out: str | os.PathLike) -> int:
+    """Rebuild manifest.jsonl (sorted by index) from the finished samples' records."""
+    out = Path(out)
+    records = sorted((out / RECORDS).glob("*.json")) if (out / RECORDS).is_dir() else []
+    lines = [p.read_text(encoding="utf-8").strip() for p in records]
+    write_text_atomic(out / "manifest.jsonl", "".join(line + "\n" for line in lines))
+    return len(lines)
+
+
+def read_manifest(out: str | os.PathLike) -> list[dict[str, Any]]:
+    path = Path(out) / "manifest.jsonl"
+    if not path.is_file():
+        raise DustbenchError(f"{path}: no manifest (is this the output folder of `dustbench synth`?)")
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def write_contact_sheet(out: str | os.PathLike, records: list[dict[str, Any]], n: int = 4) -> Path | None:
+    """A PNG of the first `n` samples: damaged, clean, mask side by side."""
+    out = Path(out)
+    rows, captions = [], []
+    for rec in records[:n]:
+        rows.append([read_image(out / rec[k]) for k in ("damaged", "clean", "mask")])
+        captions.append([f"{rec['id']} {rec['presets'][0]}", rec["source"], "mask"])
+    if not rows:
+        return None
+    path = out / "contact_sheet.png"
+    write_image(path, contact_sheet(rows, captions, height=256))
+    return path
+
+
+def run_synth(cfg: SynthConfig, progress: bool = True) -> SynthReport:
+    """Run (or resume) a synthesis job; see the module docstring for the guarantees."""
+    if cfg.n < 1:
+        raise DustbenchError("--n must be at least 1")
+    if cfg.on_error not in ("stop", "skip"):
+        raise DustbenchError(f"--on-error {cfg.on_error!r}: use 'stop' or 'skip'")
+    sources = open_sources(cfg.clean)
+    presets = resolve_presets(cfg.presets, library())
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    shard_i, shard_n = cfg.shard
+    mine = [i for i in range(cfg.n) if i % shard_n == shard_i]
+    done = _finished(out)
+    report = SynthReport(out, resumed=[i for i in mine if i in done])
+    todo = [i for i in mine if i not in done]
+    bar = tqdm(total=len(mine), initial=len(mine) - len(todo), desc="synth", unit="img", disable=not progress)
+    try:
+        if cfg.workers <= 1:
+            results = (_make_sample(cfg, sources, presets, i) for i in todo)
+            _collect(results, cfg, report, bar)
+        else:
+            ctx = mp.get_context("spawn")  # fork after OpenCV/BLAS threads started can deadlock
+            with ctx.Pool(cfg.workers, initializer=_worker_setup, initargs=(cfg, sources, presets)) as pool:
+                _collect(pool.imap_unordered(_worker_run, todo), cfg, report, bar)
+    finally:
+        bar.close()
+        write_manifest(out)
+    if cfg.contact_sheet:
+        write_contact_sheet(out, read_manifest(out))
+    return report
+
+
+def _collect(results, cfg: SynthConfig, report: SynthReport, bar) -> None:
+    for index, error in results:
+        bar.update(1)
+        if not error:
+            report.written.append(index)
+            continue
+        if cfg.on_error == "stop":
+            raise DustbenchError(f"sample {index}: {error} (use --on-error skip to go on without it)")
+        report.skipped.append((index, error))
+        print(f"skipped sample {index}: {error}", file=sys.stderr)

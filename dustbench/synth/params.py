@@ -1,0 +1,132 @@
+"""Sampling: presets + image shape + Generator -> a JSON-serializable parameter record.
+
+All randomness of a synthetic sample is drawn here; rendering is a pure function of the record.
+Positions are fractions of width/height, sizes fractions of the short side, so the same record
+renders the same picture at any resolution. Fine shape detail (the wobble of a blob's outline,
+the wiggle of a hair) comes from a per-artifact ``shape_seed`` that the renderer expands with its
+own local Generator, which keeps records compact even with thousands of specks.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+import numpy as np
+
+from .presets import REFERENCE_SHORT_SIDE, Preset, expand, resolve_presets
+
+PARAMS_VERSION = 1
+
+
+def expected_count(density: float, shape: tuple[int, int]) -> float:
+    """Mean number of artifacts for `density` (per reference megapixel) on an image of `shape`.
+
+    The reference frame has a short side of REFERENCE_SHORT_SIDE px; the count scales with the
+    frame's aspect (area / short side²), never with its pixel count.
+    """
+    h, w = shape[:2]
+    aspect_area = (h * w) / float(min(h, w)) ** 2
+    return density * REFERENCE_SHORT_SIDE**2 * aspect_area / 1e6
+
+
+def _uniform(rng: np.random.Generator, rng_range, n: int) -> np.ndarray:
+    lo, hi = rng_range
+    return rng.uniform(lo, hi, n)
+
+
+def _loguniform(rng: np.random.Generator, rng_range, n: int) -> np.ndarray:
+    # Sizes are heavy-tailed: many small artifacts, a few large ones.
+    lo, hi = rng_range
+    if lo <= 0 or hi <= lo:
+        return rng.uniform(lo, hi, n)
+    return np.exp(rng.uniform(math.log(lo), math.log(hi), n))
+
+
+def _colors(rng: np.random.Generator, p: Preset, n: int) -> np.ndarray:
+    level = _uniform(rng, p["level"], n)
+    pol = p["polarity"]
+    if pol == "color":
+        palette = np.asarray(p["colors"], dtype=np.float64)
+        base = palette[rng.integers(0, len(palette), n)]
+        return np.clip(base + rng.uniform(-0.05, 0.05, (n, 3)), 0.0, 1.0)
+    if pol == "mixed":
+        bright = rng.random(n) < p["bright_fraction"]
+        level = np.where(bright, 1.0 - level, level)
+    grey = np.repeat(level[:, None], 3, axis=1)
+    # A slight per-artifact tint: real dirt is rarely perfectly neutral.
+    return np.clip(grey + rng.uniform(-0.02, 0.02, (n, 3)), 0.0, 1.0)
+
+
+def _sample_group(p: Preset, scale: float, shape, rng: np.random.Generator) -> dict[str, Any]:
+    density = float(rng.uniform(*p["density"])) * scale
+    n = int(rng.poisson(expected_count(density, shape)))
+    g: dict[str, Any] = {"preset": p.name, "family": p.family, "density": density, "n": n}
+    g["x"] = rng.random(n)
+    g["y"] = rng.random(n)
+    g["opacity"] = _uniform(rng, p["opacity"], n)
+    g["blur"] = _uniform(rng, p["blur"], n)
+    g["color"] = _colors(rng, p, n)
+    g["shape_seed"] = rng.integers(0, 2**31, n)
+    if p.family in ("dust", "dirt", "blotch"):
+        g["size"] = _loguniform(rng, p["size"], n)
+        g["roughness"] = _uniform(rng, p["roughness"], n)
+        g["elongation"] = _uniform(rng, p["elongation"], n)
+        g["angle"] = rng.uniform(0.0, math.pi, n)
+        if p.family == "blotch":
+            g["rim"] = _uniform(rng, p["rim"], n)
+    else:  # strokes: hair, lint, scratch
+        g["width"] = _loguniform(rng, p["width"], n)
+        g["length"] = _loguniform(rng, p["length"], n)
+        g["curvature"] = _uniform(rng, p["curvature"], n) * rng.choice([-1.0, 1.0], n)
+        g["taper"] = _uniform(rng, p["taper"], n)
+        g["angle"] = rng.uniform(0.0, math.pi, n)
+        if p.family == "lint":
+            lo, hi = p["fibres"]
+            g["fibres"] = rng.integers(lo, hi + 1, n)
+            g["spread"] = _uniform(rng, p["spread"], n)
+        if p.family == "scratch":
+            g.update(_scratch_layout(p, shape, rng, n, g))
+    return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in g.items()}
+
+
+def _scratch_layout(p: Preset, shape, rng, n, g) -> dict[str, Any]:
+    h, w = shape[:2]
+    jitter = rng.normal(0.0, 0.01, n)  # radians: film-transport scratches are almost straight
+    if p["orientation"] == "vertical":
+        angle = math.pi / 2 + jitter
+    elif p["orientation"] == "horizontal":
+        angle = jitter
+    else:
+        angle = g["angle"]
+    out: dict[str, Any] = {"angle": angle, "gaps": _uniform(rng, p["gaps"], n),
+                           "wobble": _uniform(rng, p["wobble"], n)}
+    if p["full_height"]:
+        # Runs the whole frame along its orientation; length in short-side units, with margin.
+        along = (h if p["orientation"] != "horizontal" else w) / min(h, w)
+        out["length"] = np.full(n, along * 1.05)
+        out["y" if p["orientation"] != "horizontal" else "x"] = np.full(n, 0.5)
+    return out
+
+
+def sample_params(presets: str | Preset | Iterable, shape: tuple[int, ...], rng: np.random.Generator) -> dict[str, Any]:
+    """Draw every artifact of `presets` (all of them, mixes expanded) for an image of `shape`.
+
+    Returns a JSON-serializable record; ``render(record, shape)`` turns it into pixels.
+    """
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError("rng must be a numpy.random.Generator (e.g. np.random.default_rng(seed))")
+    if len(shape) < 2 or min(shape[:2]) < 1:
+        raise ValueError(f"invalid image shape {tuple(shape)}")
+    selected = resolve_presets(presets)
+    groups = [_sample_group(component, scale, shape, rng)
+              for preset in selected for component, scale in expand(preset)]
+    return {"version": PARAMS_VERSION, "image_shape": [int(shape[0]), int(shape[1])],
+            "presets": [p.name for p in selected], "groups": groups}
+
+
+def count_by_family(params: dict[str, Any]) -> dict[str, int]:
+    """Number of artifacts of each family in a parameter record."""
+    counts: dict[str, int] = {}
+    for g in params["groups"]:
+        counts[g["family"]] = counts.get(g["family"], 0) + g["n"]
+    return counts

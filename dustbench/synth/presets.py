@@ -1,0 +1,286 @@
+"""Artifact presets: small records of data, loaded and validated from TOML files.
+
+A preset file holds one table per preset::
+
+    [dust_fine_dark]
+    family = "dust"
+    description = "Fine sharp dark specks, as on a slide"
+    density = [40.0, 80.0]      # expected count per reference megapixel (see REFERENCE_SHORT_SIDE)
+    size = [0.0006, 0.003]      # diameter, as a fraction of the image's short side
+    ...
+
+Every size, width, length and blur is a fraction of the image's short side, and densities are
+counts per megapixel of a reference frame whose short side is REFERENCE_SHORT_SIDE pixels (a 6 MP
+3:2 scan), so one preset looks the same on a 1 MP and a 24 MP scan of the same frame.
+
+A preset with ``family = "mix"`` names other presets in ``components``; synthesis draws all of
+them. The schema below is the single source of truth for keys, types and defaults.
+"""
+from __future__ import annotations
+
+import fnmatch
+import math
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..errors import DustbenchError, UnknownNameError
+
+REFERENCE_SHORT_SIDE = 2000  # px: the short side of the 6 MP (3000×2000) reference frame
+FAMILIES = ("dust", "dirt", "hair", "lint", "scratch", "blotch")  # label ids 1..6 in this order
+POLARITIES = ("dark", "bright", "mixed", "color")
+
+
+class PresetError(DustbenchError):
+    """A preset file or record is invalid; the message names the file, preset and key."""
+
+
+# key -> (kind, default). Kinds: "range" = [lo, hi] of non-negative numbers with lo <= hi;
+# "irange" = the same with integers; "str"; "bool"; "colors" = list of [r, g, b] in [0, 1];
+# "names" = list of preset names; "number" = a non-negative number. Default None = required.
+_COMMON = {
+    "family": ("str", None),
+    "description": ("str", None),
+    "density": ("range", None),
+    "opacity": ("range", [0.8, 1.0]),
+    "blur": ("range", [0.0, 0.0]),
+    "polarity": ("str", "dark"),
+    "level": ("range", None),  # grey level of the artifact; default depends on polarity
+    "colors": ("colors", []),
+    "bright_fraction": ("number", 0.5),
+}
+_BLOB = {"size": ("range", None), "roughness": ("range", [0.05, 0.2]), "elongation": ("range", [1.0, 1.5])}
+_STROKE = {
+    "width": ("range", None),
+    "length": ("range", None),
+    "curvature": ("range", [0.0, 1.0]),  # total turning along the stroke, radians
+    "taper": ("range", [0.0, 0.5]),  # fraction by which width and opacity fade towards the ends
+}
+SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
+    "dust": {**_COMMON, **_BLOB},
+    "dirt": {**_COMMON, **_BLOB},
+    "hair": {**_COMMON, **_STROKE},
+    "lint": {**_COMMON, **_STROKE, "fibres": ("irange", [3, 6]), "spread": ("range", [0.005, 0.02])},
+    "scratch": {
+        **_COMMON,
+        **_STROKE,
+        "orientation": ("str", "any"),  # any | vertical | horizontal
+        "full_height": ("bool", False),  # run the whole frame (film-transport "rain")
+        "gaps": ("range", [0.0, 0.0]),  # fraction of the length missing (intermittent scratches)
+        "wobble": ("range", [0.0, 0.0]),  # sideways drift of vertical scratches, fraction of short side
+    },
+    "blotch": {**_COMMON, **_BLOB, "rim": ("range", [0.0, 0.0])},  # rim > 0: a water mark's darker edge
+    "mix": {"family": ("str", None), "description": ("str", None), "components": ("names", None),
+            "density_scale": ("number", 1.0)},
+}
+_DEFAULT_LEVEL = {"dark": [0.0, 0.12], "bright": [0.88, 1.0], "mixed": [0.0, 0.12], "color": [0.0, 0.0]}
+_ORIENTATIONS = ("any", "vertical", "horizontal")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One validated preset. ``values`` holds every schema key, defaults filled in."""
+
+    name: str
+    family: str
+    description: str
+    values: dict[str, Any] = field(repr=False)
+    source: str = ""
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, **{k: v for k, v in self.values.items() if not k.startswith("_")}}
+
+
+def _check_value(kind: str, value: Any, where: str, key: str) -> Any:
+    def fail(msg: str):
+        raise PresetError(f"{where}: key {key!r}: {msg}")
+
+    def is_num(x):
+        return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+    if kind == "str":
+        if not isinstance(value, str) or not value:
+            fail(f"expected a non-empty string, got {value!r}")
+        return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            fail(f"expected true or false, got {value!r}")
+        return value
+    if kind == "number":
+        if not is_num(value) or value < 0:
+            fail(f"expected a non-negative number, got {value!r}")
+        return float(value)
+    if kind in ("range", "irange"):
+        if not isinstance(value, list) or len(value) != 2 or not all(is_num(v) for v in value):
+            fail(f"expected a range [low, high] of two numbers, got {value!r}")
+        if kind == "irange" and not all(float(v).is_integer() for v in value):
+            fail(f"expected a range of whole numbers, got {value!r}")
+        lo, hi = value
+        if lo < 0:
+            fail(f"range {value!r} has a negative low end")
+        if lo > hi:
+            fail(f"range {value!r} is empty (low > high)")
+        return [int(lo), int(hi)] if kind == "irange" else [float(lo), float(hi)]
+    if kind == "colors":
+        if not isinstance(value, list) or not all(
+            isinstance(c, list) and len(c) == 3 and all(is_num(v) and 0 <= v <= 1 for v in c) for c in value
+        ):
+            fail(f"expected a list of [r, g, b] colours with values in [0, 1], got {value!r}")
+        return [[float(v) for v in c] for c in value]
+    if kind == "names":
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+            fail(f"expected a non-empty list of preset names, got {value!r}")
+        return list(value)
+    raise AssertionError(kind)
+
+
+def validate_preset(name: str, record: Any, source: str = "<memory>") -> Preset:
+    """Check one raw record against SCHEMA and return a Preset with defaults filled in."""
+    where = f"{source}: preset {name!r}"
+    if not isinstance(record, dict):
+        raise PresetError(f"{where}: expected a table of keys, got {type(record).__name__}")
+    family = record.get("family")
+    if family not in SCHEMA:
+        raise PresetError(f"{where}: key 'family': {family!r} is not one of {', '.join(SCHEMA)}")
+    schema = SCHEMA[family]
+    unknown = sorted(set(record) - set(schema))
+    if unknown:
+        raise PresetError(f"{where}: unknown key {unknown[0]!r} for family {family!r} "
+                          f"(valid keys: {', '.join(sorted(schema))})")
+    values: dict[str, Any] = {}
+    for key, (kind, default) in schema.items():
+        if key in record:
+            values[key] = _check_value(kind, record[key], where, key)
+        elif key == "level" and family != "mix":
+            values[key] = list(_DEFAULT_LEVEL.get(values.get("polarity", "dark"), [0.0, 0.12]))
+        elif default is None:
+            raise PresetError(f"{where}: missing required key {key!r}")
+        else:
+            values[key] = default
+    if family != "mix":
+        if values["polarity"] not in POLARITIES:
+            raise PresetError(f"{where}: key 'polarity': {values['polarity']!r} is not one of {', '.join(POLARITIES)}")
+        if values["polarity"] == "color" and not values["colors"]:
+            raise PresetError(f"{where}: key 'colors': polarity 'color' needs at least one colour")
+        if values["opacity"][1] > 1 or values["level"][1] > 1:
+            raise PresetError(f"{where}: opacity and level must lie in [0, 1]")
+    if family == "scratch" and values["orientation"] not in _ORIENTATIONS:
+        raise PresetError(f"{where}: key 'orientation': {values['orientation']!r} is not one of {', '.join(_ORIENTATIONS)}")
+    return Preset(name=name, family=family, description=values["description"], values=values, source=source)
+
+
+def load_preset_file(path: str | Path) -> dict[str, Preset]:
+    """Load and validate every preset in one TOML file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PresetError(f"{path}: cannot read preset file ({exc.strerror or exc})") from exc
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PresetError(f"{path}: not valid TOML: {exc}") from exc
+    if not raw:
+        raise PresetError(f"{path}: no presets in file")
+    return {name: validate_preset(name, record, str(path)) for name, record in raw.items()}
+
+
+def library_files() -> list[Path]:
+    """The TOML files of the built-in library (inside the wheel, or the repository's folder)."""
+    candidates = [resources.files("dustbench").joinpath("artifacts_library"),
+                  Path(__file__).resolve().parents[2] / "artifacts_library"]
+    for folder in candidates:
+        if folder.is_dir():
+            return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith(".toml"))
+    raise PresetError("the artifact preset library was not found (is dustbench installed correctly?)")
+
+
+def load_presets(paths: Iterable[str | Path] | None = None) -> dict[str, Preset]:
+    """Load presets from `paths` (default: the built-in library), checking names and mix components."""
+    presets: dict[str, Preset] = {}
+    for path in (library_files() if paths is None else paths):
+        for name, preset in load_preset_file(path).items():
+            if name in presets:
+                raise PresetError(f"{path}: preset {name!r} is already defined in {presets[name].source}")
+            presets[name] = preset
+    for preset in presets.values():
+        if preset.family == "mix":
+            for comp in preset["components"]:
+                if comp not in presets:
+                    raise PresetError(f"{preset.source}: preset {preset.name!r}: key 'components': "
+                                      f"{str(UnknownNameError('preset', comp, presets))}")
+                if presets[comp].family == "mix":
+                    raise PresetError(f"{preset.source}: preset {preset.name!r}: key 'components': "
+                                      f"{comp!r} is itself a mix; mixes cannot nest")
+    return presets
+
+
+_LIBRARY: dict[str, Preset] | None = None
+
+
+def library() -> dict[str, Preset]:
+    """The built-in presets, loaded once."""
+    global _LIBRARY
+    if _LIBRARY is None:
+        _LIBRARY = load_presets()
+    return _LIBRARY
+
+
+def resolve_presets(spec: str | Iterable[str] | Preset | None, presets: dict[str, Preset] | None = None) -> list[Preset]:
+    """Turn names, globs (``dust_*``), comma lists and TOML paths into a list of Presets.
+
+    A path ending in ``.toml`` loads that file (its mixes may name library presets). Unknown
+    names and globs matching nothing raise UnknownNameError with close matches.
+    """
+    if isinstance(spec, Preset):
+        return [spec]
+    known = dict(presets if presets is not None else library())
+    if spec is None:
+        return list(known.values())
+    items = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else list(spec)
+    out: list[Preset] = []
+    for item in items:
+        if isinstance(item, Preset):
+            out.append(item)
+        elif item.endswith(".toml"):
+            extra = load_preset_file(item)
+            for p in extra.values():
+                for comp in (p["components"] if p.family == "mix" else []):
+                    if comp not in extra and comp not in known:
+                        raise PresetError(f"{item}: preset {p.name!r}: unknown component {comp!r}")
+            known.update(extra)
+            out.extend(extra.values())
+        elif any(ch in item for ch in "*?["):
+            matched = [known[n] for n in sorted(known) if fnmatch.fnmatchcase(n, item)]
+            if not matched:
+                raise UnknownNameError("preset", item, known)
+            out.extend(matched)
+        elif item in known:
+            out.append(known[item])
+        else:
+            raise UnknownNameError("preset", item, known)
+    if not out:
+        raise PresetError("no presets selected")
+    return _attach(out, known)
+
+
+def _attach(selected: list[Preset], known: dict[str, Preset]) -> list[Preset]:
+    # Mixes refer to components by name; keep the lookup table with each selected mix.
+    return [p if p.family != "mix" else Preset(p.name, p.family, p.description,
+                                               {**p.values, "_components": [known[c] for c in p["components"]]},
+                                               p.source) for p in selected]
+
+
+def expand(preset: Preset) -> list[tuple[Preset, float]]:
+    """The single-family presets a preset stands for, each with its density scale."""
+    if preset.family != "mix":
+        return [(preset, 1.0)]
+    comps = preset.values.get("_components")
+    if comps is None:
+        comps = [library()[c] for c in preset["components"]]
+    return [(c, preset["density_scale"]) for c in comps]

@@ -1,0 +1,241 @@
+"""Rendering: a parameter record -> a sparse artifact layer (sprites of colour + alpha).
+
+Each artifact is drawn only inside its own bounding box (long strokes: only in the 256-px tiles
+they cross), so the cost grows with the damage, not with the frame. Shapes are drawn on 8-bit
+canvases because OpenCV anti-aliases (LINE_AA) only there, with 4 fractional bits of position.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import cv2
+import numpy as np
+
+from .presets import FAMILIES
+
+_SHIFT = 4  # fractional bits for OpenCV drawing
+_ONE = 1 << _SHIFT
+_TILE = 256
+_TILE_ABOVE = 4 * _TILE * _TILE  # a stroke whose box is larger than this is drawn tile by tile
+
+
+@dataclass
+class Sprite:
+    """One artifact (or one tile of a long one): alpha over a region, and a flat colour."""
+
+    y0: int
+    x0: int
+    alpha: np.ndarray  # float32 h×w in [0, 1]
+    color: np.ndarray  # float32 (3,) RGB in [0, 1]
+    family: int  # 1-based index into FAMILIES
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        h, w = self.alpha.shape
+        return slice(self.y0, self.y0 + h), slice(self.x0, self.x0 + w)
+
+
+@dataclass
+class Layer:
+    """Everything the damage adds to one image of `shape` (H, W)."""
+
+    shape: tuple[int, int]
+    sprites: list[Sprite]
+
+
+DrawFn = Callable[[tuple[int, int], float, float], np.ndarray]  # (canvas hw, origin x, origin y) -> alpha
+
+
+def _fixed(points: np.ndarray, ox: float, oy: float) -> np.ndarray:
+    return np.rint((points - (ox, oy)) * _ONE).astype(np.int32)
+
+
+def _blob_outline(cx, cy, radius, elongation, angle, roughness, seed, vertices=24) -> np.ndarray:
+    """Closed outline of an irregular blob; the wobble comes from the artifact's own seed."""
+    local = np.random.default_rng(seed)
+    theta = np.linspace(0.0, 2 * math.pi, vertices, endpoint=False)
+    harmonics = np.arange(2, 9)
+    amps = roughness * local.normal(0.0, 1.0, harmonics.size) / harmonics**0.8
+    phases = local.uniform(0.0, 2 * math.pi, harmonics.size)
+    wobble = (amps[:, None] * np.cos(harmonics[:, None] * theta + phases[:, None])).sum(0)
+    r = radius * np.clip(1.0 + wobble, 0.3, 2.0)
+    sx, sy = math.sqrt(elongation), 1.0 / math.sqrt(elongation)
+    x, y = r * np.cos(theta) * sx, r * np.sin(theta) * sy
+    ca, sa = math.cos(angle), math.sin(angle)
+    return np.stack([cx + ca * x - sa * y, cy + sa * x + ca * y], axis=1)
+
+
+def _stroke_path(cx, cy, length, angle, curvature, seed, step=6.0) -> np.ndarray:
+    """Points along a smooth curve of `length` px centred on (cx, cy)."""
+    local = np.random.default_rng(seed)
+    m = int(np.clip(length / step, 8, 400))
+    t = np.linspace(0.0, 1.0, m)
+    k = np.arange(1, 4)
+    amps = (0.15 * abs(curvature) + 0.05) * local.normal(0.0, 1.0, 3) / k
+    phases = local.uniform(0.0, 2 * math.pi, 3)
+    heading = angle + curvature * (t - 0.5) + (amps[:, None] * np.sin(2 * math.pi * k[:, None] * t + phases[:, None])).sum(0)
+    seg = length / (m - 1)
+    steps = np.stack([np.cos(heading), np.sin(heading)], axis=1) * seg
+    pts = np.concatenate([[[0.0, 0.0]], np.cumsum(steps[:-1], axis=0)])
+    return pts - pts[m // 2] + (cx, cy)
+
+
+def _draw_polyline(canvas: np.ndarray, pts: np.ndarray, widths: np.ndarray, values: np.ndarray,
+                   visible: np.ndarray | None = None) -> None:
+    """Variable-width anti-aliased polyline; sub-pixel widths drawn 1 px wide and fainter."""
+    fixed = np.rint(pts * _ONE).astype(np.int32)
+    for i in range(len(pts) - 1):
+        if visible is not None and not (visible[i] and visible[i + 1]):
+            continue
+        w = 0.5 * (widths[i] + widths[i + 1])
+        v = 0.5 * (values[i] + values[i + 1]) * min(1.0, w)
+        if v < 0.5:
+            continue
+        p, q = (int(fixed[i, 0]), int(fixed[i, 1])), (int(fixed[i + 1, 0]), int(fixed[i + 1, 1]))
+        cv2.line(canvas, p, q, int(round(min(v, 255))), max(1, int(round(w))), cv2.LINE_AA, _SHIFT)
+
+
+def _regions(bbox, margin: int, shape, path: np.ndarray | None) -> Iterator[tuple[int, int, int, int]]:
+    """Image-clipped regions (x0, y0, x1, y1) to draw: the whole box, or the tiles a path crosses."""
+    h, w = shape
+    x0, y0 = max(int(math.floor(bbox[0])) - margin, 0), max(int(math.floor(bbox[1])) - margin, 0)
+    x1, y1 = min(int(math.ceil(bbox[2])) + margin, w), min(int(math.ceil(bbox[3])) + margin, h)
+    if x1 <= x0 or y1 <= y0:
+        return
+    if path is None or (x1 - x0) * (y1 - y0) <= _TILE_ABOVE:
+        yield x0, y0, x1, y1
+        return
+    # Densify the path so every tile it crosses holds at least one sample, then widen by the reach.
+    seg = np.diff(path, axis=0)
+    n = np.maximum(1, np.ceil(np.hypot(seg[:, 0], seg[:, 1]) / (_TILE / 4))).astype(int)
+    dense = np.concatenate([path[i] + seg[i] * np.linspace(0, 1, n[i], endpoint=False)[:, None]
+                            for i in range(len(seg))] + [path[-1:]])
+    tiles = set()
+    for dx in (-margin, 0, margin):
+        for dy in (-margin, 0, margin):
+            q = dense + (dx, dy)
+            tiles.update(zip((q[:, 0] // _TILE).astype(int).tolist(), (q[:, 1] // _TILE).astype(int).tolist()))
+    for tx, ty in sorted(tiles):
+        rx0, ry0 = max(tx * _TILE, x0), max(ty * _TILE, y0)
+        rx1, ry1 = min((tx + 1) * _TILE, x1), min((ty + 1) * _TILE, y1)
+        if rx1 > rx0 and ry1 > ry0:
+            yield rx0, ry0, rx1, ry1
+
+
+def _rasterize(draw: DrawFn, bbox, blur_px: float, shape, path=None) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Draw a shape into each of its regions, blur it exactly (canvas padded by the blur reach)."""
+    reach = int(math.ceil(3.0 * blur_px)) + 2 if blur_px > 0.25 else 2
+    for rx0, ry0, rx1, ry1 in _regions(bbox, reach, shape, path):
+        px0, py0 = rx0 - reach, ry0 - reach  # pad so the blur sees shape parts just outside
+        alpha = draw((ry1 - ry0 + 2 * reach, rx1 - rx0 + 2 * reach), px0, py0)
+        if blur_px > 0.25:
+            alpha = cv2.GaussianBlur(alpha, (0, 0), blur_px, borderType=cv2.BORDER_CONSTANT)
+        alpha = alpha[reach:-reach, reach:-reach]
+        if alpha.max() > 0:
+            yield ry0, rx0, np.ascontiguousarray(alpha)
+
+
+def _blob_drawer(outline: np.ndarray, opacity: float, rim: float = 0.0, rim_px: float = 1.0) -> DrawFn:
+    def draw(hw, ox, oy):
+        canvas = np.zeros(hw, np.uint8)
+        pts = _fixed(outline, ox, oy)
+        cv2.fillPoly(canvas, [pts], 255, cv2.LINE_AA, _SHIFT)
+        alpha = canvas.astype(np.float32) * np.float32(opacity / 255.0)
+        if rim > 0:  # a water mark: a darker edge where the drying front stopped
+            ring = np.zeros(hw, np.uint8)
+            cv2.polylines(ring, [pts], True, 255, max(1, int(round(rim_px))), cv2.LINE_AA, _SHIFT)
+            alpha = np.minimum(alpha + ring.astype(np.float32) * np.float32(rim / 255.0), 1.0)
+        return alpha
+    return draw
+
+
+def _strokes_drawer(strokes, opacity: float) -> DrawFn:
+    def draw(hw, ox, oy):
+        canvas = np.zeros(hw, np.uint8)
+        for pts, widths, values, visible in strokes:
+            _draw_polyline(canvas, pts - (ox, oy), widths, values, visible)
+        return canvas.astype(np.float32) * np.float32(opacity / 255.0)
+    return draw
+
+
+def _profile(m: int, width: float, taper: float) -> tuple[np.ndarray, np.ndarray]:
+    u = np.abs(np.linspace(-1.0, 1.0, m))
+    fade = 1.0 - taper * u**2
+    return width * fade, 255.0 * fade
+
+
+def _gaps(m: int, fraction: float, seed: int) -> np.ndarray | None:
+    """Visible points of an intermittent scratch: on/off runs with `fraction` of the length off."""
+    if fraction <= 0:
+        return None
+    local = np.random.default_rng([seed, 1])
+    visible = np.ones(m, bool)
+    i, on = 0, bool(local.random() > fraction)
+    while i < m:
+        mean = max(1.0, m * 0.06 * ((1 - fraction) / max(fraction, 1e-3) if on else 1.0))
+        run = max(1, int(local.exponential(mean)))
+        visible[i:i + run] = on
+        i, on = i + run, not on
+    return visible
+
+
+def _artifact(family: str, g: dict, i: int, shape) -> tuple[DrawFn, tuple, float, np.ndarray | None]:
+    """Geometry of artifact i of group g in pixels: (draw, bbox, blur_px, path for tiling)."""
+    h, w = shape
+    s = float(min(h, w))
+    cx, cy = g["x"][i] * w, g["y"][i] * h
+    seed, opacity, blur = g["shape_seed"][i], g["opacity"][i], g["blur"][i] * s
+    if family in ("dust", "dirt", "blotch"):
+        radius = 0.5 * g["size"][i] * s
+        outline = _blob_outline(cx, cy, radius, g["elongation"][i], g["angle"][i], g["roughness"][i], seed,
+                                vertices=24 if radius < 40 else 64)
+        rim = g["rim"][i] if family == "blotch" else 0.0
+        draw = _blob_drawer(outline, opacity, rim, rim_px=max(1.0, 0.04 * radius))
+        return draw, (*outline.min(0), *outline.max(0)), blur, None
+    width, length = g["width"][i] * s, g["length"][i] * s
+    if family == "lint":
+        local = np.random.default_rng([seed, 2])
+        strokes, paths = [], []
+        for _ in range(g["fibres"][i]):
+            spread = g["spread"][i] * s
+            fx, fy = cx + local.normal(0, spread), cy + local.normal(0, spread)
+            path = _stroke_path(fx, fy, length * local.uniform(0.5, 1.5), local.uniform(0, 2 * math.pi),
+                                g["curvature"][i] * local.uniform(0.5, 2.0), int(local.integers(2**31)))
+            widths, values = _profile(len(path), width * local.uniform(0.7, 1.3), g["taper"][i])
+            strokes.append((path, widths, values, None))
+            paths.append(path)
+        allp = np.concatenate(paths)
+        pad = width + 2
+        return _strokes_drawer(strokes, opacity), (*(allp.min(0) - pad), *(allp.max(0) + pad)), blur, None
+    path = _stroke_path(cx, cy, length, g["angle"][i], g["curvature"][i], seed)
+    visible = None
+    if family == "scratch":
+        wobble = g["wobble"][i] * s
+        if wobble > 0:  # sideways drift of a transport scratch
+            local = np.random.default_rng([seed, 3])
+            t = np.linspace(0, 1, len(path))
+            drift = wobble * np.sin(2 * math.pi * local.uniform(0.5, 3.0) * t + local.uniform(0, 2 * math.pi))
+            normal = np.array([-math.sin(g["angle"][i]), math.cos(g["angle"][i])])
+            path = path + drift[:, None] * normal
+        visible = _gaps(len(path), g["gaps"][i], seed)
+    widths, values = _profile(len(path), width, g["taper"][i])
+    pad = width + 2
+    bbox = (*(path.min(0) - pad), *(path.max(0) + pad))
+    return _strokes_drawer([(path, widths, values, visible)], opacity), bbox, blur, path
+
+
+def render(params: dict, shape: tuple[int, ...]) -> Layer:
+    """Render a parameter record for an image of `shape` (H, W[, C]). Pure: no randomness."""
+    hw = (int(shape[0]), int(shape[1]))
+    sprites: list[Sprite] = []
+    for g in params["groups"]:
+        family = g["family"]
+        fid = FAMILIES.index(family) + 1
+        for i in range(g["n"]):
+            draw, bbox, blur, path = _artifact(family, g, i, hw)
+            color = np.asarray(g["color"][i], dtype=np.float32)
+            for y0, x0, alpha in _rasterize(draw, bbox, blur, hw, path):
+                sprites.append(Sprite(y0, x0, alpha, color, fid))
+    return Layer(hw, sprites)
