@@ -28,21 +28,28 @@ def _target_color(color: np.ndarray, image: np.ndarray) -> np.ndarray:
     return color.astype(np.float32) * scale
 
 
-def composite(clean: np.ndarray, layer: Layer) -> np.ndarray:
-    """The damaged image: `clean` with every sprite of `layer` blended over it. Keeps dtype."""
+def composite(clean: np.ndarray, layer: Layer, out: np.ndarray | None = None) -> np.ndarray:
+    """The damaged image: `clean` with every sprite of `layer` blended over it. Keeps dtype.
+
+    `out` (same shape and dtype as `clean`, may be `clean` itself) avoids allocating a new frame.
+    """
     check_image(clean, "clean")
     _check_shape(clean, layer)
-    out = clean.copy()
-    integer = out.dtype != np.float32
-    hi = np.float32(dtype_max(out.dtype))
+    if out is None:
+        out = clean.copy()
+    elif out is not clean:
+        if out.shape != clean.shape or out.dtype != clean.dtype:
+            raise ValueError(f"out must be {clean.dtype} {clean.shape}, got {out.dtype} {out.shape}")
+        np.copyto(out, clean)
+    # Integers round half up (+0.5, then the cast truncates); blending stays inside [0, max].
+    half = np.float32(0.5 if out.dtype != np.float32 else 0.0)
     for sp in layer.sprites:
         region = out[sp.slices]
-        a = sp.alpha if out.ndim == 2 else sp.alpha[:, :, None]
-        blended = region.astype(np.float32)
-        blended += a * (_target_color(sp.color, out) - blended)
-        if integer:
-            np.clip(blended, 0, hi, out=blended)
-            np.rint(blended, out=blended)
+        current = region.astype(np.float32)
+        blended = _target_color(sp.color, out) - current
+        blended *= sp.alpha if out.ndim == 2 else sp.alpha[:, :, None]
+        blended += current
+        blended += half
         region[...] = blended
     return out
 

@@ -17,7 +17,7 @@ from .presets import FAMILIES
 
 _SHIFT = 4  # fractional bits for OpenCV drawing
 _ONE = 1 << _SHIFT
-_TILE = 256
+_TILE = 64
 _TILE_ABOVE = 4 * _TILE * _TILE  # a stroke whose box is larger than this is drawn tile by tile
 
 
@@ -84,21 +84,32 @@ def _stroke_path(cx, cy, length, angle, curvature, seed, step=6.0) -> np.ndarray
 
 def _draw_polyline(canvas: np.ndarray, pts: np.ndarray, widths: np.ndarray, values: np.ndarray,
                    visible: np.ndarray | None = None) -> None:
-    """Variable-width anti-aliased polyline; sub-pixel widths drawn 1 px wide and fainter."""
+    """Variable-width anti-aliased polyline; sub-pixel widths drawn 1 px wide and fainter.
+
+    Only segments that reach the canvas are drawn: a long stroke is drawn tile by tile.
+    """
+    h, w = canvas.shape
+    a, b = pts[:-1], pts[1:]
+    seg_w = 0.5 * (widths[:-1] + widths[1:])
+    seg_v = 0.5 * (values[:-1] + values[1:]) * np.minimum(1.0, seg_w)
+    reach = seg_w / 2 + 2
+    near = ((np.minimum(a[:, 0], b[:, 0]) - reach < w) & (np.maximum(a[:, 0], b[:, 0]) + reach > 0)
+            & (np.minimum(a[:, 1], b[:, 1]) - reach < h) & (np.maximum(a[:, 1], b[:, 1]) + reach > 0)
+            & (seg_v >= 0.5))
+    if visible is not None:
+        near &= visible[:-1] & visible[1:]
     fixed = np.rint(pts * _ONE).astype(np.int32)
-    for i in range(len(pts) - 1):
-        if visible is not None and not (visible[i] and visible[i + 1]):
-            continue
-        w = 0.5 * (widths[i] + widths[i + 1])
-        v = 0.5 * (values[i] + values[i + 1]) * min(1.0, w)
-        if v < 0.5:
-            continue
+    for i in np.flatnonzero(near):
         p, q = (int(fixed[i, 0]), int(fixed[i, 1])), (int(fixed[i + 1, 0]), int(fixed[i + 1, 1]))
-        cv2.line(canvas, p, q, int(round(min(v, 255))), max(1, int(round(w))), cv2.LINE_AA, _SHIFT)
+        cv2.line(canvas, p, q, int(round(min(seg_v[i], 255))), max(1, int(round(seg_w[i]))), cv2.LINE_AA, _SHIFT)
 
 
-def _regions(bbox, margin: int, shape, path: np.ndarray | None) -> Iterator[tuple[int, int, int, int]]:
-    """Image-clipped regions (x0, y0, x1, y1) to draw: the whole box, or the tiles a path crosses."""
+def _regions(bbox, margin: int, shape, path: np.ndarray | None, path_pad: float = 0.0
+             ) -> Iterator[tuple[int, int, int, int]]:
+    """Image-clipped regions (x0, y0, x1, y1) to draw: the whole box, or the tiles a path crosses.
+
+    A tile is kept when some point of the (densified) path lies within margin + path_pad of it.
+    """
     h, w = shape
     x0, y0 = max(int(math.floor(bbox[0])) - margin, 0), max(int(math.floor(bbox[1])) - margin, 0)
     x1, y1 = min(int(math.ceil(bbox[2])) + margin, w), min(int(math.ceil(bbox[3])) + margin, h)
@@ -113,8 +124,10 @@ def _regions(bbox, margin: int, shape, path: np.ndarray | None) -> Iterator[tupl
     dense = np.concatenate([path[i] + seg[i] * np.linspace(0, 1, n[i], endpoint=False)[:, None]
                             for i in range(len(seg))] + [path[-1:]])
     tiles = set()
-    for dx in (-margin, 0, margin):
-        for dy in (-margin, 0, margin):
+    reach = int(math.ceil(margin + path_pad))
+    offsets = np.unique(np.concatenate([np.arange(-reach, reach, _TILE // 2), [reach]]))
+    for dx in offsets:
+        for dy in offsets:
             q = dense + (dx, dy)
             tiles.update(zip((q[:, 0] // _TILE).astype(int).tolist(), (q[:, 1] // _TILE).astype(int).tolist()))
     for tx, ty in sorted(tiles):
@@ -124,17 +137,23 @@ def _regions(bbox, margin: int, shape, path: np.ndarray | None) -> Iterator[tupl
             yield rx0, ry0, rx1, ry1
 
 
-def _rasterize(draw: DrawFn, bbox, blur_px: float, shape, path=None) -> Iterator[tuple[int, int, np.ndarray]]:
-    """Draw a shape into each of its regions, blur it exactly (canvas padded by the blur reach)."""
+def _rasterize(draw: DrawFn, bbox, blur_px: float, shape, path=None, path_pad: float = 0.0
+               ) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Draw a shape into each of its regions, blur it exactly (canvas padded by the blur reach).
+
+    Sprites are cropped to their non-zero pixels: compositing cost follows the drawn area.
+    """
     reach = int(math.ceil(3.0 * blur_px)) + 2 if blur_px > 0.25 else 2
-    for rx0, ry0, rx1, ry1 in _regions(bbox, reach, shape, path):
+    for rx0, ry0, rx1, ry1 in _regions(bbox, reach, shape, path, path_pad):
         px0, py0 = rx0 - reach, ry0 - reach  # pad so the blur sees shape parts just outside
         alpha = draw((ry1 - ry0 + 2 * reach, rx1 - rx0 + 2 * reach), px0, py0)
         if blur_px > 0.25:
             alpha = cv2.GaussianBlur(alpha, (0, 0), blur_px, borderType=cv2.BORDER_CONSTANT)
         alpha = alpha[reach:-reach, reach:-reach]
-        if alpha.max() > 0:
-            yield ry0, rx0, np.ascontiguousarray(alpha)
+        rows, cols = np.flatnonzero(alpha.any(axis=1)), np.flatnonzero(alpha.any(axis=0))
+        if rows.size:
+            yield (ry0 + rows[0], rx0 + cols[0],
+                   np.ascontiguousarray(alpha[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]))
 
 
 def _blob_drawer(outline: np.ndarray, opacity: float, rim: float = 0.0, rim_px: float = 1.0) -> DrawFn:
@@ -181,8 +200,8 @@ def _gaps(m: int, fraction: float, seed: int) -> np.ndarray | None:
     return visible
 
 
-def _artifact(family: str, g: dict, i: int, shape) -> tuple[DrawFn, tuple, float, np.ndarray | None]:
-    """Geometry of artifact i of group g in pixels: (draw, bbox, blur_px, path for tiling)."""
+def _artifact(family: str, g: dict, i: int, shape) -> tuple[DrawFn, tuple, float, np.ndarray | None, float]:
+    """Geometry of artifact i of group g in pixels: (draw, bbox, blur_px, path and its pad for tiling)."""
     h, w = shape
     s = float(min(h, w))
     cx, cy = g["x"][i] * w, g["y"][i] * h
@@ -193,7 +212,7 @@ def _artifact(family: str, g: dict, i: int, shape) -> tuple[DrawFn, tuple, float
                                 vertices=24 if radius < 40 else 64)
         rim = g["rim"][i] if family == "blotch" else 0.0
         draw = _blob_drawer(outline, opacity, rim, rim_px=max(1.0, 0.04 * radius))
-        return draw, (*outline.min(0), *outline.max(0)), blur, None
+        return draw, (*outline.min(0), *outline.max(0)), blur, None, 0.0
     width, length = g["width"][i] * s, g["length"][i] * s
     if family == "lint":
         local = np.random.default_rng([seed, 2])
@@ -208,7 +227,7 @@ def _artifact(family: str, g: dict, i: int, shape) -> tuple[DrawFn, tuple, float
             paths.append(path)
         allp = np.concatenate(paths)
         pad = width + 2
-        return _strokes_drawer(strokes, opacity), (*(allp.min(0) - pad), *(allp.max(0) + pad)), blur, None
+        return _strokes_drawer(strokes, opacity), (*(allp.min(0) - pad), *(allp.max(0) + pad)), blur, allp, pad
     path = _stroke_path(cx, cy, length, g["angle"][i], g["curvature"][i], seed)
     visible = None
     if family == "scratch":
@@ -223,7 +242,7 @@ def _artifact(family: str, g: dict, i: int, shape) -> tuple[DrawFn, tuple, float
     widths, values = _profile(len(path), width, g["taper"][i])
     pad = width + 2
     bbox = (*(path.min(0) - pad), *(path.max(0) + pad))
-    return _strokes_drawer([(path, widths, values, visible)], opacity), bbox, blur, path
+    return _strokes_drawer([(path, widths, values, visible)], opacity), bbox, blur, path, pad
 
 
 def render(params: dict, shape: tuple[int, ...]) -> Layer:
@@ -234,8 +253,8 @@ def render(params: dict, shape: tuple[int, ...]) -> Layer:
         family = g["family"]
         fid = FAMILIES.index(family) + 1
         for i in range(g["n"]):
-            draw, bbox, blur, path = _artifact(family, g, i, hw)
+            draw, bbox, blur, path, pad = _artifact(family, g, i, hw)
             color = np.asarray(g["color"][i], dtype=np.float32)
-            for y0, x0, alpha in _rasterize(draw, bbox, blur, hw, path):
+            for y0, x0, alpha in _rasterize(draw, bbox, blur, hw, path, pad):
                 sprites.append(Sprite(y0, x0, alpha, color, fid))
     return Layer(hw, sprites)
