@@ -1,0 +1,229 @@
+"""Classical baselines: identity, the "Dust & Scratches" median filter (fixed and tuned), oracle inpainting.
+
+The median uses a **square** (2r+1)×(2r+1) window with replicated borders, per channel. Photoshop's
+footprint is believed to be circular; we chose the square because it has an exact O(1)-per-pixel
+implementation (OpenCV's histogram median) and a clean definition. See baselines/median/README.md.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterable, Sequence
+
+import cv2
+import numpy as np
+from scipy import ndimage
+
+from ..errors import DustbenchError
+from .registry import Method, register_method
+
+# float32 value of each 8-bit level, computed exactly as dustbench.io.to_float does.
+_LEVELS = np.arange(256).astype(np.float32) / np.float32(255.0)
+# Absorbs float32 rounding so a difference of exactly `threshold` 8-bit levels is not "more than"
+# it; far below one 16-bit step (1.5e-5), so 16-bit data is compared exactly too.
+_THRESHOLD_EPS = 1e-6
+PRECISIONS = ("exact", "fast")
+
+
+def _as_8bit(channel: np.ndarray) -> np.ndarray | None:
+    """The uint8 levels of a float channel if it lies exactly on the 8-bit grid, else None."""
+    q = np.rint(channel * np.float32(255.0)).astype(np.uint8)
+    return q if np.array_equal(_LEVELS[q], channel) else None
+
+
+def median_blur(image: np.ndarray, radius: int, precision: str = "exact") -> np.ndarray:
+    """Per-channel median over a (2r+1)² square window, borders replicated; float32 H×W×C in/out.
+
+    ``precision="exact"`` returns exactly the median of the input values: data on the 8-bit grid
+    (anything read from an 8-bit file) goes through OpenCV's uint8 median (any radius, fast);
+    other data uses OpenCV's float median for r ≤ 2 and scipy's (slow, exact) for r > 2.
+    ``precision="fast"`` instead quantises such data to 8 bits for the median when r > 2 (the
+    only slow case): ~20-50× faster, median off by at most 0.5/255.
+    """
+    if precision not in PRECISIONS:
+        raise DustbenchError(f"median precision must be one of {PRECISIONS}, got {precision!r}")
+    k = 2 * int(radius) + 1
+    out = np.empty_like(image)
+    for c in range(image.shape[2]):  # per channel: cv2 handles only 1/3/4 channels per call
+        x = np.ascontiguousarray(image[:, :, c])
+        q = _as_8bit(x)
+        if q is None and precision == "fast" and k > 5:
+            q = np.rint(np.clip(x, 0, 1) * np.float32(255.0)).astype(np.uint8)
+        if q is not None:
+            out[:, :, c] = _LEVELS[cv2.medianBlur(q, k)]
+        elif k <= 5:  # cv2 accepts float32 only for 3×3 and 5×5; a median is a selection: exact
+            out[:, :, c] = cv2.medianBlur(x, k)
+        else:
+            out[:, :, c] = ndimage.median_filter(x, size=k, mode="nearest")  # same border as cv2
+    return out
+
+
+def dust_and_scratches(image: np.ndarray, radius: int = 2, threshold: float = 0,
+                       precision: str = "exact", median: np.ndarray | None = None) -> np.ndarray:
+    """Photoshop-style Dust & Scratches: take the median only where a pixel differs from it by more
+    than ``threshold`` 8-bit levels (per channel, each channel decided on its own).
+
+    ``median`` may pass a precomputed :func:`median_blur` result (used by the tuner).
+    """
+    med = median_blur(image, radius, precision) if median is None else median
+    if threshold <= 0:
+        return med  # "differs by more than 0" replaces every pixel that differs: the plain median
+    replace = np.abs(image - med) > np.float32(threshold / 255.0 + _THRESHOLD_EPS)
+    return np.where(replace, med, image)
+
+
+def _check_median_options(method: str, radius, threshold, precision) -> tuple[int, float]:
+    if isinstance(radius, bool) or not isinstance(radius, (int, np.integer)) or not 1 <= radius <= 16:
+        raise DustbenchError(f"{method}: radius must be an integer from 1 to 16 px, got {radius!r}")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)) \
+            or not 0 <= threshold <= 255:
+        raise DustbenchError(f"{method}: threshold must be a number from 0 to 255 (8-bit levels), "
+                             f"got {threshold!r}")
+    if precision not in PRECISIONS:
+        raise DustbenchError(f"{method}: precision must be one of {PRECISIONS}, got {precision!r}")
+    threshold = float(threshold)
+    return int(radius), int(threshold) if threshold.is_integer() else threshold
+
+
+@register_method("identity")
+class Identity(Method):
+    """Returns the damaged input unchanged: the floor every method must beat."""
+
+    name = "identity"
+    param_count = 0
+
+    def __init__(self):
+        super().__init__(options={})
+
+    def run(self, image, mask):
+        return image.copy()
+
+
+@register_method("median")
+class Median(Method):
+    """Photoshop "Dust & Scratches": median of a (2r+1)² square where a pixel differs by > threshold."""
+
+    name = "median"
+    param_count = 0
+
+    def __init__(self, radius: int = 2, threshold: float = 0, precision: str = "exact"):
+        radius, threshold = _check_median_options(type(self).name, radius, threshold, precision)
+        super().__init__(options={"radius": radius, "threshold": threshold, "precision": precision})
+
+    def run(self, image, mask):
+        o = self.options
+        return dust_and_scratches(image, o["radius"], o["threshold"], o["precision"])
+
+
+@register_method("median_tuned")
+class MedianTuned(Median):
+    """The median filter with radius and threshold chosen by tune_median on validation pairs."""
+
+    name = "median_tuned"
+
+    def __init__(self, radius: int | None = None, threshold: float | None = None,
+                 tuned_on: str | None = None, score: float | None = None, precision: str = "exact"):
+        if radius is None or threshold is None:
+            raise DustbenchError(
+                "median_tuned has no tuned values: run dustbench.methods.classical.tune_median(pairs) "
+                "on validation (damaged, clean) pairs first, then "
+                "create_method('median_tuned', radius=..., threshold=..., tuned_on=...)")
+        super().__init__(radius, threshold, precision)
+        self.options.update(tuned_on=tuned_on, score=None if score is None else float(score))
+
+
+def psnr(reference: np.ndarray, restored: np.ndarray) -> float:
+    """PSNR in dB for [0, 1] images (inf when identical); dustbench.metrics.psnr when it exists."""
+    try:
+        from ..metrics import psnr as shared_psnr
+    except ImportError:
+        shared_psnr = None
+    if shared_psnr is not None:
+        return float(shared_psnr(reference, restored, data_range=1.0))
+    mse = float(np.mean((reference.astype(np.float64) - restored.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10.0 * np.log10(1.0 / mse)
+
+
+def tune_median(pairs: Iterable[tuple[np.ndarray, np.ndarray]],
+                radii: Sequence[int] = (1, 2, 3, 4, 5, 6, 8),
+                thresholds: Sequence[float] = (0, 2, 4, 8, 12, 16, 24, 32, 48, 64),
+                metric: str | Callable[[np.ndarray, np.ndarray], float] = "psnr",
+                precision: str = "exact") -> dict:
+    """Grid-search the median's radius and threshold on (damaged, clean) validation pairs.
+
+    ``metric`` is "psnr" or ``fn(clean, restored) -> float`` (higher is better); the score of a
+    setting is its mean over the pairs. Ties go to the smaller radius, then the larger threshold
+    (the gentler filter). Returns ``dict(radius=, threshold=, score=, metric=, grid=[...])`` where
+    ``grid`` lists every setting as ``dict(radius=, threshold=, score=)``.
+    """
+    score_fn = psnr if metric == "psnr" else metric
+    if not callable(score_fn):
+        raise DustbenchError(f"tune_median: metric must be 'psnr' or a callable, got {metric!r}")
+    radii = [_check_median_options("tune_median", r, 0, precision)[0] for r in radii]
+    thresholds = [_check_median_options("tune_median", 1, t, precision)[1] for t in thresholds]
+    if not radii or not thresholds:
+        raise DustbenchError("tune_median: radii and thresholds must not be empty")
+    totals = {(r, t): 0.0 for r in radii for t in thresholds}
+    n = 0
+    for damaged, clean in pairs:  # one pair at a time: memory stays bounded for long lists
+        damaged, clean = _as_float_hwc(damaged), _as_float_hwc(clean)
+        if damaged.shape != clean.shape:
+            raise DustbenchError(f"tune_median: pair {n} has shapes {damaged.shape} and {clean.shape}")
+        for r in radii:
+            med = median_blur(damaged, r, precision)  # once per radius, reused for every threshold
+            for t in thresholds:
+                totals[r, t] += score_fn(clean, dust_and_scratches(damaged, r, t, median=med))
+        n += 1
+    if n == 0:
+        raise DustbenchError("tune_median: no validation pairs given")
+    grid = [{"radius": r, "threshold": t, "score": totals[r, t] / n} for r in radii for t in thresholds]
+    best = max(grid, key=lambda g: (g["score"], -g["radius"], g["threshold"]))
+    return {**best, "metric": metric if isinstance(metric, str) else getattr(metric, "__name__", "custom"),
+            "grid": grid}
+
+
+def _as_float_hwc(image: np.ndarray) -> np.ndarray:
+    from ..io import to_float  # local import: keeps this module's import light
+
+    image = to_float(np.asarray(image))
+    return image[:, :, None] if image.ndim == 2 else image
+
+
+@register_method("oracle_inpaint")
+class OracleInpaint(Method):
+    """ORACLE: OpenCV Telea inpainting of the ground-truth damage mask (an upper reference)."""
+
+    name = "oracle_inpaint"
+    needs_mask = True
+    is_oracle = True
+    param_count = 0
+
+    def __init__(self, dilate: int = 1, radius: float = 3.0):
+        if isinstance(dilate, bool) or not isinstance(dilate, (int, np.integer)) or dilate < 0:
+            raise DustbenchError(f"oracle_inpaint: dilate must be an integer >= 0 px, got {dilate!r}")
+        if isinstance(radius, bool) or not isinstance(radius, (int, float, np.number)) or radius <= 0:
+            raise DustbenchError(f"oracle_inpaint: radius must be a number > 0 px, got {radius!r}")
+        super().__init__(options={"dilate": int(dilate), "radius": float(radius)})
+
+    def run(self, image, mask):
+        return telea_inpaint(image, mask, self.options["dilate"], self.options["radius"])
+
+
+def telea_inpaint(image: np.ndarray, mask: np.ndarray, dilate: int = 1, radius: float = 3.0) -> np.ndarray:
+    """Inpaint ``mask`` (bool H×W, dilated by a (2d+1)² square) in a float32 H×W×C image.
+
+    cv2.inpaint takes float32 only single-channel, and its Telea code adds a rounding term of up
+    to ~2 units that assumes 0–255 scale, so on [0, 1] floats it is badly off. We therefore inpaint
+    each channel as 16-bit (0–65535: that term becomes <= 3e-5) — Telea's weights depend only on
+    the mask, so per channel equals OpenCV's 3-channel result — and copy back only masked pixels.
+    """
+    m = mask.astype(np.uint8)
+    if dilate > 0:
+        m = cv2.dilate(m, np.ones((2 * dilate + 1, 2 * dilate + 1), np.uint8))
+    out = image.copy()
+    hole = m > 0
+    if not hole.any():
+        return out
+    for c in range(image.shape[2]):
+        u16 = np.rint(image[:, :, c] * np.float32(65535.0)).astype(np.uint16)
+        filled = cv2.inpaint(u16, m, float(radius), cv2.INPAINT_TELEA)
+        out[:, :, c][hole] = filled[hole].astype(np.float32) / np.float32(65535.0)
+    return out

@@ -1,0 +1,231 @@
+"""Methods backed by a model file: TorchScript, torch.export ``.pt2``, or a dustbench checkpoint.
+
+Nothing here unpickles arbitrary Python: checkpoints are read with ``torch.load(weights_only=True)``
+and a file that holds a whole pickled ``nn.Module`` is refused with instructions to export it.
+Models take N×C×H×W float32 in [0, 1] and return the same; images go through in tiles
+(:func:`dustbench.tiling.apply_tiled`) so memory stays bounded on full-resolution scans.
+
+Channels: a 1-channel image given to a 3-channel model is repeated to RGB and the output averaged
+back to grey; a 3-channel image given to a 1-channel model is run as a batch of three grey
+images. The model's channel count comes from ``channels=``, else the checkpoint (``channels``
+or ``config["in_channels"]``), the input spec of an exported program, or the first 4-D weight.
+"""
+from __future__ import annotations
+
+import re
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import DustbenchError
+from ..io import atomic_path
+from ..tiling import apply_tiled
+from .registry import Method
+
+CHECKPOINT_FORMAT = "dustbench-checkpoint"
+MODEL_SUFFIXES = (".pt", ".pth", ".pt2", ".ts", ".ckpt")
+HOW_TO_EXPORT = ("export the model instead: `torch.jit.script(model).save('model.pt')`, "
+                 "`torch.export.save(torch.export.export(model, (x,), dynamic_shapes=...), 'model.pt2')`, "
+                 "or a dustbench checkpoint via dustbench.methods.loaded.save_checkpoint / `dustbench export`")
+
+
+class LoadedModel(Method):
+    """A torch model from a file, run tile by tile under ``torch.inference_mode()``."""
+
+    def __init__(self, module, path: Path, kind: str, device: torch.device, channels: int | None,
+                 tile: int | None, overlap: int, extra: dict | None = None):
+        super().__init__(name=f"file:{path.name}",
+                         options={"path": str(path), "format": kind, "device": str(device),
+                                  "channels": channels, "tile": tile, "overlap": overlap, **(extra or {})})
+        self.module, self.device, self.channels = module, device, channels
+        self.tile, self.overlap = tile, overlap
+        self.param_count = sum(int(p.numel()) for p in module.parameters())
+
+    def run(self, image, mask):
+        if self.tile is None:
+            return self._forward(image)
+        return apply_tiled(self._forward, image, tile=self.tile, overlap=self.overlap)
+
+    def _forward(self, image: np.ndarray) -> np.ndarray:
+        """H×W×C float32 numpy -> model -> H×W×C float32 numpy, adapting grey/RGB."""
+        height, width, c = image.shape
+        x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None]  # 1×C×H×W
+        want = self.channels
+        as_batch = want == 1 and c > 1
+        if want is not None and want != c:
+            if c == 1:
+                x = x.repeat(1, want, 1, 1)
+            elif as_batch:
+                x = x.transpose(0, 1)  # C×1×H×W: each channel as its own grey image
+            else:
+                raise DustbenchError(f"{self.name}: model takes {want} channels, image has {c}")
+        try:
+            with torch.inference_mode():
+                y = self.module(x.to(self.device))
+        except Exception as exc:  # report which file and input failed, in one line
+            hint = ("; a torch.export program must be exported with dynamic_shapes for H and W"
+                    if self.options["format"] == "export" else "")
+            raise DustbenchError(f"{self.options['path']}: model failed on input {tuple(x.shape)}: "
+                                 f"{_brief(exc)}{hint}") from exc
+        if isinstance(y, (tuple, list)):
+            y = y[0]
+        if not isinstance(y, torch.Tensor) or y.ndim != 4 or tuple(y.shape[2:]) != (height, width):
+            raise DustbenchError(f"{self.name}: model returned {getattr(y, 'shape', type(y).__name__)} "
+                                 f"for input {tuple(x.shape)}; expected N×C×{height}×{width}")
+        y = y.detach().float().cpu()
+        if as_batch:
+            y = y.transpose(0, 1)  # C×1×H×W back to 1×C×H×W
+        if y.shape[1] != c:
+            if c == 1:
+                y = y.mean(dim=1, keepdim=True)  # RGB model on a grey image: average back
+            else:
+                raise DustbenchError(f"{self.name}: model returned {y.shape[1]} channels for a {c}-channel image")
+        return y[0].permute(1, 2, 0).numpy()
+
+
+def load_model_file(path, device: str = "cpu", *, channels: int | None = None,
+                    tile: int | None = 512, overlap: int = 32) -> Method:
+    """Load a TorchScript file, a ``torch.export`` ``.pt2`` or a dustbench checkpoint as a Method.
+
+    ``tile``/``overlap`` set tiled inference (``tile=None`` runs whole images); ``channels``
+    overrides the guessed number of input channels. Raises DustbenchError naming the file when it
+    is missing, has an unknown suffix, is corrupt, or would need arbitrary unpickling.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DustbenchError(f"{path}: no such model file")
+    if path.suffix.lower() not in MODEL_SUFFIXES:
+        raise DustbenchError(f"{path}: unknown model file type {path.suffix!r}; expected one of "
+                             f"{', '.join(MODEL_SUFFIXES)}")
+    dev = _device(device)
+    kind = _sniff(path)
+    extra: dict = {}
+    try:
+        if kind == "export":
+            program = torch.export.load(str(path))
+            channels = channels or _export_channels(program)
+            module = program.module()
+            module = module.to(dev) if dev.type != "cpu" else module
+        elif kind == "torchscript":
+            with warnings.catch_warnings():  # torch 2.9+ flags TorchScript as deprecated; still supported
+                warnings.simplefilter("ignore", DeprecationWarning)
+                module = torch.jit.load(str(path), map_location=dev)
+        else:
+            module, ckpt_channels, extra = _load_checkpoint(path, dev)
+            channels = channels or ckpt_channels
+    except DustbenchError:
+        raise
+    except Exception as exc:  # torch raises many types for damaged files; report one clear line
+        raise DustbenchError(f"{path}: cannot read it as a {kind.replace('export', 'torch.export')} "
+                             f"file; corrupt, truncated or not a PyTorch file? ({_brief(exc)})") from exc
+    try:
+        module.eval()  # dropout/batch-norm in inference mode
+    except (AttributeError, NotImplementedError):
+        pass  # exported modules fix train/eval behaviour at export time
+    return LoadedModel(module, path, kind, dev, channels or _weight_channels(module), tile, overlap, extra)
+
+
+def save_checkpoint(path, model: torch.nn.Module, name: str, config: dict, **meta) -> None:
+    """Write ``model`` as a dustbench checkpoint (atomically) that :func:`load_model_file` reads.
+
+    ``name``/``config`` must rebuild it with ``dustbench.models.create_model(name, **config)``;
+    ``meta`` (plain types only, e.g. ``channels=3, epoch=10``) is stored alongside.
+    """
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        torch.save({"format": CHECKPOINT_FORMAT, "model": name, "config": dict(config),
+                    "state_dict": state, **meta}, tmp)
+
+
+def _load_checkpoint(path: Path, dev: torch.device):
+    """(module, channels, extra options) from a dustbench checkpoint, without arbitrary unpickling."""
+    import pickle
+
+    try:
+        ckpt = torch.load(str(path), map_location=dev, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        if found:
+            raise DustbenchError(f"{path}: refusing to load: it holds a pickled Python object "
+                                 f"({found.group(1)}), which would need arbitrary unpickling; "
+                                 f"{HOW_TO_EXPORT}") from None
+        raise DustbenchError(f"{path}: not a readable model file (corrupt or not a torch file)") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        what = "a bare state_dict" if isinstance(ckpt, dict) and all(
+            isinstance(v, torch.Tensor) for v in ckpt.values()) else f"a {type(ckpt).__name__}"
+        raise DustbenchError(f"{path}: holds {what}, not a dustbench checkpoint "
+                             f"(a dict with format={CHECKPOINT_FORMAT!r}, model, config, state_dict); "
+                             f"{HOW_TO_EXPORT}")
+    for key in ("model", "config", "state_dict"):
+        if key not in ckpt:
+            raise DustbenchError(f"{path}: dustbench checkpoint lacks {key!r}")
+    from .. import models  # imports every registered model family
+
+    try:
+        module = models.create_model(ckpt["model"], **ckpt["config"])
+        module.load_state_dict(ckpt["state_dict"], strict=True)
+    except DustbenchError as exc:
+        raise DustbenchError(f"{path}: {exc}") from None
+    except (RuntimeError, TypeError) as exc:
+        raise DustbenchError(f"{path}: weights do not fit model {ckpt['model']!r}: {_brief(exc)}") from None
+    config = ckpt["config"]
+    channels = ckpt.get("channels") or (config.get("in_channels") if isinstance(config, dict) else None)
+    return module.to(dev), channels, {"model": ckpt["model"], "config": config}
+
+
+def _sniff(path: Path) -> str:
+    """'export', 'torchscript' or 'checkpoint', from the archive contents (suffix only for .pt2)."""
+    if not zipfile.is_zipfile(path):
+        return "export" if path.suffix.lower() == ".pt2" else "checkpoint"  # legacy torch.save
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DustbenchError(f"{path}: corrupt archive ({exc})") from None
+    if any(n.endswith("/archive_format") for n in names) or path.suffix.lower() == ".pt2":
+        return "export"
+    if any("/code/" in n or n.endswith("/constants.pkl") for n in names):
+        return "torchscript"
+    return "checkpoint"
+
+
+def _device(device: str) -> torch.device:
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise DustbenchError(f"unknown device {device!r} ({exc})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise DustbenchError(f"device {device!r} requested but CUDA is not available")
+    return dev
+
+
+def _export_channels(program) -> int | None:
+    """Input channels of an exported program from its first user input's shape, if static."""
+    user_inputs = set(program.graph_signature.user_inputs)
+    for node in program.graph.nodes:
+        if node.op == "placeholder" and node.name in user_inputs:
+            shape = getattr(node.meta.get("val"), "shape", None)
+            if shape is not None and len(shape) == 4:
+                try:
+                    return int(shape[1])
+                except (TypeError, ValueError):  # symbolic channel dimension
+                    return None
+            return None
+    return None
+
+
+def _weight_channels(module) -> int | None:
+    """Guess input channels from the first 4-D weight (a Conv2d: out × in × kh × kw)."""
+    for p in module.parameters():
+        if p.ndim == 4:
+            return int(p.shape[1])
+    return None
+
+
+def _brief(exc: BaseException, limit: int = 300) -> str:
+    """An exception's message on one line, cut to ``limit`` characters."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."

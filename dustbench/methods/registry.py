@@ -1,0 +1,176 @@
+"""The method registry: ``@register_method("name")`` on a Method subclass or factory (timm-style).
+
+A *method* maps a float32 H×W×C image in [0, 1] to a restored image of the same shape and dtype.
+Subclasses of :class:`Method` implement :meth:`Method.run`; :meth:`Method.__call__` checks the
+input, hands the ground-truth mask only to oracle methods that declare ``needs_mask``, and checks
+and clips the output, so every method obeys the same contract.
+"""
+from __future__ import annotations
+
+import difflib
+import inspect
+import json
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import DustbenchError, UnknownNameError
+
+_METHODS: dict[str, Callable[..., "Method"]] = {}
+
+
+class Method:
+    """A restoration method. Subclasses set the class attributes and implement :meth:`run`.
+
+    Attributes:
+        name: the registry name (set by :func:`create_method`).
+        options: JSON-serializable options it was built with (recorded in results).
+        needs_mask: True only for oracle methods that receive the ground-truth damage mask.
+        is_oracle: True for upper references that use information a real method cannot have.
+        param_count: learned parameters (0 for classical methods, None if unknown).
+    """
+
+    name: str = ""
+    needs_mask: bool = False
+    is_oracle: bool = False
+    param_count: int | None = None
+
+    def __init__(self, name: str = "", options: dict | None = None):
+        self.name = name or type(self).name or type(self).__name__
+        self.options = dict(options or {})
+
+    def run(self, image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+        """Restore a checked float32 H×W×C image; ``mask`` is a bool H×W array or None."""
+        raise NotImplementedError
+
+    def __call__(self, image: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        """Restore ``image`` (float32 H×W×C or H×W in [0, 1]); the result has the same shape and dtype.
+
+        ``mask`` (H×W, nonzero = damaged) is passed on only when ``needs_mask`` is True, so a
+        non-oracle method can never peek at the ground truth.
+        """
+        work = check_float_image(image, f"{self.name} input")
+        squeeze = work.ndim == 2
+        if squeeze:
+            work = work[:, :, None]
+        if self.needs_mask:
+            if mask is None:
+                raise DustbenchError(f"method {self.name!r} is an oracle: it needs the ground-truth mask")
+            mask = as_bool_mask(mask, work.shape[:2])
+        out = self.run(work, mask if self.needs_mask else None)
+        if not isinstance(out, np.ndarray) or out.shape != work.shape:
+            got = getattr(out, "shape", type(out).__name__)
+            raise DustbenchError(f"method {self.name!r} returned {got}, expected shape {work.shape}")
+        out = out.astype(np.float32, copy=False)
+        np.clip(out, 0.0, 1.0, out=out)  # small overshoots (e.g. from models) would break metrics
+        return out[:, :, 0] if squeeze else out
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        return f"<{type(self).__name__} {self.name}({opts})>"
+
+
+def check_float_image(image: np.ndarray, what: str = "image") -> np.ndarray:
+    """Check that ``image`` is a float32 H×W or H×W×C array with values in [0, 1]; return it."""
+    if not isinstance(image, np.ndarray):
+        raise DustbenchError(f"{what}: expected a numpy array, got {type(image).__name__}")
+    if image.dtype != np.float32:
+        raise DustbenchError(f"{what}: expected float32 in [0, 1], got {image.dtype} "
+                             "(convert with dustbench.io.to_float)")
+    if image.ndim not in (2, 3) or image.shape[0] < 1 or image.shape[1] < 1 or (
+            image.ndim == 3 and image.shape[2] < 1):
+        raise DustbenchError(f"{what}: expected an H×W or H×W×C image, got shape {image.shape}")
+    lo, hi = float(image.min()), float(image.max())
+    if not (lo >= 0.0 and hi <= 1.0):  # also catches NaN
+        raise DustbenchError(f"{what}: values must lie in [0, 1], got range [{lo}, {hi}]")
+    return image
+
+
+def as_bool_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A damage mask (H×W or H×W×C, nonzero = damaged; any channel counts) as bool H×W."""
+    mask = np.asarray(mask)
+    if mask.ndim == 3:
+        mask = mask.any(axis=2) if mask.dtype == bool else (mask > 0).any(axis=2)
+    if mask.shape != tuple(shape):
+        raise DustbenchError(f"mask shape {mask.shape} does not match image size {tuple(shape)}")
+    return mask if mask.dtype == bool else mask > 0
+
+
+def register_method(name: str) -> Callable[[Callable[..., Method]], Callable[..., Method]]:
+    """Decorator registering a Method subclass (or a factory returning a Method) under ``name``."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"method name must be a non-empty string, got {name!r}")
+
+    def decorator(factory: Callable[..., Method]) -> Callable[..., Method]:
+        old = _METHODS.get(name)
+        # Re-registering the same object (module reloaded) is fine; two owners of a name is not.
+        if old is not None and _qualname(old) != _qualname(factory):
+            raise ValueError(f"method {name!r} is already registered by {_qualname(old)}")
+        _METHODS[name] = factory
+        return factory
+
+    return decorator
+
+
+def list_methods() -> list[str]:
+    """Names of all registered methods, sorted."""
+    return sorted(_METHODS)
+
+
+def get_method_factory(name: str) -> Callable[..., Method]:
+    """The registered factory for ``name`` (raises UnknownNameError with a did-you-mean)."""
+    try:
+        return _METHODS[name]
+    except KeyError:
+        raise UnknownNameError("method", name, _METHODS) from None
+
+
+def method_options(name: str) -> dict[str, Any]:
+    """The options method ``name`` accepts, with their defaults (``None`` = required or unset)."""
+    params = _option_params(get_method_factory(name))
+    return {p.name: (None if p.default is p.empty else p.default) for p in params}
+
+
+def method_info(name: str) -> dict[str, Any]:
+    """Name, one-line summary, options with defaults and oracle flags, for listings."""
+    factory = get_method_factory(name)
+    doc = inspect.getdoc(factory) or ""
+    return {"name": name, "summary": doc.splitlines()[0] if doc else "",
+            "options": method_options(name),
+            "needs_mask": bool(getattr(factory, "needs_mask", False)),
+            "is_oracle": bool(getattr(factory, "is_oracle", False))}
+
+
+def create_method(name: str, **options: Any) -> Method:
+    """Build method ``name``; unknown options raise DustbenchError listing the valid ones."""
+    factory = get_method_factory(name)
+    params = _option_params(factory)
+    valid = [p.name for p in params]
+    if not any(p.kind is p.VAR_KEYWORD for p in inspect.signature(factory).parameters.values()):
+        for key in options:
+            if key not in valid:
+                close = difflib.get_close_matches(key, valid, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise DustbenchError(f"method {name!r} has no option {key!r}{hint} "
+                                     f"(valid options: {', '.join(valid) or 'none'})")
+    method = factory(**options)
+    if not isinstance(method, Method):
+        raise TypeError(f"factory for method {name!r} returned {type(method).__name__}, not a Method")
+    method.name = name
+    if not method.options:  # a plain factory: record what it was called with, defaults included
+        method.options = {p.name: options.get(p.name, None if p.default is p.empty else p.default)
+                          for p in params}
+    try:
+        json.dumps(method.options)
+    except TypeError as exc:
+        raise DustbenchError(f"method {name!r}: options must be JSON-serializable ({exc})") from None
+    return method
+
+
+def _option_params(factory: Callable[..., Any]) -> list[inspect.Parameter]:
+    sig = inspect.signature(factory)  # for a class this is __init__ without self
+    return [p for p in sig.parameters.values() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def _qualname(obj: Any) -> str:
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
