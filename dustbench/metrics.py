@@ -1,0 +1,295 @@
+"""Full-reference metrics (PSNR, SSIM, artifact-masked metrics) and paired statistics.
+
+Conventions (see docs/metrics.md):
+
+* images are H×W (grey) or H×W×C arrays of dtype uint8, uint16, float32 or float64, and both
+  images of a pair must have the same shape *and* dtype;
+* ``data_range`` defaults from the dtype (255, 65535, 1.0 for floats), never from the data;
+* SSIM is Wang et al. (2004): 11×11 Gaussian window (σ = 1.5), K1 = 0.01, K2 = 0.03, population
+  covariance, per channel then averaged, mean over the SSIM map with the 5-pixel border dropped.
+  It equals ``skimage.metrics.structural_similarity(..., gaussian_weights=True, sigma=1.5,
+  use_sample_covariance=False, channel_axis=-1, data_range=R)`` to float64 rounding.
+"""
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+
+import cv2
+import numpy as np
+
+from dustbench.errors import DustbenchError
+
+__all__ = ["psnr", "ssim", "masked_metrics", "bootstrap_ci", "paired_comparison",
+           "MetricInputError", "DEFAULT_DATA_RANGE"]
+
+WINDOW, SIGMA, K1, K2 = 11, 1.5, 0.01, 0.03
+_PAD = (WINDOW - 1) // 2
+_STRIP_ROWS = 32  # SSIM map rows per strip (cache-sized working set)
+DEFAULT_DATA_RANGE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0,
+                      np.dtype(np.float32): 1.0, np.dtype(np.float64): 1.0}
+# ITU-R BT.601 studio-swing luma as in BasicSR rgb2ycbcr: Y = 16 + 65.481 R + 128.553 G + 24.966 B
+# for R, G, B in [0, 1]; Y is on the 0-255 scale (16..235) and is compared with data_range 255.
+_Y_COEFFS = np.array([65.481, 128.553, 24.966])
+_Y_OFFSET, _Y_RANGE = 16.0, 255.0
+
+
+class MetricInputError(DustbenchError, ValueError):
+    """Invalid input to a metric (shape, dtype, range, size)."""
+
+
+def _check_pair(reference, restored, data_range):
+    """Validate an image pair; return (reference, restored, data_range as float)."""
+    x, y = np.asarray(reference), np.asarray(restored)
+    for name, img in (("reference", x), ("restored", y)):
+        if img.dtype not in DEFAULT_DATA_RANGE:
+            raise MetricInputError(f"{name} has unsupported dtype {img.dtype} (shape {img.shape}); "
+                                   "use uint8, uint16, float32 or float64")
+    if x.dtype != y.dtype:
+        raise MetricInputError(f"dtype mismatch: reference is {x.dtype}, restored is {y.dtype}; "
+                               "convert both to the same dtype (data_range follows the dtype)")
+    if x.shape != y.shape:
+        raise MetricInputError(f"shape mismatch: reference {x.shape} vs restored {y.shape}")
+    if x.ndim not in (2, 3) or x.size == 0:
+        raise MetricInputError(f"expected a non-empty H×W or H×W×C image, got shape {x.shape}")
+    R = DEFAULT_DATA_RANGE[x.dtype] if data_range is None else float(data_range)
+    if not (math.isfinite(R) and R > 0):
+        raise MetricInputError(f"data_range must be a positive finite number, got {data_range!r}")
+    return x, y, R
+
+
+def _prepare(reference, restored, data_range, luminance_only, crop_border):
+    """Validate, crop ``crop_border`` px per side, optionally convert RGB to BT.601 Y (0-255)."""
+    x, y, R = _check_pair(reference, restored, data_range)
+    c = int(crop_border)
+    if c != crop_border or c < 0:
+        raise MetricInputError(f"crop_border must be a non-negative integer, got {crop_border!r}")
+    if c:
+        if min(x.shape[:2]) <= 2 * c:
+            raise MetricInputError(f"crop_border={c} leaves nothing of an image of shape {x.shape}")
+        x, y = x[c:-c, c:-c], y[c:-c, c:-c]
+    if luminance_only:
+        if x.ndim != 3 or x.shape[2] != 3:
+            raise MetricInputError(f"luminance_only needs an H×W×3 RGB image, got {x.shape}")
+        coeffs = _Y_COEFFS / R
+        x = x.astype(np.float64) @ coeffs + _Y_OFFSET
+        y = y.astype(np.float64) @ coeffs + _Y_OFFSET
+        R = _Y_RANGE
+    return x, y, R
+
+
+def _psnr_from_mse(mse: float, R: float) -> float:
+    return math.inf if mse == 0 else 10.0 * math.log10(R * R / mse)
+
+
+def psnr(reference, restored, data_range=None, *, luminance_only=False, crop_border=0) -> float:
+    """Peak signal-to-noise ratio 10·log10(R²/MSE), MSE over all pixels and channels, in dB.
+
+    Identical images give ``math.inf``. ``luminance_only``/``crop_border`` work as in :func:`ssim`.
+    """
+    x, y, R = _prepare(reference, restored, data_range, luminance_only, crop_border)
+    # cv2.norm sums squared differences in double precision; the reshape keeps one channel.
+    sse = cv2.norm(x.reshape(x.shape[0], -1), y.reshape(y.shape[0], -1), cv2.NORM_L2SQR)
+    return _psnr_from_mse(sse / x.size, R)
+
+
+def ssim(reference, restored, data_range=None, *, luminance_only=False, crop_border=0) -> float:
+    """Mean SSIM (Wang et al. 2004), computed per channel and averaged over channels.
+
+    11×11 Gaussian window with σ = 1.5 (skimage's ``truncate=3.5``), K1 = 0.01, K2 = 0.03,
+    C1 = (K1·R)², C2 = (K2·R)², population (co)variances, all in float64. The mean is over the
+    SSIM map without its 5-pixel border, i.e. over windows lying fully inside the image, exactly
+    skimage's ``crop(S, (win_size - 1) // 2)`` (so skimage's 'reflect' padding never enters).
+
+    ``crop_border`` first removes that many pixels on every side. ``luminance_only=True`` then
+    converts RGB to BT.601 Y on the 0-255 scale (see module constants; R, G, B divided by
+    ``data_range`` first) and uses data_range 255 — BasicSR's ``test_y_channel`` convention.
+    """
+    x, y, R = _prepare(reference, restored, data_range, luminance_only, crop_border)
+    if min(x.shape[:2]) < WINDOW:
+        raise MetricInputError(f"SSIM needs images of at least {WINDOW}×{WINDOW} pixels "
+                               f"(after crop_border), got shape {x.shape}")
+    if x.ndim == 3 and x.shape[2] == 1:  # OpenCV drops a singleton channel axis
+        x, y = x[..., 0], y[..., 0]
+    n_rows = x.shape[0] - 2 * _PAD  # rows of the cropped SSIM map
+    # Bands of map rows, one per OpenCV thread (honours cv2.setNumThreads), summed in order.
+    workers = max(1, min(cv2.getNumThreads(), n_rows // _STRIP_ROWS))
+    edges = np.linspace(0, n_rows, workers + 1).astype(int)
+    C1, C2 = (K1 * R) ** 2, (K2 * R) ** 2
+    bands = [(x[s:e + 2 * _PAD], y[s:e + 2 * _PAD], C1, C2) for s, e in zip(edges, edges[1:])]
+    if workers == 1:
+        sums = [_ssim_map_sum(*bands[0])]
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            sums = list(pool.map(lambda band: _ssim_map_sum(*band), bands))
+    n_map = n_rows * (x.shape[1] - 2 * _PAD) * (x.size // (x.shape[0] * x.shape[1]))
+    # Every channel has the same number of map entries: the global mean is the channel average.
+    return float(sum(sums) / n_map)
+
+
+def _blur(src, dst):
+    """11×11 Gaussian, σ = 1.5, float64 taps exp(-t²/2σ²)/Σ (t = -5..5, same as scipy's)."""
+    return cv2.GaussianBlur(src, (WINDOW, WINDOW), SIGMA, dst=dst, sigmaY=SIGMA,
+                            borderType=cv2.BORDER_REFLECT)  # = scipy 'reflect'
+
+
+def _ssim_map_sum(x, y, C1, C2) -> float:
+    """Sum of the SSIM map over the valid (border-cropped) part of a band of rows.
+
+    Works in strips of ``_STRIP_ROWS`` output rows with reused float64 buffers: the temporaries
+    stay in cache and large allocations (page faults) are avoided. Only windows lying fully
+    inside the band are kept, so strips need a ``_PAD``-row halo and no border handling matters.
+    """
+    H, P = x.shape[0], _PAD
+    bufs = np.empty((7, min(_STRIP_ROWS + 2 * P, H)) + x.shape[1:])
+    crop = (slice(P, -P), slice(P, -P))
+    total = 0.0
+    for r0 in range(0, H - 2 * P, _STRIP_ROWS):
+        r1 = min(r0 + _STRIP_ROWS + 2 * P, H)
+        xf, yf, p, ux, uy, uxy, uss = (b[: r1 - r0] for b in bufs)
+        np.copyto(xf, x[r0:r1])
+        np.copyto(yf, y[r0:r1])
+        _blur(xf, ux)
+        _blur(yf, uy)
+        _blur(np.multiply(xf, yf, out=p), uxy)
+        np.multiply(xf, xf, out=p)
+        p += np.multiply(yf, yf, out=xf)
+        _blur(p, uss)  # blur(x²) + blur(y²) in one filter (linearity)
+        ux, uy, uxy, uss, t1, t2, t3 = (a[crop] for a in (ux, uy, uxy, uss, xf, yf, p))
+        np.multiply(ux, uy, out=t1)                 # ux·uy
+        np.multiply(ux, ux, out=t2)
+        t2 += np.multiply(uy, uy, out=t3)
+        t2 += C1                                    # ux² + uy² + C1
+        uxy -= t1
+        uxy *= 2.0
+        uxy += C2                                   # 2·cov_xy + C2
+        t1 *= 2.0
+        t1 += C1
+        t1 *= uxy                                   # (2·ux·uy + C1)(2·cov_xy + C2)
+        uss += C1 + C2
+        uss -= t2
+        uss *= t2                                   # (ux² + uy² + C1)(var_x + var_y + C2)
+        t1 /= uss
+        total += float(t1.sum())
+    return total
+
+
+def masked_metrics(reference, restored, mask, data_range=None, *, dilate_px=3,
+                   change_threshold=2 / 255) -> dict:
+    """Metrics inside/outside the (dilated) ground-truth artifact region.
+
+    The region is ``mask > 0`` dilated by a (2·dilate_px+1)² *square* (Chebyshev radius
+    ``dilate_px``). Returns ``psnr_in`` / ``psnr_out`` (PSNR over the pixels inside / outside the
+    region, all channels; NaN when that side is empty, inf when it is error-free),
+    ``clean_change_rate`` (fraction of outside pixels where ``|restored - reference|`` exceeds
+    ``change_threshold × data_range``, strictly, in any channel; NaN when nothing is outside) and
+    ``region_fraction`` (region pixels / all pixels). Outside the region damaged == clean, so the
+    restored image is compared with the *reference*.
+    """
+    x, y, R = _check_pair(reference, restored, data_range)
+    m = np.asarray(mask)
+    if m.shape != x.shape[:2]:
+        raise MetricInputError(f"mask shape {m.shape} does not match image H×W {x.shape[:2]}")
+    if np.issubdtype(m.dtype, np.floating):
+        if not (np.isfinite(m).all() and m.min() >= 0 and m.max() <= 1):
+            raise MetricInputError("float mask must be an alpha in [0, 1] (finite)")
+    elif m.dtype not in (np.bool_, np.uint8, np.uint16):
+        raise MetricInputError(f"unsupported mask dtype {m.dtype}; use bool, uint8/16 or float")
+    d = int(dilate_px)
+    if d != dilate_px or d < 0:
+        raise MetricInputError(f"dilate_px must be a non-negative integer, got {dilate_px!r}")
+    region = (m > 0).astype(np.uint8)
+    if d:
+        region = cv2.dilate(region, np.ones((2 * d + 1, 2 * d + 1), np.uint8))
+    region = region.astype(bool)
+    diff = x.astype(np.float64) - y.astype(np.float64)
+    diff = diff.reshape(x.shape[0], x.shape[1], -1)
+    sse_px = np.einsum("ijc,ijc->ij", diff, diff)  # per-pixel squared error summed over channels
+    nc = diff.shape[2]
+    n_in = int(region.sum())
+    n_out = region.size - n_in
+
+    def side_psnr(sel, n):
+        return math.nan if n == 0 else _psnr_from_mse(float(sse_px[sel].sum()) / (n * nc), R)
+
+    changed = np.abs(diff).max(axis=2) > change_threshold * R
+    return {
+        "psnr_in": side_psnr(region, n_in),
+        "psnr_out": side_psnr(~region, n_out),
+        "clean_change_rate": math.nan if n_out == 0 else float(changed[~region].mean()),
+        "region_fraction": n_in / region.size,
+    }
+
+
+def _as_values(values, name="values") -> np.ndarray:
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim != 1 or v.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D sequence, got shape {v.shape}")
+    if np.isnan(v).any():
+        raise ValueError(f"{name} contains NaN")
+    if np.isinf(v).any():
+        raise ValueError(f"{name} contains inf (e.g. PSNR of a pixel-identical image); cap it "
+                         "explicitly first, e.g. np.minimum(values, 100.0), and report the cap")
+    return v
+
+
+def _check_stats_args(rng, n_resamples, confidence):
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    if int(n_resamples) != n_resamples or n_resamples < 1:
+        raise ValueError(f"n_resamples must be a positive integer, got {n_resamples!r}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+
+
+def _chunks(total: int, n: int):
+    """Row counts of resampling blocks, each holding at most ~4M draws."""
+    step = max(1, (1 << 22) // n)
+    for start in range(0, total, step):
+        yield min(step, total - start)
+
+
+def bootstrap_ci(values, rng: np.random.Generator, n_resamples=2000, confidence=0.95):
+    """Percentile-bootstrap CI of the mean: returns ``(mean, low, high)``.
+
+    ``inf``/NaN values are refused (ValueError): cap PSNR of identical images explicitly first.
+    All randomness comes from ``rng``.
+    """
+    v = _as_values(values)
+    _check_stats_args(rng, n_resamples, confidence)
+    n = v.size
+    means = np.concatenate([v[rng.integers(0, n, size=(k, n))].mean(axis=1)
+                            for k in _chunks(int(n_resamples), n)])
+    alpha = 1.0 - confidence
+    low, high = np.quantile(means, [alpha / 2, 1 - alpha / 2])
+    return float(v.mean()), float(low), float(high)
+
+
+def paired_comparison(a, b, rng: np.random.Generator, n_resamples=2000, confidence=0.95) -> dict:
+    """Compare two methods scored on the same images; differences are ``b - a``.
+
+    Returns ``n``, ``mean_diff`` (mean of b − a; positive = b scores higher), ``ci_low`` /
+    ``ci_high`` (percentile bootstrap of the mean difference), ``wins`` / ``losses`` / ``ties``
+    (images where b > a, b < a, b == a) and ``p_value`` of a two-sided sign-flip permutation test
+    of mean difference 0: exact over all 2**n sign patterns when 2**n <= n_resamples
+    (``p_method='exact'``), else ``n_resamples`` random flips with p = (k + 1)/(n_resamples + 1)
+    (``p_method='monte-carlo'``).
+    """
+    a, b = _as_values(a, "a"), _as_values(b, "b")
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must have the same length, got {a.size} and {b.size}")
+    d = b - a
+    mean, low, high = bootstrap_ci(d, rng, n_resamples, confidence)
+    n = d.size
+    observed = abs(d.sum())
+    tol = 1e-9 * np.abs(d).sum()  # float-summation slack, so the observed pattern counts itself
+    if 2 ** n <= n_resamples:
+        signs = 1.0 - 2.0 * ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1)
+        p, method = float(np.mean(np.abs(signs @ d) >= observed - tol)), "exact"
+    else:
+        hits = sum(int((np.abs(rng.choice([-1.0, 1.0], size=(k, n)) @ d) >= observed - tol).sum())
+                   for k in _chunks(int(n_resamples), n))
+        p, method = (hits + 1) / (n_resamples + 1), "monte-carlo"
+    return {"n": n, "mean_diff": mean, "ci_low": low, "ci_high": high,
+            "wins": int((d > 0).sum()), "losses": int((d < 0).sum()), "ties": int((d == 0).sum()),
+            "p_value": p, "p_method": method}
