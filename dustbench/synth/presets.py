@@ -167,8 +167,9 @@ def validate_preset(name: str, record: Any, source: str = "<memory>") -> Preset:
             raise PresetError(f"{where}: key 'polarity': {values['polarity']!r} is not one of {', '.join(POLARITIES)}")
         if values["polarity"] == "color" and not values["colors"]:
             raise PresetError(f"{where}: key 'colors': polarity 'color' needs at least one colour")
-        if values["opacity"][1] > 1 or values["level"][1] > 1:
-            raise PresetError(f"{where}: opacity and level must lie in [0, 1]")
+        for key in ("opacity", "level"):
+            if values[key][1] > 1:
+                raise PresetError(f"{where}: key {key!r}: range {values[key]!r} must lie in [0, 1]")
     if family == "scratch" and values["orientation"] not in _ORIENTATIONS:
         raise PresetError(f"{where}: key 'orientation': {values['orientation']!r} is not one of {', '.join(_ORIENTATIONS)}")
     return Preset(name=name, family=family, description=values["description"], values=values, source=source)
@@ -252,7 +253,11 @@ def resolve_presets(spec: str | Iterable[str] | Preset | None, presets: dict[str
             for p in extra.values():
                 for comp in (p["components"] if p.family == "mix" else []):
                     if comp not in extra and comp not in known:
-                        raise PresetError(f"{item}: preset {p.name!r}: unknown component {comp!r}")
+                        raise PresetError(f"{item}: preset {p.name!r}: key 'components': "
+                                          f"{UnknownNameError('preset', comp, {**known, **extra})}")
+                    if extra.get(comp, known.get(comp)).family == "mix":
+                        raise PresetError(f"{item}: preset {p.name!r}: key 'components': "
+                                          f"{comp!r} is itself a mix; mixes cannot nest")
             known.update(extra)
             out.extend(extra.values())
         elif any(ch in item for ch in "*?["):
@@ -270,8 +275,9 @@ def resolve_presets(spec: str | Iterable[str] | Preset | None, presets: dict[str
 
 
 def _attach(selected: list[Preset], known: dict[str, Preset]) -> list[Preset]:
-    # Mixes refer to components by name; keep the lookup table with each selected mix.
-    return [p if p.family != "mix" else Preset(p.name, p.family, p.description,
+    # Mixes refer to components by name; keep the lookup table with each selected mix (a mix that
+    # already carries its components, e.g. one resolved from a .toml file, keeps them).
+    return [p if p.family != "mix" or "_components" in p.values else Preset(p.name, p.family, p.description,
                                                {**p.values, "_components": [known[c] for c in p["components"]]},
                                                p.source) for p in selected]
 
