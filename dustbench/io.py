@@ -15,6 +15,9 @@ from typing import Iterator
 import cv2
 import numpy as np
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)  # read once: the process umask, applied to atomically written files
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32)
 
@@ -105,13 +108,15 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file normal permissions
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
 
 
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+def write_bytes_atomic(path: str | os.PathLike, data) -> None:
+    """Write bytes (or any buffer) to `path` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
 
@@ -126,6 +131,10 @@ def write_json_atomic(path: str | os.PathLike, obj) -> None:
 
 def encode_image(image: np.ndarray, suffix: str = ".png") -> bytes:
     """Encode an RGB/grey uint8 or uint16 array to PNG or TIFF bytes (deterministic)."""
+    return _encode(image, suffix).tobytes()
+
+
+def _encode(image: np.ndarray, suffix: str) -> np.ndarray:
     check_image(image)
     if image.dtype == np.float32:
         raise ImageFormatError("float32 images must be converted (dustbench.io.from_float) before encoding")
@@ -135,13 +144,14 @@ def encode_image(image: np.ndarray, suffix: str = ".png") -> bytes:
     ok, buf = cv2.imencode(suffix, bgr)
     if not ok:
         raise ImageFormatError(f"OpenCV could not encode a {image.dtype} {image.shape} image as {suffix}")
-    return buf.tobytes()
+    return buf
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
     """Write an image atomically (temp file + rename), keeping 8/16-bit depth; format from suffix."""
     path = Path(path)
-    write_bytes_atomic(path, encode_image(image, path.suffix or ".png"))
+    # The encoder's own buffer is written as is: a 24 MP 16-bit frame encodes to ~100 MB.
+    write_bytes_atomic(path, _encode(image, path.suffix or ".png"))
 
 
 def list_images(folder: str | os.PathLike) -> list[Path]:

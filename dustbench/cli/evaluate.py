@@ -1,0 +1,79 @@
+"""`dustbench evaluate MODEL --data DIR|builtin --out DIR`: the shared PSNR/SSIM harness."""
+from __future__ import annotations
+
+import argparse
+
+
+def add_method_arguments(p) -> None:
+    """Arguments shared by `evaluate` and `restore`: method options, device, tiling, bad outputs."""
+    p.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="method option, repeatable (e.g. -o radius=3 -o threshold=8); values are JSON or text")
+    p.add_argument("--device", default="cpu", help="torch device for model files (cpu, cuda, cuda:1)")
+    p.add_argument("--tile", type=int, default=512, help="tile size in px (0 = whole image at once)")
+    p.add_argument("--overlap", type=int, default=32, help="tile overlap in px (smoothly blended)")
+    p.add_argument("--on-bad-output", choices=("error", "clip"), default="error",
+                   help="NaN/Inf or out-of-range output: stop with an error naming the image, or repair "
+                        "(NaN -> input pixel, clip to [0, 1]), report and count it")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "evaluate", help="score a method or model file on damaged/clean pairs (PSNR, SSIM, masked metrics)",
+        description="Restore every damaged image of a test set with MODEL and score it against the clean "
+                    "reference: PSNR, SSIM, masked PSNR inside/outside the artifacts, runtime. Writes "
+                    "per_image.csv and summary.json to --out; re-running the same command resumes. "
+                    "See docs/evaluation.md.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("model", metavar="MODEL",
+                   help="a registered method (see `dustbench list methods`), a TorchScript file, a torch.export "
+                        ".pt2 program or a dustbench checkpoint")
+    p.add_argument("--data", required=True,
+                   help="'builtin' (small fixed synthetic test set), a folder with damaged/ and clean/ "
+                        "(+ optional mask/), the output of `dustbench synth`, or of `dustbench make-dataset`")
+    p.add_argument("--split", default="test", help="which split to evaluate")
+    p.add_argument("--out", required=True, help="output folder for per_image.csv and summary.json")
+    p.add_argument("--save-images", action="store_true", help="also write the restored images to OUT/images/ "
+                                                              "(needed for the leaderboard's qualitative grid)")
+    p.add_argument("--tune-on", metavar="DIR", help="median_tuned: validation pairs to tune on when --data has "
+                                                    "no validation split ('builtin' or a folder of pairs)")
+    p.add_argument("--train-data", help="what the model was trained on, recorded for the leaderboard")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap confidence intervals")
+    p.add_argument("--limit", type=int, help="evaluate only the first N images")
+    p.add_argument("--overwrite", action="store_true", help="replace results of a different run in --out")
+    add_method_arguments(p)
+    p.set_defaults(func=run)
+
+
+def _fmt(stat: dict, digits: int) -> str:
+    if stat["mean"] is None:
+        return "n/a"
+    return f"{stat['mean']:.{digits}f} [{stat['ci_low']:.{digits}f}, {stat['ci_high']:.{digits}f}]"
+
+
+def run(args) -> int:
+    from ..evaluate import evaluate
+    from ..restore import parse_options
+
+    result = evaluate(args.model, args.data, args.out, split=args.split, tile=args.tile or None,
+                      overlap=args.overlap, options=parse_options(args.option), device=args.device,
+                      save_images=args.save_images, on_bad_output=args.on_bad_output, seed=args.seed,
+                      tune_on=args.tune_on, train_data=args.train_data, limit=args.limit,
+                      overwrite=args.overwrite, progress=not args.quiet)
+    s, m = result.summary, result.summary["metrics"]
+    print(f"{s['method']} ({s['config'] or 'defaults'}) on {s['test_set']}, {s['data']['n_images']} images"
+          f" ({s['resumed_images']} resumed)")
+    print(f"  PSNR {_fmt(m['psnr'], 2)} dB (input {m['psnr_input']['mean']:.2f} dB), SSIM {_fmt(m['ssim'], 4)}")
+    if m["n_masked"]:
+        num = lambda v, scale=1.0: "n/a" if v is None else f"{scale * v:.2f}"  # noqa: E731
+        print(f"  artifact region: PSNR in {num(m['psnr_in'])} dB, out {num(m['psnr_out'])} dB, "
+              f"clean pixels changed {num(m['clean_change_rate'], 100)} %")
+    else:
+        print("  no masks: masked metrics left empty")
+    ms = s["runtime"]["ms_per_megapixel"]
+    print(f"  {ms:.1f} ms/MP, peak RSS {s['peak_memory']['rss_mib']:.0f} MiB")
+    if s["bad_outputs"]["images"]:
+        print(f"  repaired outputs of {s['bad_outputs']['images']} images "
+              f"({s['bad_outputs']['values_repaired']} values)")
+    print(f"  wrote {result.out / 'per_image.csv'} and {result.out / 'summary.json'}")
+    return 0

@@ -1,0 +1,41 @@
+"""`dustbench restore MODEL INPUT... --out DIR`: apply a method to real scans (no reference needed)."""
+from __future__ import annotations
+
+import argparse
+
+from .evaluate import add_method_arguments
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "restore", help="apply a method or model file to scans",
+        description="Restore scans with MODEL, tile by tile (bounded memory). Outputs keep name, format and "
+                    "bit depth (16-bit TIFF in, 16-bit TIFF out; JPEG is written as PNG); inputs are never "
+                    "overwritten and existing outputs are kept unless --overwrite.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("model", metavar="MODEL", help="a registered method or a model file (as for `evaluate`)")
+    p.add_argument("inputs", metavar="INPUT", nargs="+", help="image files or folders (searched recursively)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--compare", action="store_true",
+                   help="also write OUT/compare/<name>.png: before/after, whole frame and a 1:1 crop")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    add_method_arguments(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..restore import parse_options, restore
+
+    records = restore(args.model, args.inputs, args.out, options=parse_options(args.option), device=args.device,
+                      tile=args.tile or None, overlap=args.overlap, compare=args.compare,
+                      overwrite=args.overwrite, on_bad_output=args.on_bad_output, progress=not args.quiet)
+    written = [r for r in records if r.status == "written"]
+    for r in records:
+        if r.issues:
+            print(f"{r.input}: repaired output: {r.issues.describe()}")
+    mp = sum(r.megapixels for r in written)
+    secs = sum(r.seconds for r in written)
+    rate = f", {1000 * secs / mp:.0f} ms/MP" if mp else ""
+    print(f"restored {len(written)} image(s) into {args.out}{rate}; "
+          f"{len(records) - len(written)} already there (use --overwrite to redo)")
+    return 0

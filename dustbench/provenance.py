@@ -1,0 +1,123 @@
+"""Where a result came from: package versions, git commit, hardware, threads, peak memory.
+
+Everything here is best effort and never raises: a field that cannot be found is ``None``.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import subprocess
+import sys
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+
+PACKAGES = ("dustbench", "numpy", "torch", "opencv-python-headless", "scikit-image", "scipy",
+            "datasets", "pandas", "matplotlib")
+
+
+def package_versions() -> dict[str, str | None]:
+    """Installed versions of the packages a result depends on (``None`` if not installed)."""
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    try:  # the version OpenCV reports can differ from the wheel's (e.g. a system build)
+        import cv2
+        out["opencv"] = cv2.__version__
+    except ImportError:  # pragma: no cover
+        pass
+    return out
+
+
+@lru_cache(maxsize=1)
+def git_commit() -> dict[str, str | bool | None]:
+    """``{"commit": sha, "dirty": bool}`` of the checkout dustbench is imported from, if any.
+
+    ``DUSTBENCH_GIT_COMMIT`` overrides it (for installs without a checkout, e.g. in CI images).
+    """
+    env = os.environ.get("DUSTBENCH_GIT_COMMIT")
+    if env:
+        return {"commit": env, "dirty": None}
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None:
+        return {"commit": None, "dirty": None}
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": None if status is None else bool(status)}
+
+
+def cpu_model() -> str | None:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.lower().startswith(("model name", "hardware", "cpu model")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def _memory_total_gib() -> float | None:
+    try:
+        pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+        return round(pages * size / 2**30, 1)
+    except (ValueError, OSError, AttributeError):  # pragma: no cover
+        return None
+
+
+def hardware(device: str = "cpu") -> dict:
+    """CPU model, cores (logical, and usable by this process), RAM, torch/OpenCV threads, device."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        usable = os.cpu_count()
+    info = {"platform": platform.platform(), "machine": platform.machine(), "cpu": cpu_model(),
+            "cpu_count": os.cpu_count(), "cpu_usable": usable, "memory_gib": _memory_total_gib(),
+            "device": str(device), "gpu": None,
+            "threads": {"omp_num_threads_env": os.environ.get("OMP_NUM_THREADS")}}
+    try:
+        import cv2
+        info["threads"]["opencv"] = cv2.getNumThreads()
+    except ImportError:  # pragma: no cover
+        pass
+    info["threads"]["torch"] = None  # stays None when the method never loaded torch (classical ones)
+    if "torch" in sys.modules or str(device) != "cpu":
+        import torch
+        info["threads"]["torch"] = torch.get_num_threads()
+        info["threads"]["torch_interop"] = torch.get_num_interop_threads()
+        if str(device).startswith("cuda") and torch.cuda.is_available():
+            info["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return info
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far (``ru_maxrss``), in MiB."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(rss / (2**20 if sys.platform == "darwin" else 2**10), 1)  # bytes on macOS, KiB on Linux
+
+
+def peak_cuda_mib(device: str = "cpu") -> float | None:
+    if not str(device).startswith("cuda") or "torch" not in sys.modules:
+        return None
+    import torch
+    if not torch.cuda.is_available():
+        return None
+    return round(torch.cuda.max_memory_allocated(torch.device(device)) / 2**20, 1)
+
+
+def collect(device: str = "cpu") -> dict:
+    """Versions, git commit and hardware in one JSON-serializable dict."""
+    return {"versions": package_versions(), "git": git_commit(), "hardware": hardware(device),
+            "argv": list(sys.argv)}
