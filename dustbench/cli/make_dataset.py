@@ -1,0 +1,62 @@
+"""`dustbench make-dataset`: a Hugging Face DatasetDict of train patches and full-size test images."""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from ..synth.job import DEFAULT_PRESETS, parse_shard
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "make-dataset", help="make a train/validation/test dataset (Hugging Face datasets format)",
+        description="Split clean images by source into train, validation and test; cut random --patch "
+                    "patches from the train images and keep validation/test images full size; damage every "
+                    "row with one preset drawn from --presets (as on the full frame); save a "
+                    "datasets.DatasetDict (load it with datasets.load_from_disk(OUT) or "
+                    "dustbench.data.iter_split) with a dataset card (README.md) and preview.png. Same "
+                    "--seed, same bytes, for any --num-proc or --shard. Re-running resumes.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--clean", required=True,
+                   help="'builtin', a folder of PNG/JPEG/TIFF scans, a datasets save_to_disk folder "
+                        "(DIR or DIR:split), or hf:NAME[:split] (hub; local cache when offline)")
+    p.add_argument("--out", required=True, help="output folder (new or empty; or an unfinished run to resume)")
+    p.add_argument("--seed", type=int, default=0, help="master seed: same seed, same dataset")
+    p.add_argument("--train-patches", type=int, default=1000, help="number of training patches")
+    p.add_argument("--patch", type=int, default=128, help="training patch size in px")
+    p.add_argument("--val-images", type=int, default=1, help="source images in the validation split")
+    p.add_argument("--test-images", type=int, default=1, help="source images in the test split")
+    p.add_argument("--presets", default=DEFAULT_PRESETS,
+                   help="comma-separated preset names, globs or .toml files; see `dustbench list presets`")
+    p.add_argument("--num-proc", type=int, default=1, help="worker processes")
+    p.add_argument("--shard", default="0/1", help="i/n: make every n-th chunk only; the last shard to "
+                                                   "finish (or a re-run without --shard) assembles the dataset")
+    p.add_argument("--on-error", choices=("stop", "skip"), default="stop",
+                   help="unreadable source images: stop before any work, or leave them out")
+    p.add_argument("--clean-column", help="image column of a Hugging Face --clean dataset (default: the first Image column)")
+    p.add_argument("--keep-work", action="store_true", help="keep the chunk files in OUT/.work after assembling")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..data.make_dataset import DatasetConfig, make_dataset
+
+    cfg = DatasetConfig(clean=args.clean, out=args.out, seed=args.seed, train_patches=args.train_patches,
+                        patch=args.patch, val_images=args.val_images, test_images=args.test_images,
+                        presets=args.presets, num_proc=args.num_proc, shard=parse_shard(args.shard),
+                        on_error=args.on_error, clean_column=args.clean_column, keep_work=args.keep_work,
+                        command=" ".join(shlex.quote(a) for a in ["dustbench", *sys.argv[1:]])
+                        if sys.argv and sys.argv[0].endswith("dustbench") else None)
+    report = make_dataset(cfg, progress=not args.quiet)
+    if not report.complete:
+        print(f"made {report.made} chunk(s) in {report.out} ({report.resumed} already there); "
+              f"{report.pending} chunk(s) left to the other shards: run them (same --out), or re-run "
+              "without --shard to finish and assemble")
+        return 0
+    rows = ", ".join(f"{k} {v}" for k, v in report.rows.items())
+    print(f"dataset in {report.out}: {rows} rows ({report.made} chunks made, {report.resumed} resumed, "
+          f"{len(report.skipped)} rows skipped)")
+    print(f"  load: datasets.load_from_disk({str(report.out)!r}); card: {report.out / 'README.md'}")
+    return 0

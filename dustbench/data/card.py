@@ -1,0 +1,143 @@
+"""The dataset card (``README.md``) and preview grid (``preview.png``) of a make-dataset output."""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ..io import write_image, write_text_atomic
+from ..sheets import contact_sheet
+from ..synth.presets import FAMILIES
+from .codec import SPLITS, decode_image, load_split
+
+# Display colours of the family ids 0..6 (none, dust, dirt, hair, lint, scratch, blotch).
+PALETTE = np.array([[0, 0, 0], [255, 80, 80], [255, 170, 0], [80, 200, 80], [0, 200, 255],
+                    [180, 100, 255], [255, 255, 120]], dtype=np.uint8)
+MAX_SOURCE_ROWS = 1000  # longer source lists are summarised in the card (all are in dustbench.json)
+
+
+def colour_labels(labels: np.ndarray) -> np.ndarray:
+    return PALETTE[np.minimum(labels, len(PALETTE) - 1)]
+
+
+def _shrink(image: np.ndarray, height: int, interp: int) -> np.ndarray:
+    """Scale down to `height` in the image's own dtype before display (24 MP rows stay cheap)."""
+    h, w = image.shape[:2]
+    if h <= height:
+        return image
+    return cv2.resize(image, (max(1, round(w * height / h)), height), interpolation=interp)
+
+
+def write_preview(out: Path, per_split: dict[str, int] | None = None, height: int = 192) -> Path | None:
+    """A grid of damaged | clean | mask | family labels for the first rows of each split."""
+    per_split = per_split or {"test": 2, "validation": 1, "train": 4}
+    rows, captions = [], []
+    for split, n in per_split.items():
+        ds = load_split(out, split)
+        picks = sorted({i * len(ds) // n for i in range(n)}) if len(ds) else []  # spread over the sources
+        meta = ds.select_columns(["id", "presets", "source", "families"])
+        for i in picks:
+            row = meta[i]
+            small = []
+            for col in ("damaged", "clean", "mask", "labels"):  # one full-size image in memory at a time
+                image = decode_image(ds.select_columns([col])[i][col])
+                small.append(_shrink(image, height, cv2.INTER_NEAREST if col == "labels" else cv2.INTER_AREA))
+                del image
+            small[3] = colour_labels(small[3])
+            rows.append(small)
+            fams = ",".join(row["families"]) or "none"
+            captions.append([f"{row['id']} {row['presets'][0]}", row["source"], "mask", fams])
+    if not rows:
+        return None
+    path = out / "preview.png"
+    write_image(path, contact_sheet(rows, captions, height=height))
+    return path
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def card_text(manifest: dict[str, Any], presets, preview: bool) -> str:
+    plan, splits = manifest["plan"], manifest["splits"]
+    cfg = manifest["config"]
+    by_id = {r["id"]: (name, r) for name, recs in plan["splits"].items() for r in recs}
+    licences = Counter(r.get("licence") or "unknown (not given by the source)" for _, r in by_id.values())
+    storage_note = (
+        "`datasets.Image()` columns of lossless PNG bytes (8-bit, or 16-bit grey): `ds[i]['clean']` is a PIL "
+        "image and `.with_format('torch')` yields integer C×H×W tensors."
+        if manifest["storage"] == "image" else
+        "`Value('binary')` columns of lossless **16-bit** PNG bytes, because `datasets.Image` would decode "
+        "16-bit RGB to 8 bits. Decode with `dustbench.data.decode_image(bytes)`, or read with "
+        "`dustbench.data.iter_split` / `dustbench.data.as_torch`.")
+    parts = [
+        "---", "license: other", "task_categories:", "- image-to-image", "tags:", "- dustbench", "- film-restoration",
+        "- synthetic", "pretty_name: dustbench synthetic dust & scratch damage", "---", "",
+        "# dustbench synthetic dust & scratch damage", "",
+        "Clean photographs with procedurally synthesised film damage (dust, dirt, hair, lint, scratches, "
+        "blotches): training patches and full-size validation/test images, split by source photograph.", "",
+        "## How it was made", "", "```", manifest["command"], "```", "",
+        f"dustbench {manifest['dustbench_version']}, seed {cfg['seed']}, clean source `{manifest['clean']}`, "
+        f"train patches {cfg['patch']}×{cfg['patch']} px. Re-running the command gives the same bytes "
+        "(any `--num-proc`, any `--shard i/n`).", "",
+        "## Splits", "",
+        _table(["split", "rows", "source images", "rows are", "fingerprint"],
+               [[s, splits[s]["rows"], len(splits[s]["sources"]),
+                 f"{cfg['patch']}×{cfg['patch']} patches" if s == "train" else "full-size images",
+                 f"`{splits[s]['fingerprint']}`"] for s in SPLITS]), "",
+        "No source image (and no pixel-identical copy of one) appears in two splits.", "",
+        "## Loading", "",
+        "```python", "import datasets, dustbench.data",
+        "dd = datasets.load_from_disk(PATH)                      # train / validation / test",
+        "for row in dustbench.data.iter_split(PATH, 'test'):    # numpy, source dtype (16-bit kept)",
+        "    row['damaged'], row['clean'], row['mask'], row['labels'], row['families']",
+        "train = dustbench.data.as_torch(PATH)['train']          # float32 C×H×W tensors in [0, 1]",
+        "```", "",
+        f"Storage: {storage_note} Columns: `id`, `damaged`, `clean`, `mask` (artifact opacity in the source's "
+        "bit depth, rounded up: `mask > 0` is the artifact region), `labels` (uint8 family ids, 0 = none, "
+        + ", ".join(f"{i + 1} = {f}" for i, f in enumerate(FAMILIES)) + "), `families` (present in the row), "
+        "`presets`, `params` (JSON: `dustbench.regenerate(clean, json.loads(params))` rebuilds the row), "
+        "`source`, `sample_seed` (`SeedSequence(sample_seed)` drew the row), `frame_shape`, `box` "
+        "(the row's crop of the source), `dtype`. Train rows are grouped by source: shuffle them for training.", "",
+        "## Counts per family", "",
+        "Rows with at least one labelled pixel of the family, and artifacts drawn into those rows.", "",
+        _table(["family"] + [f"{s} rows" for s in SPLITS] + [f"{s} artifacts" for s in SPLITS],
+               [[f] + [splits[s]["rows_with"].get(f, 0) for s in SPLITS]
+                + [splits[s]["artifacts"].get(f, 0) for s in SPLITS] for f in FAMILIES]), "",
+        "## Presets", "", f"Each row draws one of these {len(presets)} presets at random:", "",
+        _table(["preset", "family", "description"], [[p.name, p.family, p.description] for p in presets]), "",
+        "## Sources and licences", "",
+        _table(["licence", "images"], [[k, v] for k, v in sorted(licences.items())]), "",
+    ]
+    ids = sorted(by_id)
+    shown = ids[:MAX_SOURCE_ROWS]
+    parts += [_table(["source", "split", "licence", "size", "dtype"],
+                     [[i, by_id[i][0], by_id[i][1].get("licence") or "unknown",
+                       "×".join(str(v) for v in by_id[i][1]["shape"]), by_id[i][1]["dtype"]] for i in shown])]
+    if len(ids) > len(shown):
+        parts += ["", f"({len(ids) - len(shown)} more: see `dustbench.json`.)"]
+    skipped = [s for sp in SPLITS for s in splits[sp]["skipped"]]
+    parts += ["", "## Left out", "",
+              f"- {len(plan['duplicates'])} duplicate image(s) (same pixels as another source, which was kept)"
+              + "".join(f"\n  - `{a}` = `{b}`" for a, b in plan["duplicates"][:50]),
+              f"- {len(plan['too_small'])} image(s) smaller than the {cfg['patch']}-px patch"
+              + "".join(f"\n  - `{a}` ({'×'.join(map(str, s))})" for a, s in plan["too_small"][:50]),
+              f"- {len(plan['unreadable'])} unreadable file(s)"
+              + "".join(f"\n  - {e}" for _, e in plan["unreadable"][:50]),
+              f"- {len(skipped)} row(s) skipped while writing" + "".join(f"\n  - {a}: {e}" for a, e in skipped[:50]),
+              ""]
+    if preview:
+        parts += ["## Preview", "", "damaged | clean | mask | family labels", "", "![preview](preview.png)", ""]
+    return "\n".join(parts)
+
+
+def write_card(out: Path, manifest: dict[str, Any], presets) -> Path:
+    preview = write_preview(out) is not None
+    path = out / "README.md"
+    write_text_atomic(path, card_text(manifest, presets, preview))
+    return path

@@ -1,0 +1,200 @@
+"""Clean images from a Hugging Face dataset, and ``open_clean``: every kind of ``--clean`` source.
+
+``--clean`` accepts:
+
+* ``builtin``: the photographs shipped with scikit-image/matplotlib (see ``dustbench.sources``);
+* a folder of PNG/JPEG/TIFF scans;
+* a folder written by ``datasets``' ``save_to_disk`` (a ``Dataset`` or a ``DatasetDict``; all its
+  splits are used unless one is named as ``DIR:split``);
+* ``hf:NAME`` or ``hf:NAME:split``: a dataset on the Hugging Face hub. When the hub cannot be
+  reached, the local ``datasets`` cache is used (offline mode); if the dataset is not there, the
+  error says how to bring it over (``load_dataset(NAME).save_to_disk(DIR)`` on a connected machine).
+
+Images are read one row at a time from the memory-mapped Arrow files, and decoded with OpenCV so
+that 16-bit images stay 16-bit. The image column is the first ``Image`` column, or a binary column
+named image/img/png/clean, or the one named by ``column``.
+"""
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+
+from ..errors import DustbenchError
+from ..io import ImageReadError
+from ..sources import Source, open_sources
+
+_BINARY_NAMES = ("image", "img", "png", "clean", "bytes")
+
+
+@dataclass(frozen=True)
+class HFSource(Source):
+    """One row of a Hugging Face dataset. ``path`` reads ``REF[split][row]`` for messages."""
+
+    ref: str = ""  # a save_to_disk folder, or hf:NAME
+    split: str = ""
+    row: int = 0
+    column: str = "image"
+
+    def load(self) -> np.ndarray:
+        from .codec import decode_image
+        ds = _open(self.ref, self.split, self.column)
+        try:
+            cell = ds[self.row][self.column]
+        except Exception as exc:  # noqa: BLE001 - Arrow/IO errors of any kind: name the row
+            raise ImageReadError(f"{self.path}: cannot read row ({exc})") from exc
+        if cell is None:
+            raise ImageReadError(f"{self.path}: the {self.column!r} cell is empty")
+        try:
+            return decode_image(cell)
+        except ImageReadError as exc:
+            raise ImageReadError(f"{self.path}: {exc}") from exc
+
+
+def is_saved_dataset(path: str | os.PathLike) -> bool:
+    p = Path(path)
+    return (p / "dataset_dict.json").is_file() or (p / "state.json").is_file()
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face hub answers at all (a TCP connection to its endpoint)."""
+    try:
+        from huggingface_hub import constants
+        if constants.HF_HUB_OFFLINE:
+            return False
+        endpoint = constants.ENDPOINT
+    except ImportError:  # pragma: no cover - huggingface_hub ships with datasets
+        endpoint = "https://huggingface.co"
+    url = urlparse(endpoint)
+    try:
+        with socket.create_connection((url.hostname, url.port or 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _go_offline() -> None:
+    os.environ["HF_HUB_OFFLINE"] = os.environ["HF_DATASETS_OFFLINE"] = "1"
+    try:
+        import datasets.config
+        from huggingface_hub import constants
+        constants.HF_HUB_OFFLINE = True
+        datasets.config.HF_HUB_OFFLINE = True
+    except (ImportError, AttributeError):  # pragma: no cover
+        pass
+
+
+def _load_any(ref: str):
+    """A save_to_disk folder or hf:NAME[:split] -> Dataset or DatasetDict."""
+    import datasets as hf
+
+    if not ref.startswith("hf:"):
+        return hf.load_from_disk(ref)
+    name, _, split = ref[3:].partition(":")
+    online = hub_reachable()
+    if not online:
+        _go_offline()
+    try:
+        return hf.load_dataset(name, split=split or None)
+    except Exception as exc:  # noqa: BLE001 - the hub raises many kinds; all mean "not available"
+        where = "the Hugging Face hub" if online else "the local cache (the hub is not reachable: offline?)"
+        raise DustbenchError(
+            f"--clean {ref}: could not load {name!r} from {where}: {type(exc).__name__}: {exc}. "
+            f"On a connected machine run `datasets.load_dataset({name!r}).save_to_disk(DIR)`, copy DIR "
+            f"here and pass --clean DIR") from None
+
+
+@lru_cache(maxsize=4)
+def _open(ref: str, split: str, column: str):
+    import datasets as hf
+
+    ds = _load_any(ref)
+    if isinstance(ds, hf.DatasetDict):
+        ds = ds[split]
+    if isinstance(ds.features.get(column), hf.Image):
+        ds = ds.cast_column(column, hf.Image(decode=False))
+    return ds.select_columns([column])
+
+
+def _image_column(ds, ref: str, column: str | None) -> str:
+    import datasets as hf
+
+    if column:
+        if column not in ds.features:
+            raise DustbenchError(f"--clean {ref}: no column {column!r} (columns: {', '.join(ds.features)})")
+        return column
+    for name, feature in ds.features.items():
+        if isinstance(feature, hf.Image):
+            return name
+    for name in _BINARY_NAMES:
+        if isinstance(ds.features.get(name), hf.Value) and ds.features[name].dtype in ("binary", "large_binary"):
+            return name
+    raise DustbenchError(f"--clean {ref}: no image column found (columns: {', '.join(ds.features)}); "
+                         "name it with --clean-column")
+
+
+def _licence(ds) -> str:
+    return (getattr(ds.info, "license", "") or "").strip()
+
+
+def hf_sources(spec: str, column: str | None = None) -> list[HFSource]:
+    """Sources for every row of a saved or hub dataset (``DIR``, ``DIR:split``, ``hf:NAME[:split]``)."""
+    import datasets as hf
+
+    ref, split = spec, ""
+    if not spec.startswith("hf:") and not is_saved_dataset(spec) and ":" in spec:
+        ref, _, split = spec.rpartition(":")
+    if spec.startswith("hf:"):
+        split = spec[3:].partition(":")[2]
+    try:
+        loaded = _load_any(ref)
+    except FileNotFoundError as exc:
+        raise DustbenchError(f"--clean {spec}: {exc}") from None
+    if isinstance(loaded, hf.DatasetDict):
+        if split and split not in loaded:
+            raise DustbenchError(f"--clean {spec}: no split {split!r} (has {', '.join(loaded)})")
+        parts = {s: loaded[s] for s in ([split] if split else sorted(loaded))}
+    else:
+        parts = {split or "": loaded}
+    out: list[HFSource] = []
+    label = Path(ref[3:] if ref.startswith("hf:") else ref).name or ref
+    for name, ds in parts.items():
+        col = _image_column(ds, spec, column)
+        licence = _licence(ds)
+        for row in range(len(ds)):
+            prefix = f"hf:{label}/{name}/" if name else f"hf:{label}/"
+            out.append(HFSource(id=f"{prefix}{row:07d}", path=f"{ref}[{name}][{row}]" if name else f"{ref}[{row}]",
+                                licence=licence, ref=ref if ref.startswith("hf:") else str(Path(ref).resolve()),
+                                split=name, row=row, column=col))
+    if not out:
+        raise DustbenchError(f"--clean {spec}: the dataset has no rows")
+    return out
+
+
+def open_clean(spec: str | os.PathLike, column: str | None = None) -> list[Source]:
+    """Every kind of clean source (see the module docstring) -> a non-empty list of sources."""
+    spec = str(spec)
+    if spec.startswith("hf:") or is_saved_dataset(spec) or (
+            ":" in spec and not Path(spec).exists() and is_saved_dataset(spec.rpartition(":")[0])):
+        return list(hf_sources(spec, column))
+    return open_sources(spec)
+
+
+def source_record(source: Source) -> dict:
+    """A JSON record from which :func:`source_from_record` rebuilds the source."""
+    rec = {"id": source.id, "path": source.path, "licence": source.licence}
+    if isinstance(source, HFSource):
+        rec.update(kind="hf", ref=source.ref, split=source.split, row=source.row, column=source.column)
+    return rec
+
+
+def source_from_record(rec: dict) -> Source:
+    if rec.get("kind") == "hf":
+        return HFSource(rec["id"], rec["path"], rec.get("licence", ""), rec["ref"], rec["split"], rec["row"],
+                        rec["column"])
+    return Source(rec["id"], rec["path"], rec.get("licence", ""))

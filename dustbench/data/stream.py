@@ -1,0 +1,266 @@
+"""An endless supply of fresh training patches: ``DamageStream``, a torch ``IterableDataset``.
+
+Every epoch is ``samples_per_epoch`` samples with global indices ``g = 0 .. N-1``. Sample ``g``
+draws everything (preset, augmentation, crop position, damage) from
+``SeedSequence([seed, STREAM_KEY, epoch, g])``, so a sample's pixels depend only on
+(seed, epoch, g): not on the number of workers or ranks, nor on the order they run in.
+
+Samples come in *blocks* of ``patches_per_visit`` consecutive indices that share one source image
+(so a 24 MP scan is decoded once per block, not once per patch); block ``b`` uses source
+``perm_epoch[b % n]`` of a per-epoch permutation (a source smaller than the patch passes its turn
+to the next). Blocks are dealt round-robin to ranks (``torch.distributed`` or explicit
+``rank``/``world_size``; every rank gets the same number, the remainder is dropped: no sample is
+seen twice) and then to the DataLoader workers of each rank. A worker visits ``interleave`` blocks
+at a time, alternating between them, so consecutive samples come from several sources.
+
+Damage is drawn as on the full source frame and rendered only on the region around the patch
+(``crop.py``), then image and damage are rotated/resized together (``augment.py``).
+Call ``set_epoch(e)`` before each epoch (as with ``DistributedSampler``); with
+``persistent_workers=True`` the workers would keep the old epoch, so leave it off.
+
+Workers: ``stream.loader(batch_size, num_workers)`` builds a DataLoader whose workers are
+*spawned*. With the default *fork* start method a worker can hang for ever if the parent process
+had run multi-threaded OpenCV code (resize, blur, warp: e.g. ``stream.sample`` or an epoch with
+``num_workers=0``) just before: the child inherits a locked OpenCV thread pool. This was seen once
+here; spawned workers cannot hit it.
+"""
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
+from ..errors import DustbenchError
+from ..io import check_image, to_float
+from ..sources import Source
+from ..synth import sample_params
+from ..synth.job import DEFAULT_PRESETS
+from ..synth.presets import library, resolve_presets
+from .augment import IDENTITY, Augment, draw, region_side, warp
+from .crop import crop_params, synthesize_crop
+from .hf_source import open_clean, source_from_record
+
+STREAM_KEY = 0x5D57  # keeps stream seeds apart from make-dataset's SeedSequence([seed, split, i])
+
+
+@dataclass(frozen=True)
+class ArraySource:
+    """An in-memory image used as a source."""
+
+    id: str
+    array: np.ndarray
+    path: str = "<array>"
+    licence: str = ""
+
+    def load(self) -> np.ndarray:
+        return self.array
+
+
+def _as_sources(sources, clean_column: str | None) -> list:
+    if isinstance(sources, (str, os.PathLike)):
+        return open_clean(sources, clean_column)
+    if isinstance(sources, np.ndarray):
+        sources = [sources]
+    out = []
+    for i, s in enumerate(sources):
+        if isinstance(s, np.ndarray):
+            check_image(s, f"image {i}")
+            out.append(ArraySource(f"array:{i}", s, f"<array {i}>"))
+        elif isinstance(s, Source) or hasattr(s, "load"):
+            out.append(s)
+        elif isinstance(s, dict):
+            out.append(source_from_record(s))
+        else:
+            raise DustbenchError(f"source {i}: expected a Source, an image array or a path spec, got "
+                                 f"{type(s).__name__}")
+    if not out:
+        raise DustbenchError("DamageStream: no sources given")
+    return out
+
+
+class DamageStream(IterableDataset):
+    """Fresh damaged/clean/mask patches every epoch (see the module docstring).
+
+    Yields dicts: ``damaged``, ``clean`` (float32 C×H×W in [0, 1]), ``mask`` (float32 1×H×W
+    artifact opacity), ``labels`` (uint8 H×W family ids), ``index`` (g) and ``source`` (id).
+
+    ``sources``: 'builtin', a folder, a Hugging Face spec (see ``open_clean``), or a list of
+    ``Source`` objects / image arrays. ``augment``: True (default ranges), False, or an
+    ``Augment``. ``cache_size``: decoded sources kept per worker. ``cache_dir``: decode each source
+    once into an ``.npy`` file there and memory-map it (fast patches from 24 MP scans; costs disk:
+    H×W×C×2 bytes per 16-bit scan). ``channels``: 3 (grey sources are repeated), 1, or None.
+    """
+
+    def __init__(self, sources: Any = "builtin", presets: Any = DEFAULT_PRESETS, patch: int = 128, seed: int = 0,
+                 epoch: int = 0, augment: bool | Augment = True, rank: int | None = None,
+                 world_size: int | None = None, samples_per_epoch: int | None = None,
+                 patches_per_visit: int = 16, cache_size: int = 4, interleave: int = 4, channels: int | None = 3,
+                 clean_column: str | None = None, cache_dir: str | os.PathLike | None = None):
+        super().__init__()
+        self.cache_dir = None if cache_dir is None else os.fspath(cache_dir)
+        self.sources = _as_sources(sources, clean_column)
+        self.presets = resolve_presets(presets, library())
+        if patch < 8:
+            raise DustbenchError(f"patch {patch}: must be at least 8 px")
+        if channels not in (None, 1, 3):
+            raise DustbenchError("channels must be 1, 3 or None (keep each source's own)")
+        self.patch, self.seed, self.epoch = int(patch), int(seed), int(epoch)
+        self.augment = Augment() if augment is True else (augment or None)
+        self.rank, self.world_size = rank, world_size
+        self.patches_per_visit = max(1, int(patches_per_visit))
+        self.samples_per_epoch = int(samples_per_epoch or 256 * len(self.sources))
+        self.cache_size, self.channels = max(1, cache_size), channels
+        self.interleave = max(1, min(interleave, self.cache_size))  # more would evict and re-decode sources
+        _, world = self._rank_world()
+        if self.samples_per_epoch < self.patches_per_visit * world:
+            raise DustbenchError(f"samples_per_epoch {self.samples_per_epoch} is too small: each of the {world} "
+                                 f"rank(s) needs at least one block of patches_per_visit={self.patches_per_visit}")
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._too_small: set[str] = set()
+        self._perm: tuple[tuple[int, int], np.ndarray] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:  # workers start with an empty cache
+        state = dict(self.__dict__)
+        state.update(_cache=OrderedDict(), _too_small=set(), _perm=None)
+        return state
+
+    @classmethod
+    def from_dataset(cls, path, split: str = "train", **kwargs) -> "DamageStream":
+        """A stream over the source images of one split of a ``make-dataset`` output (same presets,
+        patch size and clean files), e.g. to train on the fly and test on its ``test`` split."""
+        from .codec import read_manifest
+        manifest = read_manifest(path)
+        records = manifest["plan"]["splits"][split]
+        if not records:
+            raise DustbenchError(f"{path}: split {split!r} has no source images")
+        kwargs.setdefault("presets", manifest["config"]["presets"])
+        kwargs.setdefault("patch", manifest["config"]["patch"])
+        kwargs.setdefault("seed", manifest["config"]["seed"])
+        return cls([source_from_record(r) for r in records], **kwargs)
+
+    def loader(self, batch_size: int = 32, num_workers: int = 2, **kwargs):
+        """A ``DataLoader`` over this stream; workers are *spawned* (see the module docstring)."""
+        from torch.utils.data import DataLoader
+        if num_workers > 0:
+            kwargs.setdefault("multiprocessing_context", "spawn")
+            kwargs.setdefault("persistent_workers", False)
+        return DataLoader(self, batch_size=batch_size, num_workers=num_workers, **kwargs)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def _rank_world(self) -> tuple[int, int]:
+        rank, world = self.rank, self.world_size
+        if rank is None or world is None:
+            dist = torch.distributed
+            if dist.is_available() and dist.is_initialized():
+                rank = dist.get_rank() if rank is None else rank
+                world = dist.get_world_size() if world is None else world
+        rank, world = int(rank or 0), int(world or 1)
+        if not 0 <= rank < world:
+            raise DustbenchError(f"rank {rank} is not in [0, world_size={world})")
+        return rank, world
+
+    def _blocks_per_rank(self, world: int) -> int:
+        return (self.samples_per_epoch // self.patches_per_visit) // world
+
+    def __len__(self) -> int:
+        """Samples per epoch on this rank (all its workers together)."""
+        _, world = self._rank_world()
+        return self._blocks_per_rank(world) * self.patches_per_visit
+
+    def indices(self, worker: int = 0, num_workers: int = 1, rank: int | None = None,
+                world_size: int | None = None) -> list[int]:
+        """The global sample indices that one worker of one rank yields, in yield order."""
+        if rank is None or world_size is None:
+            rank, world_size = self._rank_world()
+        per_rank = self._blocks_per_rank(world_size)
+        blocks = [rank + world_size * t for t in range(per_rank)][worker::num_workers]
+        b, out = self.patches_per_visit, []
+        for start in range(0, len(blocks), self.interleave):
+            group = blocks[start:start + self.interleave]
+            out += [blk * b + j for j in range(b) for blk in group]
+        return out
+
+    def __iter__(self):
+        info = get_worker_info()
+        if info is not None:
+            import cv2
+            cv2.setNumThreads(1)
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        for g in self.indices(worker, workers):
+            yield self.sample(g)
+
+    # -- one sample -------------------------------------------------------------------------------
+    def _image(self, source) -> np.ndarray:
+        image = self._cache.get(source.id)
+        if image is not None:
+            self._cache.move_to_end(source.id)
+            return image
+        while len(self._cache) >= self.cache_size:
+            self._cache.popitem(last=False)
+        image = self._load(source)
+        self._cache[source.id] = image
+        return image
+
+    def _load(self, source) -> np.ndarray:
+        if self.cache_dir is None or isinstance(source, ArraySource):
+            return source.load()
+        import hashlib
+
+        from ..io import atomic_path
+        key = hashlib.sha1(f"{source.id}|{source.path}".encode()).hexdigest()[:20]
+        path = os.path.join(self.cache_dir, f"{key}.npy")
+        if not os.path.isfile(path):
+            with atomic_path(path) as tmp:
+                with open(tmp, "wb") as f:
+                    np.save(f, source.load())
+        return np.load(path, mmap_mode="r")
+
+    def _block_source(self, block: int):
+        n = len(self.sources)
+        if self._perm is None or self._perm[0] != (self.seed, self.epoch):
+            ss = np.random.SeedSequence([self.seed, STREAM_KEY + 1, self.epoch])
+            self._perm = ((self.seed, self.epoch), np.random.default_rng(ss).permutation(n))
+        perm = self._perm[1]
+        for step in range(n):
+            source = self.sources[perm[(block + step) % n]]
+            if source.id in self._too_small:
+                continue
+            image = self._image(source)
+            if min(image.shape[:2]) >= self.patch:
+                return source, image
+            self._too_small.add(source.id)
+            self._cache.pop(source.id, None)
+        raise DustbenchError(f"every source image is smaller than the {self.patch}-px patch")
+
+    def sample(self, g: int) -> dict[str, Any]:
+        """Sample ``g`` of the current epoch (the same whichever worker or rank makes it)."""
+        source, image = self._block_source(g // self.patches_per_visit)
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, STREAM_KEY, self.epoch, g]))
+        preset = self.presets[int(rng.integers(len(self.presets)))]
+        d = draw(rng, self.augment) if self.augment is not None else IDENTITY
+        h, w = image.shape[:2]
+        side, scale = region_side(self.patch, d, min(h, w))
+        y0, x0 = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+        params = sample_params(preset, image.shape, rng)
+        cp = crop_params(params, image.shape, (y0, x0, side, side), d.artifact_scale, d.intensity)
+        region = to_float(image[y0:y0 + side, x0:x0 + side])
+        if self.channels == 3 and region.ndim == 2:
+            region = np.repeat(region[:, :, None], 3, axis=2)
+        elif self.channels == 1 and region.ndim == 3:
+            region = region @ np.array([0.299, 0.587, 0.114], np.float32)
+        s = synthesize_crop(np.ascontiguousarray(region), cp)
+        (damaged, clean, mask), labels = warp([s.damaged, s.clean, s.mask], s.labels, d, scale, self.patch)
+        return {"damaged": _chw(damaged), "clean": _chw(clean), "mask": _chw(mask),
+                "labels": torch.from_numpy(labels), "index": g, "source": source.id}
+
+
+def _chw(image: np.ndarray) -> torch.Tensor:
+    image = image[None] if image.ndim == 2 else image.transpose(2, 0, 1)
+    return torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))
