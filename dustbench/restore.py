@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from .errors import DustbenchError
 from .io import IMAGE_SUFFIXES, from_float, list_images, read_image, to_float, write_image
 from .methods import MODEL_SUFFIXES, Method, create_method, load_model_file
-from .methods.registry import as_bool_mask, check_float_image
+from .methods.registry import as_opacity_mask, check_float_image
 from .sheets import contact_sheet
 from .tiling import apply_tiled
 
@@ -145,7 +145,7 @@ def run_method(method: Method, image: np.ndarray, mask: np.ndarray | None = None
         if mask is None:
             raise DustbenchError(f"{name}: method {method.name!r} is an oracle and needs the ground-truth "
                                  "damage mask, which this image does not have")
-        m = as_bool_mask(mask, work.shape[:2])
+        m = as_opacity_mask(mask, work.shape[:2])
     where = f"{name}: method {method.name!r}"
 
     def fn(part: np.ndarray, part_mask: np.ndarray | None = None) -> np.ndarray:

@@ -11,14 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import classical  # noqa: F401  (registers identity, median, median_tuned, oracle_inpaint)
+from .detect_inpaint import DetectInpaint, detection_scores  # detector model files + inpainting (no torch)
 from .classical import tune_median
 from .registry import (Method, create_method, get_method_factory, list_methods, method_info,
                        method_options, register_method)
 
 MODEL_SUFFIXES = (".pt", ".pth", ".pt2", ".ts", ".ckpt")  # same as loaded.MODEL_SUFFIXES
 
-__all__ = ["Method", "create_method", "get_method_factory", "list_methods", "load_model_file",
-           "method_info", "method_options", "register_method", "resolve_method", "tune_median"]
+__all__ = ["DetectInpaint", "Method", "create_method", "get_method_factory", "list_methods", "load_model_file",
+           "method_info", "method_options", "register_method", "resolve_method", "tune_median",
+           "detection_scores"]
 
 
 def load_model_file(path, device: str = "cpu", **kwargs) -> Method:

@@ -196,15 +196,23 @@ class OracleInpaint(Method):
     is_oracle = True
     param_count = 0
 
-    def __init__(self, dilate: int = 1, radius: float = 3.0):
+    def __init__(self, dilate: int = 1, radius: float = 3.0, min_opacity: float = 0.05):
         if isinstance(dilate, bool) or not isinstance(dilate, (int, np.integer)) or dilate < 0:
             raise DustbenchError(f"oracle_inpaint: dilate must be an integer >= 0 px, got {dilate!r}")
         if isinstance(radius, bool) or not isinstance(radius, (int, float, np.number)) or radius <= 0:
             raise DustbenchError(f"oracle_inpaint: radius must be a number > 0 px, got {radius!r}")
-        super().__init__(options={"dilate": int(dilate), "radius": float(radius)})
+        if isinstance(min_opacity, bool) or not isinstance(min_opacity, (int, float, np.number)) \
+                or not 0 <= min_opacity <= 1:
+            raise DustbenchError(f"oracle_inpaint: min_opacity must be a number in [0, 1], got {min_opacity!r}")
+        super().__init__(options={"dilate": int(dilate), "radius": float(radius), "min_opacity": float(min_opacity)})
 
     def run(self, image, mask):
-        return telea_inpaint(image, mask, self.options["dilate"], self.options["radius"])
+        # A perfect detector of *visible* damage: the faint anti-aliased and blurred fringes of a
+        # synthesis mask (opacity below min_opacity; the same cut SegNet's labels use) are left
+        # alone, since inpainting them replaces nearly clean pixels. min_opacity=0 inpaints all.
+        t = self.options["min_opacity"]
+        hole = mask >= t if t > 0 else mask > 0
+        return telea_inpaint(image, hole, self.options["dilate"], self.options["radius"])
 
 
 def telea_inpaint(image: np.ndarray, mask: np.ndarray, dilate: int = 1, radius: float = 3.0) -> np.ndarray:

@@ -9,6 +9,11 @@ Channels: a 1-channel image given to a 3-channel model is repeated to RGB and th
 back to grey; a 3-channel image given to a 1-channel model is run as a batch of three grey
 images. The model's channel count comes from ``channels=``, else the checkpoint (``channels``
 or ``config["in_channels"]``), the input spec of an exported program, or the first 4-D weight.
+
+Detectors: a file that says it is one (a TorchScript ``dustbench.json`` extra file with
+``"kind": "detector"``, or a checkpoint whose model family has ``export_metadata``) outputs
+P(artifact), so it is returned wrapped in :class:`dustbench.methods.detect_inpaint.DetectInpaint`
+(inpainting of what it flags), and evaluating it scores restored images.
 """
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ from .registry import Method
 
 CHECKPOINT_FORMAT = "dustbench-checkpoint"
 MODEL_SUFFIXES = (".pt", ".pth", ".pt2", ".ts", ".ckpt")
+INFO_FILE = "dustbench.json"  # TorchScript extra file written by `dustbench export` (model kind, settings)
 HOW_TO_EXPORT = ("export the model instead: `torch.jit.script(model).save('model.pt')`, "
                  "`torch.export.save(torch.export.export(model, (x,), dynamic_shapes=...), 'model.pt2')`, "
                  "or a dustbench checkpoint via dustbench.methods.loaded.save_checkpoint / `dustbench export`")
@@ -87,11 +93,12 @@ class LoadedModel(Method):
 
 
 def load_model_file(path, device: str = "cpu", *, channels: int | None = None,
-                    tile: int | None = 512, overlap: int = 32) -> Method:
+                    tile: int | None = 512, overlap: int = 32, **detector) -> Method:
     """Load a TorchScript file, a ``torch.export`` ``.pt2`` or a dustbench checkpoint as a Method.
 
     ``tile``/``overlap`` set tiled inference (``tile=None`` runs whole images); ``channels``
-    overrides the guessed number of input channels. Raises DustbenchError naming the file when it
+    overrides the guessed number of input channels; ``detector`` options (``threshold``, ``dilate``,
+    ``radius``, ``fill``) override what a detector file recorded. Raises DustbenchError naming the file when it
     is missing, has an unknown suffix, is corrupt, or would need arbitrary unpickling.
     """
     path = Path(path)
@@ -103,6 +110,7 @@ def load_model_file(path, device: str = "cpu", *, channels: int | None = None,
     dev = _device(device)
     kind = _sniff(path)
     extra: dict = {}
+    info: dict = {}  # what the file says about itself (e.g. {"kind": "detector", ...})
     try:
         if kind == "export":
             program = torch.export.load(str(path))
@@ -110,11 +118,13 @@ def load_model_file(path, device: str = "cpu", *, channels: int | None = None,
             module = program.module()
             module = module.to(dev) if dev.type != "cpu" else module
         elif kind == "torchscript":
+            files = {INFO_FILE: ""}
             with warnings.catch_warnings():  # torch 2.9+ flags TorchScript as deprecated; still supported
                 warnings.simplefilter("ignore", DeprecationWarning)
-                module = torch.jit.load(str(path), map_location=dev)
+                module = torch.jit.load(str(path), map_location=dev, _extra_files=files)
+            info = _parse_info(path, files[INFO_FILE])
         else:
-            module, ckpt_channels, extra = _load_checkpoint(path, dev)
+            module, ckpt_channels, extra, info = _load_checkpoint(path, dev)
             channels = channels or ckpt_channels
     except DustbenchError:
         raise
@@ -125,7 +135,15 @@ def load_model_file(path, device: str = "cpu", *, channels: int | None = None,
         module.eval()  # dropout/batch-norm in inference mode
     except (AttributeError, NotImplementedError):
         pass  # exported modules fix train/eval behaviour at export time
-    return LoadedModel(module, path, kind, dev, channels or _weight_channels(module), tile, overlap, extra)
+    loaded = LoadedModel(module, path, kind, dev, channels or _weight_channels(module), tile, overlap, extra)
+    if info.get("kind") == "detector":  # its output is P(artifact): inpaint what it flags
+        from .detect_inpaint import DetectInpaint
+
+        return DetectInpaint.from_loaded(loaded, info, **detector)
+    if detector:
+        raise DustbenchError(f"{path}: option(s) {', '.join(sorted(detector))} apply to detector models only "
+                             "(e.g. an exported segnet); valid options: channels, tile, overlap")
+    return loaded
 
 
 def save_checkpoint(path, model: torch.nn.Module, name: str, config: dict, **meta) -> None:
@@ -173,7 +191,22 @@ def _load_checkpoint(path: Path, dev: torch.device):
         raise DustbenchError(f"{path}: weights do not fit model {ckpt['model']!r}: {_brief(exc)}") from None
     config = ckpt["config"]
     channels = ckpt.get("channels") or (config.get("in_channels") if isinstance(config, dict) else None)
-    return module.to(dev), channels, {"model": ckpt["model"], "config": config}
+    describe = getattr(models.get_model_factory(ckpt["model"]), "export_metadata", None)
+    info = describe(ckpt) if callable(describe) else {}
+    return module.to(dev), channels, {"model": ckpt["model"], "config": config}, info
+
+
+def _parse_info(path: Path, text) -> dict:
+    """The ``dustbench.json`` extra file of a TorchScript model (empty when it has none)."""
+    import json
+
+    if not text:
+        return {}
+    try:
+        info = json.loads(text)
+    except ValueError as exc:
+        raise DustbenchError(f"{path}: unreadable {INFO_FILE} ({exc})") from None
+    return info if isinstance(info, dict) else {}
 
 
 def _sniff(path: Path) -> str:

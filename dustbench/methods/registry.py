@@ -40,7 +40,7 @@ class Method:
         self.options = dict(options or {})
 
     def run(self, image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
-        """Restore a checked float32 H×W×C image; ``mask`` is a bool H×W array or None."""
+        """Restore a checked float32 H×W×C image; ``mask`` is a float32 H×W opacity in [0, 1] or None."""
         raise NotImplementedError
 
     def __call__(self, image: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
@@ -56,7 +56,7 @@ class Method:
         if self.needs_mask:
             if mask is None:
                 raise DustbenchError(f"method {self.name!r} is an oracle: it needs the ground-truth mask")
-            mask = as_bool_mask(mask, work.shape[:2])
+            mask = as_opacity_mask(mask, work.shape[:2])
         out = self.run(work, mask if self.needs_mask else None)
         if not isinstance(out, np.ndarray) or out.shape != work.shape:
             got = getattr(out, "shape", type(out).__name__)
@@ -86,14 +86,24 @@ def check_float_image(image: np.ndarray, what: str = "image") -> np.ndarray:
     return image
 
 
-def as_bool_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """A damage mask (H×W or H×W×C, nonzero = damaged; any channel counts) as bool H×W."""
+def as_opacity_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A damage mask as float32 H×W opacity in [0, 1] (0 = clean).
+
+    Accepts bool (True = 1), uint8/uint16 (scaled by 255/65535, so a synthesis mask keeps its
+    opacity and a binary 0/255 mask becomes 0/1) or float masks; H×W×C takes the max over channels.
+    """
     mask = np.asarray(mask)
+    if mask.dtype == bool:
+        mask = mask.astype(np.float32)
+    elif mask.dtype in (np.uint8, np.uint16):
+        mask = mask.astype(np.float32) / np.float32(255.0 if mask.dtype == np.uint8 else 65535.0)
+    else:
+        mask = np.clip(np.nan_to_num(mask.astype(np.float32, copy=False)), 0.0, 1.0)
     if mask.ndim == 3:
-        mask = mask.any(axis=2) if mask.dtype == bool else (mask > 0).any(axis=2)
+        mask = mask.max(axis=2)
     if mask.shape != tuple(shape):
         raise DustbenchError(f"mask shape {mask.shape} does not match image size {tuple(shape)}")
-    return mask if mask.dtype == bool else mask > 0
+    return mask
 
 
 def register_method(name: str) -> Callable[[Callable[..., Method]], Callable[..., Method]]:

@@ -1,0 +1,131 @@
+"""Detect-then-inpaint: run an artifact *detector* model, then inpaint the pixels it flags.
+
+    >>> from dustbench.methods import load_model_file
+    >>> method = load_model_file("leaderboard/models/segnet.pt", threshold=0.7)   # a DetectInpaint
+    >>> restored = method(image)                 # float32 H×W×C in [0, 1] -> same
+    >>> flagged = method.detect(image)           # bool H×W: P(artifact) >= threshold
+
+A detector is a model file whose output is P(artifact) (H×W, repeated on every channel; e.g. the
+``segnet`` family). :func:`dustbench.methods.load_model_file` returns a :class:`DetectInpaint` by
+itself when the file says it is one (TorchScript ``dustbench.json`` extra file, or a checkpoint
+whose model family has ``export_metadata``), with the threshold and fill recorded at export, so
+``dustbench evaluate segnet.pt --data builtin`` scores the restored images, not the probabilities;
+``-o threshold=0.7`` (``dilate``, ``radius``, ``fill``) overrides them. It is not a registered
+method name: registered methods are built from options alone and have no learned parameters.
+
+The fill is OpenCV Telea inpainting (:func:`dustbench.methods.classical.telea_inpaint`, the same
+code as ``oracle_inpaint``: the only difference between the two is where the mask comes from) or,
+with ``fill="median"``, the (2·radius+1)² median of the flagged pixels' neighbourhood. Only flagged
+(and dilated) pixels change. :func:`detection_scores` gives precision/recall/IoU of a predicted mask
+against the ground truth.
+
+No torch import here: the detector is run through the loaded model's own code.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import DustbenchError
+from .registry import Method
+
+DEFAULTS = {"threshold": 0.5, "dilate": 1, "radius": 3.0, "fill": "telea"}
+FILLS = ("telea", "median")
+
+
+def check_inference_options(threshold, dilate, radius, fill) -> None:
+    """DustbenchError unless threshold ∈ (0, 1], dilate an int >= 0, radius > 0, fill in FILLS."""
+    ok_number = lambda v: isinstance(v, (int, float, np.number)) and not isinstance(v, bool)  # noqa: E731
+    if not ok_number(threshold) or not 0.0 < float(threshold) <= 1.0:
+        raise DustbenchError(f"detect_inpaint: threshold must be a number in (0, 1], got {threshold!r}")
+    if isinstance(dilate, bool) or not isinstance(dilate, (int, np.integer)) or dilate < 0:
+        raise DustbenchError(f"detect_inpaint: dilate must be an integer >= 0 px, got {dilate!r}")
+    if not ok_number(radius) or float(radius) <= 0:
+        raise DustbenchError(f"detect_inpaint: radius must be a number > 0 px, got {radius!r}")
+    if fill not in FILLS:
+        raise DustbenchError(f"detect_inpaint: fill must be one of {FILLS}, got {fill!r}")
+
+
+def fill_mask(image: np.ndarray, mask: np.ndarray, fill: str = "telea", dilate: int = 1,
+              radius: float = 3.0) -> np.ndarray:
+    """``image`` (float32 H×W×C) with the pixels of bool ``mask`` (dilated by ``dilate`` px) filled in."""
+    from .classical import median_blur, telea_inpaint
+
+    if fill == "telea":
+        return telea_inpaint(image, mask, dilate, radius)
+    import cv2
+
+    m = mask.astype(np.uint8)
+    if dilate > 0:
+        m = cv2.dilate(m, np.ones((2 * dilate + 1, 2 * dilate + 1), np.uint8))
+    out = image.copy()
+    hole = m > 0
+    if hole.any():
+        out[hole] = median_blur(image, max(1, int(round(radius))))[hole]
+    return out
+
+
+def detection_scores(predicted: np.ndarray, truth: np.ndarray) -> dict:
+    """Pixel counts and precision/recall/IoU/F1 of bool ``predicted`` against bool ``truth``.
+
+    Empty cases are defined, not NaN: precision = 1 when nothing is flagged, recall = 1 when there
+    is nothing to find, IoU = 1 when both are empty. Sum the counts over images and call
+    :func:`scores_from_counts` for pooled scores.
+    """
+    p, t = np.asarray(predicted, bool), np.asarray(truth, bool)
+    if p.shape != t.shape:
+        raise DustbenchError(f"detection_scores: predicted {p.shape} vs truth {t.shape}")
+    counts = {"tp": int(np.count_nonzero(p & t)), "fp": int(np.count_nonzero(p & ~t)),
+              "fn": int(np.count_nonzero(~p & t)), "pixels": int(p.size)}
+    return {**counts, **scores_from_counts(counts)}
+
+
+def scores_from_counts(c: dict) -> dict:
+    tp, fp, fn = c["tp"], c["fp"], c["fn"]
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / (tp + fn) if tp + fn else 1.0
+    iou = tp / (tp + fp + fn) if tp + fp + fn else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "iou": iou, "f1": f1}
+
+
+class DetectInpaint(Method):
+    """A detector model (a loaded model file) followed by inpainting of what it flags."""
+
+    name = "detect_inpaint"
+
+    def __init__(self, detector: Method, threshold: float = DEFAULTS["threshold"], dilate: int = DEFAULTS["dilate"],
+                 radius: float = DEFAULTS["radius"], fill: str = DEFAULTS["fill"], metadata: dict | None = None):
+        check_inference_options(threshold, dilate, radius, fill)
+        # what the detector was trained to flag (recorded for detection scores), if the file says
+        metadata = metadata or {}
+        trained = {"label_threshold": float(metadata["label_threshold"])} if "label_threshold" in metadata else {}
+        super().__init__(name=detector.name, options={
+            **detector.options, "kind": "detector", "threshold": float(threshold), "dilate": int(dilate),
+            "radius": float(radius), "fill": fill, **trained})
+        self.detector = detector
+        self.module = getattr(detector, "module", None)  # the torch module, for export checks
+        self.param_count = detector.param_count
+
+    @classmethod
+    def from_loaded(cls, detector: Method, metadata: dict, **overrides) -> "DetectInpaint":
+        """Wrap a loaded detector with the settings its file recorded, then ``overrides`` (None = keep)."""
+        unknown = sorted(set(overrides) - set(DEFAULTS))
+        if unknown:
+            raise DustbenchError(f"detector option(s) {', '.join(unknown)} unknown; valid: {', '.join(DEFAULTS)}, "
+                                 "channels, tile, overlap")
+        settings = {k: metadata.get(k, v) for k, v in DEFAULTS.items()}
+        settings.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(detector, metadata=metadata, **settings)
+
+    def probability(self, image: np.ndarray) -> np.ndarray:
+        """P(artifact) as float32 H×W for a float32 H×W×C image (any channel's detection counts)."""
+        prob = self.detector(image)  # the detector's own checks, tiling and grey/RGB handling
+        return prob.max(axis=2) if prob.ndim == 3 else prob
+
+    def detect(self, image: np.ndarray) -> np.ndarray:
+        """Bool H×W: the pixels the detector flags (before dilation)."""
+        return self.probability(image) >= np.float32(self.options["threshold"])
+
+    def run(self, image, mask):
+        o = self.options
+        return fill_mask(image, self.detect(image), o["fill"], o["dilate"], o["radius"])
