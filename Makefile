@@ -26,3 +26,8 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) demo_out
+
+# The published leaderboard (leaderboard/): train dust_gan, pix2pix, segnet for BUDGET each, evaluate all; resumable.
+.PHONY: leaderboard
+leaderboard: $(STAMP)
+	$(VENV)/bin/dustbench leaderboard reproduce --out leaderboard --work runs/leaderboard --budget $(or $(BUDGET),15m) --resume

@@ -1,4 +1,5 @@
-"""`dustbench leaderboard build RESULTS... --out DIR`: tables and plots from evaluate results."""
+"""`dustbench leaderboard build RESULTS... --out DIR`: tables and plots from evaluate results;
+`dustbench leaderboard reproduce --out DIR --budget 15m`: train, export, evaluate and build it all."""
 from __future__ import annotations
 
 import argparse
@@ -22,6 +23,101 @@ def register(subparsers) -> None:
     b.add_argument("--crop", type=int, default=96, help="crop size in px for the qualitative grid")
     b.add_argument("--no-plots", action="store_true", help="tables only")
     b.set_defaults(func=run)
+    _register_reproduce(sub)
+
+
+def _register_reproduce(sub) -> None:
+    from ..cli.train import parse_duration
+    from ..reproduce import CLASSICAL, LEARNED
+
+    r = sub.add_parser(
+        "reproduce", help="train every learned model, evaluate every method, write the published leaderboard",
+        description="One command for the published leaderboard: train each learned model with the shared trainer "
+                    "on builtin-train for the same wall-clock --budget (into WORK/runs/MODEL; --resume continues "
+                    "unfinished runs and keeps finished ones), export it to OUT/models/MODEL.pt with a model card, "
+                    "evaluate every method on the builtin test split (WORK/results/METHOD, images saved), and "
+                    "write OUT/leaderboard.csv, leaderboard.md (with the comparison to Mironică 2020, Table 1 "
+                    "and how it was made), plots and reproduce.json. See dustbench/reproduce.py.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    r.add_argument("--out", default="leaderboard", help="leaderboard folder (committed)")
+    r.add_argument("--work", default="runs/leaderboard", help="runs and evaluation results (not committed)")
+    r.add_argument("--budget", type=parse_duration, default=900.0, metavar="DURATION",
+                   help="wall-clock training time per learned model, e.g. 15m, 1h")
+    r.add_argument("--models", default=",".join(LEARNED), help="learned models to train, comma-separated ('' for none)")
+    r.add_argument("--methods", default=",".join(CLASSICAL), help="registered methods to evaluate as they are")
+    r.add_argument("--resume", action="store_true", help="continue the runs in --work (finished ones are kept)")
+    r.add_argument("--device", default="auto", help="training device (auto: a GPU when there is one)")
+    r.add_argument("--eval-device", default="cpu", help="evaluation device (cpu keeps runtimes comparable)")
+    r.add_argument("--batch-size", type=int, help="override the shared batch size")
+    r.add_argument("--patch", type=int, help="override the shared training patch size")
+    r.add_argument("--max-steps", type=int, help="also stop each training after N steps (smoke tests)")
+    r.add_argument("--threads", type=int, help="torch threads for training")
+    r.add_argument("--set", action="append", default=[], metavar="MODEL:SECTION.KEY=VALUE",
+                   help="recipe override, repeatable; MODEL may be '*': pix2pix:model.ngf=16, "
+                        "*:train.val_limit=2, segnet:task.threshold=0.4")
+    r.add_argument("--limit", type=int, help="evaluate only the first N test images (smoke tests)")
+    r.add_argument("--no-plots", action="store_true", help="tables only")
+    r.add_argument("--quiet", action="store_true", help="no progress bars")
+    r.set_defaults(func=run_reproduce)
+
+
+def parse_sets(items: list[str]) -> dict:
+    """``["pix2pix:model.ngf=16", "*:train.val_limit=2"]`` -> ``{"pix2pix": {"model": {"ngf": 16}}, ...}``."""
+    import json
+
+    from ..errors import DustbenchError
+
+    out: dict = {}
+    for item in items:
+        target, colon, rest = item.partition(":")
+        key, eq, value = rest.partition("=")
+        section, dot, name = key.partition(".")
+        if not (colon and eq and dot and section in ("model", "task", "train") and target and name):
+            raise DustbenchError(f"--set {item!r}: expected MODEL:SECTION.KEY=VALUE with SECTION model, task or train")
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            parsed = value
+        out.setdefault(target, {}).setdefault(section, {})[name] = parsed
+    return out
+
+
+def command_of(args) -> str:
+    """The reproduce command as parsed (not sys.argv: main() may be called with other arguments)."""
+    import shlex
+
+    from ..reproduce import fmt_duration
+
+    parts = ["dustbench", "leaderboard", "reproduce", "--out", args.out, "--work", args.work,
+             "--budget", fmt_duration(args.budget), "--models", args.models, "--methods", args.methods]
+    for flag in ("device", "eval_device", "batch_size", "patch", "max_steps", "threads", "limit"):
+        value = getattr(args, flag)
+        if value is not None and not (flag == "device" and value == "auto") and not (
+                flag == "eval_device" and value == "cpu"):
+            parts += ["--" + flag.replace("_", "-"), str(value)]
+    for item in args.set:
+        parts += ["--set", item]
+    parts += [f for f, on in (("--resume", args.resume), ("--no-plots", args.no_plots), ("--quiet", args.quiet)) if on]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def run_reproduce(args) -> int:
+    from ..reproduce import ReproduceConfig, reproduce
+
+    train = {k: v for k, v in (("batch_size", args.batch_size), ("patch", args.patch), ("max_steps", args.max_steps),
+                               ("threads", args.threads)) if v is not None}
+    cfg = ReproduceConfig(out=args.out, work=args.work, budget=args.budget,
+                          models=tuple(m for m in args.models.split(",") if m),
+                          methods=tuple(m for m in args.methods.split(",") if m), resume=args.resume,
+                          device=args.device, eval_device=args.eval_device, train=train,
+                          overrides=parse_sets(args.set), limit=args.limit, plots=not args.no_plots,
+                          progress=not args.quiet, command=command_of(args))
+    record = reproduce(cfg)
+    for name, rec in record["methods"].items():
+        print(f"  {name:<16} PSNR {rec['psnr']:6.2f} dB  SSIM {rec['ssim']:.4f}")
+    print(f"wrote {cfg.out}/leaderboard.md, leaderboard.csv, plots, models/ and reproduce.json "
+          f"in {record['wall_time_s']:.0f} s")
+    return 0
 
 
 def run(args) -> int:

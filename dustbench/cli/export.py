@@ -1,0 +1,33 @@
+"""`dustbench export RUN/checkpoint.pt -o model.pt`: a self-contained model file + model card."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "export", help="export a training checkpoint to TorchScript with a model card",
+        description="Write CHECKPOINT's network as a TorchScript file that "
+                    "`dustbench evaluate FILE` and torch.jit.load run without dustbench's model code: input and "
+                    "output N×C×H×W float32 in [0, 1], any H and W. The file is loaded back and checked against "
+                    "the checkpoint before it is kept. Also writes FILE.card.md/.card.json (config, data, steps, "
+                    "wall time, validation metrics).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("checkpoint", help="RUN/checkpoint.pt (or the RUN folder)")
+    p.add_argument("-o", "--output", required=True, help="model file to write (.pt)")
+    p.add_argument("--format", choices=("torchscript",), default="torchscript",
+                   help="torch.export is not offered: it cannot keep H and W dynamic for this model")
+    p.add_argument("--no-card", action="store_true", help="do not write the model card")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..train.export import export_model
+
+    info = export_model(args.checkpoint, args.output, format=args.format, card=not args.no_card)
+    print(f"wrote {args.output} ({info['format']}, {info['parameters']:,} parameters, "
+          f"{info['training'].get('steps')} training steps; export check max diff "
+          f"{info['export_check_max_abs_diff']:.1e})")
+    if not args.no_card:
+        print(f"model card: {str(args.output).rsplit('.', 1)[0]}.card.md")
+    return 0

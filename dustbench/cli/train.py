@@ -1,0 +1,152 @@
+"""`dustbench train MODEL --data DIR|stream|builtin-train --out RUN`: the shared trainer.
+
+Under ``torchrun --nproc-per-node K`` the same command trains with DistributedDataParallel.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+from ..errors import DustbenchError
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """``45m``, ``1h30m``, ``90s``, ``2.5h`` or plain seconds -> seconds."""
+    t = str(text).strip().lower()
+    try:
+        return float(t)
+    except ValueError:
+        pass
+    parts = re.findall(r"(\d+(?:\.\d+)?)\s*([smhd])", t)
+    if not parts or re.sub(r"(\d+(?:\.\d+)?)\s*([smhd])", "", t).strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a duration like 45m, 1h30m, 90s or 2.5h")
+    return sum(float(n) * _UNITS[u] for n, u in parts)
+
+
+def _value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def load_config_file(path) -> dict:
+    """A JSON or TOML file of TrainConfig fields (``model_config`` / ``task_options`` as tables)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DustbenchError(f"--config {path}: no such file")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() == ".toml":
+            import tomllib
+            return tomllib.loads(text)
+        return json.loads(text)
+    except Exception as exc:
+        raise DustbenchError(f"--config {path}: cannot parse it ({exc})") from None
+
+
+def build_config(args):
+    from ..train import TrainConfig
+
+    fields = set(TrainConfig.__dataclass_fields__)
+    base = load_config_file(args.config) if args.config else {}
+    unknown = sorted(set(base) - fields)
+    if unknown:
+        raise DustbenchError(f"--config {args.config}: unknown key(s) {unknown}; valid: {', '.join(sorted(fields))}")
+    base = {**base, "model": args.model, "out": args.out}
+    base["model_config"] = dict(base.get("model_config") or {})
+    base["task_options"] = dict(base.get("task_options") or {})
+    for item in args.set:
+        key, eq, value = item.partition("=")
+        section, dot, name = key.partition(".")
+        if not eq or not dot or section not in ("model", "task", "train"):
+            raise DustbenchError(f"--set {item!r}: expected model.KEY=VALUE, task.KEY=VALUE or train.KEY=VALUE")
+        if section == "model":
+            base["model_config"][name] = _value(value)
+        elif section == "task":
+            base["task_options"][name] = _value(value)
+        elif name not in fields:
+            raise DustbenchError(f"--set {item!r}: TrainConfig has no field {name!r}")
+        else:
+            base[name] = _value(value)
+    if args.vgg_weights:
+        base["task_options"]["vgg_weights"] = args.vgg_weights
+    for name in ("data", "epochs", "max_steps", "time_budget", "batch_size", "patch", "lr", "seed", "val",
+                 "val_every", "val_limit", "steps_per_epoch", "workers", "device", "amp", "threads", "presets"):
+        value = getattr(args, name)
+        if value is not None:
+            base[name] = value
+    if args.compile:
+        base["compile"] = True
+    if args.quiet:
+        base["progress"] = False
+    return TrainConfig(**base)
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train", help="train a registered model (checkpoints, --resume, DDP under torchrun)",
+        description="Train MODEL (see `dustbench list models`) with the shared trainer. Writes OUT/config.json, "
+                    "OUT/checkpoint.pt (atomic; resumable; also evaluable), OUT/history.csv (losses and "
+                    "validation PSNR/SSIM per epoch) and OUT/curves.png. Run it under `torchrun --nproc-per-node K` "
+                    "for DistributedDataParallel (gloo on CPU, nccl on GPU). Defaults follow Mironică (2020): "
+                    "Adam, lr 5e-4 decaying linearly to 0, batch 32, 128x128 patches, 200 epochs.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("model", metavar="MODEL", help="a registered model name")
+    p.add_argument("--data", help="'builtin-train' (default: damage on built-in images not used by the builtin "
+                                  "evaluation sets), 'stream' or 'stream:SOURCES' (dustbench.data.DamageStream), "
+                                  "a `dustbench make-dataset` folder, or a folder of pairs")
+    p.add_argument("--out", required=True, help="run folder")
+    stop = p.add_argument_group("when to stop (the first limit reached; lr decays to 0 at that point)")
+    stop.add_argument("--epochs", type=int)
+    stop.add_argument("--max-steps", type=int)
+    stop.add_argument("--time-budget", type=parse_duration, metavar="DURATION", help="e.g. 45m, 1h30m, 600")
+    stop.add_argument("--stop-after", type=int, metavar="N",
+                      help="checkpoint and stop after N steps of this invocation (the schedule still spans the run)")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--patch", type=int, help="training patch size in px")
+    p.add_argument("--lr", type=float, help="base learning rate")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--presets", help="damage presets for builtin-train/stream (default '*_scan_*')")
+    p.add_argument("--steps-per-epoch", type=int)
+    p.add_argument("--val", help="validation pairs: 'builtin' (default), 'none', or a folder with a validation split")
+    p.add_argument("--val-limit", type=int, metavar="N", help="validate on the first N pairs only")
+    p.add_argument("--val-every", type=int, metavar="STEPS", help="also validate every STEPS steps")
+    p.add_argument("--config", help="JSON or TOML file of TrainConfig fields (model_config, task_options as tables)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override one setting, repeatable: model.width=16, task.w_adversarial=0, train.pool=512")
+    p.add_argument("--vgg-weights", metavar="FILE", help="local ImageNet VGG-19 state dict for the perceptual loss "
+                                                         "(else $DUSTBENCH_VGG19_WEIGHTS; else the term is off)")
+    p.add_argument("--resume", action="store_true", help="continue OUT/checkpoint.pt exactly")
+    p.add_argument("--overwrite", action="store_true", help="start afresh even if OUT has a checkpoint")
+    p.add_argument("--workers", type=int, help="DataLoader worker processes per rank")
+    p.add_argument("--device", help="auto (default: this rank's GPU if any), cpu, cuda, cuda:1")
+    p.add_argument("--amp", choices=("none", "bf16"), help="bf16 autocast of forward passes")
+    p.add_argument("--compile", action="store_true", help="torch.compile the training modules")
+    p.add_argument("--threads", type=int, help="torch intra-op threads per process")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import os
+    from ..train import train
+
+    config = build_config(args)
+    result = train(config, resume=args.resume, stop_after=args.stop_after, overwrite=args.overwrite)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0
+    v = result.val
+    print(f"{config.model}: {result.step} steps, {result.epoch} epochs, {result.wall_time_s:.0f} s "
+          f"(stopped: {result.stop_reason}); checkpoint {result.checkpoint}")
+    if "val_psnr" in v:
+        print(f"  validation PSNR {v['val_psnr']:.2f} dB (identity {v.get('val_psnr_identity', float('nan')):.2f}), "
+              f"SSIM {v.get('val_ssim', float('nan')):.4f}"
+              + (f", PSNR in/out artifacts {v['val_psnr_in']:.2f}/{v['val_psnr_out']:.2f} dB" if "val_psnr_in" in v else ""))
+    print(f"  logs: {result.out / 'history.csv'}, {result.out / 'curves.png'}; "
+          f"export: dustbench export {result.checkpoint} -o model.pt")
+    return 0

@@ -1,0 +1,211 @@
+"""``segnet``: the artifact detector of Strubel et al. (2019), "Deep learning approach for artefacts
+correction on photographic films" (QCAV), as Mironică (2020) describes it: a SegNet
+(Badrinarayanan et al. 2017) encoder–decoder trained with cross-entropy to label artifact pixels.
+The restored image is the input with the flagged pixels inpainted (OpenCV Telea by default; see
+:mod:`dustbench.methods.detect_inpaint`).
+
+Network (``create_model("segnet", ...)``), input x: N×C×H×W float32 in [0, 1], any H, W:
+
+    pad x to a multiple of 2^depth (replicate), u = 2x − 1
+    encoder: VGG-16's conv blocks (2, 2, 3, 3, 3 convs of width·(1, 2, 4, 8, 8) channels), every
+             conv 3×3 -> BatchNorm -> ReLU, each block followed by 2×2 max-pooling that keeps its indices
+    decoder: the mirror image; each block starts by max-*un*pooling with the indices of its encoder
+             block (SegNet's point: boundaries come back without learned up-sampling), then its convs
+    head:    conv 3×3 to 2 class scores (clean, artifact)
+    out:     P(artifact) = softmax(scores)[artifact], repeated on every channel -> N×C×H×W in [0, 1]
+
+The output is a probability map, not an image: it is repeated on every channel only so that the
+registry's image-in/same-shape-out contract, tiling and the export check hold unchanged. The
+training task, the export metadata (``dustbench.json``: ``{"kind": "detector", ...}``) and
+:func:`dustbench.methods.load_model_file` treat it as a detector. ``forward(x, True)`` returns the
+raw N×2×H×W class scores (the training loss uses them).
+
+``width`` = 64 and ``depth`` = 5 are SegNet's (29.4 M parameters); the leaderboard uses a CPU-sized
+width (see ``baselines/segnet/README.md``). Weights: Kaiming-normal (fan-out, ReLU), BatchNorm 1/0.
+
+Training (``dustbench train segnet``) uses :class:`SegNetTask`: cross-entropy between the class
+scores and the synthesis mask thresholded at ``label_threshold`` (artifact = opacity above it).
+"""
+from __future__ import annotations
+
+from typing import List
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import DustbenchError
+from ..train.trainer import Task
+from .layers import pad_to_multiple
+from .registry import register_model
+
+VGG16_CONVS = (2, 2, 3, 3, 3)      # convs per encoder block
+VGG16_SCALE = (1, 2, 4, 8, 8)      # channels per block, in units of width
+ARTIFACT = 1                       # class index of "artifact" (0 = clean)
+
+
+def _conv(cin: int, cout: int) -> List[nn.Module]:
+    return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+
+class SegNet(nn.Module):
+    """SegNet with a VGG-style encoder; see the module docstring."""
+
+    def __init__(self, in_channels: int = 3, width: int = 64, depth: int = 5, classes: int = 2):
+        super().__init__()
+        if not 1 <= depth <= len(VGG16_CONVS):
+            raise DustbenchError(f"depth must be 1..{len(VGG16_CONVS)} (VGG-16 has 5 blocks), got {depth}")
+        if width < 1 or classes < 2:
+            raise DustbenchError(f"width must be >= 1 and classes >= 2, got width={width}, classes={classes}")
+        chans = [width * s for s in VGG16_SCALE[:depth]]
+        convs = VGG16_CONVS[:depth]
+        self.factor, self.in_channels = 2 ** depth, in_channels
+        enc, c = [], in_channels
+        for n, cout in zip(convs, chans):
+            layers: List[nn.Module] = []
+            for _ in range(n):
+                layers += _conv(c, cout)
+                c = cout
+            enc.append(nn.Sequential(*layers))
+        self.encoder = nn.ModuleList(enc)
+        # decoder block i mirrors encoder block i: same number of convs, the last one narrows to
+        # the previous block's width (SegNet's conv5_1_D 512->512 ... conv2_1_D 128->64)
+        dec = []
+        for i in reversed(range(depth)):
+            cout = chans[i - 1] if i > 0 else chans[0]
+            layers = []
+            for k in range(convs[i]):
+                layers += _conv(chans[i], cout if k == convs[i] - 1 else chans[i])
+            dec.append(nn.Sequential(*layers))
+        self.decoder = nn.ModuleList(dec)
+        self.head = nn.Conv2d(chans[0], classes, 3, padding=1)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def scores(self, x: torch.Tensor) -> torch.Tensor:
+        """Class scores N×classes×H×W for an input of any size."""
+        h, w = x.shape[2], x.shape[3]
+        f = pad_to_multiple(x, self.factor) * 2.0 - 1.0
+        indices: List[torch.Tensor] = []
+        sizes: List[List[int]] = []
+        for block in self.encoder:
+            f = block(f)
+            sizes.append([f.shape[2], f.shape[3]])
+            f, idx = F.max_pool2d_with_indices(f, 2, 2)
+            indices.append(idx)
+        for i, block in enumerate(self.decoder):
+            j = len(indices) - 1 - i
+            f = F.max_unpool2d(f, indices[j], 2, 2, output_size=sizes[j])
+            f = block(f)
+        return self.head(f)[:, :, :h, :w]
+
+    def forward(self, x: torch.Tensor, logits: bool = False) -> torch.Tensor:
+        s = self.scores(x)
+        if logits:
+            return s
+        p = torch.softmax(s, dim=1)[:, 1:2]  # class 1 = ARTIFACT
+        return p.expand(-1, x.shape[1], -1, -1).contiguous()
+
+
+@register_model("segnet")
+def segnet(in_channels: int = 3, width: int = 64, depth: int = 5) -> SegNet:
+    """Strubel et al. (2019) SegNet artifact detector (VGG-16 encoder, pooling indices); output P(artifact)."""
+    return SegNet(int(in_channels), int(width), int(depth))
+
+
+class SegNetTask(Task):
+    """Training of ``segnet``: cross-entropy of the 2-class scores against the synthesis mask.
+
+    Options (``--set task.NAME=VALUE``): ``label_threshold`` (0.05: a pixel is an artifact when the
+    synthesis mask's opacity exceeds it; fainter pixels change by < 4/255 on average and are
+    better left alone), ``artifact_weight`` (1: plain cross-entropy; > 1 weights the rare artifact
+    class up), ``betas`` / ``weight_decay`` (Adam), and for validation and export the inference
+    settings ``threshold`` (0.5 on P(artifact)), ``dilate`` (1 px), ``radius`` (3 px), ``fill``
+    ("telea" or "median").
+    """
+
+    default_options = {"label_threshold": 0.05, "artifact_weight": 1.0, "betas": [0.9, 0.999],
+                       "weight_decay": 0.0, "threshold": 0.5, "dilate": 1, "radius": 3.0, "fill": "telea"}
+
+    def __init__(self, model_name, model, options=None, device=torch.device("cpu")):
+        super().__init__(model_name, model, options, device)
+        from ..methods.detect_inpaint import check_inference_options
+
+        o = self.options
+        check_inference_options(o["threshold"], o["dilate"], o["radius"], o["fill"])
+        if not 0.0 <= float(o["label_threshold"]) < 1.0 or float(o["artifact_weight"]) <= 0:
+            raise DustbenchError("segnet: label_threshold must be in [0, 1) and artifact_weight > 0")
+
+    def build_optimizers(self, lr: float):
+        return {"model": torch.optim.Adam(self.model.parameters(), lr=lr,
+                                          betas=tuple(float(b) for b in self.options["betas"]),
+                                          weight_decay=float(self.options["weight_decay"]))}
+
+    def notes(self) -> dict:
+        o = self.options
+        return {"labels": f"artifact = synthesis mask opacity > {float(o['label_threshold']):g}",
+                "loss": "cross-entropy (2 classes)" + (f", artifact class weight {float(o['artifact_weight']):g}"
+                                                       if float(o["artifact_weight"]) != 1 else ""),
+                "restore": f"{o['fill']} inpainting of P(artifact) >= {float(o['threshold']):g}, "
+                           f"dilated {int(o['dilate'])} px"}
+
+    def labels(self, mask: torch.Tensor) -> torch.Tensor:
+        """N×1×H×W opacity -> N×H×W class ids (1 = artifact)."""
+        return (mask[:, 0] > float(self.options["label_threshold"])).long()
+
+    def training_step(self, batch, step):
+        opt = self.optimizers["model"]
+        opt.zero_grad(set_to_none=True)
+        with self.autocast():
+            scores = self.net("model")(batch["damaged"], True)
+        target = self.labels(batch["mask"])
+        weight = torch.tensor([1.0, float(self.options["artifact_weight"])], device=scores.device)
+        loss = F.cross_entropy(scores.float(), target, weight=weight)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            pred = scores.argmax(1)
+            hit = float(((pred == ARTIFACT) & (target == ARTIFACT)).sum())
+            out = {"total": float(loss.detach()),
+                   "recall": hit / max(1.0, float((target == ARTIFACT).sum())),
+                   "precision": hit / max(1.0, float((pred == ARTIFACT).sum()))}
+        return out
+
+    def restore(self, damaged: torch.Tensor) -> torch.Tensor:
+        """Validation/inference: inpaint what the detector flags (as the exported method does)."""
+        from ..methods.detect_inpaint import fill_mask
+
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                prob = self.model(damaged.to(self.device))[:, 0].float().cpu().numpy()
+        finally:
+            self.model.train(was_training)
+        o = self.options
+        images = damaged.detach().float().cpu().numpy().transpose(0, 2, 3, 1)
+        out = [fill_mask(np.ascontiguousarray(img), p >= float(o["threshold"]), o["fill"], int(o["dilate"]),
+                         float(o["radius"])) for img, p in zip(images, prob)]
+        return torch.from_numpy(np.stack(out).transpose(0, 3, 1, 2).copy())
+
+
+def export_metadata(ckpt: dict) -> dict:
+    """What an exported segnet file records about itself (``dustbench.json`` in the TorchScript file)."""
+    opts = {**SegNetTask.default_options, **((ckpt.get("train_state") or {}).get("task_options") or {})}
+    return {"kind": "detector", "model": "segnet", "output": "P(artifact) repeated on every channel",
+            "threshold": float(opts["threshold"]), "dilate": int(opts["dilate"]), "radius": float(opts["radius"]),
+            "fill": str(opts["fill"]), "label_threshold": float(opts["label_threshold"])}
+
+
+segnet.training_task = SegNetTask
+segnet.export_metadata = export_metadata

@@ -1,0 +1,166 @@
+"""``dustbench export RUN/checkpoint.pt -o model.pt``: a self-contained model file plus a model card.
+
+The file is TorchScript: it takes N×C×H×W float32 in [0, 1] of any H, W and returns the same
+shape (padding to the down-sampling factor and the median filter happen inside), and runs with
+no dustbench model code: ``torch.jit.load("model.pt")`` or ``dustbench evaluate model.pt --data
+builtin --out ...``. (``torch.export`` with dynamic H and W was tried and is not offered: its
+shape solver cannot prove that padding to even, halving and pixel-shuffling give back the padded
+size, so it refuses odd sizes.)
+
+Before the file is kept, it is loaded back through :func:`dustbench.methods.load_model_file` and
+compared with the eager model on odd-sized inputs; a mismatch is an error, not a warning.
+The model card (``model.card.md`` + ``model.card.json`` beside the file) records the config,
+training data, steps, wall time, validation metrics against ``identity``, and the run's notes.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import DustbenchError
+from ..io import atomic_path, write_json_atomic, write_text_atomic
+from .checkpoint import load_checkpoint
+
+FORMATS = ("torchscript",)
+CHECK_SHAPES = ((1, 37, 45), (2, 64, 50))  # (batch, H, W): odd and even sizes
+TOLERANCE = 1e-4
+
+
+def build_from_checkpoint(ckpt: dict) -> torch.nn.Module:
+    """The eval-mode CPU model a checkpoint describes, with its weights."""
+    from ..models import create_model
+
+    model = create_model(ckpt["model"], **ckpt["config"])
+    try:
+        model.load_state_dict(ckpt["state_dict"], strict=True)
+    except RuntimeError as exc:
+        raise DustbenchError(f"weights do not fit model {ckpt['model']!r}: {' '.join(str(exc).split())[:300]}") from None
+    return model.eval().cpu()
+
+
+def family_metadata(ckpt: dict) -> dict:
+    """What a model family says about its exported files: its factory's ``export_metadata(ckpt)``
+    (e.g. segnet: ``{"kind": "detector", "threshold": ...}``), else {} (a restorer). Stored as the
+    TorchScript extra file ``dustbench.json``, read back by :func:`dustbench.methods.load_model_file`."""
+    from ..models import get_model_factory
+
+    describe = getattr(get_model_factory(ckpt["model"]), "export_metadata", None)
+    return dict(describe(ckpt)) if callable(describe) else {}
+
+
+def _script(model: torch.nn.Module, path: Path, info: dict | None = None) -> None:
+    with warnings.catch_warnings():  # torch 2.9+ flags TorchScript as deprecated; it is still supported
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            scripted = torch.jit.script(model)
+        except Exception as exc:
+            raise DustbenchError(f"TorchScript cannot compile this model ({' '.join(str(exc).split())[:300]})") from None
+        files = {"dustbench.json": json.dumps(info, sort_keys=True)} if info else None
+        with atomic_path(path) as tmp:
+            torch.jit.save(scripted, str(tmp), _extra_files=files)
+
+
+def check_exported(path: Path, model: torch.nn.Module, channels: int) -> float:
+    """Largest |exported − eager| over :data:`CHECK_SHAPES`, loaded the way ``evaluate`` loads it."""
+    from ..methods import load_model_file
+
+    method = load_model_file(path, tile=None)
+    gen = torch.Generator().manual_seed(0)
+    worst = 0.0
+    for n, hh, ww in CHECK_SHAPES:
+        x = torch.rand(n, channels, hh, ww, generator=gen)
+        with torch.no_grad():
+            want = model(x)
+            got = method.module(x)
+        if tuple(got.shape) != tuple(x.shape):
+            raise DustbenchError(f"{path}: exported model returned {tuple(got.shape)} for input {tuple(x.shape)}")
+        worst = max(worst, float((got - want).abs().max()))
+    image = torch.rand(29, 31, channels, generator=gen).numpy()  # and through the Method interface
+    out = method(image.astype(np.float32))
+    if out.shape != image.shape:
+        raise DustbenchError(f"{path}: load_model_file returned {out.shape} for an image of {image.shape}")
+    if worst > TOLERANCE:
+        raise DustbenchError(f"{path}: exported model differs from the checkpoint by {worst:.2e} (> {TOLERANCE})")
+    return worst
+
+
+def export_model(checkpoint, out, *, format: str = "torchscript", card: bool = True) -> dict:
+    """Export ``checkpoint`` (a file or a run folder) to ``out``; returns the model card as a dict."""
+    if format not in FORMATS:
+        raise DustbenchError(f"format must be one of {FORMATS}, got {format!r}")
+    out = Path(out).expanduser()
+    if out.suffix.lower() not in (".pt", ".ts", ".pth"):
+        raise DustbenchError(f"-o {out}: use a .pt file name (TorchScript)")
+    ckpt = load_checkpoint(checkpoint)
+    model = build_from_checkpoint(ckpt)
+    channels = int(ckpt.get("channels") or 3)
+    info_extra = family_metadata(ckpt)
+    _script(model, out, info_extra)
+    try:
+        max_diff = check_exported(out, model, channels)
+    except Exception:
+        out.unlink(missing_ok=True)  # never leave an export that does not match its checkpoint
+        raise
+    info = model_card(ckpt, checkpoint, out, format, max_diff, model)
+    if info_extra.get("kind") == "detector":
+        info.update(kind="detector", inference=info_extra,
+                    contract="input N×C×H×W float32 in [0, 1], any H and W; output P(artifact), repeated on "
+                             "every channel (load_model_file/evaluate inpaint the pixels it flags)")
+    if card:
+        stem = out.with_suffix("")
+        write_json_atomic(stem.parent / f"{stem.name}.card.json", info)
+        write_text_atomic(stem.parent / f"{stem.name}.card.md", card_markdown(info))
+    return info
+
+
+def model_card(ckpt: dict, checkpoint, out: Path, format: str, max_diff: float, model) -> dict:
+    meta = ckpt.get("meta") or {}
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    return {
+        "model": ckpt["model"], "config": ckpt["config"], "file": out.name, "format": format, "sha256": digest,
+        "parameters": sum(int(p.numel()) for p in model.parameters()),
+        "contract": "input N×C×H×W float32 in [0, 1], any H and W; output the same shape, in [0, 1]",
+        "channels": int(ckpt.get("channels") or 3), "checkpoint": str(checkpoint),
+        "export_check_max_abs_diff": max_diff,
+        "training": {k: meta.get(k) for k in ("steps", "epoch", "wall_time_s", "world_size", "device", "data",
+                                              "train_config", "parameters")},
+        "notes": meta.get("notes") or {},
+        "validation": meta.get("val") or {},
+        "torch": torch.__version__,
+    }
+
+
+def card_markdown(info: dict) -> str:
+    t, v = info["training"], info["validation"]
+    cfg = t.get("train_config") or {}
+    lines = [f"# Model card: {info['model']} ({info['file']})", "",
+             f"- format: {info['format']}, {info['parameters']:,} parameters, sha256 `{info['sha256'][:16]}…`",
+             f"- contract: {info['contract']}",
+             f"- model config: `{json.dumps(info['config'], sort_keys=True)}`",
+             f"- trained: {t.get('steps')} steps, {t.get('epoch')} full epochs, {t.get('wall_time_s')} s wall time "
+             f"on {t.get('world_size')} × {t.get('device')}"
+             + (" (CPU only: a short budget, not the paper's 200 epochs)" if str(t.get("device")).startswith("cpu")
+                else ""),
+             f"- batch {cfg.get('batch_size')}, patch {cfg.get('patch')}, lr {cfg.get('lr')} (linear decay), "
+             f"seed {cfg.get('seed')}",
+             f"- data: `{json.dumps(t.get('data'), sort_keys=True, default=str)}`"]
+    if "builtin-train" in json.dumps(t.get("data"), default=str) or "DamageStream" in json.dumps(t.get("data"), default=str):
+        lines.append("- caveat: trained on a handful of built-in images: expect over-fitting to those scenes")
+    lines += [f"- {k}: {val}" for k, val in sorted(info["notes"].items())]
+    lines += ["", "## Validation (last evaluation during training)", ""]
+    if v:
+        lines += ["| metric | model | identity (input) |", "|---|---|---|"]
+        for key in ("val_psnr", "val_ssim", "val_psnr_in", "val_psnr_out", "val_clean_change_rate"):
+            if key in v:
+                ident = v.get(f"{key}_identity")
+                lines.append(f"| {key[4:]} | {v[key]:.4f} | {'' if ident is None else f'{ident:.4f}'} |")
+    else:
+        lines.append("none recorded (trained with --val none)")
+    lines += ["", f"Export check: max |exported − checkpoint| = {info['export_check_max_abs_diff']:.2e} on odd sizes; "
+              f"torch {info['torch']}.", ""]
+    return "\n".join(lines)

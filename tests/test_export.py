@@ -1,0 +1,100 @@
+"""Export: checkpoint -> TorchScript model.pt -> `dustbench evaluate` / load_model_file, plus the model card."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from dustbench.errors import DustbenchError
+from dustbench.pairs import Sample
+from dustbench.train import TrainConfig, train
+from dustbench.train.data import MemoryPairs
+from dustbench.train.export import export_model
+
+from test_trainer import tiny_pairs
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    pairs = tiny_pairs()
+    out = tmp_path_factory.mktemp("export") / "run"
+    val = [Sample(f"v{i}", d, c, m) for i, (d, c, m) in enumerate(pairs)]
+    train(TrainConfig("dust_gan", out=str(out), data=MemoryPairs(pairs, patch=32, samples_per_epoch=4),
+                      model_config={"width": 8}, task_options={"d_width": 8}, batch_size=2, patch=32, max_steps=3,
+                      val=val, progress=False, plot=False, lr=1e-3))
+    return out, pairs
+
+
+def test_export_round_trip_through_evaluate(run, tmp_path):
+    out, pairs = run
+    model_file = tmp_path / "model.pt"
+    from dustbench.cli import main
+
+    assert main(["export", str(out / "checkpoint.pt"), "-o", str(model_file)]) == 0
+    card = json.loads((tmp_path / "model.card.json").read_text())
+    assert card["training"]["steps"] == 3 and card["parameters"] == 12_169
+    assert card["notes"]["perceptual"].startswith("off") and "val_psnr" in card["validation"]
+    assert "val_psnr_identity" in card["validation"]
+    assert "## Validation" in (tmp_path / "model.card.md").read_text()
+
+    # the exported file and the training checkpoint restore identically through load_model_file
+    from dustbench.methods import load_model_file
+
+    image = pairs[1][0].astype(np.float32) / 255
+    from_export = load_model_file(model_file)(image)
+    from_ckpt = load_model_file(out / "checkpoint.pt")(image)
+    np.testing.assert_allclose(from_export, from_ckpt, atol=1e-5)
+
+    # and the shared harness scores it
+    from dustbench.evaluate import evaluate
+
+    pairs_dir = tmp_path / "pairs"
+    from dustbench.io import write_image
+
+    for i, (d, c, m) in enumerate(pairs):
+        write_image(pairs_dir / "damaged" / f"{i}.png", d)
+        write_image(pairs_dir / "clean" / f"{i}.png", c)
+    result = evaluate(str(model_file), str(pairs_dir), progress=False, n_resamples=50)
+    assert result.summary["data"]["n_images"] == 2
+    assert np.isfinite(result.summary["metrics"]["psnr"]["mean"])
+
+
+def test_exported_file_runs_without_dustbench(run, tmp_path):
+    out, _ = run
+    model_file = tmp_path / "model.pt"
+    export_model(out, model_file, card=False)
+    assert not (tmp_path / "model.card.md").exists()
+    code = textwrap.dedent(f"""
+        import sys, warnings, torch
+        warnings.simplefilter("ignore")
+        m = torch.jit.load({str(model_file)!r})
+        for shape in [(1, 3, 33, 47), (2, 3, 8, 5), (1, 3, 1, 1)]:
+            y = m(torch.rand(*shape))
+            assert tuple(y.shape) == shape and float(y.min()) >= 0 and float(y.max()) <= 1, shape
+        assert not any(name.startswith("dustbench") for name in sys.modules)
+        print("ok")
+    """)
+    env = {**os.environ, "PYTHONPATH": ""}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env,
+                          cwd=str(tmp_path))
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
+
+
+def test_export_refuses_bad_input(tmp_path, run):
+    out, _ = run
+    with pytest.raises(DustbenchError, match="no such checkpoint"):
+        export_model(tmp_path / "missing.pt", tmp_path / "m.pt")
+    with pytest.raises(DustbenchError, match=r"\.pt file name"):
+        export_model(out, tmp_path / "m.onnx")
+    bogus = tmp_path / "bogus.pt"
+    torch.save({"a": torch.zeros(1)}, bogus)
+    with pytest.raises(DustbenchError, match="not a dustbench checkpoint"):
+        export_model(bogus, tmp_path / "m.pt")

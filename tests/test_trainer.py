@@ -1,0 +1,186 @@
+"""The shared trainer: run files, exact resume, schedule, stopping, data order, CLI parsing."""
+from __future__ import annotations
+
+import csv
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from dustbench.errors import DustbenchError
+from dustbench.models import register_model
+from dustbench.pairs import Sample
+from dustbench.train import TrainConfig, train
+from dustbench.train.checkpoint import load_checkpoint
+from dustbench.train.data import MemoryPairs, TrainData
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
+
+
+def tiny_pairs(size: int = 48, seed: int = 0):
+    """Two small damaged/clean/mask triples synthesized on crops of scikit-image photos."""
+    import skimage.data
+
+    from dustbench import synthesize
+    from dustbench.synth.presets import library, resolve_presets
+
+    presets = resolve_presets("negative_scan_heavy,slide_scan_heavy", library())
+    rng = np.random.default_rng(seed)
+    out = []
+    for i, img in enumerate((skimage.data.astronaut(), skimage.data.coffee())):
+        crop = np.ascontiguousarray(img[100:100 + size, 150:150 + size])
+        s = synthesize(crop, presets[i], rng)
+        out.append((s.damaged, s.clean, s.mask))
+    return out
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    return tiny_pairs()
+
+
+def config(tmp_path, pairs, name="run", **kw):
+    base = dict(model="dust_gan", out=str(tmp_path / name), data=MemoryPairs(pairs, patch=32, seed=0,
+                                                                             samples_per_epoch=8),
+                model_config={"width": 8}, task_options={"d_width": 8}, batch_size=2, patch=32, epochs=2,
+                val="none", progress=False, plot=False, lr=1e-3)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_run_writes_logs_checkpoint_and_validation(tmp_path, pairs):
+    val = [Sample(f"v{i}", d, c, m) for i, (d, c, m) in enumerate(pairs)]
+    result = train(config(tmp_path, pairs, val=val, plot=True))
+    out = result.out
+    assert result.stop_reason == "epochs" and result.step == 8 and result.epoch == 2
+    for name in ("config.json", "checkpoint.pt", "history.csv", "curves.png"):
+        assert (out / name).is_file(), name
+    rows = list(csv.DictReader(open(out / "history.csv")))
+    assert [int(r["step"]) for r in rows] == [4, 8]
+    for r in rows:  # every row says the perceptual term is off, and has validation against identity
+        assert r["note_perceptual"].startswith("off: no VGG-19 weights")
+        assert float(r["val_psnr"]) > 10 and float(r["val_psnr_identity"]) > 10 and "val_psnr_in" in r
+        assert float(r["loss_total"]) > 0 and float(r["loss_d"]) > 0
+    from dustbench.methods import load_model_file
+
+    method = load_model_file(out / "checkpoint.pt")  # the training checkpoint is evaluable as is
+    restored = method(pairs[0][1].astype(np.float32) / 255)
+    assert restored.shape == pairs[0][1].shape
+
+
+def _states(path):
+    ckpt = load_checkpoint(path)
+    ts = ckpt["train_state"]
+    return ckpt["state_dict"], ts["modules"]["discriminator"], ts["optimizers"], ts["position"]
+
+
+def _assert_same(a, b, where=""):
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for k in a:
+            _assert_same(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_same(x, y, f"{where}[{i}]")
+    elif isinstance(a, float) and where.endswith("elapsed_s"):
+        pass  # wall time differs, of course
+    else:
+        assert a == b, where
+
+
+def test_resume_is_bit_exact(tmp_path, pairs):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # same kernels in both runs
+    try:
+        straight = train(config(tmp_path, pairs, "straight", max_steps=5, epochs=3))
+        first = train(config(tmp_path, pairs, "resumed", max_steps=5, epochs=3), stop_after=2)
+        assert first.step == 2 and first.stop_reason == "stop_after"
+        resumed = train(config(tmp_path, pairs, "resumed", max_steps=5, epochs=3), resume=True)
+    finally:
+        torch.set_num_threads(threads)
+    assert straight.step == resumed.step == 5  # crosses an epoch boundary (4 steps per epoch)
+    _assert_same(_states(straight.checkpoint), _states(resumed.checkpoint))
+    # Same log too, apart from the extra partial-epoch row written when the first part stopped.
+    def rows(result):
+        kept = [r for r in result.rows if r["epoch_complete"]] + result.rows[-1:]
+        return [{k: v for k, v in r.items() if k != "time_s"} for r in kept]
+
+    assert rows(straight) == rows(resumed)
+    assert [r["step"] for r in resumed.rows] == [2, 4, 5]
+    again = train(config(tmp_path, pairs, "resumed", max_steps=5, epochs=3), resume=True)
+    assert again.step == 5 and again.stop_reason == "max_steps"  # a finished run stays finished
+
+
+def test_existing_run_needs_resume_or_overwrite(tmp_path, pairs):
+    train(config(tmp_path, pairs, max_steps=1))
+    with pytest.raises(DustbenchError, match="--resume"):
+        train(config(tmp_path, pairs, max_steps=1))
+    train(config(tmp_path, pairs, max_steps=1), overwrite=True)
+    with pytest.raises(DustbenchError, match="no such checkpoint"):
+        train(config(tmp_path, pairs, "nothing"), resume=True)
+
+
+def test_lr_decays_linearly_to_zero_and_time_budget_stops(tmp_path, pairs):
+    result = train(config(tmp_path, pairs, max_steps=4, task_options={"d_width": 8, "w_adversarial": 0}))
+    ckpt = load_checkpoint(result.checkpoint)
+    lr = ckpt["train_state"]["optimizers"]["model"]["param_groups"][0]["lr"]
+    assert math.isclose(lr, 1e-3 * (1 - 3 / 4))  # lr of the last (4th) step
+    assert "discriminator" not in ckpt["train_state"]["modules"]  # w_adversarial = 0: no D at all
+    timed = train(config(tmp_path, pairs, "timed", time_budget=0.3, epochs=1000))
+    assert timed.stop_reason == "time_budget" and timed.step >= 1
+
+
+@register_model("test_trainer_tiny")
+def _tiny(width: int = 4) -> nn.Module:
+    return nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.ReLU(), nn.Conv2d(width, 3, 3, padding=1),
+                         nn.Sigmoid())
+
+
+def test_models_without_a_task_train_supervised(tmp_path, pairs):
+    result = train(config(tmp_path, pairs, model="test_trainer_tiny", model_config={}, task_options={"loss": "l1"},
+                          max_steps=3))
+    assert result.step == 3 and "loss_total" in result.rows[-1]
+    with pytest.raises(DustbenchError, match="no option"):
+        train(config(tmp_path, pairs, "bad", model="test_trainer_tiny", model_config={}, task_options={"d_width": 8}))
+
+
+def test_data_order_is_seeded_and_sharded(pairs):
+    src = MemoryPairs(pairs, patch=32, seed=0, samples_per_epoch=12)
+    r0, r1 = TrainData(src, 2, seed=5, rank=0, world=2), TrainData(src, 2, seed=5, rank=1, world=2)
+    assert r0.steps_per_epoch == 3
+    o0, o1 = r0.order(0), r1.order(0)
+    assert sorted(np.concatenate([o0, o1]).tolist()) == list(range(12))  # disjoint, complete
+    assert not np.array_equal(r0.order(0), r0.order(1))  # a new order every epoch
+    b1 = [b["damaged"] for b in r0.batches(1)]
+    b1_resumed = [b["damaged"] for b in r0.batches(1, start=2)]
+    assert torch.equal(b1[2], b1_resumed[0])  # resuming mid-epoch gives the same batch
+    assert b1[0].shape == (2, 3, 32, 32)
+
+
+def test_cli_parsing():
+    from dustbench.cli import build_parser
+    from dustbench.cli.train import build_config, parse_duration
+
+    assert parse_duration("45m") == 2700 and parse_duration("1h30m") == 5400 and parse_duration("90") == 90
+    args = build_parser().parse_args(["train", "dust_gan", "--data", "stream", "--out", "r", "--time-budget", "2m",
+                                      "--set", "model.width=16", "--set", "task.w_adversarial=0",
+                                      "--set", "train.pool=64", "--batch-size", "4"])
+    cfg = build_config(args)
+    assert cfg.time_budget == 120 and cfg.model_config == {"width": 16} and cfg.pool == 64
+    assert cfg.task_options == {"w_adversarial": 0} and cfg.batch_size == 4 and cfg.data == "stream"
+    with pytest.raises(DustbenchError, match="model.KEY"):
+        build_config(build_parser().parse_args(["train", "dust_gan", "--out", "r", "--set", "width=3"]))
+
+
+def test_task_uses_wrapped_modules_whatever_their_truth_value():
+    from dustbench.train import SupervisedTask
+
+    task = SupervisedTask("x", nn.Conv2d(3, 3, 1))
+    empty = nn.Sequential()  # len() == 0: falsy, like a compiled module whose len() raises
+    task.wrap(lambda m: empty)
+    assert task.net("model") is empty
