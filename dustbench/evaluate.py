@@ -220,8 +220,14 @@ def config_string(options: dict) -> str:
 # ----------------------------------------------------------------------------- the harness
 def _run_key(method, data: EvalData, tile, overlap, on_bad_output) -> dict:
     where = {k: v for k, v in data.describe().items() if k != "spec"}  # resolved paths, not as typed
-    return {"method": method.name, "options": method.options, "data": where, "tile": tile,
-            "overlap": overlap, "on_bad_output": on_bad_output}
+    key = {"method": method.name, "options": method.options, "data": where, "tile": tile,
+           "overlap": overlap, "on_bad_output": on_bad_output}
+    model_file = method.options.get("path")
+    if model_file and Path(model_file).is_file():
+        # A model re-exported to the same path is a different run: key on the file's bytes too.
+        with open(model_file, "rb") as fh:
+            key["model_sha256"] = hashlib.file_digest(fh, "sha256").hexdigest()
+    return key
 
 
 def _previous_rows(out: Path | None, key: dict, overwrite: bool) -> dict[str, dict]:

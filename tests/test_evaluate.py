@@ -287,3 +287,26 @@ def test_cli_evaluate(pairs, tmp_path, capsys):
     assert json.loads((out / "summary.json").read_text())["tile"] == 32
     assert main(["evaluate", "median", "--data", str(tmp_path / "nowhere"), "--out", str(out), "--quiet"]) == 2
     assert "no such folder" in capsys.readouterr().err
+
+
+def test_re_exported_model_is_not_resumed_from_old_rows(tmp_path):
+    """Guards the resume key: a different model file at the same path must not reuse old rows."""
+    import torch
+    from dustbench.evaluate import evaluate
+
+    class Scale(torch.nn.Module):
+        def __init__(self, k: float):
+            super().__init__()
+            self.k = k
+
+        def forward(self, x):
+            return x * self.k
+
+    model = tmp_path / "m.pt"
+    torch.jit.script(Scale(1.0)).save(str(model))
+    first = evaluate(str(model), "builtin", out=tmp_path / "res", limit=2, progress=False)
+    torch.jit.script(Scale(0.5)).save(str(model))
+    with pytest.raises(Exception, match="different run"):
+        evaluate(str(model), "builtin", out=tmp_path / "res", limit=2, progress=False)
+    second = evaluate(str(model), "builtin", out=tmp_path / "res", limit=2, progress=False, overwrite=True)
+    assert second.psnr < first.psnr

@@ -7,16 +7,16 @@ and clips the output, so every method obeys the same contract.
 """
 from __future__ import annotations
 
-import difflib
 import inspect
 import json
 from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import DustbenchError, UnknownNameError
+from ..errors import DustbenchError
+from ..registry import Registry, option_params
 
-_METHODS: dict[str, Callable[..., "Method"]] = {}
+_METHODS = Registry("method")
 
 
 class Method:
@@ -108,36 +108,22 @@ def as_opacity_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 def register_method(name: str) -> Callable[[Callable[..., Method]], Callable[..., Method]]:
     """Decorator registering a Method subclass (or a factory returning a Method) under ``name``."""
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"method name must be a non-empty string, got {name!r}")
-
-    def decorator(factory: Callable[..., Method]) -> Callable[..., Method]:
-        old = _METHODS.get(name)
-        # Re-registering the same object (module reloaded) is fine; two owners of a name is not.
-        if old is not None and _qualname(old) != _qualname(factory):
-            raise ValueError(f"method {name!r} is already registered by {_qualname(old)}")
-        _METHODS[name] = factory
-        return factory
-
-    return decorator
+    return _METHODS.register(name)
 
 
 def list_methods() -> list[str]:
     """Names of all registered methods, sorted."""
-    return sorted(_METHODS)
+    return _METHODS.names()
 
 
 def get_method_factory(name: str) -> Callable[..., Method]:
     """The registered factory for ``name`` (raises UnknownNameError with a did-you-mean)."""
-    try:
-        return _METHODS[name]
-    except KeyError:
-        raise UnknownNameError("method", name, _METHODS) from None
+    return _METHODS.get(name)
 
 
 def method_options(name: str) -> dict[str, Any]:
     """The options method ``name`` accepts, with their defaults (``None`` = required or unset)."""
-    params = _option_params(get_method_factory(name))
+    params = option_params(get_method_factory(name))
     return {p.name: (None if p.default is p.empty else p.default) for p in params}
 
 
@@ -154,15 +140,8 @@ def method_info(name: str) -> dict[str, Any]:
 def create_method(name: str, **options: Any) -> Method:
     """Build method ``name``; unknown options raise DustbenchError listing the valid ones."""
     factory = get_method_factory(name)
-    params = _option_params(factory)
-    valid = [p.name for p in params]
-    if not any(p.kind is p.VAR_KEYWORD for p in inspect.signature(factory).parameters.values()):
-        for key in options:
-            if key not in valid:
-                close = difflib.get_close_matches(key, valid, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise DustbenchError(f"method {name!r} has no option {key!r}{hint} "
-                                     f"(valid options: {', '.join(valid) or 'none'})")
+    params = option_params(factory)
+    _METHODS.check_options(name, options)
     method = factory(**options)
     if not isinstance(method, Method):
         raise TypeError(f"factory for method {name!r} returned {type(method).__name__}, not a Method")
@@ -175,12 +154,3 @@ def create_method(name: str, **options: Any) -> Method:
     except TypeError as exc:
         raise DustbenchError(f"method {name!r}: options must be JSON-serializable ({exc})") from None
     return method
-
-
-def _option_params(factory: Callable[..., Any]) -> list[inspect.Parameter]:
-    sig = inspect.signature(factory)  # for a class this is __init__ without self
-    return [p for p in sig.parameters.values() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-
-
-def _qualname(obj: Any) -> str:
-    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"

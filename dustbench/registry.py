@@ -1,0 +1,68 @@
+"""Name -> factory registries (timm-style), shared by methods and models.
+
+``@REGISTRY.register("name")`` on a factory; ``get`` raises UnknownNameError with a "did you
+mean"; ``check_options`` rejects keyword options the factory does not take, with a suggestion.
+"""
+from __future__ import annotations
+
+import difflib
+import inspect
+from typing import Any, Callable
+
+from .errors import DustbenchError, UnknownNameError
+
+
+def option_params(factory: Callable[..., Any]) -> list[inspect.Parameter]:
+    """The keyword options a factory (function or class) accepts."""
+    sig = inspect.signature(factory)  # for a class this is __init__ without self
+    return [p for p in sig.parameters.values() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def _qualname(obj: Any) -> str:
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
+
+
+class Registry:
+    """Factories registered by name for one `kind` of thing ("method", "model")."""
+
+    def __init__(self, kind: str, option_word: str = "option"):
+        self.kind, self.option_word = kind, option_word
+        self._factories: dict[str, Callable[..., Any]] = {}
+
+    def register(self, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator registering a factory under `name`; returns the factory unchanged."""
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"{self.kind} name must be a non-empty string, got {name!r}")
+
+        def decorator(factory: Callable[..., Any]) -> Callable[..., Any]:
+            old = self._factories.get(name)
+            # Re-registering the same object (a module reloaded in a test) is harmless; two
+            # different owners fighting over one name is a bug.
+            if old is not None and _qualname(old) != _qualname(factory):
+                raise ValueError(f"{self.kind} {name!r} is already registered by {_qualname(old)}")
+            self._factories[name] = factory
+            return factory
+
+        return decorator
+
+    def names(self) -> list[str]:
+        return sorted(self._factories)
+
+    def get(self, name: str) -> Callable[..., Any]:
+        try:
+            return self._factories[name]
+        except KeyError:
+            raise UnknownNameError(self.kind, name, self._factories) from None
+
+    def check_options(self, name: str, options: dict) -> None:
+        """Raise DustbenchError for an option the factory of `name` does not take (unless **kwargs)."""
+        factory = self.get(name)
+        if any(p.kind is p.VAR_KEYWORD for p in inspect.signature(factory).parameters.values()):
+            return  # the factory takes **options: it validates itself
+        valid = [p.name for p in option_params(factory)]
+        for key in options:
+            if key not in valid:
+                close = difflib.get_close_matches(key, valid, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise DustbenchError(f"{self.kind} {name!r} has no {self.option_word} {key!r}{hint} "
+                                     f"(valid: {', '.join(valid) or 'none'})")
