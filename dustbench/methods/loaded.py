@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..devices import pick_device
 from ..errors import DustbenchError
 from ..io import atomic_path
 from ..tiling import apply_tiled
@@ -107,7 +108,7 @@ def load_model_file(path, device: str = "cpu", *, channels: int | None = None,
     if path.suffix.lower() not in MODEL_SUFFIXES:
         raise DustbenchError(f"{path}: unknown model file type {path.suffix!r}; expected one of "
                              f"{', '.join(MODEL_SUFFIXES)}")
-    dev = _device(device)
+    dev = pick_device(device)
     kind = _sniff(path)
     extra: dict = {}
     info: dict = {}  # what the file says about itself (e.g. {"kind": "detector", ...})
@@ -223,16 +224,6 @@ def _sniff(path: Path) -> str:
     if any("/code/" in n or n.endswith("/constants.pkl") for n in names):
         return "torchscript"
     return "checkpoint"
-
-
-def _device(device: str) -> torch.device:
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise DustbenchError(f"unknown device {device!r} ({exc})") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise DustbenchError(f"device {device!r} requested but CUDA is not available")
-    return dev
 
 
 def _export_channels(program) -> int | None:

@@ -154,6 +154,18 @@ def edsr_init(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
+def pix2pix_init(module: nn.Module) -> None:
+    """pix2pix initialisation: (transposed) conv weights N(0, 0.02), BatchNorm weights N(1, 0.02), biases 0."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
 def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:
     """Number of (trainable) parameters."""
     return sum(int(p.numel()) for p in module.parameters() if p.requires_grad or not trainable_only)

@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .layers import pix2pix_init
+
 
 class PatchDiscriminator(nn.Module):
     """N×in_channels×H×W -> N×1×h×w logits (h ≈ H/8 − 2). ``in_channels`` is 6 for a conditional
@@ -38,15 +40,7 @@ class PatchDiscriminator(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """pix2pix initialisation: conv weights N(0, 0.02), BN weights N(1, 0.02), biases 0."""
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.normal_(m.weight, 0.0, 0.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.normal_(m.weight, 1.0, 0.02)
-                nn.init.zeros_(m.bias)
+        pix2pix_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

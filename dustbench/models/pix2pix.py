@@ -34,7 +34,7 @@ from torch import nn
 from ..errors import DustbenchError
 from ..train.trainer import Task
 from . import losses as L
-from .layers import pad_to_multiple
+from .layers import pad_to_multiple, pix2pix_init
 from .patchgan import PatchDiscriminator
 from .registry import register_model
 
@@ -95,15 +95,7 @@ class UNetGenerator(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """pix2pix initialisation: conv weights N(0, 0.02), BatchNorm weights N(1, 0.02), biases 0."""
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-                nn.init.normal_(m.weight, 0.0, 0.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.normal_(m.weight, 1.0, 0.02)
-                nn.init.zeros_(m.bias)
+        pix2pix_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[2], x.shape[3]

@@ -14,6 +14,7 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
+from ..devices import pick_device  # noqa: F401  (re-exported: the trainer picks its device here)
 from ..errors import DustbenchError
 
 
@@ -33,21 +34,6 @@ class DistInfo:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
-
-
-def pick_device(spec: str = "auto", local_rank: int = 0) -> torch.device:
-    """``auto`` -> this rank's CUDA device when available, else CPU; otherwise ``spec`` checked."""
-    if spec in (None, "", "auto"):
-        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    try:
-        dev = torch.device(spec)
-    except (RuntimeError, TypeError) as exc:
-        raise DustbenchError(f"unknown device {spec!r} ({exc})") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise DustbenchError(f"device {spec!r} requested but CUDA is not available")
-    if dev.type == "cuda" and dev.index is None:
-        dev = torch.device(f"cuda:{local_rank}")
-    return dev
 
 
 def setup(device: str = "auto", backend: str | None = None, timeout_s: float = 1800) -> DistInfo:
