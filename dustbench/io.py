@@ -83,11 +83,20 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise ImageReadError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
     if data.size == 0:
         raise ImageReadError(f"{path}: file is empty")
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    return decode_bytes(data, str(path))
+
+
+def decode_bytes(data, where: str = "image bytes") -> np.ndarray:
+    """Decode PNG/JPEG/TIFF bytes keeping bit depth; grey H×W, colour RGB H×W×3, alpha dropped.
+
+    `where` names the source (a file, a dataset cell) in the ImageReadError raised on failure.
+    """
+    buf = data if isinstance(data, np.ndarray) else np.frombuffer(data, np.uint8)
+    image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
     if image is None:
-        raise ImageReadError(f"{path}: not a readable image (corrupt, truncated or unsupported format)")
+        raise ImageReadError(f"{where}: not a readable image (corrupt, truncated or unsupported format)")
     if image.dtype not in (np.uint8, np.uint16, np.float32):
-        raise ImageReadError(f"{path}: unsupported pixel type {image.dtype}; use 8- or 16-bit images")
+        raise ImageReadError(f"{where}: unsupported pixel type {image.dtype}; use 8- or 16-bit images")
     if image.ndim == 3:
         if image.shape[2] == 4:
             image = image[:, :, :3]

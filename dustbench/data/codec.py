@@ -21,11 +21,10 @@ import os
 from pathlib import Path
 from typing import Any, Iterator
 
-import cv2
 import numpy as np
 
 from ..errors import DustbenchError
-from ..io import ImageReadError, dtype_max
+from ..io import ImageReadError, decode_bytes, dtype_max
 
 IMAGE_COLUMNS = ("damaged", "clean", "mask", "labels")
 SPLITS = ("train", "validation", "test")
@@ -76,12 +75,7 @@ def decode_image(data: Any) -> np.ndarray:
         return np.asarray(data)
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ImageReadError(f"cannot decode an image from {type(data).__name__}")
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise ImageReadError("image bytes are not a readable PNG/TIFF (corrupt or truncated)")
-    if image.ndim == 3:
-        image = image[:, :, 0] if image.shape[2] == 1 else cv2.cvtColor(image[:, :, :3], cv2.COLOR_BGR2RGB)
-    return np.ascontiguousarray(image)
+    return decode_bytes(data, "dataset image cell")
 
 
 def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
