@@ -107,16 +107,12 @@ def _make_sample(cfg: SynthConfig, sources: list[Source], presets: list[Preset],
     return index, ""
 
 
-def _worker_init() -> None:
-    import cv2
-    cv2.setNumThreads(1)  # one process per core already; OpenCV threads would only contend
-
-
 _STATE: dict[str, Any] = {}
 
 
 def _worker_setup(cfg, sources, presets) -> None:
-    _worker_init()
+    import cv2
+    cv2.setNumThreads(1)  # one process per core already; OpenCV threads would only contend
     _STATE.update(cfg=cfg, sources=sources, presets=presets)
 
 
