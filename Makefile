@@ -23,6 +23,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_synthesis.py
+	$(PY) benchmarks/bench_fit.py --quick
 
 clean:
 	rm -rf $(VENV) demo_out

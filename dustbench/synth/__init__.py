@@ -1,4 +1,4 @@
-"""Procedural film damage: sample parameters, render them, composite them.
+"""Film damage, procedural or from real stamps: sample parameters, render them, composite them.
 
     >>> import numpy as np, dustbench
     >>> rng = np.random.default_rng(0)
@@ -21,11 +21,13 @@ from .params import count_by_family, expected_count, sample_params
 from .presets import (FAMILIES, REFERENCE_SHORT_SIDE, Preset, PresetError, library, load_preset_file,
                       load_presets, resolve_presets)
 from .render import Layer, Sprite, render
+from .stamps import Stamp, StampError, StampSet, load_stamps, write_stamps
 
 __all__ = [
-    "FAMILIES", "REFERENCE_SHORT_SIDE", "Layer", "Preset", "PresetError", "Sprite", "Synthesis",
-    "artifact_mask", "composite", "count_by_family", "expected_count", "family_labels", "library",
-    "load_preset_file", "load_presets", "regenerate", "render", "resolve_presets", "sample_params", "synthesize",
+    "FAMILIES", "REFERENCE_SHORT_SIDE", "Layer", "Preset", "PresetError", "Sprite", "Stamp", "StampError",
+    "StampSet", "Synthesis", "artifact_mask", "composite", "count_by_family", "expected_count", "family_labels",
+    "library", "load_preset_file", "load_presets", "load_stamps", "regenerate", "render", "resolve_presets",
+    "sample_params", "synthesize", "write_stamps",
 ]
 
 

@@ -13,7 +13,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .presets import REFERENCE_SHORT_SIDE, Preset, expand, resolve_presets
+from .presets import REFERENCE_SHORT_SIDE, Preset, PresetError, expand, resolve_presets
+from .stamps import StampError, load_stamps
 
 PARAMS_VERSION = 1
 
@@ -58,6 +59,8 @@ def _colors(rng: np.random.Generator, p: Preset, n: int) -> np.ndarray:
 
 
 def _sample_group(p: Preset, scale: float, shape, rng: np.random.Generator) -> dict[str, Any]:
+    if p.family == "stamp":  # before any draw: procedural groups keep their exact random stream
+        return _sample_stamps(p, scale, shape, rng)
     density = float(rng.uniform(*p["density"])) * scale
     n = int(rng.poisson(expected_count(density, shape)))
     g: dict[str, Any] = {"preset": p.name, "family": p.family, "density": density, "n": n}
@@ -108,6 +111,38 @@ def _scratch_layout(p: Preset, shape, rng, n, g) -> dict[str, Any]:
     return out
 
 
+def _sample_stamps(p: Preset, scale: float, shape, rng: np.random.Generator) -> dict[str, Any]:
+    """Real sprites: which stamp, where, turned and mirrored how, how large and how opaque."""
+    where = f"{p.source}: preset {p.name!r}"
+    try:
+        stamps = load_stamps(p["stamps"])
+    except StampError as exc:
+        raise PresetError(f"{where}: key 'stamps': {exc}") from None
+    rows = stamps.rows(p["families"])
+    if not rows.size:
+        wanted = ", ".join(p["families"]) or "any family"
+        raise PresetError(f"{where}: key 'families': the stamp folder {stamps.folder} holds no stamps of {wanted}")
+    density = float(rng.uniform(*p["density"])) * scale
+    n = int(rng.poisson(expected_count(density, shape)))
+    x, y = rng.random(n), rng.random(n)
+    pick = rows[rng.integers(0, rows.size, n)]
+    # Always drawn, so switching rotate/flip off changes nothing else.
+    angle = rng.uniform(0.0, 2 * math.pi, n) * float(p["rotate"])
+    flip = (rng.random(n) < 0.5) & bool(p["flip"])
+    factor = _uniform(rng, p["scale"], n)
+    opacity = _uniform(rng, p["opacity"], n)
+    families = [stamps.families[i] for i in pick]
+    limits = {f: stamps.size_limits(f) for f in set(families)}
+    lo = np.array([limits[f][0] for f in families])
+    hi = np.array([limits[f][1] for f in families])
+    size = np.clip(stamps.sizes[pick] * factor, lo, hi) if n else np.zeros(0)
+    # "size" (fraction of the short side, like blob sizes) fixes the drawn scale: crops rescale it.
+    g = {"preset": p.name, "family": "stamp", "density": density, "n": n, "stamps": str(stamps.folder),
+         "digest": stamps.digest, "stamp": pick, "families": families, "x": x, "y": y, "angle": angle,
+         "flip": flip, "size": size, "opacity": opacity}
+    return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in g.items()}
+
+
 def sample_params(presets: str | Preset | Iterable, shape: tuple[int, ...], rng: np.random.Generator) -> dict[str, Any]:
     """Draw every artifact of `presets` (all of them, mixes expanded) for an image of `shape`.
 
@@ -128,5 +163,9 @@ def count_by_family(params: dict[str, Any]) -> dict[str, int]:
     """Number of artifacts of each family in a parameter record."""
     counts: dict[str, int] = {}
     for g in params["groups"]:
-        counts[g["family"]] = counts.get(g["family"], 0) + g["n"]
+        if g["family"] == "stamp":  # each stamp counts as the family of the artifact it was cut from
+            for family in g["families"]:
+                counts[family] = counts.get(family, 0) + 1
+        else:
+            counts[g["family"]] = counts.get(g["family"], 0) + g["n"]
     return counts

@@ -14,7 +14,9 @@ counts per megapixel of a reference frame whose short side is REFERENCE_SHORT_SI
 3:2 scan), so one preset looks the same on a 1 MP and a 24 MP scan of the same frame.
 
 A preset with ``family = "mix"`` names other presets in ``components``; synthesis draws all of
-them. The schema below is the single source of truth for keys, types and defaults.
+them. A preset with ``family = "stamp"`` draws real artifact sprites from the folder ``stamps``
+(see synth/stamps.py), relative to its preset file. The schema below is the single source of
+truth for keys, types and defaults.
 """
 from __future__ import annotations
 
@@ -39,7 +41,8 @@ class PresetError(DustbenchError):
 
 # key -> (kind, default). Kinds: "range" = [lo, hi] of non-negative numbers with lo <= hi;
 # "irange" = the same with integers; "str"; "bool"; "colors" = list of [r, g, b] in [0, 1];
-# "names" = list of preset names; "number" = a non-negative number. Default None = required.
+# "names" = list of preset names; "number" = a non-negative number; "families" = list of FAMILIES
+# names. Default None = required.
 _COMMON = {
     "family": ("str", None),
     "description": ("str", None),
@@ -74,6 +77,18 @@ SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
     "blotch": {**_COMMON, **_BLOB, "rim": ("range", [0.0, 0.0])},  # rim > 0: a water mark's darker edge
     "mix": {"family": ("str", None), "description": ("str", None), "components": ("names", None),
             "density_scale": ("number", 1.0)},
+    # Real sprites; colour comes from the stamps, so no polarity/level/colour keys.
+    "stamp": {
+        "family": ("str", None),
+        "description": ("str", None),
+        "density": ("range", None),
+        "stamps": ("str", None),  # the stamp folder; relative to the preset file
+        "families": ("families", []),  # draw only stamps of these families; [] = all
+        "scale": ("range", [0.8, 1.25]),  # × the stamp's size, kept within its family's 5th-95th percentile
+        "opacity": ("range", [1.0, 1.0]),  # × the stamp's own alpha
+        "rotate": ("bool", True),  # any angle
+        "flip": ("bool", True),  # mirrored with probability ½
+    },
 }
 _DEFAULT_LEVEL = {"dark": [0.0, 0.12], "bright": [0.88, 1.0], "mixed": [0.0, 0.12], "color": [0.0, 0.0]}
 _ORIENTATIONS = ("any", "vertical", "horizontal")
@@ -132,6 +147,10 @@ def _check_value(kind: str, value: Any, where: str, key: str) -> Any:
         ):
             fail(f"expected a list of [r, g, b] colours with values in [0, 1], got {value!r}")
         return [[float(v) for v in c] for c in value]
+    if kind == "families":
+        if not isinstance(value, list) or not value or not all(v in FAMILIES for v in value):
+            fail(f"expected a non-empty list of families from {', '.join(FAMILIES)}, got {value!r}")
+        return list(dict.fromkeys(value))
     if kind == "names":
         if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
             fail(f"expected a non-empty list of preset names, got {value!r}")
@@ -139,8 +158,11 @@ def _check_value(kind: str, value: Any, where: str, key: str) -> Any:
     raise AssertionError(kind)
 
 
-def validate_preset(name: str, record: Any, source: str = "<memory>") -> Preset:
-    """Check one raw record against SCHEMA and return a Preset with defaults filled in."""
+def validate_preset(name: str, record: Any, source: str = "<memory>", base_dir: str | Path | None = None) -> Preset:
+    """Check one raw record against SCHEMA and return a Preset with defaults filled in.
+
+    A relative ``stamps`` folder is made absolute against `base_dir` (default: the working directory).
+    """
     where = f"{source}: preset {name!r}"
     if not isinstance(record, dict):
         raise PresetError(f"{where}: expected a table of keys, got {type(record).__name__}")
@@ -162,7 +184,12 @@ def validate_preset(name: str, record: Any, source: str = "<memory>") -> Preset:
             raise PresetError(f"{where}: missing required key {key!r}")
         else:
             values[key] = default
-    if family != "mix":
+    if family == "stamp":
+        folder = Path(values["stamps"]).expanduser()
+        values["stamps"] = str((Path(base_dir or ".") / folder).resolve())
+        if values["opacity"][1] > 1:
+            raise PresetError(f"{where}: key 'opacity': range {values['opacity']!r} must lie in [0, 1]")
+    elif family != "mix":
         if values["polarity"] not in POLARITIES:
             raise PresetError(f"{where}: key 'polarity': {values['polarity']!r} is not one of {', '.join(POLARITIES)}")
         if values["polarity"] == "color" and not values["colors"]:
@@ -188,7 +215,7 @@ def load_preset_file(path: str | Path) -> dict[str, Preset]:
         raise PresetError(f"{path}: not valid TOML: {exc}") from exc
     if not raw:
         raise PresetError(f"{path}: no presets in file")
-    return {name: validate_preset(name, record, str(path)) for name, record in raw.items()}
+    return {name: validate_preset(name, record, str(path), path.parent) for name, record in raw.items()}
 
 
 def library_files() -> list[Path]:
@@ -235,7 +262,8 @@ def library() -> dict[str, Preset]:
 def resolve_presets(spec: str | Iterable[str] | Preset | None, presets: dict[str, Preset] | None = None) -> list[Preset]:
     """Turn names, globs (``dust_*``), comma lists and TOML paths into a list of Presets.
 
-    A path ending in ``.toml`` loads that file (its mixes may name library presets). Unknown
+    A path ending in ``.toml`` loads that file (its mixes may name library presets) and selects all
+    of its presets; ``FILE.toml:NAME`` (NAME may be a glob) selects only those named. Unknown
     names and globs matching nothing raise UnknownNameError with close matches.
     """
     if isinstance(spec, Preset):
@@ -248,8 +276,9 @@ def resolve_presets(spec: str | Iterable[str] | Preset | None, presets: dict[str
     for item in items:
         if isinstance(item, Preset):
             out.append(item)
-        elif item.endswith(".toml"):
-            extra = load_preset_file(item)
+        elif item.endswith(".toml") or ".toml:" in item:
+            path, pick = (item.rsplit(":", 1) if not item.endswith(".toml") else (item, None))
+            extra = load_preset_file(path)
             for p in extra.values():
                 for comp in (p["components"] if p.family == "mix" else []):
                     if comp not in extra and comp not in known:
@@ -259,7 +288,13 @@ def resolve_presets(spec: str | Iterable[str] | Preset | None, presets: dict[str
                         raise PresetError(f"{item}: preset {p.name!r}: key 'components': "
                                           f"{comp!r} is itself a mix; mixes cannot nest")
             known.update(extra)
-            out.extend(extra.values())
+            if pick is None:
+                out.extend(extra.values())
+                continue
+            picked = [extra[n] for n in extra if fnmatch.fnmatchcase(n, pick)]
+            if not picked:
+                raise PresetError(f"{path}: {UnknownNameError('preset', pick, extra)}")
+            out.extend(picked)
         elif any(ch in item for ch in "*?["):
             matched = [known[n] for n in sorted(known) if fnmatch.fnmatchcase(n, item)]
             if not matched:

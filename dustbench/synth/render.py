@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from .presets import FAMILIES
+from .stamps import draw_stamp, group_stamps
 
 _SHIFT = 4  # fractional bits for OpenCV drawing
 _ONE = 1 << _SHIFT
@@ -23,12 +24,12 @@ _TILE_ABOVE = 4 * _TILE * _TILE  # a stroke whose box is larger than this is dra
 
 @dataclass
 class Sprite:
-    """One artifact (or one tile of a long one): alpha over a region, and a flat colour."""
+    """One artifact (or one tile of a long one): alpha over a region, and its colour."""
 
     y0: int
     x0: int
     alpha: np.ndarray  # float32 h×w in [0, 1]
-    color: np.ndarray  # float32 (3,) RGB in [0, 1]
+    color: np.ndarray  # float32 RGB in [0, 1]: flat (3,), or per pixel h×w×3 (stamps)
     family: int  # 1-based index into FAMILIES
 
     @property
@@ -299,12 +300,30 @@ def _artifact(family: str, g: dict, i: int, shape, outline=None) -> tuple[DrawFn
     return _strokes_drawer([(path, widths, values, visible)], opacity), bbox, blur, path, pad
 
 
+def _stamp_sprites(g: dict, shape: tuple[int, int]) -> Iterator[Sprite]:
+    """Real sprites: each stamp warped to its place, drawn at its recorded size."""
+    stamps = group_stamps(g)  # refuses a folder whose index changed since sampling
+    h, w = shape
+    s = float(min(h, w))
+    for i in range(g["n"]):
+        row = int(g["stamp"][i])
+        px_scale = g["size"][i] * s / (stamps.sizes[row] * stamps.short_sides[row])
+        drawn = draw_stamp(stamps.rgba(row), g["x"][i] * w, g["y"][i] * h, px_scale, g["angle"][i],
+                           bool(g["flip"][i]), g["opacity"][i], shape)
+        if drawn is not None:
+            y0, x0, alpha, color = drawn
+            yield Sprite(y0, x0, alpha, color, FAMILIES.index(g["families"][i]) + 1)
+
+
 def render(params: dict, shape: tuple[int, ...]) -> Layer:
     """Render a parameter record for an image of `shape` (H, W[, C]). Pure: no randomness."""
     hw = (int(shape[0]), int(shape[1]))
     sprites: list[Sprite] = []
     for g in params["groups"]:
         family = g["family"]
+        if family == "stamp":
+            sprites.extend(_stamp_sprites(g, hw))
+            continue
         fid = FAMILIES.index(family) + 1
         outlines = _group_outlines(g, hw) if family in _BLOBS and g["n"] else None
         for i in range(g["n"]):
