@@ -94,7 +94,7 @@ def _mask_2d(mask: np.ndarray | None, shape, what: str) -> np.ndarray | None:
     return mask
 
 
-def check_pair(damaged, clean, what: str) -> None:
+def _check_pair(damaged, clean, what: str) -> None:
     if damaged.shape != clean.shape:
         raise DustbenchError(f"{what}: damaged image has shape {damaged.shape} but the clean reference has "
                              f"{clean.shape} (grey and RGB cannot be mixed; sizes must match)")
@@ -206,7 +206,7 @@ class PairsFolder(EvalData):
 
     def _files(self) -> dict[str, dict[str, Path]]:
         if self._index is None:
-            self._index = match_pair_files(self.path)
+            self._index = _match_files(self.path)
         return self._index
 
     def ids(self) -> list[str]:
@@ -229,7 +229,7 @@ class PairsFolder(EvalData):
         if files is None:
             raise DustbenchError(f"{self.name}: no sample {sample_id!r}")
         damaged, clean = read_image(files["damaged"]), read_image(files["clean"])
-        check_pair(damaged, clean, str(files["damaged"]))
+        _check_pair(damaged, clean, str(files["damaged"]))
         mask = _mask_2d(read_image(files["mask"]), damaged.shape, str(files["mask"])) if "mask" in files else None
         labels = read_image(files["labels"]) if "labels" in files else None
         rec = self._records().get(f"damaged/{sample_id}", {})
@@ -263,7 +263,7 @@ class PairsFolder(EvalData):
         return None
 
 
-def match_pair_files(folder: Path) -> dict[str, dict[str, Path]]:
+def _match_files(folder: Path) -> dict[str, dict[str, Path]]:
     """id -> {"damaged": path, "clean": path[, "mask", "labels"]}; errors name the unmatched files."""
     def by_id(sub: str) -> dict[str, Path]:
         base = folder / sub
@@ -328,7 +328,7 @@ class HFData(EvalData):
         for rec in self._iter_split(self.path, self.split):
             sid = str(rec["id"])
             damaged, clean = np.asarray(rec["damaged"]), np.asarray(rec["clean"])
-            check_pair(damaged, clean, f"{self.path}:{self.split}:{sid}")
+            _check_pair(damaged, clean, f"{self.path}:{self.split}:{sid}")
             mask = _mask_2d(rec.get("mask"), damaged.shape, f"{self.path}:{self.split}:{sid}")
             labels = rec.get("labels")
             labels = None if labels is None else np.asarray(labels)

@@ -82,7 +82,7 @@ def robust_sigma(values: np.ndarray) -> float:
     return float(MAD_TO_SIGMA * np.median(np.abs(v - np.median(v))))
 
 
-def noise_map(diff: np.ndarray, block: int = NOISE_BLOCK) -> np.ndarray:
+def noise_map(diff: np.ndarray, block: int = NOISE_BLOCK, overall: float | None = None) -> np.ndarray:
     """Per-pixel noise sigma: robust sigma of each block, 70th percentile over its 3×3 neighbours.
 
     A block that an artifact fills uniformly keeps a small MAD (MAD ignores an offset shared by
@@ -95,7 +95,7 @@ def noise_map(diff: np.ndarray, block: int = NOISE_BLOCK) -> np.ndarray:
     by, bx = -(-h // block), -(-w // block)
     # Pixels far outside the whole image's noise (surely damage, and a little around them) are left
     # out of their block's estimate, so a hair crossing a block does not raise its own threshold.
-    overall = robust_sigma(diff)
+    overall = robust_sigma(diff) if overall is None else overall
     sure = cv2.dilate((np.abs(diff) > max(6 * overall, THRESHOLD_FLOOR)).astype(np.uint8), _K3)
     values = np.where(sure > 0, np.nan, diff).astype(np.float32)
     padded = np.pad(values, ((0, by * block - h), (0, bx * block - w)), mode="reflect" if min(h, w) > 1 else "edge")
@@ -142,7 +142,7 @@ def _threshold(signed: np.ndarray, reference_luma: np.ndarray, settings: Detecti
         # Blocks follow noise that varies across the frame; the contrast model follows edges; the
         # floor keeps clipped (saturated) regions, whose MAD is too small, from lowering the bar.
         overall = robust_sigma(signed)
-        sigma = np.maximum(np.maximum(noise_map(signed), edge_noise(signed, reference_luma)),
+        sigma = np.maximum(np.maximum(noise_map(signed, overall=overall), edge_noise(signed, reference_luma)),
                            LOCAL_FLOOR * overall)
     low = np.maximum(settings.k_low * sigma, settings.floor)
     high = np.maximum(settings.k_high * sigma, settings.floor * settings.k_high / settings.k_low)
@@ -170,7 +170,7 @@ def detect(damaged: np.ndarray, reference: np.ndarray, settings: DetectionSettin
     d, r = as_channels(damaged), as_channels(reference)
     if d.shape != r.shape:
         raise DustbenchError(f"{where}: damaged image is {d.shape[0]}×{d.shape[1]}×{d.shape[2]} but its "
-                             f"reference is {r.shape[0]}×{r.shape[1]}×{r.shape[2]}")
+                             f"reference is {r.shape[0]}×{r.shape[1]}×{r.shape[2]}: sizes and channels must match")
     ref_luma = luma(r)
     signed = luma(d) - ref_luma
     mask, sigma, low = _threshold(signed, ref_luma, settings, local)

@@ -20,6 +20,8 @@ from ..provenance import collect
 from ..synth.presets import FAMILIES, load_preset_file
 from .classify import SYNTH_FAMILY, THRESHOLDS, describe_rules
 from .detect import DetectionSettings
+from .estimate import size_column
+from .report import write_report
 from .run import FitRun, blank_scans, closure, fit_scans, pair_scans
 
 
@@ -89,7 +91,7 @@ def _write_stamps(run: FitRun, folder: Path) -> int:
         if rgba is None:
             continue
         meta = {"source": row.image, "fit_family": row.family, "short_side": int(row.short_side),
-                "size": float(row.diameter if SYNTH_FAMILY[row.family] in ("dust", "dirt", "blotch") else row.length),
+                "size": float(getattr(row, size_column(row.family))),
                 "x": float(row.x), "y": float(row.y), "diameter": float(row.diameter), "length": float(row.length),
                 "width": float(row.width), "opacity": float(row.opacity), "polarity": row.polarity}
         stamps.append(Stamp(rgba=rgba, family=SYNTH_FAMILY[row.family], meta=meta))
@@ -126,7 +128,6 @@ def fit_preset(cfg: FitPresetConfig, progress: bool = True, log=print) -> FitRun
         log(f"no damage found in {len(fit.images)} scan(s) of {source}: the fitted preset is empty "
             f"(noise sigma {np.median([255 * im.sigma for im in fit.images]):.2f}/255); no preset written")
         if cfg.report:
-            from .report import write_report
             write_report(run, cfg.report, stats)
         return run
     records = dict(fit.records)
@@ -144,6 +145,5 @@ def fit_preset(cfg: FitPresetConfig, progress: bool = True, log=print) -> FitRun
     load_preset_file(out)  # the same loader as the library: what was written is usable
     write_json_atomic(out.with_suffix(".json"), stats)
     if cfg.report:
-        from .report import write_report
         write_report(run, cfg.report, stats)
     return run

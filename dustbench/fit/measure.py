@@ -19,9 +19,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 from skimage.morphology import skeletonize
 
-from .detect import MIN_DENOMINATOR, Detection
-
-_K3 = np.ones((3, 3), np.uint8)
+from .detect import _K3, MIN_DENOMINATOR, Detection
 DEFAULT_OPACITY = 0.85  # used when no component of a polarity has an interior to measure
 ROUGHNESS_PER_RADIAL_CV = 1 / 0.64  # synthesis: radial wobble CV = 0.64 × roughness (harmonics 2..8)
 def _ring(skel: np.ndarray) -> list[np.ndarray]:
@@ -124,22 +122,28 @@ def _roughness(core: np.ndarray) -> float:
     return float(r.std() / r.mean() * ROUGHNESS_PER_RADIAL_CV)
 
 
-def _colour(d: np.ndarray, r: np.ndarray, core: np.ndarray) -> tuple[np.ndarray, float]:
-    """The artifact's own colour and opacity at its core, each channel explained by one opacity.
+def colour_and_opacity(d: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel (..., C), the artifact's own colour K and opacity a, one opacity for all channels.
 
     Per channel, an artifact of colour K and opacity a gives D = C + a (K − C); the smallest `a`
     that keeps every channel of K inside [0, 1] is taken, which gives grey artifacts black or
     white and coloured ones their most saturated consistent colour.
     """
-    dd, rr = d[core].astype(np.float64), r[core].astype(np.float64)
-    diff = dd - rr
-    need = np.abs(diff) / np.maximum(np.where(diff < 0, rr, 1.0 - rr), MIN_DENOMINATOR)
-    a = np.clip(need.max(axis=1), 1e-3, 1.0)
-    k = np.clip(rr + diff / a[:, None], 0.0, 1.0)
-    return np.median(k, axis=0), float(np.median(a))
+    d, r = d.astype(np.float64), r.astype(np.float64)
+    diff = d - r
+    need = np.abs(diff) / np.maximum(np.where(diff < 0, r, 1.0 - r), MIN_DENOMINATOR)
+    a = np.clip(need.max(axis=-1), 0.0, 1.0)
+    k = np.clip(r + diff / np.maximum(a, 1e-3)[..., None], 0.0, 1.0)
+    return k, a
 
 
-def measure(det: Detection, image_id: str, source_shape: tuple[int, int] | None = None) -> pd.DataFrame:
+def _colour(d: np.ndarray, r: np.ndarray, core: np.ndarray) -> tuple[np.ndarray, float]:
+    """The artifact's colour and opacity at its core: medians of `colour_and_opacity`."""
+    k, a = colour_and_opacity(d[core], r[core])
+    return np.median(k, axis=0), float(np.median(np.maximum(a, 1e-3)))
+
+
+def measure(det: Detection, image_id: str) -> pd.DataFrame:
     """One row per component of `det`: raw measurements in pixels (see `finish` for sizes)."""
     h, w = det.shape
     rows = []
@@ -179,7 +183,7 @@ def measure(det: Detection, image_id: str, source_shape: tuple[int, int] | None 
             "chroma": float(colour.max() - colour.min()), "colour_opacity": colour_opacity,
             "roughness": _roughness(core) if resolved and core.sum() >= 80 else float("nan"),
             "edge_px": _edge_width(weights, opacity) if resolved else float("nan"),
-            "short_side": min(source_shape or (h, w)),
+            "short_side": min(h, w),
         }
         rows.append(row)
     return pd.DataFrame(rows)

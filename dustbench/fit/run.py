@@ -19,13 +19,13 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ..errors import DustbenchError
-from ..io import ImageReadError, list_images, read_image
+from ..io import ImageReadError, from_float, list_images, read_image
 from ..synth import synthesize
 from ..synth.presets import resolve_presets
 from .classify import classify
-from .detect import Detection, DetectionSettings, detect, detect_blank
+from .detect import _K3, Detection, DetectionSettings, detect, detect_blank
 from .estimate import Fit, ImageInfo, fit_presets, size_column
-from .measure import measure
+from .measure import colour_and_opacity, measure
 
 PREVIEW_SIDE = 1600  # px: the long side of each scan's preview in the report
 CLOSURE_TOLERANCE = 1.5
@@ -91,13 +91,10 @@ def blank_scans(paths) -> list[Scan]:
 
 def _detect(scan: Scan, settings: DetectionSettings) -> Detection:
     damaged, reference = scan.load()
-    where = str(scan.files[0])
     if reference is None:
-        return detect_blank(damaged, settings, where)
-    if damaged.shape != reference.shape:
-        raise DustbenchError(f"{scan.files[0]} is {'×'.join(map(str, damaged.shape))} but its clean partner "
-                             f"{scan.files[1]} is {'×'.join(map(str, reference.shape))}: sizes and channels must match")
-    return detect(damaged, reference, settings, where)
+        return detect_blank(damaged, settings, str(scan.files[0]))
+    partner = f" (clean partner {scan.files[1]})" if len(scan.files) > 1 else ""
+    return detect(damaged, reference, settings, f"{scan.files[0]}{partner}")
 
 
 def _preview(det: Detection) -> np.ndarray:
@@ -116,17 +113,14 @@ def _outline(det: Detection, bbox, label: int) -> np.ndarray:
 
 
 def cut_stamp(det: Detection, bbox, label: int) -> np.ndarray:
-    """The artifact's own RGBA (float32): per pixel, the colour K and opacity a with D = C + a (K − C),
-    `a` the smallest that keeps K inside [0, 1] (see measure._colour), on the component and a 1-px fringe."""
+    """The artifact's own RGBA (float32): per pixel, its colour and opacity (measure.colour_and_opacity)
+    on the component and a 1-px fringe."""
     x0, y0, x1, y1 = bbox
     lab = det.labels[y0:y1, x0:x1]
     comp = lab == label
-    near = cv2.dilate(comp.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ((lab == 0) | comp)
-    d, r = det.damaged[y0:y1, x0:x1].astype(np.float64), det.reference[y0:y1, x0:x1].astype(np.float64)
-    diff = d - r
-    need = np.abs(diff) / np.maximum(np.where(diff < 0, r, 1.0 - r), 0.05)
-    a = np.clip(need.max(axis=2), 0.0, 1.0) * near
-    k = np.clip(r + diff / np.maximum(a, 1e-3)[:, :, None], 0.0, 1.0)
+    near = cv2.dilate(comp.astype(np.uint8), _K3).astype(bool) & ((lab == 0) | comp)
+    k, a = colour_and_opacity(det.damaged[y0:y1, x0:x1], det.reference[y0:y1, x0:x1])
+    a = a * near
     rgb = k if k.shape[2] == 3 else np.repeat(k, 3, axis=2)
     return np.dstack([rgb, a]).astype(np.float32)
 
@@ -186,9 +180,7 @@ def closure(run: FitRun, scans: list[Scan], settings: DetectionSettings = Detect
             det = detect_blank(damaged, settings, str(scan.files[0]))
             grown = cv2.dilate(det.mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
             clean_f = np.where(grown[:, :, None], det.reference, det.damaged)
-            clean = clean_f[:, :, 0] if damaged.ndim == 2 else clean_f
-            clean = (clean if damaged.dtype == np.float32 else
-                     np.rint(clean * np.float32(np.iinfo(damaged.dtype).max)).astype(damaged.dtype))
+            clean = from_float(clean_f[:, :, 0] if damaged.ndim == 2 else clean_f, damaged.dtype)
         rng = np.random.default_rng(np.random.SeedSequence([seed, i]))
         synthetic = synthesize(clean, presets, rng)
         rows.append(measure(detect(synthetic.damaged, clean, settings, scan.id), scan.id))

@@ -21,18 +21,12 @@ def _check_shape(image: np.ndarray, layer: Layer) -> None:
 def _target_color(color: np.ndarray, image: np.ndarray) -> np.ndarray:
     """Artifact colour in the image's units and channel count; flat (3,) or per pixel (h×w×3)."""
     scale = np.float32(dtype_max(image.dtype))
-    if color.ndim == 3:  # per-pixel colour of a stamp
-        color = color.astype(np.float32, copy=False)
-        if image.ndim == 2:
-            return (color @ _LUMA) * scale
-        if image.shape[2] == 1:
-            return (color @ _LUMA)[:, :, None] * scale
-        return color * scale
+    color = color.astype(np.float32, copy=False)
     if image.ndim == 2:
-        return np.float32(color @ _LUMA) * scale
+        return (color @ _LUMA) * scale
     if image.shape[2] == 1:
-        return np.array([color @ _LUMA], dtype=np.float32) * scale
-    return color.astype(np.float32) * scale
+        return (color @ _LUMA)[..., None] * scale
+    return color * scale
 
 
 def composite(clean: np.ndarray, layer: Layer, out: np.ndarray | None = None) -> np.ndarray:
