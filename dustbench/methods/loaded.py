@@ -1,7 +1,8 @@
 """Methods backed by a model file: TorchScript, torch.export ``.pt2``, or a dustbench checkpoint.
 
-Nothing here unpickles arbitrary Python: checkpoints are read with ``torch.load(weights_only=True)``
-and a file that holds a whole pickled ``nn.Module`` is refused with instructions to export it.
+Nothing here runs code a file carries (see :mod:`dustbench.safe_torch`): checkpoints are read with
+``torch.load(weights_only=True)``, a file that holds a whole pickled ``nn.Module`` is refused with
+instructions to export it, and a ``torch.export`` archive is inspected before torch opens it.
 Models take N×C×H×W float32 in [0, 1] and return the same; images go through in tiles
 (:func:`dustbench.tiling.apply_tiled`) so memory stays bounded on full-resolution scans.
 
@@ -17,7 +18,6 @@ P(artifact), so it is returned wrapped in :class:`dustbench.methods.detect_inpai
 """
 from __future__ import annotations
 
-import re
 import warnings
 import zipfile
 from pathlib import Path
@@ -28,6 +28,7 @@ import torch
 from ..devices import pick_device
 from ..errors import DustbenchError
 from ..io import atomic_path
+from ..safe_torch import UnsafeModelError, load_export_program, load_weights
 from ..tiling import apply_tiled
 from .registry import Method
 
@@ -114,9 +115,8 @@ def load_model_file(path, device: str = "cpu", *, channels: int | None = None,
     info: dict = {}  # what the file says about itself (e.g. {"kind": "detector", ...})
     try:
         if kind == "export":
-            program = torch.export.load(str(path))
+            program, module = load_export_program(path)
             channels = channels or _export_channels(program)
-            module = program.module()
             module = module.to(dev) if dev.type != "cpu" else module
         elif kind == "torchscript":
             files = {INFO_FILE: ""}
@@ -161,17 +161,10 @@ def save_checkpoint(path, model: torch.nn.Module, name: str, config: dict, **met
 
 def _load_checkpoint(path: Path, dev: torch.device):
     """(module, channels, extra options) from a dustbench checkpoint, without arbitrary unpickling."""
-    import pickle
-
     try:
-        ckpt = torch.load(str(path), map_location=dev, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
-        if found:
-            raise DustbenchError(f"{path}: refusing to load: it holds a pickled Python object "
-                                 f"({found.group(1)}), which would need arbitrary unpickling; "
-                                 f"{HOW_TO_EXPORT}") from None
-        raise DustbenchError(f"{path}: not a readable model file (corrupt or not a torch file)") from None
+        ckpt = load_weights(path, path, map_location=dev)
+    except UnsafeModelError as exc:
+        raise UnsafeModelError(f"{exc}; {HOW_TO_EXPORT}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         what = "a bare state_dict" if isinstance(ckpt, dict) and all(
             isinstance(v, torch.Tensor) for v in ckpt.values()) else f"a {type(ckpt).__name__}"

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ..errors import DustbenchError
+from ..safe_torch import load_weights
 
 ENV_VAR = "DUSTBENCH_VGG19_WEIGHTS"
 # Channels per conv layer, "M" = 2×2 max-pool: configuration "E" of the paper (VGG-19).
@@ -155,10 +156,7 @@ def resolve_vgg_weights(path=None) -> Path | None:
 def load_vgg19(path, layers=DEFAULT_LAYERS) -> VGG19Features:
     """A frozen, eval-mode VGG-19 feature extractor with weights from the local file ``path``."""
     path = Path(path)
-    try:
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt file, pickled objects, not a torch file
-        raise DustbenchError(f"{path}: cannot read VGG-19 weights ({' '.join(str(exc).split())[:200]})") from None
+    state = load_weights(path, f"{path} (VGG-19 weights)")
     model = VGG19Features(layers)
     model.load_state_dict(map_vgg19_state_dict(state, str(path)), strict=True)
     model.eval()

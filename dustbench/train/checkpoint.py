@@ -19,6 +19,7 @@ import torch
 
 from ..errors import DustbenchError
 from ..io import atomic_path, write_text_atomic
+from ..safe_torch import load_weights
 
 CHECKPOINT_NAME = "checkpoint.pt"
 STATE_VERSION = 1
@@ -83,10 +84,7 @@ def load_checkpoint(path) -> dict:
         path = path / CHECKPOINT_NAME
     if not path.is_file():
         raise DustbenchError(f"{path}: no such checkpoint")
-    try:
-        ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise DustbenchError(f"{path}: not a readable checkpoint ({' '.join(str(exc).split())[:200]})") from None
+    ckpt = load_weights(path, path)
     if not isinstance(ckpt, dict) or ckpt.get("format") != "dustbench-checkpoint":
         raise DustbenchError(f"{path}: not a dustbench checkpoint (written by `dustbench train`)")
     return ckpt
