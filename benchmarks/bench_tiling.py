@@ -13,7 +13,7 @@ import tracemalloc
 
 import numpy as np
 
-from dustbench.tiling import apply_tiled
+from dustbench.methods.tiling import apply_tiled
 
 
 def pointwise(x: np.ndarray) -> np.ndarray:

@@ -136,14 +136,14 @@ SCAN = textwrap.dedent("""
 
 
 def bench_scan(height: int, width: int, threads: int) -> None:
-    from dustbench.methods.loaded import save_checkpoint
+    from dustbench.models.checkpoint import write_checkpoint
     from dustbench.models import create_model
     from dustbench.train.export import export_model
 
     with tempfile.TemporaryDirectory() as tmp:
         ckpt, model_file = os.path.join(tmp, "ckpt.pt"), os.path.join(tmp, "model.pt")
         torch.manual_seed(0)
-        save_checkpoint(ckpt, create_model("dust_gan"), "dust_gan", {})
+        write_checkpoint(ckpt, create_model("dust_gan"), "dust_gan", {})
         export_model(ckpt, model_file, card=False)
         script = os.path.join(tmp, "scan.py")
         with open(script, "w") as f:

@@ -1,11 +1,29 @@
-"""dustbench: synthetic dust & scratch damage for film scans, and a shared restoration benchmark."""
+"""dustbench: synthetic dust & scratch damage for film scans, and a shared restoration benchmark.
+
+    >>> import dustbench
+    >>> s = dustbench.synthesize(clean, "negative_scan_heavy", rng)      # damage a clean scan
+    >>> dustbench.list_methods(), dustbench.create_method("median", radius=2)
+    >>> result = dustbench.evaluate("median", "builtin")                 # the shared harness
+
+Models (``list_models``, ``create_model``) import torch, so they load on first use.
+"""
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from .evaluation import evaluate
+from .methods import create_method, list_methods, load_method
+from .metrics import psnr, ssim
+from .synth import (FAMILIES, Synthesis, composite, library, load_presets, regenerate, render, resolve_presets,
+                    sample_params, synthesize)
+from .version import __version__
 
-from .synth import (FAMILIES, Synthesis, composite, library, load_presets, regenerate, render,  # noqa: E402
-                    resolve_presets, sample_params, synthesize)
+__all__ = ["FAMILIES", "Synthesis", "composite", "create_method", "create_model", "evaluate", "library",
+           "list_methods", "list_models", "load_method", "load_presets", "psnr", "regenerate", "render",
+           "resolve_presets", "sample_params", "ssim", "synthesize", "__version__"]
 
 
-__all__ = ["FAMILIES", "Synthesis", "composite", "library", "load_presets", "regenerate", "render",
-           "resolve_presets", "sample_params", "synthesize", "__version__"]
+def __getattr__(name):
+    if name in ("list_models", "create_model"):
+        from . import models  # deferred: imports torch
+
+        return getattr(models, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

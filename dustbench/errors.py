@@ -19,3 +19,11 @@ class UnknownNameError(DustbenchError, KeyError):
 
     def __str__(self) -> str:  # KeyError would otherwise quote the message
         return self.args[0]
+
+
+class ImageReadError(DustbenchError, ValueError):
+    """An image file (or encoded cell) could not be read; the message names it and the problem."""
+
+
+class ImageFormatError(DustbenchError, ValueError):
+    """An array cannot be used as an image (wrong dtype, shape or values)."""

@@ -1,7 +1,10 @@
-"""Reading and writing images: 8/16-bit, grey/RGB, atomic writes, clear errors.
+"""Images in and out: reading and writing files (8/16-bit, grey/RGB, atomic writes, clear errors),
+and the conversions between the library's layouts (float, channel-first, grey/RGB, masks).
 
 Inside dustbench an image is a numpy array, H×W (grey) or H×W×3 (RGB, in RGB order), of dtype
 uint8, uint16 or float32. Files keep their bit depth: 16-bit PNG/TIFF in gives uint16 out.
+Methods and models see float32 in [0, 1] (:func:`to_float`); training batches are float32
+C×H×W (:func:`to_chw`); damage masks are opacities in [0, 1] (:func:`mask_opacity`).
 """
 from __future__ import annotations
 
@@ -10,10 +13,12 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import cv2
 import numpy as np
+
+from .errors import DustbenchError, ImageFormatError, ImageReadError  # noqa: F401  (re-exported)
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)  # read once: the process umask, applied to atomically written files
@@ -22,12 +27,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32)
 
 
-class ImageReadError(ValueError):
-    """An image file could not be read; the message names the file and the problem."""
-
-
-class ImageFormatError(ValueError):
-    """An array cannot be used as an image (wrong dtype, shape or values)."""
+LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601: colour -> grey
 
 
 def dtype_max(dtype) -> float:
@@ -69,11 +69,70 @@ def from_float(image: np.ndarray, dtype) -> np.ndarray:
     return np.rint(scaled).astype(dtype)
 
 
+def to_chw(image: np.ndarray) -> np.ndarray:
+    """Any supported image as contiguous float32 C×H×W in [0, 1] (grey becomes one channel)."""
+    f = to_float(image)
+    return np.ascontiguousarray(f[None] if f.ndim == 2 else f.transpose(2, 0, 1))
+
+
+def with_channels(image: np.ndarray, channels: int | None) -> np.ndarray:
+    """H×W[×C] with ``channels`` channels: grey repeated to RGB (3), RGB to BT.601 grey H×W (1), None keeps.
+
+    Works on any dtype for repetition; the grey conversion is for float images.
+    """
+    if channels is None:
+        return image
+    c = 1 if image.ndim == 2 else image.shape[2]
+    if channels == 3 and c == 1:
+        return np.repeat(image.reshape(*image.shape[:2], 1), 3, axis=2)
+    if channels == 1 and c == 3:
+        return image @ LUMA
+    if channels == c or (channels == 1 and c == 1):
+        return image
+    raise ImageFormatError(f"cannot convert a {c}-channel image to {channels} channel(s)")
+
+
+def mask_plane(mask, shape=None, what: str = "mask") -> np.ndarray:
+    """A damage mask as H×W (the max over channels of H×W×C), dtype kept; its size checked against ``shape``."""
+    mask = np.asarray(mask)
+    if mask.ndim == 3:
+        mask = mask.max(axis=2)
+    if shape is not None and mask.shape != tuple(shape[:2]):
+        raise DustbenchError(f"{what}: mask is {mask.shape[0]}×{mask.shape[1]}, image is {shape[0]}×{shape[1]}")
+    return mask
+
+
+def mask_opacity(mask, shape=None, what: str = "mask") -> np.ndarray:
+    """A damage mask as float32 H×W opacity in [0, 1] (0 = clean).
+
+    Bool is 0/1; uint8/uint16 are scaled by 255/65535 (a synthesis mask keeps its opacity, a
+    binary 0/255 mask becomes 0/1); floats are clipped (NaN -> 0); channels take the max.
+    """
+    mask = mask_plane(mask, shape, what)
+    if mask.dtype == bool:
+        return mask.astype(np.float32)
+    if mask.dtype in (np.uint8, np.uint16):
+        return mask.astype(np.float32) / np.float32(dtype_max(mask.dtype))
+    return np.clip(np.nan_to_num(mask.astype(np.float32, copy=False)), 0.0, 1.0)
+
+
+def mask_to_image(mask: np.ndarray, dtype) -> np.ndarray:
+    """Quantise an opacity mask to the image's bit depth, rounding up: any drawn pixel stays > 0."""
+    hi = dtype_max(dtype) if np.dtype(dtype) != np.float32 else 65535.0
+    out_dtype = np.uint8 if hi == 255.0 else np.uint16
+    return np.ceil(mask * np.float32(hi)).astype(out_dtype)
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read a PNG/JPEG/TIFF file keeping its bit depth; grey stays H×W, colour becomes RGB H×W×3.
 
     Alpha channels are dropped. Raises ImageReadError naming the file on any failure.
     """
+    return decode_bytes(read_file(path), str(path))
+
+
+def read_file(path: str | os.PathLike) -> np.ndarray:
+    """A file's bytes as a uint8 array; ImageReadError naming the file when missing, unreadable or empty."""
     path = Path(path)
     if not path.is_file():
         raise ImageReadError(f"{path}: no such file")
@@ -83,7 +142,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise ImageReadError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
     if data.size == 0:
         raise ImageReadError(f"{path}: file is empty")
-    return decode_bytes(data, str(path))
+    return data
 
 
 def decode_bytes(data, where: str = "image bytes") -> np.ndarray:
@@ -105,6 +164,27 @@ def decode_bytes(data, where: str = "image bytes") -> np.ndarray:
         else:
             image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     return np.ascontiguousarray(image)
+
+
+def decode_image(data: Any) -> np.ndarray:
+    """PNG/TIFF bytes (or a ``{"bytes", "path"}`` dict, a PIL image, an array) -> numpy image.
+
+    Keeps the stored bit depth: uint8 or uint16, H×W (grey) or H×W×3 (RGB order).
+    """
+    if isinstance(data, np.ndarray):
+        return data
+    if isinstance(data, dict):
+        if data.get("bytes") is not None:
+            data = data["bytes"]
+        elif data.get("path"):
+            data = Path(data["path"]).read_bytes()
+        else:
+            raise ImageReadError("image cell holds neither bytes nor a path")
+    if hasattr(data, "mode") and hasattr(data, "size"):  # a PIL image (8-bit or 16-bit grey only)
+        return np.asarray(data)
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ImageReadError(f"cannot decode an image from {type(data).__name__}")
+    return decode_bytes(data, "dataset image cell")
 
 
 @contextmanager

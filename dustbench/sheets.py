@@ -23,6 +23,16 @@ def fit(image: np.ndarray, height: int) -> np.ndarray:
     return cv2.resize(image, (width, height), interpolation=interp)
 
 
+def busiest_crop(weight: np.ndarray, crop: int) -> tuple[slice, slice]:
+    """The crop×crop window (clipped to the image) holding the most ``weight`` (e.g. change or damage)."""
+    h, w = weight.shape
+    ch, cw = min(crop, h), min(crop, w)
+    score = cv2.boxFilter(weight.astype(np.float32), -1, (cw, ch), normalize=False, borderType=cv2.BORDER_CONSTANT)
+    cy, cx = np.unravel_index(int(np.argmax(score)), score.shape)
+    y0, x0 = int(np.clip(cy - ch // 2, 0, h - ch)), int(np.clip(cx - cw // 2, 0, w - cw))
+    return slice(y0, y0 + ch), slice(x0, x0 + cw)
+
+
 def contact_sheet(rows: list[list[np.ndarray]], captions: list[list[str]] | None = None,
                   height: int = 256, pad: int = 4) -> np.ndarray:
     """Lay out rows of images (each scaled to `height`) with a caption strip under each."""

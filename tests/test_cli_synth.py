@@ -11,7 +11,7 @@ import pytest
 from dustbench.cli import main
 from dustbench.io import read_image, write_image
 from dustbench.synth import library
-from dustbench.synth.job import read_manifest
+from dustbench.synth.job import read_records
 
 PRESETS = "dirt_negative_light,hair_long_negative_heavy,scratch_base_heavy,stain_dark_heavy"
 
@@ -112,7 +112,7 @@ def test_synth_writes_samples_and_resumes(tmp_path, capsys):
             "--quiet"]
     code, stdout, _ = run_cli(capsys, *argv)
     assert code == 0 and "wrote 3 samples" in stdout
-    assert len(read_manifest(out)) == 3 and (out / "contact_sheet.png").is_file()
+    assert len(read_records(out)) == 3 and (out / "contact_sheet.png").is_file()
     first = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     code, stdout, _ = run_cli(capsys, *argv)
     assert code == 0 and "wrote 0 samples" in stdout and "3 already there" in stdout
@@ -146,7 +146,7 @@ def test_synth_with_16bit_tif(tmp_path, capsys):
     code, _, _ = run_cli(capsys, "synth", "--clean", str(clean), "--out", str(out), "--n", "2", "--presets", PRESETS,
                          "--format16", "tif", "--quiet")
     assert code == 0
-    for r in read_manifest(out):
+    for r in read_records(out):
         assert r["damaged"].endswith(".tif") and read_image(out / r["damaged"]).dtype == np.uint16
 
 

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import sys
-import types
 
 import numpy as np
 import pandas as pd
@@ -13,16 +11,17 @@ from torch import nn
 
 from dustbench.cli import main
 from dustbench.errors import DustbenchError, UnknownNameError
-from dustbench.evaluate import COLUMNS, evaluate
+from dustbench.evaluation import COLUMNS, evaluate
 from dustbench.io import from_float, read_image, to_float, write_image
 from dustbench.methods import Method, create_method
-from dustbench.methods.loaded import save_checkpoint
+from dustbench.models.checkpoint import write_checkpoint
 from dustbench.models import register_model
-from dustbench.pairs import BUILTIN_CROP, open_data
-from dustbench.restore import BadOutputError, run_method
+from dustbench.data import open_data
+from dustbench.data.builtin_sets import BUILTIN_CROP
+from dustbench.methods import BadOutputError, apply_method
 from dustbench.sources import builtin_sources
 from dustbench.synth import synthesize
-from dustbench.synth.job import mask_to_image
+from dustbench.io import mask_to_image
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 
@@ -134,7 +133,7 @@ def test_each_model_format_evaluates_like_the_module(fmt, model, pairs, tmp_path
         program = torch.export.export(model, (torch.rand(1, 3, 16, 16),), dynamic_shapes=({2: dim[0], 3: dim[1]},))
         torch.export.save(program, str(path))
     else:
-        save_checkpoint(path, model, "test_eval_conv", {"channels": 3})
+        write_checkpoint(path, model, "test_eval_conv", {"channels": 3})
     result = evaluate(str(path), pairs, tmp_path / "r", progress=False, train_data="unit-test")
     s = result.summary
     assert s["options"]["format"] == fmt and s["param_count"] == 3 * 3 * 9 + 3 and s["train_data"] == "unit-test"
@@ -173,14 +172,14 @@ def test_unknown_method_says_did_you_mean(pairs, tmp_path):
 def test_tiled_equals_whole_image(model, tmp_path):
     x = np.random.default_rng(0).random((150, 130, 3), dtype=np.float32)
     median = create_method("median", radius=2)
-    whole = run_method(median, x, tile=None)
+    whole = apply_method(median, x, tile=None)
     # radius 2 <= 8 // 4: exact up to float32 rounding of the blend weights
-    np.testing.assert_allclose(run_method(median, x, tile=48, overlap=8), whole, atol=3e-7, rtol=0)
+    np.testing.assert_allclose(apply_method(median, x, tile=48, overlap=8), whole, atol=3e-7, rtol=0)
     path = tmp_path / "m.pt"
     torch.jit.script(model).save(str(path))
-    from dustbench.restore import build_method
-    conv = build_method(str(path))
-    np.testing.assert_allclose(run_method(conv, x, tile=64, overlap=16), run_method(conv, x, tile=None), atol=2e-6)
+    from dustbench.methods import load_method
+    conv = load_method(str(path))
+    np.testing.assert_allclose(apply_method(conv, x, tile=64, overlap=16), apply_method(conv, x, tile=None), atol=2e-6)
     data = make_pairs(tmp_path / "big", n=1, size=(120, 150))
     tiled = evaluate(str(path), data, tile=48, overlap=16, progress=False).rows[0]
     whole = evaluate(str(path), data, tile=None, progress=False).rows[0]
@@ -256,21 +255,25 @@ def test_builtin_is_small_fixed_and_disjoint():
     assert result.summary["test_set"] == "builtin:test" and result.summary["data"]["seed"] == 1234
 
 
-def test_synth_output_folder_and_hf_dataset(pairs, tmp_path, monkeypatch):
+def test_synth_output_folder_and_hf_dataset(pairs, tmp_path):
     (pairs / "manifest.jsonl").write_text("")  # synth layout: manifest present, labels preferred
     result = evaluate("identity", pairs, progress=False)
     assert result.summary["data"]["kind"] == "pairs"
     (pairs / "manifest.jsonl").unlink()
 
-    samples = [dict(id=f"s{i}", damaged=read_image(pairs / "damaged" / f"img{i}.png"),
-                    clean=read_image(pairs / "clean" / f"img{i}.png"), mask=read_image(pairs / "mask" / f"img{i}.png"),
-                    labels=None, families={"dust": 3, "hair": 0}) for i in range(2)]
-    fake = types.ModuleType("dustbench.data")
-    fake.iter_split = lambda path, split: iter(samples if split == "test" else [])
-    monkeypatch.setitem(sys.modules, "dustbench.data", fake)
+    import datasets as hf_datasets
+
+    from dustbench.data.codec import features, pack_image
+    from dustbench.io import encode_image
+
+    png = lambda name, i: pack_image(encode_image(read_image(pairs / name / f"img{i}.png")), "image")  # noqa: E731
+    rows = [dict(id=f"s{i}", damaged=png("damaged", i), clean=png("clean", i), mask=png("mask", i), labels=None,
+                 families=["dust"], presets=[], params="{}", source="x", sample_seed=[0], frame_shape=[1, 1],
+                 box=[0, 0, 1, 1], dtype="uint8") for i in range(2)]
     ds = tmp_path / "ds"
-    ds.mkdir()
-    (ds / "dataset_dict.json").write_text(json.dumps({"splits": ["train", "validation", "test"]}))
+    split = lambda rs: hf_datasets.Dataset.from_list(rs, features=features("image"))  # noqa: E731
+    hf_datasets.DatasetDict({"train": split(rows[:1]), "validation": split(rows[1:]),
+                             "test": split(rows)}).save_to_disk(str(ds))
     hf = evaluate("identity", ds, progress=False)
     assert hf.summary["data"]["kind"] == "hf" and [r["image_id"] for r in hf.rows] == ["s0", "s1"]
     assert hf.rows[0]["families"] == "dust"
@@ -292,7 +295,7 @@ def test_cli_evaluate(pairs, tmp_path, capsys):
 def test_re_exported_model_is_not_resumed_from_old_rows(tmp_path):
     """Guards the resume key: a different model file at the same path must not reuse old rows."""
     import torch
-    from dustbench.evaluate import evaluate
+    from dustbench.evaluation import evaluate
 
     class Scale(torch.nn.Module):
         def __init__(self, k: float):

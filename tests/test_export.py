@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from dustbench.errors import DustbenchError
-from dustbench.pairs import Sample
+from dustbench.data import Sample
 from dustbench.train import TrainConfig, train
-from dustbench.train.data import MemoryPairs
+from dustbench.data.train_sources import MemoryPairs
 from dustbench.train.export import export_model
 
 from test_trainer import tiny_pairs
@@ -54,7 +54,7 @@ def test_export_round_trip_through_evaluate(run, tmp_path):
     np.testing.assert_allclose(from_export, from_ckpt, atol=1e-5)
 
     # and the shared harness scores it
-    from dustbench.evaluate import evaluate
+    from dustbench.evaluation import evaluate
 
     pairs_dir = tmp_path / "pairs"
     from dustbench.io import write_image

@@ -191,6 +191,6 @@ def test_pickled_checkpoint_is_refused_as_unsafe(tmp_path):
         load_model_file(path)
     assert not marker.exists()
     with pytest.raises(DustbenchError, match="unsafe"):
-        from dustbench.train.checkpoint import load_checkpoint
-        load_checkpoint(path)
+        from dustbench.models.checkpoint import read_checkpoint
+        read_checkpoint(path)
     assert not marker.exists()

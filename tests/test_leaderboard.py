@@ -9,12 +9,12 @@ import pytest
 
 from dustbench.cli import main
 from dustbench.errors import DustbenchError
-from dustbench.evaluate import evaluate
+from dustbench.evaluation import evaluate
 from dustbench.io import read_image, write_image
-from dustbench.report import COLUMNS, build_leaderboard
+from dustbench.report.leaderboard import COLUMNS, build_leaderboard
 from dustbench.sources import builtin_sources
 from dustbench.synth import synthesize
-from dustbench.synth.job import mask_to_image
+from dustbench.io import mask_to_image
 
 
 def make_pairs(root, n=3, seed=0):

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from dustbench.errors import DustbenchError, UnknownNameError
-from dustbench.methods import load_model_file, resolve_method
-from dustbench.methods.loaded import CHECKPOINT_FORMAT, save_checkpoint
+from dustbench.methods import load_method, load_model_file
+from dustbench.models.checkpoint import CHECKPOINT_FORMAT, write_checkpoint
 from dustbench.models import create_model, list_models, register_model
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
@@ -79,7 +79,7 @@ def test_each_format_loads_and_matches_the_model(fmt, model, tmp_path):
         export_pt2(model, path)
     else:
         path = tmp_path / "m.ckpt"
-        save_checkpoint(path, model, "test_tiny_conv", {"channels": 3, "width": 4}, epoch=7)
+        write_checkpoint(path, model, "test_tiny_conv", {"channels": 3, "width": 4}, epoch=7)
     method = load_model_file(path)
     assert method.options["format"] == fmt and method.options["path"] == str(path)
     assert method.param_count == sum(p.numel() for p in model.parameters())
@@ -90,11 +90,11 @@ def test_each_format_loads_and_matches_the_model(fmt, model, tmp_path):
     np.testing.assert_allclose(out, expected(model, x), atol=1e-5)
 
 
-def test_checkpoint_written_by_hand_and_resolve_method(model, tmp_path):
+def test_checkpoint_written_by_hand_and_load_method(model, tmp_path):
     path = tmp_path / "hand.pt"
     torch.save({"format": CHECKPOINT_FORMAT, "model": "test_tiny_conv", "config": {"channels": 3},
                 "state_dict": model.state_dict(), "notes": "trained elsewhere"}, path)
-    method = resolve_method(str(path), tile=None)
+    method = load_method(str(path), {"tile": None})
     assert method.options["model"] == "test_tiny_conv" and method.options["tile"] is None
     np.testing.assert_allclose(method(image()), expected(model, image()), atol=1e-5)
 
@@ -155,7 +155,7 @@ def test_bad_files_give_clear_errors_naming_the_file(case, model, tmp_path):
     elif case == "state_dict":
         torch.save(model.state_dict(), path)
     elif case == "unknown_model":
-        save_checkpoint(path, model, "test_tiny_conv", {})
+        write_checkpoint(path, model, "test_tiny_conv", {})
         ckpt = torch.load(path, weights_only=True)
         torch.save({**ckpt, "model": "no_such_model"}, path)
     with pytest.raises(DustbenchError, match=path.name) as info:

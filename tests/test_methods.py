@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from dustbench.errors import DustbenchError, UnknownNameError
-from dustbench.methods import (Method, create_method, list_methods, method_info, register_method,
-                               resolve_method, tune_median)
+from dustbench.methods import (Method, create_method, list_methods, load_method, method_info, register_method,
+                               tune_median)
 from dustbench.methods.classical import dust_and_scratches, median_blur
 
 # Options that methods without usable defaults need in generic tests.
@@ -87,8 +87,8 @@ def test_register_function_factory_records_options():
         register_method("median")(make)
 
 
-def test_resolve_method_by_name():
-    assert resolve_method("median", radius=1).options["radius"] == 1
+def test_load_method_by_name():
+    assert load_method("median", {"radius": 1}).options["radius"] == 1
 
 
 # --- the contract, for every registered method -----------------------------------------------

@@ -11,14 +11,15 @@ import torch
 from dustbench.errors import DustbenchError
 from dustbench.methods import list_methods, load_model_file
 from dustbench.methods.detect_inpaint import DetectInpaint, detection_scores, fill_mask
+from dustbench.methods.loaded import INFO_FILE
 from dustbench.models import create_model, list_models
 from dustbench.models.layers import count_parameters
 from dustbench.models.patchgan import receptive_field
 from dustbench.models.pix2pix import Pix2PixTask
 from dustbench.models.segnet import SegNetTask
-from dustbench.pairs import Sample
+from dustbench.data import Sample
 from dustbench.train import TrainConfig, train
-from dustbench.train.data import MemoryPairs
+from dustbench.data.train_sources import MemoryPairs
 from dustbench.train.export import export_model
 
 from test_trainer import tiny_pairs
@@ -116,10 +117,7 @@ def test_one_step_lowers_the_loss():
 def test_pix2pix_schedule_and_lr_warning():
     task = _task("pix2pix", 2e-4, d_width=8)
     for factor, want in ((1.0, 1.0), (0.6, 1.0), (0.5, 1.0), (0.25, 0.5), (0.0, 0.0)):
-        for opt in task.optimizers.values():
-            opt.param_groups[0]["lr"] = 2e-4 * factor  # what the trainer's linear decay sets
-        task._pix2pix_schedule()
-        assert all(abs(o.param_groups[0]["lr"] - 2e-4 * want) < 1e-12 for o in task.optimizers.values())
+        assert abs(task.lr_factor(factor) - want) < 1e-12  # of the trainer's linear decay
     assert task.optimizers["model"].param_groups[0]["betas"] == (0.5, 0.999)
     with pytest.warns(UserWarning, match="differs from pix2pix's 0.0002"):
         Pix2PixTask("pix2pix", create_model("pix2pix", ngf=2)).build_optimizers(5e-4)
@@ -175,11 +173,11 @@ def test_exported_segnet_is_a_detector(exported, tmp_path):
     files, pairs = exported
     path, card, result = files["segnet"]
     assert card["kind"] == "detector" and card["inference"]["threshold"] == 0.5
-    extra = {"dustbench.json": ""}
+    extra = {INFO_FILE: ""}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.jit.load(str(path), _extra_files=extra)
-    assert json.loads(extra["dustbench.json"])["kind"] == "detector"
+    assert json.loads(extra[INFO_FILE])["kind"] == "detector"
     for source in (path, result.checkpoint):  # the TorchScript file and the training checkpoint alike
         method = load_model_file(source, tile=None)
         assert isinstance(method, DetectInpaint) and method.options["label_threshold"] == 0.05

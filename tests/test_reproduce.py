@@ -9,7 +9,9 @@ import pytest
 from dustbench.cli import main
 from dustbench.cli.leaderboard import parse_sets
 from dustbench.errors import DustbenchError
-from dustbench.reproduce import LEARNED, PAPER_TABLE1, ReproduceConfig, train_config
+from dustbench.report.recipe import LEARNED
+from dustbench.report.reproduce import ReproduceConfig, train_config
+from dustbench.report.sections import PAPER_TABLE1
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
 
@@ -99,6 +101,6 @@ def test_recipes_and_guards():
 
 def test_training_images_are_not_test_photographs():
     from dustbench.sources import BUILTIN
-    from dustbench.train.data import BUILTIN_TRAIN
+    from dustbench.sources import BUILTIN_TRAIN
 
     assert not set(BUILTIN_TRAIN) & {sid for sid, *_ in BUILTIN}

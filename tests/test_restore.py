@@ -8,7 +8,9 @@ from dustbench.cli import main
 from dustbench.errors import DustbenchError
 from dustbench.io import from_float, read_image, to_float, write_image
 from dustbench.methods import create_method
-from dustbench.restore import parse_options, restore, run_method
+from dustbench.cli._args import parse_options
+from dustbench.methods import apply_method
+from dustbench.methods.restore import restore
 
 
 def scan(shape=(70, 90, 3), dtype=np.uint16, seed=0):
@@ -67,8 +69,8 @@ def test_compare_sheet_and_oracle_refused(tmp_path):
 def test_large_image_tiled_matches_whole():
     x = to_float(scan((1100, 700, 3), np.uint8))
     median = create_method("median", radius=3, threshold=8)
-    tiled = run_method(median, x, tile=512, overlap=32)
-    np.testing.assert_allclose(tiled, run_method(median, x, tile=None), atol=3e-7, rtol=0)
+    tiled = apply_method(median, x, tile=512, overlap=32)
+    np.testing.assert_allclose(tiled, apply_method(median, x, tile=None), atol=3e-7, rtol=0)
 
 
 def test_parse_options():

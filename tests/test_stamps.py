@@ -16,7 +16,7 @@ from dustbench.io import read_image, write_image
 from dustbench.synth import (FAMILIES, Layer, PresetError, Sprite, Stamp, StampError, composite, count_by_family,
                              expected_count, library, load_preset_file, load_stamps, regenerate, render,
                              resolve_presets, sample_params, synthesize, write_stamps)
-from dustbench.synth.job import read_manifest
+from dustbench.synth.job import read_records
 from dustbench.synth.stamps import INDEX_NAME
 
 DTYPES = [np.uint8, np.uint16, np.float32]
@@ -397,7 +397,7 @@ def test_cli_synth_with_a_stamp_preset_file(stamp_dir, capsys):
     code = main(["synth", "--clean", str(clean_dir), "--out", str(out), "--n", "3", "--presets",
                  str(stamp_preset_file(stamp_dir)), "--quiet", "--no-contact-sheet"])
     assert code == 0, capsys.readouterr().err
-    records = read_manifest(out)
+    records = read_records(out)
     assert len(records) == 3 and all(r["presets"] == ["real"] for r in records)
     assert sum(sum(r["families"].values()) for r in records) > 0
     assert set().union(*(r["families"] for r in records)) <= {"dust", "hair"}

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dustbench.data.augment import Augment, Draw, warp
-from dustbench.data.crop import crop_params, synthesize_crop
+from dustbench.synth import crop_params, regenerate
 from dustbench.data.stream import DamageStream
 from dustbench.errors import DustbenchError
 from dustbench.io import to_float
@@ -108,7 +108,7 @@ def test_damage_on_a_crop_matches_the_full_frame(preset):
         cp = crop_params(params, clean.shape, box)
         kept, total = sum(g["n"] for g in cp["groups"]), sum(g["n"] for g in params["groups"])
         assert kept < total or preset == "vertical_rain_scratches"  # full-height scratches reach every crop
-        s = synthesize_crop(clean[y0:y0 + h, x0:x0 + w], cp)
+        s = regenerate(clean[y0:y0 + h, x0:x0 + w], cp)
         assert np.abs(s.damaged.astype(int) - full[y0:y0 + h, x0:x0 + w]).max() <= 1  # rounding only
         assert np.abs(s.mask - mask[y0:y0 + h, x0:x0 + w]).max() < 0.02
 

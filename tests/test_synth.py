@@ -13,7 +13,7 @@ import pytest
 from dustbench.io import ImageFormatError
 from dustbench.synth import (FAMILIES, Layer, Sprite, artifact_mask, composite, count_by_family, expected_count,
                              family_labels, regenerate, render, sample_params, synthesize)
-from dustbench.synth.job import mask_to_image
+from dustbench.io import mask_to_image
 
 DTYPES = [np.uint8, np.uint16, np.float32]
 HI = {np.uint8: 255, np.uint16: 65535, np.float32: 1.0}

@@ -15,8 +15,8 @@ import pytest
 from dustbench.errors import DustbenchError
 from dustbench.io import read_image, write_image
 from dustbench.synth import FAMILIES, count_by_family, regenerate
-from dustbench.synth.job import (RECORDS, SynthConfig, mask_to_image, parse_shard, read_manifest, run_synth,
-                                 sample_rng)
+from dustbench.io import mask_to_image
+from dustbench.synth.job import RECORDS, SynthConfig, parse_shard, read_records, run_synth, sample_rng
 from dustbench.sources import folder_sources
 
 # Cheap presets from every single-object family (a few dozen artifacts each on any frame).
@@ -98,7 +98,7 @@ def test_different_seed_gives_different_samples(clean8, reference_run, tmp_path)
     """Guards that --seed is used: another master seed changes the damage."""
     out = tmp_path / "other"
     run_synth(config(clean8, out, n=6, seed=8), progress=False)
-    ref, other = read_manifest(reference_run), read_manifest(out)
+    ref, other = read_records(reference_run), read_records(out)
     assert [r["params"] for r in ref] != [r["params"] for r in other]
 
 
@@ -144,7 +144,7 @@ def test_resume_of_a_complete_run_writes_nothing(clean8, reference_run, tmp_path
 
 def test_manifest_lines_describe_their_samples(clean8, reference_run):
     """Guards the manifest: one sorted line per sample, with its files, source, seed and family counts."""
-    records = read_manifest(reference_run)
+    records = read_records(reference_run)
     assert [r["index"] for r in records] == list(range(6))
     sources = {s.id: s.path for s in folder_sources(clean8)}
     for r in records:
@@ -162,7 +162,7 @@ def test_manifest_lines_describe_their_samples(clean8, reference_run):
 
 def test_manifest_params_regenerate_the_damaged_image_exactly(reference_run):
     """Guards regeneration: a manifest line's params + the clean image rebuild damaged, mask and labels."""
-    for r in read_manifest(reference_run):
+    for r in read_records(reference_run):
         clean = read_image(r["source_path"])
         s = regenerate(clean, r["params"])
         np.testing.assert_array_equal(s.damaged, read_image(reference_run / r["damaged"]))
@@ -173,7 +173,7 @@ def test_manifest_params_regenerate_the_damaged_image_exactly(reference_run):
 def _check_saved_triplets(out: Path, dtype, suffix: str) -> None:
     """Saved files: right dtype and suffix; saved mask > 0 wherever saved damaged != saved clean;
     labels non-zero only under the mask and within 1..len(FAMILIES)."""
-    records = read_manifest(out)
+    records = read_records(out)
     changed_total = 0
     for r in records:
         assert r["damaged"].endswith(suffix) and r["clean"].endswith(suffix) and r["mask"].endswith(suffix)
@@ -202,7 +202,7 @@ def test_16bit_sources_give_16bit_files(tmp_path, format16, suffix):
     out = tmp_path / "out"
     run_synth(config(clean, out, n=4, seed=3, format16=format16, contact_sheet=True), progress=False)
     _check_saved_triplets(out, np.uint16, suffix)
-    for r in read_manifest(out):
+    for r in read_records(out):
         assert r["dtype"] == "uint16"
         np.testing.assert_array_equal(read_image(out / r["clean"]), read_image(r["source_path"]))
         s = regenerate(read_image(r["source_path"]), r["params"])
@@ -262,8 +262,8 @@ def test_on_error_stop_names_the_file_and_keeps_finished_samples(tmp_path, kind)
         run_synth(config(folder, out, n=6, seed=seed, on_error="stop"), progress=False)
     assert str(bad) in str(info.value)
     assert f"sample {first_bad}" in str(info.value)
-    assert [r["index"] for r in read_manifest(out)] == list(range(first_bad))
-    for r in read_manifest(out):
+    assert [r["index"] for r in read_records(out)] == list(range(first_bad))
+    for r in read_records(out):
         assert read_image(out / r["damaged"]).shape == read_image(r["source_path"]).shape
 
 
@@ -278,7 +278,7 @@ def test_on_error_skip_goes_on_and_reports(tmp_path, capsys):
     assert [i for i, _ in report.skipped] == expected
     assert all(str(bad) in msg for _, msg in report.skipped)
     assert sorted(report.written) == [i for i in range(6) if i not in expected]
-    assert [r["index"] for r in read_manifest(out)] == sorted(report.written)
+    assert [r["index"] for r in read_records(out)] == sorted(report.written)
     err = capsys.readouterr().err
     assert all(f"skipped sample {i}" in err for i in expected)
 
@@ -333,7 +333,7 @@ def test_job_accepts_a_toml_preset_file(clean8, tmp_path):
                     'components = ["my_big_dust", "hair_long_negative_heavy"]\n')
     out = tmp_path / "out"
     run_synth(config(clean8, out, n=4, seed=1, presets=str(toml)), progress=False)
-    records = read_manifest(out)
+    records = read_records(out)
     assert {r["presets"][0] for r in records} <= {"my_big_dust", "my_mix"}
     assert all(r["families"].get("dust", 0) > 0 for r in records)
     assert os.listdir(out / RECORDS) and json.loads((out / RECORDS / "000000.json").read_text())["index"] == 0

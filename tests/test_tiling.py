@@ -8,7 +8,7 @@ import pytest
 from scipy import ndimage
 
 from dustbench.errors import DustbenchError
-from dustbench.tiling import apply_tiled, tile_starts
+from dustbench.methods.tiling import apply_tiled, tile_starts
 
 
 def box_blur(radius):

@@ -11,10 +11,11 @@ from torch import nn
 
 from dustbench.errors import DustbenchError
 from dustbench.models import register_model
-from dustbench.pairs import Sample
+from dustbench.data import Sample
 from dustbench.train import TrainConfig, train
-from dustbench.train.checkpoint import load_checkpoint
-from dustbench.train.data import MemoryPairs, TrainData
+from dustbench.models.checkpoint import read_checkpoint
+from dustbench.data.train_sources import MemoryPairs
+from dustbench.train.batches import TrainData
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
 
@@ -71,7 +72,7 @@ def test_run_writes_logs_checkpoint_and_validation(tmp_path, pairs):
 
 
 def _states(path):
-    ckpt = load_checkpoint(path)
+    ckpt = read_checkpoint(path)
     ts = ckpt["train_state"]
     return ckpt["state_dict"], ts["modules"]["discriminator"], ts["optimizers"], ts["position"]
 
@@ -127,7 +128,7 @@ def test_existing_run_needs_resume_or_overwrite(tmp_path, pairs):
 
 def test_lr_decays_linearly_to_zero_and_time_budget_stops(tmp_path, pairs):
     result = train(config(tmp_path, pairs, max_steps=4, task_options={"d_width": 8, "w_adversarial": 0}))
-    ckpt = load_checkpoint(result.checkpoint)
+    ckpt = read_checkpoint(result.checkpoint)
     lr = ckpt["train_state"]["optimizers"]["model"]["param_groups"][0]["lr"]
     assert math.isclose(lr, 1e-3 * (1 - 3 / 4))  # lr of the last (4th) step
     assert "discriminator" not in ckpt["train_state"]["modules"]  # w_adversarial = 0: no D at all
@@ -178,7 +179,7 @@ def test_cli_parsing():
 
 
 def test_task_uses_wrapped_modules_whatever_their_truth_value():
-    from dustbench.train import SupervisedTask
+    from dustbench.models.task import SupervisedTask
 
     task = SupervisedTask("x", nn.Conv2d(3, 3, 1))
     empty = nn.Sequential()  # len() == 0: falsy, like a compiled module whose len() raises

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._args import parse_options
+
 
 def add_method_arguments(p) -> None:
     """Arguments shared by `evaluate` and `restore`: method options, device, tiling, bad outputs."""
@@ -52,8 +54,7 @@ def _fmt(stat: dict, digits: int) -> str:
 
 
 def run(args) -> int:
-    from ..evaluate import evaluate
-    from ..restore import parse_options
+    from ..evaluation import evaluate  # deferred: keeps `dustbench --help` light
 
     result = evaluate(args.model, args.data, args.out, split=args.split, tile=args.tile or None,
                       overlap=args.overlap, options=parse_options(args.option), device=args.device,

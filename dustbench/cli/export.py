@@ -22,7 +22,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..train.export import export_model
+    from ..train.export import export_model  # deferred: imports torch
 
     info = export_model(args.checkpoint, args.output, format=args.format, card=not args.no_card)
     print(f"wrote {args.output} ({info['format']}, {info['parameters']:,} parameters, "

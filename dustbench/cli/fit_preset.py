@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import DustbenchError, UnknownNameError
+from ..fit.classify import THRESHOLDS
 from ..fit.detect import THRESHOLD_FLOOR, DetectionSettings
-from ..fit.job import FitPresetConfig, fit_preset, parse_rules
+from ..fit.job import FitPresetConfig, fit_preset
+from ._args import parse_key_values
 
 
 def register(subparsers) -> None:
@@ -47,6 +50,18 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the closure check's synthesis")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
+
+
+def parse_rules(items: list[str]) -> dict[str, float]:
+    """``--rule dirt_min_diameter=0.003`` ... -> {name: value}; unknown names get a did-you-mean."""
+    out = {}
+    for key, value in parse_key_values(items, "--rule", "dirt_min_diameter=0.003"):
+        if key not in THRESHOLDS:
+            raise UnknownNameError("rule", key, THRESHOLDS)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise DustbenchError(f"--rule {key}={value}: {value!r} is not a number")
+        out[key] = float(value)
+    return out
 
 
 def run(args) -> int:

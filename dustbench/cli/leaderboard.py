@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import shlex
+
+from ..errors import DustbenchError
+from ..report.recipe import CLASSICAL, LEARNED
+from ._args import parse_duration, parse_key_values
 
 
 def register(subparsers) -> None:
@@ -27,9 +32,6 @@ def register(subparsers) -> None:
 
 
 def _register_reproduce(sub) -> None:
-    from ..cli.train import parse_duration
-    from ..reproduce import CLASSICAL, LEARNED
-
     r = sub.add_parser(
         "reproduce", help="train every learned model, evaluate every method, write the published leaderboard",
         description="One command for the published leaderboard: train each learned model with the shared trainer "
@@ -37,7 +39,7 @@ def _register_reproduce(sub) -> None:
                     "unfinished runs and keeps finished ones), export it to OUT/models/MODEL.pt with a model card, "
                     "evaluate every method on the builtin test split (WORK/results/METHOD, images saved), and "
                     "write OUT/leaderboard.csv, leaderboard.md (with the comparison to Mironică 2020, Table 1 "
-                    "and how it was made), plots and reproduce.json. See dustbench/reproduce.py.",
+                    "and how it was made), plots and reproduce.json. See dustbench/report/reproduce.py.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     r.add_argument("--out", default="leaderboard", help="leaderboard folder (committed)")
     r.add_argument("--work", default="runs/leaderboard", help="runs and evaluation results (not committed)")
@@ -63,30 +65,19 @@ def _register_reproduce(sub) -> None:
 
 def parse_sets(items: list[str]) -> dict:
     """``["pix2pix:model.ngf=16", "*:train.val_limit=2"]`` -> ``{"pix2pix": {"model": {"ngf": 16}}, ...}``."""
-    import json
-
-    from ..errors import DustbenchError
-
     out: dict = {}
-    for item in items:
-        target, colon, rest = item.partition(":")
-        key, eq, value = rest.partition("=")
-        section, dot, name = key.partition(".")
-        if not (colon and eq and dot and section in ("model", "task", "train") and target and name):
-            raise DustbenchError(f"--set {item!r}: expected MODEL:SECTION.KEY=VALUE with SECTION model, task or train")
-        try:
-            parsed = json.loads(value)
-        except ValueError:
-            parsed = value
-        out.setdefault(target, {}).setdefault(section, {})[name] = parsed
+    for key, value in parse_key_values(items, "--set", "pix2pix:model.ngf=16"):
+        target, colon, rest = key.partition(":")
+        section, dot, name = rest.partition(".")
+        if not (colon and dot and section in ("model", "task", "train") and target and name):
+            raise DustbenchError(f"--set {key!r}: expected MODEL:SECTION.KEY=VALUE with SECTION model, task or train")
+        out.setdefault(target, {}).setdefault(section, {})[name] = value
     return out
 
 
 def command_of(args) -> str:
     """The reproduce command as parsed (not sys.argv: main() may be called with other arguments)."""
-    import shlex
-
-    from ..reproduce import fmt_duration
+    from ..report.sections import fmt_duration  # deferred: the report package imports the trainer (torch)
 
     parts = ["dustbench", "leaderboard", "reproduce", "--out", args.out, "--work", args.work,
              "--budget", fmt_duration(args.budget), "--models", args.models, "--methods", args.methods]
@@ -102,7 +93,7 @@ def command_of(args) -> str:
 
 
 def run_reproduce(args) -> int:
-    from ..reproduce import ReproduceConfig, reproduce
+    from ..report.reproduce import ReproduceConfig, reproduce  # deferred: imports torch
 
     train = {k: v for k, v in (("batch_size", args.batch_size), ("patch", args.patch), ("max_steps", args.max_steps),
                                ("threads", args.threads)) if v is not None}
@@ -121,7 +112,7 @@ def run_reproduce(args) -> int:
 
 
 def run(args) -> int:
-    from ..report import build_leaderboard
+    from ..report.leaderboard import build_leaderboard  # deferred: imports pandas and the harness
 
     report = build_leaderboard(args.results, args.out, seed=args.seed, plots=not args.no_plots,
                                grid_images=args.grid_images, crop=args.crop)

@@ -1,8 +1,6 @@
 """`dustbench list presets|methods|models`: what can be named on the command line."""
 from __future__ import annotations
 
-import importlib
-
 from ..synth.presets import FAMILIES, library
 
 
@@ -14,20 +12,23 @@ def _presets(args) -> None:
         print(f"{p.name:<{width}}  {p.family:<7}  {p.description}")
 
 
-def _registry(module: str, func: str):
-    def show(args) -> None:
-        try:
-            names = getattr(importlib.import_module(module), func)()
-        except ImportError as exc:  # pragma: no cover - only when the module is missing
-            print(f"(not available: {exc})")
-            return
-        for name in names:
-            print(name)
-    return show
+def _methods(args) -> None:
+    from ..methods import list_methods, method_info  # deferred: keeps `dustbench --help` light
+
+    infos = [method_info(name) for name in list_methods()]
+    width = max((len(i["name"]) for i in infos), default=0)
+    for i in infos:
+        print(f"{i['name']:<{width}}  {'oracle ' if i['is_oracle'] else ''}{i['summary']}")
 
 
-WHAT = {"presets": _presets, "methods": _registry("dustbench.methods", "list_methods"),
-        "models": _registry("dustbench.models", "list_models")}
+def _models(args) -> None:
+    from ..models import list_models  # deferred: imports torch
+
+    for name in list_models():
+        print(name)
+
+
+WHAT = {"presets": _presets, "methods": _methods, "models": _models}
 
 
 def register(subparsers) -> None:

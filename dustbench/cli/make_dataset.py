@@ -5,7 +5,8 @@ import argparse
 import shlex
 import sys
 
-from ..synth.job import DEFAULT_PRESETS, parse_shard
+from ..synth import DEFAULT_PRESETS
+from ..synth.job import parse_shard
 
 
 def register(subparsers) -> None:

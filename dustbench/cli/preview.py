@@ -5,7 +5,7 @@ from pathlib import Path
 
 from ..errors import DustbenchError
 from ..io import read_image, write_image
-from ..preview import preview_sheet
+from ..synth.preview import preview_sheet
 from ..sources import builtin_sources
 from ..synth.presets import library, resolve_presets
 

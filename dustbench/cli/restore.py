@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from ._args import parse_options
 from .evaluate import add_method_arguments
 
 
@@ -24,7 +25,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..restore import parse_options, restore
+    from ..methods.restore import restore  # deferred: keeps `dustbench --help` light
 
     records = restore(args.model, args.inputs, args.out, options=parse_options(args.option), device=args.device,
                       tile=args.tile or None, overlap=args.overlap, compare=args.compare,

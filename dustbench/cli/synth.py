@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..synth.job import DEFAULT_PRESETS, SynthConfig, parse_shard, run_synth
+from ..synth import DEFAULT_PRESETS
+from ..synth.job import SynthConfig, parse_shard, run_synth
 
 
 def register(subparsers) -> None:

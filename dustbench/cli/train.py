@@ -6,33 +6,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from pathlib import Path
 
 from ..errors import DustbenchError
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> float:
-    """``45m``, ``1h30m``, ``90s``, ``2.5h`` or plain seconds -> seconds."""
-    t = str(text).strip().lower()
-    try:
-        return float(t)
-    except ValueError:
-        pass
-    parts = re.findall(r"(\d+(?:\.\d+)?)\s*([smhd])", t)
-    if not parts or re.sub(r"(\d+(?:\.\d+)?)\s*([smhd])", "", t).strip():
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a duration like 45m, 1h30m, 90s or 2.5h")
-    return sum(float(n) * _UNITS[u] for n, u in parts)
-
-
-def _value(text: str):
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
+from ._args import parse_duration, parse_key_values
 
 def load_config_file(path) -> dict:
     """A JSON or TOML file of TrainConfig fields (``model_config`` / ``task_options`` as tables)."""
@@ -50,7 +27,7 @@ def load_config_file(path) -> dict:
 
 
 def build_config(args):
-    from ..train import TrainConfig
+    from ..train import TrainConfig  # deferred: imports torch
 
     fields = set(TrainConfig.__dataclass_fields__)
     base = load_config_file(args.config) if args.config else {}
@@ -60,19 +37,18 @@ def build_config(args):
     base = {**base, "model": args.model, "out": args.out}
     base["model_config"] = dict(base.get("model_config") or {})
     base["task_options"] = dict(base.get("task_options") or {})
-    for item in args.set:
-        key, eq, value = item.partition("=")
+    for key, value in parse_key_values(args.set, "--set", "model.width=16"):
         section, dot, name = key.partition(".")
-        if not eq or not dot or section not in ("model", "task", "train"):
-            raise DustbenchError(f"--set {item!r}: expected model.KEY=VALUE, task.KEY=VALUE or train.KEY=VALUE")
+        if not dot or section not in ("model", "task", "train"):
+            raise DustbenchError(f"--set {key!r}: expected model.KEY=VALUE, task.KEY=VALUE or train.KEY=VALUE")
         if section == "model":
-            base["model_config"][name] = _value(value)
+            base["model_config"][name] = value
         elif section == "task":
-            base["task_options"][name] = _value(value)
+            base["task_options"][name] = value
         elif name not in fields:
-            raise DustbenchError(f"--set {item!r}: TrainConfig has no field {name!r}")
+            raise DustbenchError(f"--set {key!r}: TrainConfig has no field {name!r}")
         else:
-            base[name] = _value(value)
+            base[name] = value
     if args.vgg_weights:
         base["task_options"]["vgg_weights"] = args.vgg_weights
     for name in ("data", "epochs", "max_steps", "time_budget", "batch_size", "patch", "lr", "seed", "val",
@@ -134,7 +110,8 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     import os
-    from ..train import train
+
+    from ..train import train  # deferred: imports torch
 
     config = build_config(args)
     result = train(config, resume=args.resume, stop_after=args.stop_after, overwrite=args.overwrite)

@@ -9,18 +9,18 @@ See docs/datasets.md for the storage format, determinism and resume guarantees.
 """
 from __future__ import annotations
 
-from .codec import IMAGE_COLUMNS, SPLITS, as_torch, decode_image, decode_row, features, iter_split, load_split, read_manifest
-from .crop import crop_params, families_present, synthesize_crop
-from .hf_source import HFSource, open_clean
+from ..io import decode_image
+from .codec import IMAGE_COLUMNS, SPLITS, as_torch, decode_row, features, iter_split, load_split, read_dataset_manifest
+from .eval_data import EvalData, Sample, open_data
 from .make_dataset import DatasetConfig, DatasetReport, make_dataset
 
-__all__ = ["IMAGE_COLUMNS", "SPLITS", "DamageStream", "DatasetConfig", "DatasetReport", "HFSource", "as_torch",
-           "crop_params", "decode_image", "decode_row", "families_present", "features", "iter_split", "load_split",
-           "make_dataset", "open_clean", "read_manifest", "synthesize_crop"]
+__all__ = ["IMAGE_COLUMNS", "SPLITS", "DamageStream", "DatasetConfig", "DatasetReport", "EvalData", "Sample",
+           "as_torch", "decode_image", "decode_row", "features", "iter_split", "load_split", "make_dataset",
+           "open_data", "read_dataset_manifest"]
 
 
-def __getattr__(name):  # the stream imports torch: load it only when asked for
+def __getattr__(name):
     if name == "DamageStream":
-        from .stream import DamageStream
+        from .stream import DamageStream  # deferred: the stream imports torch
         return DamageStream
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

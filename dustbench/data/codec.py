@@ -24,11 +24,11 @@ from typing import Any, Iterator
 import numpy as np
 
 from ..errors import DustbenchError
-from ..io import ImageReadError, decode_bytes, dtype_max
+from ..io import decode_image, dtype_max
 
 IMAGE_COLUMNS = ("damaged", "clean", "mask", "labels")
 SPLITS = ("train", "validation", "test")
-MANIFEST = "dustbench.json"  # written last by make-dataset: its presence means the dataset is complete
+MANIFEST = "dustbench.json"  # the dataset manifest, written last by make-dataset: its presence means complete
 
 
 def features(storage: str):
@@ -57,28 +57,7 @@ def pack_image(png: bytes, storage: str):
     return {"bytes": png, "path": None} if storage == "image" else png
 
 
-def decode_image(data: Any) -> np.ndarray:
-    """PNG/TIFF bytes (or a ``{"bytes", "path"}`` dict, a PIL image, an array) -> numpy image.
-
-    Keeps the stored bit depth: uint8 or uint16, H×W (grey) or H×W×3 (RGB order).
-    """
-    if isinstance(data, np.ndarray):
-        return data
-    if isinstance(data, dict):
-        if data.get("bytes") is not None:
-            data = data["bytes"]
-        elif data.get("path"):
-            data = Path(data["path"]).read_bytes()
-        else:
-            raise ImageReadError("image cell holds neither bytes nor a path")
-    if hasattr(data, "mode") and hasattr(data, "size"):  # a PIL image (8-bit or 16-bit grey only)
-        return np.asarray(data)
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise ImageReadError(f"cannot decode an image from {type(data).__name__}")
-    return decode_bytes(data, "dataset image cell")
-
-
-def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
+def read_dataset_manifest(path: str | os.PathLike) -> dict[str, Any]:
     """The ``dustbench.json`` record of a finished make-dataset output folder."""
     file = Path(path) / MANIFEST
     if not file.is_file():
@@ -109,7 +88,7 @@ def decode_row(row: dict[str, Any]) -> dict[str, Any]:
     """A raw row -> the same row with every image column decoded to a numpy array."""
     out = dict(row)
     for col in IMAGE_COLUMNS:
-        if col in out:
+        if out.get(col) is not None:  # an empty cell (no mask or labels) stays None
             out[col] = decode_image(out[col])
     return out
 

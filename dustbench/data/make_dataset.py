@@ -30,15 +30,15 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..errors import DustbenchError
-from ..io import ImageReadError, encode_image, write_json_atomic
-from ..synth import sample_params, synthesize
-from ..synth.job import DEFAULT_PRESETS, mask_to_image
-from ..synth.params import count_by_family
-from ..synth.presets import library, resolve_presets
+from ..errors import DustbenchError, ImageReadError
+from ..io import atomic_path, encode_image, mask_to_image, write_json_atomic
+from ..sources import open_sources, source_from_record
+from ..synth import (DEFAULT_PRESETS, count_by_family, crop_params, families_present, library, regenerate,
+                     resolve_presets, sample_params, synthesize)
+from ..synth.crop import frame_fraction_box
+from ..version import __version__
+from .card import write_card
 from .codec import MANIFEST, SPLITS, features, pack_image
-from .crop import crop_params, families_present, frame_fraction_box, synthesize_crop
-from .hf_source import open_clean, source_from_record
 from .plan import SPLIT_CODES, Plan, load_clean, make_plan, scan_sources
 
 TRAIN_CHUNK = 256  # patches per chunk file
@@ -89,7 +89,7 @@ class DatasetReport:
 
 
 @dataclass(frozen=True)
-class Task:
+class Chunk:
     split: str
     chunk: int
     start: int
@@ -100,13 +100,13 @@ class Task:
         return f"{SPLIT_CODES[self.split]}-{self.split}-{self.chunk:06d}"
 
 
-def plan_tasks(plan: Plan, train_patches: int) -> list[Task]:
+def plan_chunks(plan: Plan, train_patches: int) -> list[Chunk]:
     """Every chunk, full-size splits first (the big tasks, for load balance)."""
     tasks = []
     for split in ("test", "validation", "train"):
         n = train_patches if split == "train" else len(plan.splits[split])
         size = TRAIN_CHUNK if split == "train" else FULL_CHUNK
-        tasks += [Task(split, k, s, min(s + size, n)) for k, s in enumerate(range(0, n, size))]
+        tasks += [Chunk(split, k, s, min(s + size, n)) for k, s in enumerate(range(0, n, size))]
     return tasks
 
 
@@ -146,7 +146,7 @@ class _Worker:
             box = frame_fraction_box(image.shape, cfg.patch, rng)
             params = crop_params(sample_params(preset, image.shape, rng), image.shape, box)
             y0, x0, h, w = box
-            s = synthesize_crop(image[y0:y0 + h, x0:x0 + w], params)
+            s = regenerate(image[y0:y0 + h, x0:x0 + w], params)
         else:
             box = (0, 0, image.shape[0], image.shape[1])
             s = synthesize(image, preset, rng)
@@ -158,10 +158,9 @@ class _Worker:
                 "sample_seed": [cfg.seed, SPLIT_CODES[split], i], "frame_shape": list(image.shape[:2]),
                 "box": [int(v) for v in box], "dtype": str(image.dtype)}
 
-    def chunk(self, task: Task) -> dict[str, Any]:
-        from datasets.arrow_writer import ArrowWriter
+    def chunk(self, task: Chunk) -> dict[str, Any]:
+        from datasets.arrow_writer import ArrowWriter  # deferred: datasets is heavy
 
-        from ..io import atomic_path
         stats: dict[str, Any] = {"rows": 0, "rows_with": {}, "artifacts": {}, "skipped": []}
         final = self.work / "chunks" / f"{task.name}.arrow"
         try:
@@ -187,7 +186,7 @@ class _Worker:
             return {"error": str(exc)}
         stats["sha256"] = hashlib.sha256(final.read_bytes()).hexdigest()
         write_json_atomic(final.with_suffix(".json"), stats)
-        return {"task": task.name, "rows": stats["rows"], "skipped": stats["skipped"]}
+        return {"chunk": task.name, "rows": stats["rows"], "skipped": stats["skipped"]}
 
 
 _STATE: dict[str, Any] = {}
@@ -199,7 +198,7 @@ def _pool_init(cfg, plan, presets, work) -> None:
     _STATE["worker"] = _Worker(cfg, plan, presets, work)
 
 
-def _pool_run(task: Task) -> dict[str, Any]:
+def _pool_run(task: Chunk) -> dict[str, Any]:
     return _STATE["worker"].chunk(task)
 
 
@@ -246,7 +245,7 @@ def make_dataset(cfg: DatasetConfig, progress: bool = True) -> DatasetReport:
         manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
         return DatasetReport(out, True, rows={s: v["rows"] for s, v in manifest["splits"].items()})
     presets = resolve_presets(cfg.presets, library())
-    sources = open_clean(cfg.clean, cfg.clean_column)
+    sources = open_sources(cfg.clean, cfg.clean_column)
     work = out / WORK
     started = any((work / "chunks").glob("*.json"))  # rows already made: settings must not change
     old = work / "config.json"
@@ -264,13 +263,13 @@ def make_dataset(cfg: DatasetConfig, progress: bool = True) -> DatasetReport:
                              f"(different images or splits); delete {out} to start over")
     write_json_atomic(old, cfg.identity())
     write_json_atomic(plan_file, plan.to_json())
-    tasks = plan_tasks(plan, cfg.train_patches)
+    tasks = plan_chunks(plan, cfg.train_patches)
     shard_i, shard_n = cfg.shard
     mine = [t for k, t in enumerate(tasks) if k % shard_n == shard_i]
     done = {t for t in tasks if (work / "chunks" / f"{t.name}.json").is_file()}
     todo = [t for t in mine if t not in done]
     report = DatasetReport(out, False, resumed=len([t for t in mine if t in done]))
-    _run_tasks(cfg, plan, presets, work, todo, report, progress)
+    _run_chunks(cfg, plan, presets, work, todo, report, progress)
     missing = [t for t in tasks if not (work / "chunks" / f"{t.name}.json").is_file()]
     report.pending = len(missing)
     if missing:
@@ -281,7 +280,7 @@ def make_dataset(cfg: DatasetConfig, progress: bool = True) -> DatasetReport:
     return report
 
 
-def _run_tasks(cfg, plan, presets, work, todo, report, progress) -> None:
+def _run_chunks(cfg, plan, presets, work, todo, report, progress) -> None:
     total = sum(t.stop - t.start for t in todo)
     bar = tqdm(total=total, desc="make rows", unit="row", disable=not progress or not todo)
     pool = None
@@ -323,11 +322,10 @@ def _split_dataset(split: str, files: list[Path], feats, fingerprint: str, descr
     return hf.Dataset(table, info=info, split=hf.NamedSplit(split), fingerprint=fingerprint)
 
 
-def assemble(cfg: DatasetConfig, plan: Plan, presets, tasks: list[Task], out: Path, progress: bool = True) -> None:
+def assemble(cfg: DatasetConfig, plan: Plan, presets, tasks: list[Chunk], out: Path, progress: bool = True) -> None:
     """Concatenate the finished chunks into the final DatasetDict, then write card and manifest."""
     import datasets as hf
 
-    from .card import write_card
     work = out / WORK
     lock = work / "assemble.lock"
     try:
@@ -380,8 +378,7 @@ def _merge_stats(chunks: list[dict[str, Any]], sources: list[dict[str, Any]], fi
 
 
 def _version() -> str:
-    from .. import __version__
     return __version__
 
 
-__all__ = ["DatasetConfig", "DatasetReport", "Task", "assemble", "make_dataset", "plan_tasks", "sample_rng"]
+__all__ = ["DatasetConfig", "DatasetReport", "Chunk", "assemble", "make_dataset", "plan_chunks", "sample_rng"]

@@ -19,10 +19,9 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..errors import DustbenchError
-from ..io import ImageReadError
-from ..sources import Source
-from .hf_source import HFSource, source_record
+from ..errors import DustbenchError, ImageReadError
+from ..io import from_float
+from ..sources import HFSource, Source, source_record
 
 SPLIT_CODES = {"train": 0, "validation": 1, "test": 2}  # the second entry of every sample's seed
 _SPLIT_DRAW = 7  # SeedSequence([seed, 7]) permutes the sources into splits
@@ -30,7 +29,6 @@ _SPLIT_DRAW = 7  # SeedSequence([seed, 7]) permutes the sources into splits
 
 def load_clean(source: Source) -> np.ndarray:
     """A source's pixels as uint8/uint16 (float TIFFs become uint16: PNG stores no floats)."""
-    from ..io import from_float
     image = source.load()
     return from_float(image, np.uint16) if image.dtype == np.float32 else image
 

@@ -14,7 +14,7 @@ seen twice) and then to the DataLoader workers of each rank. A worker visits ``i
 at a time, alternating between them, so consecutive samples come from several sources.
 
 Damage is drawn as on the full source frame and rendered only on the region around the patch
-(``crop.py``), then image and damage are rotated/resized together (``augment.py``).
+(``dustbench.synth.crop``), then image and damage are rotated/resized together (``augment.py``).
 Call ``set_epoch(e)`` before each epoch (as with ``DistributedSampler``); with
 ``persistent_workers=True`` the workers would keep the old epoch, so leave it off.
 
@@ -26,9 +26,9 @@ here; spawned workers cannot hit it.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,34 +36,18 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from ..errors import DustbenchError
-from ..io import check_image, to_float
-from ..sources import Source
-from ..synth import sample_params
-from ..synth.job import DEFAULT_PRESETS
-from ..synth.presets import library, resolve_presets
+from ..io import atomic_path, check_image, to_chw, to_float, with_channels
+from ..sources import ArraySource, Source, open_sources, source_from_record
+from ..synth import DEFAULT_PRESETS, crop_params, library, regenerate, resolve_presets, sample_params
 from .augment import IDENTITY, Augment, draw, region_side, warp
-from .crop import crop_params, synthesize_crop
-from .hf_source import open_clean, source_from_record
+from .codec import read_dataset_manifest
 
 STREAM_KEY = 0x5D57  # keeps stream seeds apart from make-dataset's SeedSequence([seed, split, i])
 
 
-@dataclass(frozen=True)
-class ArraySource:
-    """An in-memory image used as a source."""
-
-    id: str
-    array: np.ndarray
-    path: str = "<array>"
-    licence: str = ""
-
-    def load(self) -> np.ndarray:
-        return self.array
-
-
 def _as_sources(sources, clean_column: str | None) -> list:
     if isinstance(sources, (str, os.PathLike)):
-        return open_clean(sources, clean_column)
+        return open_sources(sources, clean_column)
     if isinstance(sources, np.ndarray):
         sources = [sources]
     out = []
@@ -89,7 +73,7 @@ class DamageStream(IterableDataset):
     Yields dicts: ``damaged``, ``clean`` (float32 C×H×W in [0, 1]), ``mask`` (float32 1×H×W
     artifact opacity), ``labels`` (uint8 H×W family ids), ``index`` (g) and ``source`` (id).
 
-    ``sources``: 'builtin', a folder, a Hugging Face spec (see ``open_clean``), or a list of
+    ``sources``: 'builtin', a folder, a Hugging Face spec (see ``dustbench.sources``), or a list of
     ``Source`` objects / image arrays. ``augment``: True (default ranges), False, or an
     ``Augment``. ``cache_size``: decoded sources kept per worker. ``cache_dir``: decode each source
     once into an ``.npy`` file there and memory-map it (fast patches from 24 MP scans; costs disk:
@@ -133,8 +117,7 @@ class DamageStream(IterableDataset):
     def from_dataset(cls, path, split: str = "train", **kwargs) -> "DamageStream":
         """A stream over the source images of one split of a ``make-dataset`` output (same presets,
         patch size and clean files), e.g. to train on the fly and test on its ``test`` split."""
-        from .codec import read_manifest
-        manifest = read_manifest(path)
+        manifest = read_dataset_manifest(path)
         records = manifest["plan"]["splits"][split]
         if not records:
             raise DustbenchError(f"{path}: split {split!r} has no source images")
@@ -211,9 +194,6 @@ class DamageStream(IterableDataset):
     def _load(self, source) -> np.ndarray:
         if self.cache_dir is None or isinstance(source, ArraySource):
             return source.load()
-        import hashlib
-
-        from ..io import atomic_path
         key = hashlib.sha1(f"{source.id}|{source.path}".encode()).hexdigest()[:20]
         path = os.path.join(self.cache_dir, f"{key}.npy")
         if not os.path.isfile(path):
@@ -250,17 +230,9 @@ class DamageStream(IterableDataset):
         y0, x0 = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
         params = sample_params(preset, image.shape, rng)
         cp = crop_params(params, image.shape, (y0, x0, side, side), d.artifact_scale, d.intensity)
-        region = to_float(image[y0:y0 + side, x0:x0 + side])
-        if self.channels == 3 and region.ndim == 2:
-            region = np.repeat(region[:, :, None], 3, axis=2)
-        elif self.channels == 1 and region.ndim == 3:
-            region = region @ np.array([0.299, 0.587, 0.114], np.float32)
-        s = synthesize_crop(np.ascontiguousarray(region), cp)
+        region = with_channels(to_float(image[y0:y0 + side, x0:x0 + side]), self.channels)
+        s = regenerate(np.ascontiguousarray(region), cp)
         (damaged, clean, mask), labels = warp([s.damaged, s.clean, s.mask], s.labels, d, scale, self.patch)
-        return {"damaged": _chw(damaged), "clean": _chw(clean), "mask": _chw(mask),
+        tensor = lambda a: torch.from_numpy(to_chw(a))  # noqa: E731
+        return {"damaged": tensor(damaged), "clean": tensor(clean), "mask": tensor(mask),
                 "labels": torch.from_numpy(labels), "index": g, "source": source.id}
-
-
-def _chw(image: np.ndarray) -> torch.Tensor:
-    image = image[None] if image.ndim == 2 else image.transpose(2, 0, 1)
-    return torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))

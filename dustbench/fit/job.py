@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DustbenchError, UnknownNameError
+from ..errors import DustbenchError
 from ..io import write_json_atomic, write_text_atomic
 from ..provenance import collect
 from ..synth.presets import FAMILIES, load_preset_file
@@ -38,23 +38,6 @@ class FitPresetConfig:
     on_error: str = "stop"
     check: bool = True
     seed: int = 0
-
-
-def parse_rules(items: list[str]) -> dict[str, float]:
-    """['dirt_min_diameter=0.003', ...] -> {name: value}; unknown names get a did-you-mean."""
-    out = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep:
-            raise DustbenchError(f"--rule {item!r}: expected NAME=VALUE, e.g. dirt_min_diameter=0.003")
-        if key not in THRESHOLDS:
-            raise UnknownNameError("rule", key, THRESHOLDS)
-        try:
-            out[key] = float(value)
-        except ValueError:
-            raise DustbenchError(f"--rule {item!r}: {value!r} is not a number") from None
-    return out
 
 
 def _check_name(name: str) -> None:

@@ -19,6 +19,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ..errors import DustbenchError
+from ..data.pairs_folder import match_pair_files
 from ..io import ImageReadError, from_float, list_images, read_image
 from ..synth import synthesize
 from ..synth.presets import resolve_presets
@@ -54,24 +55,20 @@ class FitRun:
 def pair_scans(folder: str | Path, on_error: str = "stop", warn=print) -> list[Scan]:
     """The pairs of `folder`: damaged/ and clean/ with matching names (sub-folders allowed)."""
     folder = Path(folder)
-    found = {}
     for sub in ("damaged", "clean"):
-        base = folder / sub
-        if not base.is_dir():
+        if not (folder / sub).is_dir():
             raise DustbenchError(f"{folder}: expected sub-folders damaged/ and clean/ (no {sub}/ found)")
-        found[sub] = {p.relative_to(base).with_suffix("").as_posix(): p for p in list_images(base)}
-    damaged, clean = found["damaged"], found["clean"]
-    if not damaged:
+    index, alone = match_pair_files(folder, ("damaged", "clean"))
+    if not index and not any(p.parent.is_relative_to(folder / "damaged") for p in alone):
         raise DustbenchError(f"{folder / 'damaged'}: no PNG, JPEG or TIFF images found")
-    alone = [damaged[k] for k in damaged if k not in clean] + [clean[k] for k in clean if k not in damaged]
     if alone:
         shown = ", ".join(str(p) for p in alone[:5]) + (" ..." if len(alone) > 5 else "")
         message = f"{folder}: {len(alone)} image(s) have no partner with the same name: {shown}"
         if on_error == "stop":
             raise DustbenchError(message + " (use --on-error skip to fit on the complete pairs)")
         warn(f"warning: {message}; skipped")
-    return [Scan(k, (damaged[k], clean[k]), lambda d=damaged[k], c=clean[k]: (read_image(d), read_image(c)))
-            for k in sorted(damaged) if k in clean]
+    return [Scan(k, (f["damaged"], f["clean"]), lambda d=f["damaged"], c=f["clean"]: (read_image(d), read_image(c)))
+            for k, f in index.items()]
 
 
 def blank_scans(paths) -> list[Scan]:

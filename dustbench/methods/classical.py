@@ -13,7 +13,10 @@ import numpy as np
 from scipy import ndimage
 
 from ..errors import DustbenchError
-from .registry import Method, register_method
+from ..io import to_float
+from ..metrics import psnr as shared_psnr
+from .base import Method
+from .registry import register_method
 
 # float32 value of each 8-bit level, computed exactly as dustbench.io.to_float does.
 _LEVELS = np.arange(256).astype(np.float32) / np.float32(255.0)
@@ -132,8 +135,6 @@ class MedianTuned(Median):
 
 def psnr(reference: np.ndarray, restored: np.ndarray) -> float:
     """PSNR in dB for [0, 1] float images (inf when identical), the shared harness's definition."""
-    from ..metrics import psnr as shared_psnr  # local import: keeps this module's import light
-
     return float(shared_psnr(reference, restored, data_range=1.0))
 
 
@@ -176,8 +177,6 @@ def tune_median(pairs: Iterable[tuple[np.ndarray, np.ndarray]],
 
 
 def _as_float_hwc(image: np.ndarray) -> np.ndarray:
-    from ..io import to_float  # local import: keeps this module's import light
-
     image = to_float(np.asarray(image))
     return image[:, :, None] if image.ndim == 2 else image
 
@@ -210,6 +209,12 @@ class OracleInpaint(Method):
         return telea_inpaint(image, hole, self.options["dilate"], self.options["radius"])
 
 
+def dilate_mask(mask: np.ndarray, px: int) -> np.ndarray:
+    """A bool/0-1 mask as uint8 0/1, dilated by a (2·px+1)² square (px = 0: unchanged)."""
+    m = np.asarray(mask).astype(np.uint8)
+    return cv2.dilate(m, np.ones((2 * px + 1, 2 * px + 1), np.uint8)) if px > 0 else m
+
+
 def telea_inpaint(image: np.ndarray, mask: np.ndarray, dilate: int = 1, radius: float = 3.0) -> np.ndarray:
     """Inpaint ``mask`` (bool H×W, dilated by a (2d+1)² square) in a float32 H×W×C image.
 
@@ -218,9 +223,7 @@ def telea_inpaint(image: np.ndarray, mask: np.ndarray, dilate: int = 1, radius: 
     each channel as 16-bit (0–65535: that term becomes <= 3e-5) — Telea's weights depend only on
     the mask, so per channel equals OpenCV's 3-channel result — and copy back only masked pixels.
     """
-    m = mask.astype(np.uint8)
-    if dilate > 0:
-        m = cv2.dilate(m, np.ones((2 * dilate + 1, 2 * dilate + 1), np.uint8))
+    m = dilate_mask(mask, dilate)
     out = image.copy()
     hole = m > 0
     if not hole.any():

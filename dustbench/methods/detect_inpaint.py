@@ -26,7 +26,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DustbenchError
-from .registry import Method
+from .base import Method
+from .classical import dilate_mask, median_blur, telea_inpaint
 
 DEFAULTS = {"threshold": 0.5, "dilate": 1, "radius": 3.0, "fill": "telea"}
 FILLS = ("telea", "median")
@@ -48,17 +49,10 @@ def check_inference_options(threshold, dilate, radius, fill) -> None:
 def fill_mask(image: np.ndarray, mask: np.ndarray, fill: str = "telea", dilate: int = 1,
               radius: float = 3.0) -> np.ndarray:
     """``image`` (float32 H×W×C) with the pixels of bool ``mask`` (dilated by ``dilate`` px) filled in."""
-    from .classical import median_blur, telea_inpaint
-
     if fill == "telea":
         return telea_inpaint(image, mask, dilate, radius)
-    import cv2
-
-    m = mask.astype(np.uint8)
-    if dilate > 0:
-        m = cv2.dilate(m, np.ones((2 * dilate + 1, 2 * dilate + 1), np.uint8))
     out = image.copy()
-    hole = m > 0
+    hole = dilate_mask(mask, dilate) > 0
     if hole.any():
         out[hole] = median_blur(image, max(1, int(round(radius))))[hole]
     return out

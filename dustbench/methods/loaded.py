@@ -4,15 +4,15 @@ Nothing here runs code a file carries (see :mod:`dustbench.safe_torch`): checkpo
 ``torch.load(weights_only=True)``, a file that holds a whole pickled ``nn.Module`` is refused with
 instructions to export it, and a ``torch.export`` archive is inspected before torch opens it.
 Models take N×C×H×W float32 in [0, 1] and return the same; images go through in tiles
-(:func:`dustbench.tiling.apply_tiled`) so memory stays bounded on full-resolution scans.
+(:func:`dustbench.methods.tiling.apply_tiled`) so memory stays bounded on full-resolution scans.
 
 Channels: a 1-channel image given to a 3-channel model is repeated to RGB and the output averaged
 back to grey; a 3-channel image given to a 1-channel model is run as a batch of three grey
 images. The model's channel count comes from ``channels=``, else the checkpoint (``channels``
 or ``config["in_channels"]``), the input spec of an exported program, or the first 4-D weight.
 
-Detectors: a file that says it is one (a TorchScript ``dustbench.json`` extra file with
-``"kind": "detector"``, or a checkpoint whose model family has ``export_metadata``) outputs
+Detectors: a file that says it is one (a TorchScript ``dustbench-model.json`` extra file with
+``"kind": "detector"``, or a checkpoint whose family's task has such ``file_info``) outputs
 P(artifact), so it is returned wrapped in :class:`dustbench.methods.detect_inpaint.DetectInpaint`
 (inpainting of what it flags), and evaluating it scores restored images.
 """
@@ -27,17 +27,17 @@ import torch
 
 from ..devices import pick_device
 from ..errors import DustbenchError
-from ..io import atomic_path
-from ..safe_torch import UnsafeModelError, load_export_program, load_weights
-from ..tiling import apply_tiled
-from .registry import Method
+from ..models.checkpoint import build_model, checkpoint_channels, file_info, read_checkpoint
+from ..safe_torch import load_export_program
+from .base import Method
+from .detect_inpaint import DetectInpaint
+from .registry import MODEL_SUFFIXES
+from .tiling import apply_tiled
 
-CHECKPOINT_FORMAT = "dustbench-checkpoint"
-MODEL_SUFFIXES = (".pt", ".pth", ".pt2", ".ts", ".ckpt")
-INFO_FILE = "dustbench.json"  # TorchScript extra file written by `dustbench export` (model kind, settings)
-HOW_TO_EXPORT = ("export the model instead: `torch.jit.script(model).save('model.pt')`, "
-                 "`torch.export.save(torch.export.export(model, (x,), dynamic_shapes=...), 'model.pt2')`, "
-                 "or a dustbench checkpoint via dustbench.methods.loaded.save_checkpoint / `dustbench export`")
+# TorchScript extra file written by `dustbench export` (what the file is: a detector and its settings);
+# files exported by dustbench 0.1 named it "dustbench.json", which is still read.
+INFO_FILE = "dustbench-model.json"
+LEGACY_INFO_FILE = "dustbench.json"
 
 
 class LoadedModel(Method):
@@ -119,11 +119,11 @@ def load_model_file(path, device: str = "cpu", *, channels: int | None = None,
             channels = channels or _export_channels(program)
             module = module.to(dev) if dev.type != "cpu" else module
         elif kind == "torchscript":
-            files = {INFO_FILE: ""}
+            files = {INFO_FILE: "", LEGACY_INFO_FILE: ""}
             with warnings.catch_warnings():  # torch 2.9+ flags TorchScript as deprecated; still supported
                 warnings.simplefilter("ignore", DeprecationWarning)
                 module = torch.jit.load(str(path), map_location=dev, _extra_files=files)
-            info = _parse_info(path, files[INFO_FILE])
+            info = _parse_info(path, files[INFO_FILE] or files[LEGACY_INFO_FILE])
         else:
             module, ckpt_channels, extra, info = _load_checkpoint(path, dev)
             channels = channels or ckpt_channels
@@ -138,8 +138,6 @@ def load_model_file(path, device: str = "cpu", *, channels: int | None = None,
         pass  # exported modules fix train/eval behaviour at export time
     loaded = LoadedModel(module, path, kind, dev, channels or _weight_channels(module), tile, overlap, extra)
     if info.get("kind") == "detector":  # its output is P(artifact): inpaint what it flags
-        from .detect_inpaint import DetectInpaint
-
         return DetectInpaint.from_loaded(loaded, info, **detector)
     if detector:
         raise DustbenchError(f"{path}: option(s) {', '.join(sorted(detector))} apply to detector models only "
@@ -147,51 +145,15 @@ def load_model_file(path, device: str = "cpu", *, channels: int | None = None,
     return loaded
 
 
-def save_checkpoint(path, model: torch.nn.Module, name: str, config: dict, **meta) -> None:
-    """Write ``model`` as a dustbench checkpoint (atomically) that :func:`load_model_file` reads.
-
-    ``name``/``config`` must rebuild it with ``dustbench.models.create_model(name, **config)``;
-    ``meta`` (plain types only, e.g. ``channels=3, epoch=10``) is stored alongside.
-    """
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        torch.save({"format": CHECKPOINT_FORMAT, "model": name, "config": dict(config),
-                    "state_dict": state, **meta}, tmp)
-
-
 def _load_checkpoint(path: Path, dev: torch.device):
-    """(module, channels, extra options) from a dustbench checkpoint, without arbitrary unpickling."""
-    try:
-        ckpt = load_weights(path, path, map_location=dev)
-    except UnsafeModelError as exc:
-        raise UnsafeModelError(f"{exc}; {HOW_TO_EXPORT}") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        what = "a bare state_dict" if isinstance(ckpt, dict) and all(
-            isinstance(v, torch.Tensor) for v in ckpt.values()) else f"a {type(ckpt).__name__}"
-        raise DustbenchError(f"{path}: holds {what}, not a dustbench checkpoint "
-                             f"(a dict with format={CHECKPOINT_FORMAT!r}, model, config, state_dict); "
-                             f"{HOW_TO_EXPORT}")
-    for key in ("model", "config", "state_dict"):
-        if key not in ckpt:
-            raise DustbenchError(f"{path}: dustbench checkpoint lacks {key!r}")
-    from .. import models  # imports every registered model family
-
-    try:
-        module = models.create_model(ckpt["model"], **ckpt["config"])
-        module.load_state_dict(ckpt["state_dict"], strict=True)
-    except DustbenchError as exc:
-        raise DustbenchError(f"{path}: {exc}") from None
-    except (RuntimeError, TypeError) as exc:
-        raise DustbenchError(f"{path}: weights do not fit model {ckpt['model']!r}: {_brief(exc)}") from None
-    config = ckpt["config"]
-    channels = ckpt.get("channels") or (config.get("in_channels") if isinstance(config, dict) else None)
-    describe = getattr(models.get_model_factory(ckpt["model"]), "export_metadata", None)
-    info = describe(ckpt) if callable(describe) else {}
-    return module.to(dev), channels, {"model": ckpt["model"], "config": config}, info
+    """(module, channels, extra options, file info) from a dustbench checkpoint."""
+    ckpt = read_checkpoint(path)
+    module = build_model(ckpt, path).to(dev)
+    return module, checkpoint_channels(ckpt), {"model": ckpt["model"], "config": ckpt["config"]}, file_info(ckpt)
 
 
 def _parse_info(path: Path, text) -> dict:
-    """The ``dustbench.json`` extra file of a TorchScript model (empty when it has none)."""
+    """The info extra file of a TorchScript model (empty when it has none)."""
     import json
 
     if not text:

@@ -1,109 +1,21 @@
-"""The method registry: ``@register_method("name")`` on a Method subclass or factory (timm-style).
-
-A *method* maps a float32 H×W×C image in [0, 1] to a restored image of the same shape and dtype.
-Subclasses of :class:`Method` implement :meth:`Method.run`; :meth:`Method.__call__` checks the
-input, hands the ground-truth mask only to oracle methods that declare ``needs_mask``, and checks
-and clips the output, so every method obeys the same contract.
+"""The method registry: ``@register_method("name")`` on a Method subclass or factory (timm-style),
+and :func:`load_method`, which turns a registered name or a model file into a :class:`Method`.
 """
 from __future__ import annotations
 
 import inspect
 import json
+import os
+from pathlib import Path
 from typing import Any, Callable
-
-import numpy as np
 
 from ..errors import DustbenchError
 from ..registry import Registry, option_params
+from .base import Method
+
+MODEL_SUFFIXES = (".pt", ".pth", ".pt2", ".ts", ".ckpt")
 
 _METHODS = Registry("method")
-
-
-class Method:
-    """A restoration method. Subclasses set the class attributes and implement :meth:`run`.
-
-    Attributes:
-        name: the registry name (set by :func:`create_method`).
-        options: JSON-serializable options it was built with (recorded in results).
-        needs_mask: True only for oracle methods that receive the ground-truth damage mask.
-        is_oracle: True for upper references that use information a real method cannot have.
-        param_count: learned parameters (0 for classical methods, None if unknown).
-    """
-
-    name: str = ""
-    needs_mask: bool = False
-    is_oracle: bool = False
-    param_count: int | None = None
-
-    def __init__(self, name: str = "", options: dict | None = None):
-        self.name = name or type(self).name or type(self).__name__
-        self.options = dict(options or {})
-
-    def run(self, image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
-        """Restore a checked float32 H×W×C image; ``mask`` is a float32 H×W opacity in [0, 1] or None."""
-        raise NotImplementedError
-
-    def __call__(self, image: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-        """Restore ``image`` (float32 H×W×C or H×W in [0, 1]); the result has the same shape and dtype.
-
-        ``mask`` (H×W, nonzero = damaged) is passed on only when ``needs_mask`` is True, so a
-        non-oracle method can never peek at the ground truth.
-        """
-        work = check_float_image(image, f"{self.name} input")
-        squeeze = work.ndim == 2
-        if squeeze:
-            work = work[:, :, None]
-        if self.needs_mask:
-            if mask is None:
-                raise DustbenchError(f"method {self.name!r} is an oracle: it needs the ground-truth mask")
-            mask = as_opacity_mask(mask, work.shape[:2])
-        out = self.run(work, mask if self.needs_mask else None)
-        if not isinstance(out, np.ndarray) or out.shape != work.shape:
-            got = getattr(out, "shape", type(out).__name__)
-            raise DustbenchError(f"method {self.name!r} returned {got}, expected shape {work.shape}")
-        out = out.astype(np.float32, copy=False)
-        np.clip(out, 0.0, 1.0, out=out)  # small overshoots (e.g. from models) would break metrics
-        return out[:, :, 0] if squeeze else out
-
-    def __repr__(self) -> str:
-        opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
-        return f"<{type(self).__name__} {self.name}({opts})>"
-
-
-def check_float_image(image: np.ndarray, what: str = "image") -> np.ndarray:
-    """Check that ``image`` is a float32 H×W or H×W×C array with values in [0, 1]; return it."""
-    if not isinstance(image, np.ndarray):
-        raise DustbenchError(f"{what}: expected a numpy array, got {type(image).__name__}")
-    if image.dtype != np.float32:
-        raise DustbenchError(f"{what}: expected float32 in [0, 1], got {image.dtype} "
-                             "(convert with dustbench.io.to_float)")
-    if image.ndim not in (2, 3) or image.shape[0] < 1 or image.shape[1] < 1 or (
-            image.ndim == 3 and image.shape[2] < 1):
-        raise DustbenchError(f"{what}: expected an H×W or H×W×C image, got shape {image.shape}")
-    lo, hi = float(image.min()), float(image.max())
-    if not (lo >= 0.0 and hi <= 1.0):  # also catches NaN
-        raise DustbenchError(f"{what}: values must lie in [0, 1], got range [{lo}, {hi}]")
-    return image
-
-
-def as_opacity_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """A damage mask as float32 H×W opacity in [0, 1] (0 = clean).
-
-    Accepts bool (True = 1), uint8/uint16 (scaled by 255/65535, so a synthesis mask keeps its
-    opacity and a binary 0/255 mask becomes 0/1) or float masks; H×W×C takes the max over channels.
-    """
-    mask = np.asarray(mask)
-    if mask.dtype == bool:
-        mask = mask.astype(np.float32)
-    elif mask.dtype in (np.uint8, np.uint16):
-        mask = mask.astype(np.float32) / np.float32(255.0 if mask.dtype == np.uint8 else 65535.0)
-    else:
-        mask = np.clip(np.nan_to_num(mask.astype(np.float32, copy=False)), 0.0, 1.0)
-    if mask.ndim == 3:
-        mask = mask.max(axis=2)
-    if mask.shape != tuple(shape):
-        raise DustbenchError(f"mask shape {mask.shape} does not match image size {tuple(shape)}")
-    return mask
 
 
 def register_method(name: str) -> Callable[[Callable[..., Method]], Callable[..., Method]]:
@@ -154,3 +66,25 @@ def create_method(name: str, **options: Any) -> Method:
     except TypeError as exc:
         raise DustbenchError(f"method {name!r}: options must be JSON-serializable ({exc})") from None
     return method
+
+
+def load_method(spec, options: dict | None = None, device: str = "cpu") -> Method:
+    """A Method from a registered name, a model file (TorchScript, ``.pt2``, dustbench checkpoint) or a Method.
+
+    Files are loaded untiled (:func:`~dustbench.methods.base.apply_method` tiles); pickled modules
+    and unsafe archives are refused (see :mod:`dustbench.safe_torch`). Unknown names raise
+    :class:`~dustbench.errors.UnknownNameError` with a did-you-mean.
+    """
+    options = dict(options or {})
+    if isinstance(spec, Method):
+        if options:
+            raise DustbenchError("options cannot be applied to an already built Method")
+        return spec
+    spec = str(spec)
+    path = Path(spec).expanduser()
+    if path.suffix.lower() in MODEL_SUFFIXES or path.is_file() or "/" in spec or os.sep in spec:
+        from .loaded import load_model_file  # deferred: imports torch
+
+        options.setdefault("tile", None)
+        return load_model_file(path.resolve() if path.exists() else path, device, **options)
+    return create_method(spec, **options)

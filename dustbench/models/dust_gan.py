@@ -42,13 +42,14 @@ import torch
 from torch import nn
 
 from ..errors import DustbenchError
-from ..train.trainer import Task
 from . import losses as L
 from .layers import (DilatedResBlock, DownBlock, UpBlock, as_int_list, edsr_init, logit, median_filter,
                      pad_to_multiple)
 from .patchgan import PatchDiscriminator
 from .registry import register_model
+from .task import Task, register_task
 from .vgg import DEFAULT_LAYERS as VGG_LAYERS
+from .vgg import load_vgg19, resolve_vgg_weights
 
 DEFAULT_DILATIONS = (1, 2, 4, 8, 4, 2, 1)
 
@@ -121,6 +122,7 @@ def dust_gan(in_channels: int = 3, width: int = 32, dilations=DEFAULT_DILATIONS,
                          float(res_scale), int(median_kernel), bool(residual), bool(median_input), str(bound))
 
 
+@register_task("dust_gan")
 class DustGanTask(Task):
     """Training of ``dust_gan``: per step one D update, then one G update (pix2pix order).
 
@@ -145,8 +147,6 @@ class DustGanTask(Task):
                               if self.weights.adversarial > 0 else None)
         self.perceptual, self._perceptual_note = None, "off: w_perceptual = 0"
         if self.weights.perceptual > 0:
-            from .vgg import load_vgg19, resolve_vgg_weights
-
             path = resolve_vgg_weights(o["vgg_weights"])
             if path is None:
                 self._perceptual_note = ("off: no VGG-19 weights (pass task.vgg_weights=FILE or set "
@@ -220,5 +220,3 @@ class DustGanTask(Task):
         out.update({k: float(v.detach()) for k, v in terms.items()})
         return out
 
-
-dust_gan.training_task = DustGanTask

@@ -32,11 +32,11 @@ import torch
 from torch import nn
 
 from ..errors import DustbenchError
-from ..train.trainer import Task
 from . import losses as L
 from .layers import pad_to_multiple, pix2pix_init
 from .patchgan import PatchDiscriminator
 from .registry import register_model
+from .task import Task, register_task
 
 PIX2PIX_LR = 2e-4
 
@@ -110,6 +110,7 @@ def pix2pix(in_channels: int = 3, ngf: int = 64, num_downs: int = 7, dropout: fl
     return UNetGenerator(int(in_channels), int(ngf), int(num_downs), float(dropout))
 
 
+@register_task("pix2pix")
 class Pix2PixTask(Task):
     """Training of ``pix2pix``: per step one D update, then one G update (as in pix2pix).
 
@@ -147,19 +148,12 @@ class Pix2PixTask(Task):
         return {"model": torch.optim.Adam(self.model.parameters(), lr=lr, betas=betas),
                 "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=betas)}
 
-    def _pix2pix_schedule(self) -> None:
-        """The trainer has just set lr = initial·f with f decaying linearly from 1 to 0 over the
-        run; pix2pix's factor is min(1, 2f): constant to the middle, then linear to 0 (no
-        compounding: the trainer resets the lr from ``initial_lr`` before every step)."""
-        if self.options["schedule"] != "pix2pix":
-            return
-        for opt in self.optimizers.values():
-            for g in opt.param_groups:
-                f = g["lr"] / g["initial_lr"] if g["initial_lr"] else 0.0
-                g["lr"] = g["initial_lr"] * min(1.0, 2.0 * f)
+    def lr_factor(self, decay: float) -> float:
+        """pix2pix's schedule: with the trainer's linear decay f (1 -> 0 over the run), min(1, 2f):
+        constant to the middle of the run, then linear to 0."""
+        return min(1.0, 2.0 * decay) if self.options["schedule"] == "pix2pix" else decay
 
     def training_step(self, batch, step):
-        self._pix2pix_schedule()
         x, clean = batch["damaged"] * 2.0 - 1.0, batch["clean"] * 2.0 - 1.0
         with self.autocast():
             fake = self.net("model")(batch["damaged"])
@@ -188,5 +182,3 @@ class Pix2PixTask(Task):
         return {"d": float(d_loss.detach()), "adversarial": float(adversarial.detach()),
                 "l1": float(l1.detach()), "total": float(total.detach())}
 
-
-pix2pix.training_task = Pix2PixTask

@@ -36,9 +36,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import DustbenchError
-from ..train.trainer import Task
+from ..methods.detect_inpaint import check_inference_options, fill_mask
 from .layers import pad_to_multiple
 from .registry import register_model
+from .task import Task, register_task
 
 VGG16_CONVS = (2, 2, 3, 3, 3)      # convs per encoder block
 VGG16_SCALE = (1, 2, 4, 8, 8)      # channels per block, in units of width
@@ -123,6 +124,7 @@ def segnet(in_channels: int = 3, width: int = 64, depth: int = 5) -> SegNet:
     return SegNet(int(in_channels), int(width), int(depth))
 
 
+@register_task("segnet")
 class SegNetTask(Task):
     """Training of ``segnet``: cross-entropy of the 2-class scores against the synthesis mask.
 
@@ -139,8 +141,6 @@ class SegNetTask(Task):
 
     def __init__(self, model_name, model, options=None, device=torch.device("cpu")):
         super().__init__(model_name, model, options, device)
-        from ..methods.detect_inpaint import check_inference_options
-
         o = self.options
         check_inference_options(o["threshold"], o["dilate"], o["radius"], o["fill"])
         if not 0.0 <= float(o["label_threshold"]) < 1.0 or float(o["artifact_weight"]) <= 0:
@@ -158,6 +158,14 @@ class SegNetTask(Task):
                                                        if float(o["artifact_weight"]) != 1 else ""),
                 "restore": f"{o['fill']} inpainting of P(artifact) >= {float(o['threshold']):g}, "
                            f"dilated {int(o['dilate'])} px"}
+
+    @classmethod
+    def file_info(cls, options: dict) -> dict:
+        """An exported segnet is a detector: it records its inference settings (``dustbench.json``)."""
+        o = {**cls.default_options, **(options or {})}
+        return {"kind": "detector", "model": "segnet", "output": "P(artifact) repeated on every channel",
+                "threshold": float(o["threshold"]), "dilate": int(o["dilate"]), "radius": float(o["radius"]),
+                "fill": str(o["fill"]), "label_threshold": float(o["label_threshold"])}
 
     def labels(self, mask: torch.Tensor) -> torch.Tensor:
         """N×1×H×W opacity -> N×H×W class ids (1 = artifact)."""
@@ -183,8 +191,6 @@ class SegNetTask(Task):
 
     def restore(self, damaged: torch.Tensor) -> torch.Tensor:
         """Validation/inference: inpaint what the detector flags (as the exported method does)."""
-        from ..methods.detect_inpaint import fill_mask
-
         was_training = self.model.training
         self.model.eval()
         try:
@@ -197,15 +203,3 @@ class SegNetTask(Task):
         out = [fill_mask(np.ascontiguousarray(img), p >= float(o["threshold"]), o["fill"], int(o["dilate"]),
                          float(o["radius"])) for img, p in zip(images, prob)]
         return torch.from_numpy(np.stack(out).transpose(0, 3, 1, 2).copy())
-
-
-def export_metadata(ckpt: dict) -> dict:
-    """What an exported segnet file records about itself (``dustbench.json`` in the TorchScript file)."""
-    opts = {**SegNetTask.default_options, **((ckpt.get("train_state") or {}).get("task_options") or {})}
-    return {"kind": "detector", "model": "segnet", "output": "P(artifact) repeated on every channel",
-            "threshold": float(opts["threshold"]), "dilate": int(opts["dilate"]), "radius": float(opts["radius"]),
-            "fill": str(opts["fill"]), "label_threshold": float(opts["label_threshold"])}
-
-
-segnet.training_task = SegNetTask
-segnet.export_metadata = export_metadata

@@ -17,16 +17,17 @@ import numpy as np
 
 from ..io import check_image
 from .composite import artifact_mask, composite, family_labels
+from .crop import crop_params
 from .params import count_by_family, expected_count, sample_params
-from .presets import (FAMILIES, REFERENCE_SHORT_SIDE, Preset, PresetError, library, load_preset_file,
-                      load_presets, resolve_presets)
+from .presets import (DEFAULT_PRESETS, FAMILIES, REFERENCE_SHORT_SIDE, Preset, PresetError, families_present,
+                      library, load_preset_file, load_presets, resolve_presets)
 from .render import Layer, Sprite, render
 from .stamps import Stamp, StampError, StampSet, load_stamps, write_stamps
 
 __all__ = [
-    "FAMILIES", "REFERENCE_SHORT_SIDE", "Layer", "Preset", "PresetError", "Sprite", "Stamp", "StampError",
-    "StampSet", "Synthesis", "artifact_mask", "composite", "count_by_family", "expected_count", "family_labels",
-    "library", "load_preset_file", "load_presets", "load_stamps", "regenerate", "render", "resolve_presets",
+    "DEFAULT_PRESETS", "FAMILIES", "REFERENCE_SHORT_SIDE", "Layer", "Preset", "PresetError", "Sprite", "Stamp",
+    "StampError", "StampSet", "Synthesis", "artifact_mask", "composite", "count_by_family", "crop_params",
+    "expected_count", "families_present", "family_labels", "library", "load_preset_file", "load_presets", "load_stamps", "regenerate", "render", "resolve_presets",
     "sample_params", "synthesize", "write_stamps",
 ]
 
@@ -55,7 +56,8 @@ def synthesize(clean: np.ndarray, presets, rng: np.random.Generator) -> Synthesi
 
 
 def regenerate(clean: np.ndarray, params: dict[str, Any]) -> Synthesis:
-    """Rebuild a sample exactly from its saved parameter record (e.g. a manifest line)."""
+    """Rebuild a sample exactly from its saved parameter record (e.g. a manifest line), or draw a
+    record rewritten for a crop (:func:`crop_params`) on that crop of the clean frame."""
     check_image(clean, "clean")
     layer = render(params, clean.shape)
     return Synthesis(composite(clean, layer), clean, artifact_mask(layer), family_labels(layer), params)

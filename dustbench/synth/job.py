@@ -20,15 +20,15 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import DustbenchError
-from ..io import ImageReadError, dtype_max, read_image, write_image, write_json_atomic, write_text_atomic
+from ..errors import ImageReadError
+from ..io import mask_to_image, read_image, write_image, write_text_atomic
 from ..sheets import contact_sheet
 from ..sources import Source, open_sources
 from . import synthesize
 from .params import count_by_family
-from .presets import Preset, library, resolve_presets
+from .presets import DEFAULT_PRESETS, Preset, library, resolve_presets
 
 RECORDS = ".records"  # one JSON per finished sample; manifest.jsonl is rebuilt from them
-DEFAULT_PRESETS = "*_scan_*"  # the film-type mixes: realistic combinations, light to extreme
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -44,13 +44,6 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 def sample_rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, index]))
-
-
-def mask_to_image(mask: np.ndarray, dtype) -> np.ndarray:
-    """Quantise an opacity mask to the image's bit depth, rounding up: any drawn pixel stays > 0."""
-    hi = dtype_max(dtype) if np.dtype(dtype) != np.float32 else 65535.0
-    out_dtype = np.uint8 if hi == 255.0 else np.uint16
-    return np.ceil(mask * np.float32(hi)).astype(out_dtype)
 
 
 @dataclass
@@ -76,8 +69,8 @@ class SynthReport:
 
 
 @lru_cache(maxsize=2)  # consecutive samples often share a source; keep at most two scans in memory
-def _load(path: str) -> np.ndarray:
-    return read_image(path)
+def _load(source: Source) -> np.ndarray:
+    return source.load()
 
 
 def _make_sample(cfg: SynthConfig, sources: list[Source], presets: list[Preset], index: int) -> tuple[int, str]:
@@ -86,7 +79,7 @@ def _make_sample(cfg: SynthConfig, sources: list[Source], presets: list[Preset],
     source = sources[int(rng.integers(len(sources)))]
     preset = presets[int(rng.integers(len(presets)))]
     try:
-        clean = _load(source.path)
+        clean = _load(source)
     except ImageReadError as exc:
         return index, str(exc)
     s = synthesize(clean, preset, rng)
@@ -134,7 +127,8 @@ def write_manifest(out: str | os.PathLike) -> int:
     return len(lines)
 
 
-def read_manifest(out: str | os.PathLike) -> list[dict[str, Any]]:
+def read_records(out: str | os.PathLike) -> list[dict[str, Any]]:
+    """The sample records of a finished ``dustbench synth`` folder (its ``manifest.jsonl``), in order."""
     path = Path(out) / "manifest.jsonl"
     if not path.is_file():
         raise DustbenchError(f"{path}: no manifest (is this the output folder of `dustbench synth`?)")
@@ -183,7 +177,7 @@ def run_synth(cfg: SynthConfig, progress: bool = True) -> SynthReport:
         bar.close()
         write_manifest(out)
     if cfg.contact_sheet:
-        write_contact_sheet(out, read_manifest(out))
+        write_contact_sheet(out, read_records(out))
     return report
 
 

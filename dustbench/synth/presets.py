@@ -28,11 +28,20 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
+
 from ..errors import DustbenchError, UnknownNameError
 
 REFERENCE_SHORT_SIDE = 2000  # px: the short side of the 6 MP (3000×2000) reference frame
 FAMILIES = ("dust", "dirt", "hair", "lint", "scratch", "blotch")  # label ids 1..6 in this order
 POLARITIES = ("dark", "bright", "mixed", "color")
+DEFAULT_PRESETS = "*_scan_*"  # the film-type mixes: realistic combinations, light to extreme
+
+
+def families_present(labels) -> list[str]:
+    """Names of the families that label at least one pixel of a label map (ids 1.., FAMILIES order)."""
+    ids = np.flatnonzero(np.bincount(np.asarray(labels).ravel(), minlength=len(FAMILIES) + 1)[1:len(FAMILIES) + 1])
+    return [FAMILIES[i] for i in ids]
 
 
 class PresetError(DustbenchError):

@@ -14,7 +14,7 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
-from ..devices import pick_device  # noqa: F401  (re-exported: the trainer picks its device here)
+from ..devices import pick_device
 from ..errors import DustbenchError
 
 
@@ -98,12 +98,3 @@ def mean_dict(values: dict[str, float], info: DistInfo) -> dict[str, float]:
                      device=info.device if info.backend == "nccl" else "cpu")
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return {k: float(v) / info.world for k, v in zip(keys, t.tolist())}
-
-
-def broadcast_object(obj, info: DistInfo):
-    """Rank 0's ``obj`` on every rank (e.g. the stop decision of a time budget)."""
-    if not info.enabled:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=0, device=info.device if info.backend == "nccl" else None)
-    return box[0]

@@ -24,33 +24,13 @@ import torch
 
 from ..errors import DustbenchError
 from ..io import atomic_path, write_json_atomic, write_text_atomic
-from .checkpoint import load_checkpoint
+from ..methods import load_model_file
+from ..methods.loaded import INFO_FILE
+from ..models.checkpoint import build_model, checkpoint_channels, file_info, read_checkpoint
 
 FORMATS = ("torchscript",)
 CHECK_SHAPES = ((1, 37, 45), (2, 64, 50))  # (batch, H, W): odd and even sizes
 TOLERANCE = 1e-4
-
-
-def build_from_checkpoint(ckpt: dict) -> torch.nn.Module:
-    """The eval-mode CPU model a checkpoint describes, with its weights."""
-    from ..models import create_model
-
-    model = create_model(ckpt["model"], **ckpt["config"])
-    try:
-        model.load_state_dict(ckpt["state_dict"], strict=True)
-    except RuntimeError as exc:
-        raise DustbenchError(f"weights do not fit model {ckpt['model']!r}: {' '.join(str(exc).split())[:300]}") from None
-    return model.eval().cpu()
-
-
-def family_metadata(ckpt: dict) -> dict:
-    """What a model family says about its exported files: its factory's ``export_metadata(ckpt)``
-    (e.g. segnet: ``{"kind": "detector", "threshold": ...}``), else {} (a restorer). Stored as the
-    TorchScript extra file ``dustbench.json``, read back by :func:`dustbench.methods.load_model_file`."""
-    from ..models import get_model_factory
-
-    describe = getattr(get_model_factory(ckpt["model"]), "export_metadata", None)
-    return dict(describe(ckpt)) if callable(describe) else {}
 
 
 def _script(model: torch.nn.Module, path: Path, info: dict | None = None) -> None:
@@ -60,15 +40,13 @@ def _script(model: torch.nn.Module, path: Path, info: dict | None = None) -> Non
             scripted = torch.jit.script(model)
         except Exception as exc:
             raise DustbenchError(f"TorchScript cannot compile this model ({' '.join(str(exc).split())[:300]})") from None
-        files = {"dustbench.json": json.dumps(info, sort_keys=True)} if info else None
+        files = {INFO_FILE: json.dumps(info, sort_keys=True)} if info else None
         with atomic_path(path) as tmp:
             torch.jit.save(scripted, str(tmp), _extra_files=files)
 
 
 def check_exported(path: Path, model: torch.nn.Module, channels: int) -> float:
     """Largest |exported − eager| over :data:`CHECK_SHAPES`, loaded the way ``evaluate`` loads it."""
-    from ..methods import load_model_file
-
     method = load_model_file(path, tile=None)
     gen = torch.Generator().manual_seed(0)
     worst = 0.0
@@ -96,10 +74,10 @@ def export_model(checkpoint, out, *, format: str = "torchscript", card: bool = T
     out = Path(out).expanduser()
     if out.suffix.lower() not in (".pt", ".ts", ".pth"):
         raise DustbenchError(f"-o {out}: use a .pt file name (TorchScript)")
-    ckpt = load_checkpoint(checkpoint)
-    model = build_from_checkpoint(ckpt)
-    channels = int(ckpt.get("channels") or 3)
-    info_extra = family_metadata(ckpt)
+    ckpt = read_checkpoint(checkpoint)
+    model = build_model(ckpt, checkpoint).cpu()
+    channels = int(checkpoint_channels(ckpt) or 3)
+    info_extra = file_info(ckpt)
     _script(model, out, info_extra)
     try:
         max_diff = check_exported(out, model, channels)

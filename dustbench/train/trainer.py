@@ -1,155 +1,38 @@
-"""One training loop for every model family, driven through a small *task* protocol.
+"""The shared trainer: one loop for every model family (``dustbench train``).
 
-A :class:`Task` is what a model family gives the trainer:
-
-* ``modules()`` — every stateful module (``"model"`` is the restoration network that is saved
-  and exported; a GAN adds ``"discriminator"``);
-* ``build_optimizers(lr)`` — named optimizers (their ``initial_lr`` is scaled by the schedule);
-* ``training_step(batch, step) -> {name: float}`` — forward, backward and optimizer steps (a GAN
-  does its own D and G updates here), returning the losses to log;
-* ``restore(damaged) -> restored`` — the network in eval mode, for validation and export;
-* ``notes()`` — facts about the run to record in its config and every log row (e.g. that the
-  perceptual term is off).
-
-A model family names its task by setting ``training_task`` on its registered factory; families
-without one are trained by :class:`SupervisedTask` (MSE, one Adam optimizer).
-
-:func:`train` is the loop: linear learning-rate decay, atomic checkpoints and exact resume,
-per-epoch validation through :mod:`dustbench.metrics`, ``history.csv`` + ``curves.png``, a
-progress bar, and DistributedDataParallel under ``torchrun``.
+A model family plugs in through its :class:`~dustbench.models.task.Task` (losses, optimizers,
+schedule factor, notes). :func:`train` is the loop: linear learning-rate decay, atomic
+checkpoints and exact resume (:mod:`.state`), per-epoch validation scored like ``dustbench
+evaluate`` (:mod:`.validate`), ``history.csv`` + ``curves.png`` (:mod:`.runlog`), a progress bar,
+and DistributedDataParallel under ``torchrun`` (:mod:`.distributed`).
 """
 from __future__ import annotations
 
-import contextlib
-import difflib
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
-from torch import nn
+from tqdm.auto import tqdm
 
+from ..data.train_sources import open_train_data
 from ..errors import DustbenchError
-from . import checkpoint as ckpt_io
+from ..io import write_json_atomic
+from ..models import create_model
+from ..models.checkpoint import CHECKPOINT_NAME, read_checkpoint
+from ..models.task import task_class
+from ..provenance import git_commit, package_versions
+from ..synth import DEFAULT_PRESETS
+from ..version import __version__
 from . import distributed
-from .data import DEFAULT_PRESETS, TrainData, load_validation, open_train_data, validate
+from . import state as ckpt_io
+from .batches import TrainData
+from .runlog import RunLog
+from .validate import load_validation, validate
 
-
-class Task:
-    """Base class of training tasks (see the module docstring). Subclasses set ``default_options``."""
-
-    default_options: dict = {}
-
-    def __init__(self, model_name: str, model: nn.Module, options: dict | None = None,
-                 device: torch.device = torch.device("cpu")):
-        self.model_name, self.model, self.device = model_name, model, device
-        self.options = self.check_options(options or {})
-        self._nets: dict[str, nn.Module] = {}
-        self.optimizers: dict[str, torch.optim.Optimizer] = {}  # set by the trainer
-        self.autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
-
-    @classmethod
-    def check_options(cls, options: dict) -> dict:
-        """Defaults filled in; an unknown key is a DustbenchError with a did-you-mean."""
-        for key in options:
-            if key not in cls.default_options:
-                close = difflib.get_close_matches(key, list(cls.default_options), n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise DustbenchError(f"{cls.__name__} has no option {key!r}{hint} "
-                                     f"(valid: {', '.join(cls.default_options) or 'none'})")
-        return {**cls.default_options, **options}
-
-    # -- what subclasses provide ---------------------------------------------------------------
-    def modules(self) -> dict[str, nn.Module]:
-        return {"model": self.model}
-
-    def build_optimizers(self, lr: float) -> dict[str, torch.optim.Optimizer]:
-        raise NotImplementedError
-
-    def training_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
-        raise NotImplementedError
-
-    def notes(self) -> dict:
-        return {}
-
-    def restore(self, damaged: torch.Tensor) -> torch.Tensor:
-        """Eval-mode forward of the restoration network (N×C×H×W in [0, 1] -> same)."""
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            with torch.no_grad():
-                return self.model(damaged.to(self.device)).float().clamp(0, 1)
-        finally:
-            self.model.train(was_training)
-
-    # -- helpers the trainer uses --------------------------------------------------------------
-    def net(self, name: str) -> nn.Module:
-        """The module to call in ``training_step``: DDP-wrapped / compiled when the trainer did so."""
-        net = self._nets.get(name)  # not `or`: a module's truth value may call its __len__
-        return net if net is not None else self.modules()[name]
-
-    def wrap(self, fn: Callable[[nn.Module], nn.Module]) -> None:
-        """Replace the training-time view of every module by ``fn(module)`` (DDP, torch.compile)."""
-        for name, module in self.modules().items():
-            self._nets[name] = fn(self.net(name))
-
-    def train(self, mode: bool = True) -> None:
-        for m in self.modules().values():
-            m.train(mode)
-
-    def to(self, device: torch.device) -> "Task":
-        self.device = device
-        for m in self.modules().values():
-            m.to(device)
-        return self
-
-
-class SupervisedTask(Task):
-    """Plain supervised restoration: ``loss(model(damaged), clean)`` with one Adam optimizer.
-
-    Options: ``loss`` ("mse" or "l1"), ``betas`` (Adam), ``weight_decay``.
-    """
-
-    default_options = {"loss": "mse", "betas": [0.9, 0.999], "weight_decay": 0.0}
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self.options["loss"] not in ("mse", "l1"):
-            raise DustbenchError(f"loss must be 'mse' or 'l1', got {self.options['loss']!r}")
-
-    def build_optimizers(self, lr: float) -> dict[str, torch.optim.Optimizer]:
-        return {"model": torch.optim.Adam(self.model.parameters(), lr=lr, betas=tuple(self.options["betas"]),
-                                          weight_decay=float(self.options["weight_decay"]))}
-
-    def training_step(self, batch, step):
-        opt = self.optimizers["model"]
-        opt.zero_grad(set_to_none=True)
-        with self.autocast():
-            restored = self.net("model")(batch["damaged"])
-        restored = restored.float()
-        loss = (torch.nn.functional.mse_loss if self.options["loss"] == "mse"
-                else torch.nn.functional.l1_loss)(restored, batch["clean"])
-        loss.backward()
-        opt.step()
-        return {"total": float(loss.detach())}
-
-
-def task_class(model_name: str) -> type[Task]:
-    """The Task subclass that trains ``model_name`` (its factory's ``training_task``, else Supervised)."""
-    from ..models import get_model_factory
-
-    cls = getattr(get_model_factory(model_name), "training_task", None)
-    if cls is None:
-        return SupervisedTask
-    if not (isinstance(cls, type) and issubclass(cls, Task)):
-        raise DustbenchError(f"model {model_name!r}: training_task must be a Task subclass, got {cls!r}")
-    return cls
-
-
-# -- the loop --------------------------------------------------------------------------------------
 AMP_MODES = ("none", "bf16")
 # What a resumed run may change: when and how to stop, where to run. Everything else (model, data,
 # batch, lr, seed) comes from the checkpoint, or the run would not continue exactly.
@@ -163,7 +46,7 @@ class TrainConfig:
 
     model: str
     out: str
-    data: Any = "builtin-train"        # see dustbench.train.data.open_train_data
+    data: Any = "builtin-train"        # see dustbench.data.train_sources.open_train_data
     model_config: dict = field(default_factory=dict)
     task_options: dict = field(default_factory=dict)
     epochs: int = 200
@@ -207,6 +90,35 @@ class TrainResult:
     val: dict
     rows: list
     task: Any = field(default=None, repr=False)  # the trained Task (its modules), for in-process use
+    meta: dict = field(default_factory=dict, repr=False)  # what the checkpoint records about the run
+
+
+@dataclass
+class Position:
+    """Where a run is: what a checkpoint must hold to continue exactly (plus the epoch's loss sums)."""
+
+    step: int = 0
+    epoch: int = 0
+    batch: int = 0                     # batches of the current epoch already done
+    elapsed_s: float = 0.0
+    sums: dict = field(default_factory=dict)
+    n: int = 0                         # steps summed in ``sums``
+    logged_step: int | None = None     # the step of the last history row
+
+    def add(self, losses: dict) -> None:
+        self.step += 1
+        self.batch += 1
+        self.n += 1
+        for k, v in losses.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v
+
+    def next_epoch(self) -> None:
+        self.epoch += 1
+        self.batch, self.sums, self.n = 0, {}, 0
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Position":
+        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
 
 
 def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None = None,
@@ -230,34 +142,39 @@ class _Run:
     def __init__(self, config: TrainConfig, info, resume: bool, stop_after, overwrite: bool):
         self.info, self.stop_after = info, stop_after
         self.out = Path(config.out).expanduser()
-        self.ckpt_path = self.out / ckpt_io.CHECKPOINT_NAME
-        saved = None
-        if resume:
-            saved = ckpt_io.load_checkpoint(self.ckpt_path)
-            state = ckpt_io.train_state(saved, self.ckpt_path)
-            old = state["train_config"]
-            if old["model"] != config.model:
-                raise DustbenchError(f"{self.ckpt_path} trains {old['model']!r}, not {config.model!r}")
-            defaults = TrainConfig(model=config.model, out=config.out)
-            merged = {**old, **{k: getattr(config, k) for k in RESUME_OVERRIDES
-                                if getattr(config, k) != getattr(defaults, k)}}
-            merged.update(out=config.out, data=config.data if not isinstance(config.data, str) else old["data"],
-                          val=config.val if not isinstance(config.val, str) else old["val"])
-            config = TrainConfig(**merged)
-        elif self.ckpt_path.exists() and not overwrite:
-            raise DustbenchError(f"{self.ckpt_path} exists: add --resume to continue that run, or choose "
-                                 "another --out (or --overwrite to start afresh)")
+        self.ckpt_path = self.out / CHECKPOINT_NAME
+        config, saved = self._config(config, resume, overwrite)
         if config.amp not in AMP_MODES:
             raise DustbenchError(f"amp must be one of {AMP_MODES}, got {config.amp!r}")
         self.cfg = config
         if config.threads:
             torch.set_num_threads(int(config.threads))
-        self._build(saved)
+        self._build_task(saved)
+        self._build_data()
+        if info.is_main:
+            self._write_config()
 
     # -- setup -------------------------------------------------------------------------------------
-    def _build(self, saved) -> None:
-        from ..models import create_model
+    def _config(self, config: TrainConfig, resume: bool, overwrite: bool) -> tuple[TrainConfig, dict | None]:
+        """The config to run (a resumed run's saved one, with the allowed overrides) and the checkpoint."""
+        if not resume:
+            if self.ckpt_path.exists() and not overwrite:
+                raise DustbenchError(f"{self.ckpt_path} exists: add --resume to continue that run, or choose "
+                                     "another --out (or --overwrite to start afresh)")
+            return config, None
+        saved = read_checkpoint(self.ckpt_path)
+        old = ckpt_io.train_state(saved, self.ckpt_path)["train_config"]
+        if old["model"] != config.model:
+            raise DustbenchError(f"{self.ckpt_path} trains {old['model']!r}, not {config.model!r}")
+        defaults = TrainConfig(model=config.model, out=config.out)
+        merged = {**old, **{k: getattr(config, k) for k in RESUME_OVERRIDES
+                            if getattr(config, k) != getattr(defaults, k)}}
+        merged.update(out=config.out, data=config.data if not isinstance(config.data, str) else old["data"],
+                      val=config.val if not isinstance(config.val, str) else old["val"])
+        return TrainConfig(**merged), saved
 
+    def _build_task(self, saved) -> None:
+        """The model, its task and optimizers, restored from ``saved`` when resuming."""
         cfg, info = self.cfg, self.info
         torch.manual_seed(cfg.seed)
         model = create_model(cfg.model, **cfg.model_config)
@@ -267,37 +184,31 @@ class _Run:
             for g in opt.param_groups:
                 g.setdefault("initial_lr", g["lr"])
         self.task.optimizers = opts
-        self.pos = {"step": 0, "epoch": 0, "batch": 0, "elapsed_s": 0.0, "sums": {}, "n": 0}
-        rows = []
+        self.pos, rows = Position(), []
         if saved is not None:
             state = saved["train_state"]
             ckpt_io.restore_modules(state, saved, self.task.modules(), opts)
-            self.pos = dict(state["position"])
-            rows = state["log_rows"]
+            self.pos, rows = Position.from_dict(state["position"]), state["log_rows"]
             ckpt_io.set_rng_state(state["rng"], info.device)
         self.task.wrap(lambda m: distributed.wrap(m, info))
         if cfg.compile:
             self.task.wrap(torch.compile)
         if cfg.amp == "bf16":
             self.task.autocast = lambda: torch.autocast(info.device.type, dtype=torch.bfloat16)
+        self.log = RunLog(self.out, rows, plot=cfg.plot)
+        self.notes = self.task.notes()
+        self.params = {k: sum(int(p.numel()) for p in m.parameters()) for k, m in self.task.modules().items()}
+
+    def _build_data(self) -> None:
+        cfg, info = self.cfg, self.info
         source = open_train_data(cfg.data, cfg.patch, cfg.seed, info.rank, info.world, cfg.presets,
                                  cfg.batch_size, cfg.steps_per_epoch, cfg.pool)
         self.data = TrainData(source, cfg.batch_size, cfg.seed, info.rank, info.world, cfg.workers,
                               cfg.steps_per_epoch)
-        spe = self.data.steps_per_epoch
-        self.horizon = min(cfg.max_steps or 10 ** 18, cfg.epochs * spe)
+        self.horizon = min(cfg.max_steps or 10 ** 18, cfg.epochs * self.data.steps_per_epoch)
         self.val_samples = load_validation(cfg.val, cfg.val_limit) if info.is_main else None
-        self.log = ckpt_io.RunLog(self.out, rows, plot=cfg.plot)
-        self.notes = self.task.notes()
-        self.params = {k: sum(int(p.numel()) for p in m.parameters()) for k, m in self.task.modules().items()}
-        if info.is_main:
-            self._write_config()
 
     def _write_config(self) -> None:
-        from .. import __version__
-        from ..io import write_json_atomic
-        from ..provenance import git_commit, package_versions
-
         write_json_atomic(self.out / "config.json", {
             "model": self.cfg.model, "model_config": self.cfg.model_config,
             "task": type(self.task).__name__, "task_options": self.task.options, "notes": self.notes,
@@ -310,90 +221,94 @@ class _Run:
 
     # -- the loop ----------------------------------------------------------------------------------
     def run(self) -> TrainResult:
-        cfg, pos, info = self.cfg, self.pos, self.info
-        start = time.monotonic() - pos["elapsed_s"]
-        last_ckpt, steps_here, reason = time.monotonic(), 0, None
+        self._start = time.monotonic() - self.pos.elapsed_s
+        self._last_ckpt, self._steps_here, self._in_step = time.monotonic(), 0, False
         bar = self._bar()
         self.task.train(True)
-        self._in_step = False
+        reason = None
         try:
             while reason is None:
-                if pos["epoch"] >= cfg.epochs:
-                    reason = "epochs"
-                    break
-                reason = self._should_stop(steps_here)  # e.g. a resumed run that already reached its end
-                if reason:
-                    break
-                for batch in self.data.batches(pos["epoch"], pos["batch"]):
-                    batch = {k: v.to(info.device, non_blocking=True) for k, v in batch.items()}
-                    elapsed = time.monotonic() - start
-                    lr_factor = self._set_lr(pos["step"], elapsed)
-                    self._in_step = True
-                    losses = self.task.training_step(batch, pos["step"])
-                    self._in_step = False
-                    bad = [k for k, v in losses.items() if not math.isfinite(v)]
-                    if bad:
-                        raise DustbenchError(f"loss {bad[0]} became {losses[bad[0]]} at step {pos['step']}; "
-                                             f"lower --lr (now {cfg.lr:g}) or check the data")
-                    pos["step"] += 1
-                    pos["batch"] += 1
-                    steps_here += 1
-                    pos["n"] += 1
-                    for k, v in losses.items():
-                        pos["sums"][k] = pos["sums"].get(k, 0.0) + v
-                    pos["elapsed_s"] = time.monotonic() - start
-                    self._tick(bar, losses, lr_factor)
-                    reason = self._should_stop(steps_here)
-                    if cfg.val_every and pos["step"] % cfg.val_every == 0 and reason is None:
-                        self._log_row(complete=False)
-                    if reason:
-                        break
-                    if info.is_main and time.monotonic() - last_ckpt > cfg.checkpoint_every:
-                        self._save()
-                        last_ckpt = time.monotonic()
-                else:  # the epoch ran to its end
-                    self._log_row(complete=True)
-                    pos["epoch"] += 1
-                    pos["batch"], pos["sums"], pos["n"] = 0, {}, 0
-                    self._save()
-                    last_ckpt = time.monotonic()
-            if pos.get("logged_step") != pos["step"]:  # the partial epoch (same test on every rank)
+                reason = self._epoch(bar)
+            if self.pos.logged_step != self.pos.step:  # the partial epoch (same test on every rank)
                 self._log_row(complete=False)
             self._save()
         except KeyboardInterrupt:
-            if info.is_main and not self._in_step:
+            if self.info.is_main and not self._in_step:
                 self._save()
-            elif info.is_main:
+            elif self.info.is_main:
                 print(f"\ninterrupted inside a step: {self.ckpt_path} keeps the last consistent state")
             raise
         finally:
             if bar is not None:
                 bar.close()
-        distributed.barrier(info)
+        distributed.barrier(self.info)
         last = self.log.rows[-1] if self.log.rows else {}
         val = {k: v for k, v in last.items() if k.startswith("val_")}
-        return TrainResult(self.out, self.ckpt_path, pos["step"], pos["epoch"], reason, pos["elapsed_s"], val,
-                           list(self.log.rows), self.task)
+        return TrainResult(self.out, self.ckpt_path, self.pos.step, self.pos.epoch, reason, self.pos.elapsed_s,
+                           val, list(self.log.rows), self.task, self._meta())
+
+    def _epoch(self, bar) -> str | None:
+        """Run (the rest of) the current epoch: a stop reason, or None when the epoch ran to its end."""
+        if self.pos.epoch >= self.cfg.epochs:
+            return "epochs"
+        reason = self._should_stop()  # e.g. a resumed run that already reached its end
+        if reason:
+            return reason
+        for batch in self.data.batches(self.pos.epoch, self.pos.batch):
+            reason = self._step(batch, bar)
+            if reason:
+                return reason
+        self._log_row(complete=True)
+        self.pos.next_epoch()
+        self._save()
+        self._last_ckpt = time.monotonic()
+        return None
+
+    def _step(self, batch: dict, bar) -> str | None:
+        """One optimisation step, its logging and checkpointing; a stop reason or None."""
+        cfg, pos = self.cfg, self.pos
+        batch = {k: v.to(self.info.device, non_blocking=True) for k, v in batch.items()}
+        lr_factor = self._set_lr(pos.step, time.monotonic() - self._start)
+        self._in_step = True
+        losses = self.task.training_step(batch, pos.step)
+        self._in_step = False
+        bad = [k for k, v in losses.items() if not math.isfinite(v)]
+        if bad:
+            raise DustbenchError(f"loss {bad[0]} became {losses[bad[0]]} at step {pos.step}; "
+                                 f"lower --lr (now {cfg.lr:g}) or check the data")
+        pos.add(losses)
+        self._steps_here += 1
+        pos.elapsed_s = time.monotonic() - self._start
+        self._tick(bar, losses, lr_factor)
+        reason = self._should_stop()
+        if cfg.val_every and pos.step % cfg.val_every == 0 and reason is None:
+            self._log_row(complete=False)
+        if reason:
+            return reason
+        if self.info.is_main and time.monotonic() - self._last_ckpt > cfg.checkpoint_every:
+            self._save()
+            self._last_ckpt = time.monotonic()
+        return None
 
     def _set_lr(self, step: int, elapsed: float) -> float:
-        """Linear decay to 0 over the horizon (or the time budget, whichever ends first)."""
+        """Linear decay to 0 over the horizon (or the time budget, whichever ends first), shaped by the task."""
         progress = step / max(1, self.horizon)
         if self.cfg.time_budget:
             progress = max(progress, elapsed / self.cfg.time_budget)
-        factor = max(0.0, 1.0 - progress)
+        factor = self.task.lr_factor(max(0.0, 1.0 - progress))
         for opt in self.task.optimizers.values():
             for g in opt.param_groups:
                 g["lr"] = g["initial_lr"] * factor
         return factor
 
-    def _should_stop(self, steps_here: int) -> str | None:
+    def _should_stop(self) -> str | None:
         cfg, pos = self.cfg, self.pos
-        if cfg.max_steps and pos["step"] >= cfg.max_steps:
+        if cfg.max_steps and pos.step >= cfg.max_steps:
             return "max_steps"
-        if self.stop_after and steps_here >= self.stop_after:
+        if self.stop_after and self._steps_here >= self.stop_after:
             return "stop_after"
         if cfg.time_budget:  # rank 0's clock decides for everyone, so all ranks stop at one step
-            over = self.info.is_main and pos["elapsed_s"] >= cfg.time_budget
+            over = self.info.is_main and pos.elapsed_s >= cfg.time_budget
             if distributed.any_true(over, self.info):
                 return "time_budget"
         return None
@@ -401,14 +316,14 @@ class _Run:
     def _log_row(self, complete: bool) -> None:
         """Epoch means of the losses (over ranks) + validation, appended to history.csv (rank 0)."""
         pos = self.pos
-        means = {f"loss_{k}": v / max(1, pos["n"]) for k, v in sorted(pos["sums"].items())}
+        means = {f"loss_{k}": v / max(1, pos.n) for k, v in sorted(pos.sums.items())}
         means = distributed.mean_dict(means, self.info)
-        pos["logged_step"] = pos["step"]
+        pos.logged_step = pos.step
         if not self.info.is_main:
             distributed.barrier(self.info)
             return
-        row = {"epoch": pos["epoch"] + (1 if complete else 0), "epoch_complete": complete, "step": pos["step"],
-               "time_s": round(pos["elapsed_s"], 2),
+        row = {"epoch": pos.epoch + (1 if complete else 0), "epoch_complete": complete, "step": pos.step,
+               "time_s": round(pos.elapsed_s, 2),
                "lr": next(iter(self.task.optimizers.values())).param_groups[0]["lr"], **means}
         if self.val_samples:
             row.update(validate(self.task.restore, self.val_samples))
@@ -417,39 +332,40 @@ class _Run:
         self.log.add(row)
         distributed.barrier(self.info)
 
-    def _save(self) -> None:
-        if not self.info.is_main:
-            return
+    def _meta(self) -> dict:
+        """What the checkpoint (and the model card of its export) records about the run so far."""
         last = self.log.rows[-1] if self.log.rows else {}
-        meta = {"steps": self.pos["step"], "epoch": self.pos["epoch"], "wall_time_s": round(self.pos["elapsed_s"], 2),
+        meta = {"steps": self.pos.step, "epoch": self.pos.epoch, "wall_time_s": round(self.pos.elapsed_s, 2),
                 "val": {k: v for k, v in last.items() if k.startswith("val_")}, "data": self.data.describe(),
                 "notes": self.notes, "parameters": self.params, "world_size": self.info.world,
                 "device": str(self.info.device), "train_config": self.cfg.to_dict()}
+        return json.loads(json.dumps(meta, default=str))
+
+    def _save(self) -> None:
+        if not self.info.is_main:
+            return
         ckpt_io.save_train_checkpoint(
             self.ckpt_path, model_name=self.cfg.model, model_config=self.cfg.model_config,
-            modules=self.task.modules(), optimizers=self.task.optimizers, position=self.pos,
+            modules=self.task.modules(), optimizers=self.task.optimizers, position=asdict(self.pos),
             train_config=self.cfg.to_dict(), task_options=self.task.options, notes=self.notes,
-            log_rows=self.log.rows, rng=ckpt_io.rng_state(self.info.device),
-            meta=json.loads(json.dumps(meta, default=str)))
+            log_rows=self.log.rows, rng=ckpt_io.rng_state(self.info.device), meta=self._meta())
 
     # -- progress ----------------------------------------------------------------------------------
     def _bar(self):
         if not (self.cfg.progress and self.info.is_main):
             return None
-        from tqdm.auto import tqdm
-
         if self.cfg.time_budget:  # ETA of a time budget is the budget: count seconds
-            return tqdm(total=int(self.cfg.time_budget), initial=int(self.pos["elapsed_s"]), unit="s",
+            return tqdm(total=int(self.cfg.time_budget), initial=int(self.pos.elapsed_s), unit="s",
                         desc=f"train {self.cfg.model}", dynamic_ncols=True)
-        return tqdm(total=self.horizon, initial=self.pos["step"], unit="step", desc=f"train {self.cfg.model}",
+        return tqdm(total=self.horizon, initial=self.pos.step, unit="step", desc=f"train {self.cfg.model}",
                     dynamic_ncols=True)
 
     def _tick(self, bar, losses: dict, lr_factor: float) -> None:
         if bar is None:
             return
         if self.cfg.time_budget:
-            bar.update(max(0, min(int(self.pos["elapsed_s"]), bar.total) - bar.n))
+            bar.update(max(0, min(int(self.pos.elapsed_s), bar.total) - bar.n))
         else:
             bar.update(1)
-        bar.set_postfix(step=self.pos["step"], epoch=self.pos["epoch"], loss=f"{losses.get('total', math.nan):.4g}",
+        bar.set_postfix(step=self.pos.step, epoch=self.pos.epoch, loss=f"{losses.get('total', math.nan):.4g}",
                         lr=f"{self.cfg.lr * lr_factor:.2e}", refresh=False)

@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import DustbenchError
+from ..errors import DustbenchError
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:

@@ -10,9 +10,11 @@ import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
-from .synth import composite, render, sample_params
-from .synth.presets import REFERENCE_SHORT_SIDE, Preset
-from .sheets import contact_sheet
+from ..sheets import contact_sheet
+from .composite import composite
+from .params import sample_params
+from .presets import REFERENCE_SHORT_SIDE, Preset
+from .render import render
 
 FRAME = (REFERENCE_SHORT_SIDE, REFERENCE_SHORT_SIDE * 3 // 2)
 

@@ -6,7 +6,7 @@ so synthesizing damage directly on a 128×128 patch would draw specks fifteen ti
 shape)``, cheap: it is only numbers) and :func:`crop_params` rewrites that record for the crop:
 artifacts that cannot reach the crop are dropped, positions move to the crop's coordinates and
 sizes are re-expressed in units of the crop's short side. ``render(crop_params(...), crop shape)``
-then draws, pixel for pixel, what ``render(params, frame shape)`` draws inside the crop (up to
+(or ``regenerate(region, crop_params(...))``) then draws, pixel for pixel, what ``render(params, frame shape)`` draws inside the crop (up to
 floating-point rounding; see ``tests/test_stream.py``), at the cost of the few artifacts involved.
 
 Two optional factors serve augmentation: ``size_scale`` enlarges every artifact (not the image),
@@ -17,8 +17,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
-from ..synth import Synthesis, artifact_mask, composite, family_labels, render
 
 # Keys that are lengths in units of the short side; every other per-artifact key is unitless.
 LENGTH_KEYS = ("size", "width", "length", "blur", "spread", "wobble")
@@ -83,12 +81,6 @@ def crop_params(params: dict[str, Any], frame_shape, box, size_scale: float = 1.
     return {**params, "image_shape": [h, w], "groups": groups, "crop": crop}
 
 
-def synthesize_crop(region: np.ndarray, params: dict[str, Any]) -> Synthesis:
-    """Render a (cropped) parameter record on `region` and composite it (like ``synthesize``)."""
-    layer = render(params, region.shape)
-    return Synthesis(composite(region, layer), region, artifact_mask(layer), family_labels(layer), params)
-
-
 def frame_fraction_box(frame_shape, patch: int, rng: np.random.Generator) -> tuple[int, int, int, int]:
     """A uniformly placed patch×patch box inside a frame at least that large."""
     fh, fw = int(frame_shape[0]), int(frame_shape[1])
@@ -97,11 +89,4 @@ def frame_fraction_box(frame_shape, patch: int, rng: np.random.Generator) -> tup
     return int(rng.integers(0, fh - patch + 1)), int(rng.integers(0, fw - patch + 1)), patch, patch
 
 
-def families_present(labels: np.ndarray) -> list[str]:
-    """Names of the families that label at least one pixel."""
-    from ..synth import FAMILIES
-    ids = np.flatnonzero(np.bincount(labels.ravel(), minlength=len(FAMILIES) + 1)[1:])
-    return [FAMILIES[i] for i in ids]
-
-
-__all__ = ["LENGTH_KEYS", "crop_params", "families_present", "frame_fraction_box", "synthesize_crop"]
+__all__ = ["LENGTH_KEYS", "crop_params", "frame_fraction_box"]

@@ -1,9 +1,5 @@
-"""Clean images from a Hugging Face dataset, and ``open_clean``: every kind of ``--clean`` source.
+"""Clean images from a Hugging Face dataset: a ``save_to_disk`` folder or ``hf:NAME[:split]``.
 
-``--clean`` accepts:
-
-* ``builtin``: the photographs shipped with scikit-image/matplotlib (see ``dustbench.sources``);
-* a folder of PNG/JPEG/TIFF scans;
 * a folder written by ``datasets``' ``save_to_disk`` (a ``Dataset`` or a ``DatasetDict``; all its
   splits are used unless one is named as ``DIR:split``);
 * ``hf:NAME`` or ``hf:NAME:split``: a dataset on the Hugging Face hub. When the hub cannot be
@@ -25,9 +21,9 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from ..errors import DustbenchError
-from ..io import ImageReadError
-from ..sources import Source, open_sources
+from ..errors import DustbenchError, ImageReadError
+from ..io import decode_image
+from .source import Source
 
 _BINARY_NAMES = ("image", "img", "png", "clean", "bytes")
 
@@ -42,7 +38,6 @@ class HFSource(Source):
     column: str = "image"
 
     def load(self) -> np.ndarray:
-        from .codec import decode_image
         ds = _open(self.ref, self.split, self.column)
         try:
             cell = ds[self.row][self.column]
@@ -174,27 +169,3 @@ def hf_sources(spec: str, column: str | None = None) -> list[HFSource]:
     if not out:
         raise DustbenchError(f"--clean {spec}: the dataset has no rows")
     return out
-
-
-def open_clean(spec: str | os.PathLike, column: str | None = None) -> list[Source]:
-    """Every kind of clean source (see the module docstring) -> a non-empty list of sources."""
-    spec = str(spec)
-    if spec.startswith("hf:") or is_saved_dataset(spec) or (
-            ":" in spec and not Path(spec).exists() and is_saved_dataset(spec.rpartition(":")[0])):
-        return list(hf_sources(spec, column))
-    return open_sources(spec)
-
-
-def source_record(source: Source) -> dict:
-    """A JSON record from which :func:`source_from_record` rebuilds the source."""
-    rec = {"id": source.id, "path": source.path, "licence": source.licence}
-    if isinstance(source, HFSource):
-        rec.update(kind="hf", ref=source.ref, split=source.split, row=source.row, column=source.column)
-    return rec
-
-
-def source_from_record(rec: dict) -> Source:
-    if rec.get("kind") == "hf":
-        return HFSource(rec["id"], rec["path"], rec.get("licence", ""), rec["ref"], rec["split"], rec["row"],
-                        rec["column"])
-    return Source(rec["id"], rec["path"], rec.get("licence", ""))

@@ -1,0 +1,55 @@
+"""Evaluation data: (damaged, clean[, mask]) pairs from a folder, a synth run, a dataset, or `builtin`.
+
+``open_data(spec, split)`` understands:
+
+* ``"builtin"`` — a small fixed test set synthesized from the built-in photographs (see
+  :data:`BUILTIN`): split ``test`` has 10 crops of 192×192 px from the right half of each photo,
+  split ``validation`` 5 crops from the left half (disjoint pixels), each damaged with one of the
+  film-scan mixes (``*_scan_*``) drawn from ``SeedSequence([BUILTIN_SEED, split, i])``.
+* a folder of pairs: ``damaged/`` and ``clean/`` with matching file names (any image suffix),
+  optional ``mask/`` (nonzero = damaged; any channel counts) and ``labels/`` (family ids), and an
+  optional ``manifest.jsonl`` — so the output of ``dustbench synth`` is such a folder. Files may
+  sit in sub-folders; the image id is the path below ``damaged/`` without its suffix. A folder
+  may instead hold one such folder per split (``test/``, ``validation/`` or ``val/``, ...).
+* a dataset written by ``dustbench make-dataset`` (a folder with ``dataset_dict.json``), read
+  through ``dustbench.data.iter_split``.
+
+Samples are loaded one at a time, so memory holds one pair, whatever the size of the set.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import DustbenchError
+from .builtin_sets import BuiltinData
+from .eval_base import EvalData, Sample
+from .hf_data import HFData
+from .pairs_folder import PairsFolder
+
+__all__ = ["BuiltinData", "EvalData", "HFData", "PairsFolder", "Sample", "open_data"]
+
+
+def open_data(spec, split: str = "test") -> EvalData:
+
+    """``builtin``, a pairs folder (optionally with split sub-folders) or a make-dataset folder."""
+    if isinstance(spec, EvalData):
+        return spec
+    if str(spec) == "builtin":
+        return BuiltinData(split)
+    path = Path(spec).expanduser().resolve()
+    if not path.is_dir():
+        raise DustbenchError(f"--data {spec}: no such folder (use 'builtin', a folder with damaged/ and "
+                             "clean/, or a dataset written by `dustbench make-dataset`)")
+    if (path / "dataset_dict.json").is_file():
+        return HFData(str(spec), split, path)
+    if (path / split / "damaged").is_dir():
+        return PairsFolder(str(spec), split, path / split, path)
+    if (path / "damaged").is_dir():
+        if split != "test":
+            raise DustbenchError(f"--data {spec}: a single folder of pairs (no split sub-folders) is one "
+                                 f"test split; --split {split} needs {path / split / 'damaged'}")
+        return PairsFolder(str(spec), split, path, path)
+    splits = sorted(p.name for p in path.iterdir() if (p / "damaged").is_dir())
+    hint = f" (it has splits: {', '.join(splits)})" if splits else ""
+    raise DustbenchError(f"--data {spec}: expected damaged/ and clean/ folders, {split}/damaged/, or a "
+                         f"dataset_dict.json{hint}")

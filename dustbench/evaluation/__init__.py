@@ -1,0 +1,8 @@
+"""The shared benchmark harness: :func:`evaluate` (:mod:`.harness`), per-image rows and aggregates
+(:mod:`.rows`), and ``median_tuned``'s tuning on validation data (:mod:`.tuning`)."""
+from __future__ import annotations
+
+from .harness import Result, evaluate
+from .rows import COLUMNS, CONVENTIONS, PSNR_CAP, aggregate, image_scores, read_rows
+
+__all__ = ["COLUMNS", "CONVENTIONS", "PSNR_CAP", "Result", "aggregate", "evaluate", "image_scores", "read_rows"]

@@ -1,0 +1,166 @@
+"""What a restoration method is, and the one way every method is applied.
+
+A *method* maps a float32 H×W×C image in [0, 1] to a restored image of the same shape and dtype.
+Subclasses of :class:`Method` implement :meth:`Method.run`. :func:`apply_method` runs any method on
+one image in overlapping tiles (bounded memory), checks every tile's output (shape, dtype,
+NaN/Inf, range: :func:`check_output`), and hands the ground-truth mask only to oracles that
+declare ``needs_mask``; ``method(image)`` is the same call on the whole image. ``dustbench
+evaluate``, ``restore``, training validation and the library all go through it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import DustbenchError
+from ..io import mask_opacity
+from .tiling import apply_tiled
+
+BAD_OUTPUT_POLICIES = ("error", "clip")
+RANGE_TOLERANCE = 1e-6  # float rounding slack: far below half a 16-bit step (7.6e-6)
+
+
+class BadOutputError(DustbenchError):
+    """A method returned something that is not a valid restored image (names the image)."""
+
+
+class Method:
+    """A restoration method. Subclasses set the class attributes and implement :meth:`run`.
+
+    Attributes:
+        name: the registry name (set by :func:`create_method`).
+        options: JSON-serializable options it was built with (recorded in results).
+        needs_mask: True only for oracle methods that receive the ground-truth damage mask.
+        is_oracle: True for upper references that use information a real method cannot have.
+        param_count: learned parameters (0 for classical methods, None if unknown).
+    """
+
+    name: str = ""
+    needs_mask: bool = False
+    is_oracle: bool = False
+    param_count: int | None = None
+
+    def __init__(self, name: str = "", options: dict | None = None):
+        self.name = name or type(self).name or type(self).__name__
+        self.options = dict(options or {})
+
+    def run(self, image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+        """Restore a checked float32 H×W×C image; ``mask`` is a float32 H×W opacity in [0, 1] or None."""
+        raise NotImplementedError
+
+    def __call__(self, image: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        """Restore ``image`` (float32 H×W×C or H×W in [0, 1]) whole: :func:`apply_method` without
+        tiles, small overshoots clipped. ``mask`` (H×W, nonzero = damaged) reaches oracles only."""
+        return apply_method(self, image, mask, tile=None, name=f"{self.name} input", on_bad_output="clip")
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        return f"<{type(self).__name__} {self.name}({opts})>"
+
+
+def check_float_image(image: np.ndarray, what: str = "image") -> np.ndarray:
+    """Check that ``image`` is a float32 H×W or H×W×C array with values in [0, 1]; return it."""
+    if not isinstance(image, np.ndarray):
+        raise DustbenchError(f"{what}: expected a numpy array, got {type(image).__name__}")
+    if image.dtype != np.float32:
+        raise DustbenchError(f"{what}: expected float32 in [0, 1], got {image.dtype} "
+                             "(convert with dustbench.io.to_float)")
+    if image.ndim not in (2, 3) or image.shape[0] < 1 or image.shape[1] < 1 or (
+            image.ndim == 3 and image.shape[2] < 1):
+        raise DustbenchError(f"{what}: expected an H×W or H×W×C image, got shape {image.shape}")
+    lo, hi = float(image.min()), float(image.max())
+    if not (lo >= 0.0 and hi <= 1.0):  # also catches NaN
+        raise DustbenchError(f"{what}: values must lie in [0, 1], got range [{lo}, {hi}]")
+    return image
+
+
+@dataclass
+class OutputIssues:
+    """What was wrong with a method's outputs and repaired under ``on_bad_output="clip"``."""
+
+    nonfinite: int = 0
+    out_of_range: int = 0
+    cast_from: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.nonfinite or self.out_of_range or self.cast_from)
+
+    def add(self, other: "OutputIssues") -> None:
+        self.nonfinite += other.nonfinite
+        self.out_of_range += other.out_of_range
+        self.cast_from = self.cast_from or other.cast_from
+
+    def describe(self) -> str:
+        parts = [f"{self.nonfinite} NaN/Inf values" if self.nonfinite else "",
+                 f"{self.out_of_range} values outside [0, 1]" if self.out_of_range else "",
+                 f"dtype {self.cast_from} cast to float32" if self.cast_from else ""]
+        return ", ".join(p for p in parts if p)
+
+
+def check_output(out, expected: tuple, source: np.ndarray, where: str, policy: str,
+                 issues: OutputIssues) -> np.ndarray:
+    """Validate one output (tile); repair it under policy "clip", counting into ``issues``."""
+    if not isinstance(out, np.ndarray):
+        raise BadOutputError(f"{where}: returned {type(out).__name__}, expected a float32 numpy array")
+    if out.shape != expected:
+        raise BadOutputError(f"{where}: returned shape {out.shape}, expected {expected}")
+    if out.dtype != np.float32:
+        if out.dtype.kind != "f" or policy == "error":
+            raise BadOutputError(f"{where}: returned dtype {out.dtype}, expected float32 in [0, 1]"
+                                 + (" (floats are cast under --on-bad-output clip)" if out.dtype.kind == "f" else ""))
+        issues.cast_from = str(out.dtype)
+        out = out.astype(np.float32)
+    finite = np.isfinite(out)
+    nonfinite = int(out.size - np.count_nonzero(finite))
+    if nonfinite:
+        if policy == "error":
+            raise BadOutputError(f"{where}: output has {nonfinite} NaN/Inf values "
+                                 "(use --on-bad-output clip to replace them and go on)")
+        issues.nonfinite += nonfinite
+        out = np.where(np.isnan(out), source, out)  # NaN -> the input pixel; +-Inf clip below
+    bad = int(np.count_nonzero((out < -RANGE_TOLERANCE) | (out > 1 + RANGE_TOLERANCE))) - int(
+        np.count_nonzero(np.isinf(out)))
+    if bad > 0:
+        lo, hi = float(np.nanmin(out)), float(np.nanmax(out))
+        if policy == "error":
+            raise BadOutputError(f"{where}: {bad} output values outside [0, 1] (range [{lo:.4g}, {hi:.4g}]; "
+                                 "use --on-bad-output clip to clip them and go on)")
+        issues.out_of_range += bad
+    return np.clip(out, 0.0, 1.0)
+
+
+def apply_method(method: Method, image: np.ndarray, mask: np.ndarray | None = None, *, tile: int | None = 512,
+               overlap: int = 32, name: str = "image", on_bad_output: str = "error",
+               issues: OutputIssues | None = None) -> np.ndarray:
+    """Restore a float32 H×W(×C) image in [0, 1] with ``method``, in overlapping tiles.
+
+    ``tile=None`` or 0 runs the whole image at once. Every tile's raw output is checked by
+    :func:`check_output`; ``on_bad_output="error"`` raises :class:`BadOutputError` naming
+    ``name``, ``"clip"`` casts floats to float32, replaces NaN by the input pixel, clips to
+    [0, 1] and counts what it did in ``issues``. The mask reaches oracle methods only.
+    """
+    if on_bad_output not in BAD_OUTPUT_POLICIES:
+        raise DustbenchError(f"on_bad_output must be one of {BAD_OUTPUT_POLICIES}, got {on_bad_output!r}")
+    issues = OutputIssues() if issues is None else issues
+    work = check_float_image(image, name)
+    squeeze = work.ndim == 2
+    if squeeze:
+        work = work[:, :, None]
+    m = None
+    if method.needs_mask:
+        if mask is None:
+            raise DustbenchError(f"{name}: method {method.name!r} is an oracle and needs the ground-truth "
+                                 "damage mask, which this image does not have")
+        m = mask_opacity(mask, work.shape[:2], f"{name} mask")
+    where = f"{name}: method {method.name!r}"
+
+    def fn(part: np.ndarray, part_mask: np.ndarray | None = None) -> np.ndarray:
+        return check_output(method.run(part, part_mask), part.shape, part, where, on_bad_output, issues)
+
+    if tile:
+        out = apply_tiled(fn, work, tile=tile, overlap=overlap, mask=m)
+    else:
+        out = fn(work, m)
+    np.clip(out, 0.0, 1.0, out=out)  # blending of in-range tiles stays in range but for rounding
+    return out[:, :, 0] if squeeze else out

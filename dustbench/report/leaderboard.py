@@ -1,0 +1,179 @@
+"""Leaderboards from ``dustbench evaluate`` results: a tidy CSV, a markdown page, and plots.
+
+``build_leaderboard(results, out)`` reads each result folder's ``summary.json`` and
+``per_image.csv``, recomputes the CIs from the per-image rows with one recorded seed (so every
+row uses the same procedure), and writes ``leaderboard.csv`` (one row per method × config × test
+set), ``leaderboard.md`` and, per test set, ``<set>_psnr_vs_runtime.png``,
+``<set>_per_family_psnr.png`` and ``<set>_qualitative.png``. The qualitative grid uses the
+restored images saved by ``evaluate --save-images``; damaged/clean/mask crops are re-read from the
+test data recorded in ``summary.json`` (checked against each image's content hash).
+"""
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import DustbenchError
+from ..evaluation.rows import PSNR_CAP, aggregate, read_rows
+from ..io import atomic_path, write_text_atomic
+from .plots import label, nan_if_none, plot_family_bars, plot_psnr_runtime, plot_qualitative, slug
+
+COLUMNS = ["method", "config", "train_data", "test_set", "n_images", "psnr", "psnr_ci_low", "psnr_ci_high",
+           "ssim", "ssim_ci_low", "ssim_ci_high", "masked_psnr_in", "masked_psnr_out", "clean_change_rate",
+           "params_m", "runtime_ms_per_mp", "peak_memory_mib", "device", "is_oracle", "conventions",
+           "git_commit", "fingerprint", "result"]
+
+
+def find_results(paths) -> list[Path]:
+    """Result folders (holding summary.json) named directly, or found below the given folders."""
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_file() and p.name == "summary.json":
+            found.append(p.parent)
+        elif (p / "summary.json").is_file():
+            found.append(p)
+        elif p.is_dir():
+            found += sorted(s.parent for s in p.rglob("summary.json"))
+        else:
+            raise DustbenchError(f"{p}: not a result folder (no summary.json; run `dustbench evaluate` first)")
+    if not found:
+        raise DustbenchError(f"no summary.json found in {', '.join(map(str, paths))}")
+    return list(dict.fromkeys(found))
+
+
+def load_result(folder: Path) -> tuple[dict, list[dict]]:
+    try:
+        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DustbenchError(f"{folder / 'summary.json'}: unreadable ({exc})") from None
+    if not str(summary.get("schema", "")).startswith("dustbench.evaluate/"):
+        raise DustbenchError(f"{folder / 'summary.json'}: not a dustbench evaluate summary")
+    if not (folder / "per_image.csv").is_file():
+        raise DustbenchError(f"{folder}: summary.json without per_image.csv")
+    return summary, read_rows(folder / "per_image.csv")
+
+
+def leaderboard_table(results, seed: int = 0, n_resamples: int = 2000) -> pd.DataFrame:
+    """One tidy row per method × config × test set (the latest result wins over duplicates).
+
+    ``results`` are result folders, or ``{folder: (summary, rows)}`` already loaded.
+    """
+    if not isinstance(results, dict):
+        results = {folder: load_result(folder) for folder in results}
+    loaded = [(folder, summary, rows) for folder, (summary, rows) in results.items()]
+    names: dict[str, set] = {}
+    for _, s, _ in loaded:
+        names.setdefault(s["test_set"], set()).add(s["data"]["fingerprint"])
+    records = []
+    for folder, s, rows in loaded:
+        agg = aggregate(rows, seed, n_resamples)["metrics"]
+        test_set = s["test_set"] if len(names[s["test_set"]]) == 1 else \
+            f"{s['test_set']}@{s['data']['fingerprint'][:8]}"
+        params = s.get("param_count")
+        records.append({
+            "method": s["method"], "config": s.get("config", ""), "train_data": s.get("train_data") or "unknown",
+            "test_set": test_set, "n_images": len(rows),
+            "psnr": agg["psnr"]["mean"], "psnr_ci_low": agg["psnr"]["ci_low"], "psnr_ci_high": agg["psnr"]["ci_high"],
+            "ssim": agg["ssim"]["mean"], "ssim_ci_low": agg["ssim"]["ci_low"], "ssim_ci_high": agg["ssim"]["ci_high"],
+            "masked_psnr_in": nan_if_none(agg["psnr_in"]), "masked_psnr_out": nan_if_none(agg["psnr_out"]),
+            "clean_change_rate": nan_if_none(agg["clean_change_rate"]),
+            "params_m": math.nan if params is None else params / 1e6,
+            "runtime_ms_per_mp": nan_if_none(s["runtime"]["ms_per_megapixel"]),
+            "peak_memory_mib": nan_if_none(s["peak_memory"]["rss_mib"]), "device": s.get("device", ""),
+            "is_oracle": bool(s.get("is_oracle")), "conventions": s.get("conventions_short", ""),
+            "git_commit": (s.get("provenance", {}).get("git", {}).get("commit") or "")[:12],
+            "fingerprint": s["data"]["fingerprint"], "result": str(folder), "_created": s.get("created", "")})
+    df = pd.DataFrame(records)
+    df = df.sort_values("_created").drop_duplicates(["method", "config", "test_set"], keep="last")
+    if len(df) < len(records):
+        warnings.warn(f"{len(records) - len(df)} duplicate result(s) (same method, config, test set) ignored; "
+                      "the most recent one is used", stacklevel=2)
+    df = df.sort_values(["test_set", "is_oracle", "psnr"], ascending=[True, True, False])
+    return df.drop(columns="_created")[COLUMNS].reset_index(drop=True)
+
+
+def _cell(v, digits=2, ci=None) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    text = f"{v:.{digits}f}"
+    return text + (f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]" if ci else "")
+
+
+def markdown(df: pd.DataFrame, sections: dict[str, dict], seed: int, n_resamples: int, conventions: dict,
+             extra: list[str] | None = None) -> str:
+    """The leaderboard page; ``extra`` (markdown lines) goes after the tables, before the conventions."""
+    lines = ["# dustbench leaderboard", "",
+             f"Built {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC from {len(df)} result(s). Higher PSNR/SSIM "
+             f"is better. Means over images with 95 % percentile-bootstrap CIs ({n_resamples} resamples, "
+             f"seed {seed}); PSNR of pixel-identical outputs counts as {PSNR_CAP:g} dB. Masked PSNR is inside / "
+             "outside the dilated artifact region; *clean changed* is the share of pixels outside it that the "
+             "method altered. Rows marked [oracle] use the ground-truth mask (upper reference, not a "
+             "competitor). Full columns: `leaderboard.csv`.", ""]
+    for test_set, sec in sections.items():
+        part = df[df["test_set"] == test_set]
+        lines += [f"## {test_set}", "", f"{int(part['n_images'].max())} images, data fingerprint "
+                  f"`{part['fingerprint'].iloc[0][:12]}`.", "",
+                  "| # | method | config | train data | PSNR (dB) [95 % CI] | SSIM [95 % CI] | masked PSNR in / out "
+                  "(dB) | clean changed (%) | params (M) | ms/MP | peak mem (MiB) | device |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for k, (_, r) in enumerate(part.iterrows(), 1):
+            name = f"{r['method']} [oracle]" if r["is_oracle"] else r["method"]
+            lines.append(" | ".join([
+                f"| {k}", name, r["config"] or "–", r["train_data"],
+                _cell(r["psnr"], 2, (r["psnr_ci_low"], r["psnr_ci_high"])),
+                _cell(r["ssim"], 4, (r["ssim_ci_low"], r["ssim_ci_high"])),
+                f"{_cell(r['masked_psnr_in'])} / {_cell(r['masked_psnr_out'])}",
+                _cell(100 * r["clean_change_rate"], 3), _cell(r["params_m"], 3), _cell(r["runtime_ms_per_mp"], 1),
+                _cell(r["peak_memory_mib"], 0), f"{r['device']} |"]))
+        lines.append("")
+        for title, key in (("PSNR vs runtime", "runtime"), ("PSNR per artifact family", "family"),
+                           ("Qualitative crops", "qualitative")):
+            if sec.get(key):
+                lines += [f"![{title}]({sec[key].name})", ""]
+            elif sec.get(key + "_note"):
+                lines += [f"*{title}: {sec[key + '_note']}.*", ""]
+    lines += list(extra or [])
+    lines += ["## Conventions", ""] + [f"- **{k}**: {v}" for k, v in sorted(conventions.items())] + [""]
+    return "\n".join(lines)
+
+
+def build_leaderboard(results, out, *, seed: int = 0, n_resamples: int = 2000, plots: bool = True,
+                      grid_images: int = 2, crop: int = 96, extra=None) -> dict:
+    """Write leaderboard.csv, leaderboard.md and plots to ``out``; returns what was written.
+
+    ``extra(df) -> list[str]`` adds markdown sections (e.g. the published board's comparison with the
+    paper) after the tables.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    summaries = {str(f): load_result(f) for f in find_results(results)}
+    df = leaderboard_table(summaries, seed, n_resamples)
+    with atomic_path(out / "leaderboard.csv") as tmp:
+        df.to_csv(tmp, index=False, float_format="%.6g")
+    sections: dict[str, dict] = {}
+    for test_set in dict.fromkeys(df["test_set"]):
+        part = df[df["test_set"] == test_set]
+        sec = sections.setdefault(test_set, {})
+        if not plots:
+            continue
+        prefix = slug(test_set)
+        title = f"{test_set}, {int(part['n_images'].max())} images"
+        sec["runtime"] = plot_psnr_runtime(part, out / f"{prefix}_psnr_vs_runtime.png", f"PSNR vs runtime — {title}")
+        entries = [(label(r), *summaries[r["result"]], Path(r["result"])) for _, r in part.iterrows()]
+        sec["family"] = plot_family_bars([(e[0], e[1]) for e in entries], out / f"{prefix}_per_family_psnr.png",
+                                         f"PSNR per artifact family — {title}")
+        if sec["family"] is None:
+            sec["family_note"] = "no family information (no labels or manifest)"
+        sec["qualitative"], sec["qualitative_note"] = plot_qualitative(
+            entries, out / f"{prefix}_qualitative.png", test_set, grid_images, crop)
+    first = next(iter(summaries.values()))[0]
+    write_text_atomic(out / "leaderboard.md", markdown(df, sections, seed, n_resamples, first.get("conventions", {}),
+                                                       extra(df) if extra else None))
+    written = [out / "leaderboard.csv", out / "leaderboard.md"] + [
+        p for sec in sections.values() for k, p in sec.items() if isinstance(p, Path)]
+    return {"table": df, "files": written, "sections": sections}

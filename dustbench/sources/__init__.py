@@ -1,0 +1,74 @@
+"""Clean-image sources for every command: ``open_sources(spec)``.
+
+``spec`` (``--clean``) is one of
+
+* ``builtin``: the colour photographs shipped with scikit-image/matplotlib (:mod:`.builtin`);
+* a folder of PNG/JPEG/TIFF scans (:mod:`.folder`);
+* a folder written by ``datasets``' ``save_to_disk`` (``DIR`` or ``DIR:split``) or ``hf:NAME[:split]``
+  on the Hugging Face hub (:mod:`.hf`).
+
+A source is only a name and where to read it; pixels are read by ``source.load()`` when a sample
+needs them, so a folder of thousands of 24 MP scans costs nothing until used. Library code may
+also pass in-memory images (:class:`.array.ArraySource`).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import DustbenchError
+from .array import ArraySource
+from .builtin import BUILTIN, BUILTIN_TRAIN, builtin_sources, builtin_train_sources, package_data_dir
+from .folder import folder_sources
+from .hf import HFSource, hf_sources, is_saved_dataset
+from .source import Source
+
+__all__ = ["BUILTIN", "BUILTIN_TRAIN", "ArraySource", "HFSource", "Source", "builtin_sources",
+           "builtin_train_sources", "folder_sources", "hf_sources", "open_sources", "package_data_dir",
+           "source_from_record", "source_record"]
+
+
+def _is_dataset_spec(spec: str) -> bool:
+    return spec.startswith("hf:") or is_saved_dataset(spec) or (
+        ":" in spec and not Path(spec).exists() and is_saved_dataset(spec.rpartition(":")[0]))
+
+
+def open_sources(spec: str | os.PathLike, column: str | None = None) -> list[Source]:
+    """Every kind of clean source (see the module docstring) -> a non-empty list of sources.
+
+    ``column`` names the image column of a dataset (default: the first image column).
+    """
+    spec = str(spec)
+    if spec == "builtin":
+        sources = builtin_sources()
+        if not sources:
+            raise DustbenchError("no built-in photographs found (are scikit-image and matplotlib installed?)")
+        return sources
+    if _is_dataset_spec(spec):
+        return list(hf_sources(spec, column))
+    path = Path(spec)
+    if not path.exists():
+        raise DustbenchError(f"--clean {spec}: no such folder (use 'builtin', a folder of PNG/JPEG/TIFF scans, "
+                             "a saved dataset or hf:NAME)")
+    if not path.is_dir():
+        raise DustbenchError(f"--clean {spec}: not a folder (use 'builtin', a folder of PNG/JPEG/TIFF scans, "
+                             "a saved dataset or hf:NAME)")
+    sources = folder_sources(path)
+    if not sources:
+        raise DustbenchError(f"--clean {spec}: no PNG, JPEG or TIFF images found in this folder")
+    return sources
+
+
+def source_record(source: Source) -> dict:
+    """A JSON record from which :func:`source_from_record` rebuilds the source."""
+    rec = {"id": source.id, "path": source.path, "licence": source.licence}
+    if isinstance(source, HFSource):
+        rec.update(kind="hf", ref=source.ref, split=source.split, row=source.row, column=source.column)
+    return rec
+
+
+def source_from_record(rec: dict) -> Source:
+    if rec.get("kind") == "hf":
+        return HFSource(rec["id"], rec["path"], rec.get("licence", ""), rec["ref"], rec["split"], rec["row"],
+                        rec["column"])
+    return Source(rec["id"], rec["path"], rec.get("licence", ""))
