@@ -93,6 +93,10 @@ BAD_RECORDS = {
     "colour_out_of_range": (GOOD_DUST + "colors = [[1.0, 2.0, 0.0]]\n", "colors", "[0, 1]"),
     "opacity_above_one": (GOOD_DUST + "opacity = [0.5, 1.5]\n", "opacity", "[0, 1]"),
     "level_above_one": (GOOD_DUST + "level = [0.9, 1.2]\n", "level", "[0, 1]"),
+    "size_above_one": (GOOD_DUST.replace("size = [0.001, 0.002]", "size = [0.5, 2.0]"), "size", "short side"),
+    "width_above_one": ('family = "hair"\ndescription = "t"\ndensity = [1, 2]\nwidth = [0.001, 1.5]\n'
+                        'length = [0.1, 0.2]\n', "width", "short side"),
+    "bright_fraction_above_one": (GOOD_DUST + "bright_fraction = 1.5\n", "bright_fraction", "[0, 1]"),
     "string_not_bool": ('family = "scratch"\ndescription = "t"\ndensity = [1, 2]\nwidth = [0.001, 0.002]\n'
                         'length = [0.1, 0.2]\nfull_height = "yes"\n', "full_height", "true or false"),
     "bad_orientation": ('family = "scratch"\ndescription = "t"\ndensity = [1, 2]\nwidth = [0.001, 0.002]\n'

@@ -42,7 +42,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..data.make_dataset import DatasetConfig, make_dataset
+    from ..data.make_dataset import DatasetConfig, make_dataset  # deferred: imports datasets
 
     cfg = DatasetConfig(clean=args.clean, out=args.out, seed=args.seed, train_patches=args.train_patches,
                         patch=args.patch, val_images=args.val_images, test_images=args.test_images,

@@ -114,9 +114,18 @@ def card_text(manifest: dict[str, Any], presets, preview: bool) -> str:
         "## Sources and licences", "",
         _table(["licence", "images"], [[k, v] for k, v in sorted(licences.items())]), "",
     ]
+    parts += _sources_and_left_out(manifest, by_id)
+    if preview:
+        parts += ["## Preview", "", "damaged | clean | mask | family labels", "", "![preview](preview.png)", ""]
+    return "\n".join(parts)
+
+
+def _sources_and_left_out(manifest: dict[str, Any], by_id: dict) -> list[str]:
+    """The source table (first MAX_SOURCE_ROWS) and what was left out, and why."""
+    plan, splits, cfg = manifest["plan"], manifest["splits"], manifest["config"]
     ids = sorted(by_id)
     shown = ids[:MAX_SOURCE_ROWS]
-    parts += [_table(["source", "split", "licence", "size", "dtype"],
+    parts = [_table(["source", "split", "licence", "size", "dtype"],
                      [[i, by_id[i][0], by_id[i][1].get("licence") or "unknown",
                        "×".join(str(v) for v in by_id[i][1]["shape"]), by_id[i][1]["dtype"]] for i in shown])]
     if len(ids) > len(shown):
@@ -131,9 +140,7 @@ def card_text(manifest: dict[str, Any], presets, preview: bool) -> str:
               + "".join(f"\n  - {e}" for _, e in plan["unreadable"][:50]),
               f"- {len(skipped)} row(s) skipped while writing" + "".join(f"\n  - {a}: {e}" for a, e in skipped[:50]),
               ""]
-    if preview:
-        parts += ["## Preview", "", "damaged | clean | mask | family labels", "", "![preview](preview.png)", ""]
-    return "\n".join(parts)
+    return parts
 
 
 def write_card(out: Path, manifest: dict[str, Any], presets) -> Path:

@@ -18,6 +18,7 @@ from ..errors import DustbenchError
 from ..io import write_json_atomic, write_text_atomic
 from ..provenance import collect
 from ..synth.presets import FAMILIES, load_preset_file
+from ..synth.stamps import Stamp, write_stamps
 from .classify import SYNTH_FAMILY, THRESHOLDS, describe_rules
 from .detect import DetectionSettings
 from .estimate import size_column
@@ -65,8 +66,6 @@ def _stamp_records(run: FitRun, folder: Path, out: Path) -> dict[str, dict[str, 
 
 
 def _write_stamps(run: FitRun, folder: Path) -> int:
-    from ..synth.stamps import Stamp, write_stamps
-
     comps = run.fit.components
     stamps = []
     for row in comps.itertuples():

@@ -8,7 +8,7 @@
 A detector is a model file whose output is P(artifact) (H×W, repeated on every channel; e.g. the
 ``segnet`` family). :func:`dustbench.methods.load_model_file` returns a :class:`DetectInpaint` by
 itself when the file says it is one (TorchScript ``dustbench.json`` extra file, or a checkpoint
-whose model family has ``export_metadata``), with the threshold and fill recorded at export, so
+whose family's task has such ``file_info``), with the threshold and fill recorded at export, so
 ``dustbench evaluate segnet.pt --data builtin`` scores the restored images, not the probabilities;
 ``-o threshold=0.7`` (``dilate``, ``radius``, ``fill``) overrides them. It is not a registered
 method name: registered methods are built from options alone and have no learned parameters.

@@ -7,7 +7,7 @@ import inspect
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import DustbenchError
 from ..registry import Registry, option_params
@@ -16,21 +16,9 @@ from .base import Method
 MODEL_SUFFIXES = (".pt", ".pth", ".pt2", ".ts", ".ckpt")
 
 _METHODS = Registry("method")
-
-
-def register_method(name: str) -> Callable[[Callable[..., Method]], Callable[..., Method]]:
-    """Decorator registering a Method subclass (or a factory returning a Method) under ``name``."""
-    return _METHODS.register(name)
-
-
-def list_methods() -> list[str]:
-    """Names of all registered methods, sorted."""
-    return _METHODS.names()
-
-
-def get_method_factory(name: str) -> Callable[..., Method]:
-    """The registered factory for ``name`` (raises UnknownNameError with a did-you-mean)."""
-    return _METHODS.get(name)
+register_method = _METHODS.register  # @register_method("name") on a Method subclass or a factory of one
+list_methods = _METHODS.names  # names of all registered methods, sorted
+get_method_factory = _METHODS.get  # the factory of a name (UnknownNameError with a did-you-mean)
 
 
 def method_options(name: str) -> dict[str, Any]:

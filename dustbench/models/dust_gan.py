@@ -16,7 +16,7 @@ Generator (``create_model("dust_gan", ...)``), input x: N×3×H×W float32 in [0
     y  = clamp(m + r̂, 0, 1)  = clamp(x + δ, 0, 1)   crop back to H×W
 
 So G maps the residual r (with the median m as context, ``median_input``) to the clean residual
-r̂, and because δ starts at zero the untrained model is exactly the identity (DESIGN.md: a short
+r̂, and because δ starts at zero the untrained model is exactly the identity (docs/architecture.md, known pitfalls: a short
 CPU training must not start by destroying clean pixels). The output is bounded to [0, 1]; with
 ``bound="sigmoid"`` the bound is the paper's sigmoid, y = σ(logit(x) + δ) (still the identity at
 init; its gradient vanishes near 0 and 1, where bright/dark dust lives, hence "clamp" by default).

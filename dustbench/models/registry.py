@@ -7,26 +7,14 @@ names stays cheap.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 from ..registry import Registry
 
 _MODELS = Registry("model", option_word="config option")
-
-
-def register_model(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator registering ``fn(**config) -> nn.Module`` under ``name``; returns ``fn`` unchanged."""
-    return _MODELS.register(name)
-
-
-def list_models() -> list[str]:
-    """Names of all registered model families, sorted."""
-    return _MODELS.names()
-
-
-def get_model_factory(name: str) -> Callable[..., Any]:
-    """The registered factory for ``name`` (raises UnknownNameError with a did-you-mean)."""
-    return _MODELS.get(name)
+register_model = _MODELS.register  # @register_model("name") on fn(**config) -> nn.Module
+list_models = _MODELS.names  # names of all registered model families, sorted
+get_model_factory = _MODELS.get  # the factory of a name (UnknownNameError with a did-you-mean)
 
 
 def create_model(name: str, **config: Any):

@@ -48,42 +48,45 @@ class PresetError(DustbenchError):
     """A preset file or record is invalid; the message names the file, preset and key."""
 
 
-# key -> (kind, default). Kinds: "range" = [lo, hi] of non-negative numbers with lo <= hi;
-# "irange" = the same with integers; "str"; "bool"; "colors" = list of [r, g, b] in [0, 1];
-# "names" = list of preset names; "number" = a non-negative number; "families" = list of FAMILIES
-# names. Default None = required.
+_ORIENTATIONS = ("any", "vertical", "horizontal")
+# key -> (kind, default[, allowed values]). Kinds: "range" = [lo, hi] of non-negative numbers with
+# lo <= hi; "fraction" = the same within [0, 1] (opacities, grey levels, and every size, width,
+# length and blur: fractions of the short side); "irange" = a range of whole numbers; "str";
+# "choice" = one of the allowed values; "bool"; "colors" = list of [r, g, b] in [0, 1]; "names" =
+# list of preset names; "number" = a non-negative number; "unit" = a number in [0, 1];
+# "families" = list of FAMILIES names. Default None = required.
 _COMMON = {
     "family": ("str", None),
     "description": ("str", None),
     "density": ("range", None),
-    "opacity": ("range", [0.8, 1.0]),
-    "blur": ("range", [0.0, 0.0]),
-    "polarity": ("str", "dark"),
-    "level": ("range", None),  # grey level of the artifact; default depends on polarity
+    "opacity": ("fraction", [0.8, 1.0]),
+    "blur": ("fraction", [0.0, 0.0]),
+    "polarity": ("choice", "dark", POLARITIES),
+    "level": ("fraction", None),  # grey level of the artifact; default depends on polarity
     "colors": ("colors", []),
-    "bright_fraction": ("number", 0.5),
+    "bright_fraction": ("unit", 0.5),
 }
-_BLOB = {"size": ("range", None), "roughness": ("range", [0.05, 0.2]), "elongation": ("range", [1.0, 1.5])}
+_BLOB = {"size": ("fraction", None), "roughness": ("range", [0.05, 0.2]), "elongation": ("range", [1.0, 1.5])}
 _STROKE = {
-    "width": ("range", None),
-    "length": ("range", None),
+    "width": ("fraction", None),
+    "length": ("fraction", None),
     "curvature": ("range", [0.0, 1.0]),  # total turning along the stroke, radians
-    "taper": ("range", [0.0, 0.5]),  # fraction by which width and opacity fade towards the ends
+    "taper": ("fraction", [0.0, 0.5]),  # fraction by which width and opacity fade towards the ends
 }
-SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
+SCHEMA: dict[str, dict[str, tuple]] = {
     "dust": {**_COMMON, **_BLOB},
     "dirt": {**_COMMON, **_BLOB},
     "hair": {**_COMMON, **_STROKE},
-    "lint": {**_COMMON, **_STROKE, "fibres": ("irange", [3, 6]), "spread": ("range", [0.005, 0.02])},
+    "lint": {**_COMMON, **_STROKE, "fibres": ("irange", [3, 6]), "spread": ("fraction", [0.005, 0.02])},
     "scratch": {
         **_COMMON,
         **_STROKE,
-        "orientation": ("str", "any"),  # any | vertical | horizontal
+        "orientation": ("choice", "any", _ORIENTATIONS),
         "full_height": ("bool", False),  # run the whole frame (film-transport "rain")
-        "gaps": ("range", [0.0, 0.0]),  # fraction of the length missing (intermittent scratches)
-        "wobble": ("range", [0.0, 0.0]),  # sideways drift of vertical scratches, fraction of short side
+        "gaps": ("fraction", [0.0, 0.0]),  # fraction of the length missing (intermittent scratches)
+        "wobble": ("fraction", [0.0, 0.0]),  # sideways drift of vertical scratches, fraction of short side
     },
-    "blotch": {**_COMMON, **_BLOB, "rim": ("range", [0.0, 0.0])},  # rim > 0: a water mark's darker edge
+    "blotch": {**_COMMON, **_BLOB, "rim": ("fraction", [0.0, 0.0])},  # rim > 0: a water mark's darker edge
     "mix": {"family": ("str", None), "description": ("str", None), "components": ("names", None),
             "density_scale": ("number", 1.0)},
     # Real sprites; colour comes from the stamps, so no polarity/level/colour keys.
@@ -94,13 +97,12 @@ SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
         "stamps": ("str", None),  # the stamp folder; relative to the preset file
         "families": ("families", []),  # draw only stamps of these families; [] = all
         "scale": ("range", [0.8, 1.25]),  # × the stamp's size, kept within its family's 5th-95th percentile
-        "opacity": ("range", [1.0, 1.0]),  # × the stamp's own alpha
+        "opacity": ("fraction", [1.0, 1.0]),  # × the stamp's own alpha
         "rotate": ("bool", True),  # any angle
         "flip": ("bool", True),  # mirrored with probability ½
     },
 }
 _DEFAULT_LEVEL = {"dark": [0.0, 0.12], "bright": [0.88, 1.0], "mixed": [0.0, 0.12], "color": [0.0, 0.0]}
-_ORIENTATIONS = ("any", "vertical", "horizontal")
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,7 @@ class Preset:
         return {"name": self.name, **{k: v for k, v in self.values.items() if not k.startswith("_")}}
 
 
-def _check_value(kind: str, value: Any, where: str, key: str) -> Any:
+def _check_value(kind: str, value: Any, where: str, key: str, allowed: tuple = ()) -> Any:
     def fail(msg: str):
         raise PresetError(f"{where}: key {key!r}: {msg}")
 
@@ -131,15 +133,19 @@ def _check_value(kind: str, value: Any, where: str, key: str) -> Any:
         if not isinstance(value, str) or not value:
             fail(f"expected a non-empty string, got {value!r}")
         return value
+    if kind == "choice":
+        if value not in allowed:
+            fail(f"{value!r} is not one of {', '.join(allowed)}")
+        return value
     if kind == "bool":
         if not isinstance(value, bool):
             fail(f"expected true or false, got {value!r}")
         return value
-    if kind == "number":
-        if not is_num(value) or value < 0:
-            fail(f"expected a non-negative number, got {value!r}")
+    if kind in ("number", "unit"):
+        if not is_num(value) or value < 0 or (kind == "unit" and value > 1):
+            fail(f"expected a number {'in [0, 1]' if kind == 'unit' else '>= 0'}, got {value!r}")
         return float(value)
-    if kind in ("range", "irange"):
+    if kind in ("range", "irange", "fraction"):
         if not isinstance(value, list) or len(value) != 2 or not all(is_num(v) for v in value):
             fail(f"expected a range [low, high] of two numbers, got {value!r}")
         if kind == "irange" and not all(float(v).is_integer() for v in value):
@@ -149,6 +155,8 @@ def _check_value(kind: str, value: Any, where: str, key: str) -> Any:
             fail(f"range {value!r} has a negative low end")
         if lo > hi:
             fail(f"range {value!r} is empty (low > high)")
+        if kind == "fraction" and hi > 1:
+            fail(f"range {value!r} must lie in [0, 1] (a fraction of the short side, an opacity or a level)")
         return [int(lo), int(hi)] if kind == "irange" else [float(lo), float(hi)]
     if kind == "colors":
         if not isinstance(value, list) or not all(
@@ -184,9 +192,9 @@ def validate_preset(name: str, record: Any, source: str = "<memory>", base_dir: 
         raise PresetError(f"{where}: unknown key {unknown[0]!r} for family {family!r} "
                           f"(valid keys: {', '.join(sorted(schema))})")
     values: dict[str, Any] = {}
-    for key, (kind, default) in schema.items():
+    for key, (kind, default, *allowed) in schema.items():
         if key in record:
-            values[key] = _check_value(kind, record[key], where, key)
+            values[key] = _check_value(kind, record[key], where, key, tuple(*allowed))
         elif key == "level" and family != "mix":
             values[key] = list(_DEFAULT_LEVEL.get(values.get("polarity", "dark"), [0.0, 0.12]))
         elif default is None:
@@ -196,18 +204,8 @@ def validate_preset(name: str, record: Any, source: str = "<memory>", base_dir: 
     if family == "stamp":
         folder = Path(values["stamps"]).expanduser()
         values["stamps"] = str((Path(base_dir or ".") / folder).resolve())
-        if values["opacity"][1] > 1:
-            raise PresetError(f"{where}: key 'opacity': range {values['opacity']!r} must lie in [0, 1]")
-    elif family != "mix":
-        if values["polarity"] not in POLARITIES:
-            raise PresetError(f"{where}: key 'polarity': {values['polarity']!r} is not one of {', '.join(POLARITIES)}")
-        if values["polarity"] == "color" and not values["colors"]:
-            raise PresetError(f"{where}: key 'colors': polarity 'color' needs at least one colour")
-        for key in ("opacity", "level"):
-            if values[key][1] > 1:
-                raise PresetError(f"{where}: key {key!r}: range {values[key]!r} must lie in [0, 1]")
-    if family == "scratch" and values["orientation"] not in _ORIENTATIONS:
-        raise PresetError(f"{where}: key 'orientation': {values['orientation']!r} is not one of {', '.join(_ORIENTATIONS)}")
+    elif family != "mix" and values["polarity"] == "color" and not values["colors"]:
+        raise PresetError(f"{where}: key 'colors': polarity 'color' needs at least one colour")
     return Preset(name=name, family=family, description=values["description"], values=values, source=source)
 
 
