@@ -19,11 +19,21 @@ import cv2
 import numpy as np
 
 from .errors import DustbenchError, ImageFormatError, ImageReadError  # noqa: F401  (re-exported)
+from .headers import read_header
+
+# OpenCV's own decoder warnings ("PNG input buffer is incomplete") would precede dustbench's one-line
+# error naming the file; errors stay on.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)  # read once: the process umask, applied to atomically written files
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+# Decoding refuses images whose header claims more pixels (a 100000×100000 header is a bomb; a
+# 4x5" sheet at 4000 dpi is ~290 MP). $DUSTBENCH_MAX_PIXELS (or `dustbench --max-pixels`) changes it.
+DEFAULT_MAX_PIXELS = 300_000_000
+MAX_PIXELS_ENV = "DUSTBENCH_MAX_PIXELS"
+FLOAT_TOLERANCE = 1e-6  # float files written by other tools may overshoot [0, 1] by rounding
 SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32)
 
 
@@ -52,7 +62,20 @@ def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
         raise ImageFormatError(f"{name}: shape {image.shape} is not H×W or H×W×3")
     if image.shape[0] < 1 or image.shape[1] < 1:
         raise ImageFormatError(f"{name}: empty image of shape {image.shape}")
+    if image.dtype == np.float32 and (problem := float_range_problem(image)):
+        raise ImageFormatError(f"{name}: {problem}")
     return image
+
+
+def float_range_problem(image: np.ndarray) -> str | None:
+    """Why a float image is not intensities in [0, 1] (NaN/Inf, or values outside), or None."""
+    lo, hi = float(np.min(image)), float(np.max(image))
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return "a float image with NaN or infinite values"
+    if lo < -FLOAT_TOLERANCE or hi > 1 + FLOAT_TOLERANCE:
+        return (f"a float image with values in [{lo:.4g}, {hi:.4g}]; dustbench takes float images as intensities "
+                "in [0, 1]: rescale it, or use 8- or 16-bit")
+    return None
 
 
 def to_float(image: np.ndarray) -> np.ndarray:
@@ -116,6 +139,11 @@ def mask_opacity(mask, shape=None, what: str = "mask") -> np.ndarray:
     return np.clip(np.nan_to_num(mask.astype(np.float32, copy=False)), 0.0, 1.0)
 
 
+def storable(image: np.ndarray) -> np.ndarray:
+    """An image as files hold it: float images (intensities in [0, 1]) become 16-bit, others are kept."""
+    return from_float(image, np.uint16) if image.dtype == np.float32 else image
+
+
 def mask_to_image(mask: np.ndarray, dtype) -> np.ndarray:
     """Quantise an opacity mask to the image's bit depth, rounding up: any drawn pixel stays > 0."""
     hi = dtype_max(dtype) if np.dtype(dtype) != np.float32 else 65535.0
@@ -151,11 +179,17 @@ def decode_bytes(data, where: str = "image bytes") -> np.ndarray:
     `where` names the source (a file, a dataset cell) in the ImageReadError raised on failure.
     """
     buf = data if isinstance(data, np.ndarray) else np.frombuffer(data, np.uint8)
-    image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    check_pixel_limit(buf, where)
+    try:
+        image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    except cv2.error as exc:  # e.g. OpenCV's own size limit
+        raise ImageReadError(f"{where}: OpenCV cannot decode it ({' '.join(str(exc).split())[-160:]})") from None
     if image is None:
         raise ImageReadError(f"{where}: not a readable image (corrupt, truncated or unsupported format)")
     if image.dtype not in (np.uint8, np.uint16, np.float32):
         raise ImageReadError(f"{where}: unsupported pixel type {image.dtype}; use 8- or 16-bit images")
+    if image.dtype == np.float32 and (problem := float_range_problem(image)):
+        raise ImageReadError(f"{where}: {problem}")
     if image.ndim == 3:
         if image.shape[2] == 4:
             image = image[:, :, :3]
@@ -164,6 +198,28 @@ def decode_bytes(data, where: str = "image bytes") -> np.ndarray:
         else:
             image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     return np.ascontiguousarray(image)
+
+
+def max_pixels() -> int:
+    """The pixel limit for decoding: ``$DUSTBENCH_MAX_PIXELS`` (0 = none), else :data:`DEFAULT_MAX_PIXELS`."""
+    text = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_PIXELS
+    try:
+        return max(0, int(float(text)))
+    except ValueError:
+        raise DustbenchError(f"${MAX_PIXELS_ENV}={text!r}: expected a number of pixels (0 = no limit)") from None
+
+
+def check_pixel_limit(data, where: str) -> None:
+    """ImageReadError when the header of encoded ``data`` claims more pixels than :func:`max_pixels`."""
+    limit = max_pixels()
+    header = read_header(data) if limit else None
+    if header is not None and header.pixels > limit:
+        raise ImageReadError(
+            f"{where}: {header.width}×{header.height} px ({header.pixels / 1e6:,.0f} MP) is over the pixel limit "
+            f"of {limit / 1e6:,.0f} MP (a decompression bomb, or a very large scan: raise the limit with "
+            f"--max-pixels N or ${MAX_PIXELS_ENV}=N)")
 
 
 def decode_image(data: Any) -> np.ndarray:
@@ -185,6 +241,31 @@ def decode_image(data: Any) -> np.ndarray:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ImageReadError(f"cannot decode an image from {type(data).__name__}")
     return decode_bytes(data, "dataset image cell")
+
+
+def output_dir(path: str | os.PathLike, what: str = "--out") -> Path:
+    """Create output folder ``path`` (and its parents) now and prove it writable, so that a bad
+    location fails in one line before any work is done."""
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise DustbenchError(f"{what} {path}: exists and is not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise DustbenchError(f"{what} {path}: cannot write there ({exc.strerror or exc})") from None
+    return path
+
+
+def output_file(path: str | os.PathLike, what: str = "-o") -> Path:
+    """Check that file ``path`` can be written (its folder is created); a folder in its place is an error."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise DustbenchError(f"{what} {path}: is a folder; give a file name")
+    output_dir(path.parent, what)
+    return path
 
 
 @contextmanager

@@ -55,6 +55,14 @@ def _check_pair(reference, restored, data_range):
     R = DEFAULT_DATA_RANGE[x.dtype] if data_range is None else float(data_range)
     if not (math.isfinite(R) and R > 0):
         raise MetricInputError(f"data_range must be a positive finite number, got {data_range!r}")
+    if x.dtype.kind == "f":
+        for name, img in (("reference", x), ("restored", y)):
+            lo, hi = float(np.min(img)), float(np.max(img))
+            if not (math.isfinite(lo) and math.isfinite(hi)):
+                raise MetricInputError(f"{name} holds NaN or infinite values")
+            if data_range is None and (lo < -1e-6 or hi > 1 + 1e-6):
+                raise MetricInputError(f"{name} is a float image with values in [{lo:.4g}, {hi:.4g}]: float images "
+                                       "are taken as [0, 1]; rescale them, or pass data_range= explicitly")
     return x, y, R
 
 

@@ -133,7 +133,7 @@ def test_synth_cli_matches_library_call_with_workers_and_shards(tmp_path, capsys
         return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
     plain = tree(tmp_path / "plain")
-    assert len(plain) == 4 * 5 + 1 and "contact_sheet.png" not in plain
+    assert len(plain) == 4 * 5 + 2 and "contact_sheet.png" not in plain and "synth.json" in plain
     assert tree(tmp_path / "w2") == plain
     assert tree(tmp_path / "sharded") == plain
 

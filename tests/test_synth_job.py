@@ -80,7 +80,7 @@ def test_same_seed_same_bytes_with_one_or_two_workers(clean8, reference_run, tmp
     report = run_synth(config(clean8, out, n=6, seed=7, workers=2, contact_sheet=True), progress=False)
     assert sorted(report.written) == list(range(6))
     ref = tree_bytes(reference_run)
-    assert "manifest.jsonl" in ref and "contact_sheet.png" in ref and len(ref) == 6 * 5 + 2
+    assert "manifest.jsonl" in ref and "contact_sheet.png" in ref and "synth.json" in ref and len(ref) == 6 * 5 + 3
     assert tree_bytes(out) == ref
 
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
 from ..errors import DustbenchError
-from ..io import ImageFormatError, ImageReadError
+from ..io import MAX_PIXELS_ENV
+from ..version import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +22,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dustbench",
         description="Synthetic dust & scratch damage for film scans, and a benchmark for restoration models.",
     )
+    parser.add_argument("--version", action="version", version=f"dustbench {__version__}")
+    parser.add_argument("--max-pixels", type=float, metavar="N",
+                        help="refuse images whose header claims more than N pixels, before decoding "
+                             f"(default 300e6, or ${MAX_PIXELS_ENV}; 0 = no limit)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if info.name.startswith("_"):
@@ -29,17 +35,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _os_error(exc: OSError) -> str:
+    """An OS error as one line naming the path (permission denied, not a folder, disk full, ...)."""
+    where = exc.filename if exc.filename is not None else ""
+    other = f" -> {exc.filename2}" if getattr(exc, "filename2", None) else ""
+    return f"{where}{other}: {exc.strerror or exc}" if where else str(exc)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    before = os.environ.get(MAX_PIXELS_ENV)
+    if args.max_pixels is not None:  # through the environment, so worker processes see it too
+        os.environ[MAX_PIXELS_ENV] = str(int(args.max_pixels))
     try:
         result = args.func(args)
-    except (DustbenchError, ImageReadError, ImageFormatError, FileNotFoundError) as exc:
+    except DustbenchError as exc:
         print(f"dustbench {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # e.g. an output folder that cannot be written, a full disk
+        print(f"dustbench {args.command}: error: {_os_error(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"dustbench {args.command}: interrupted; re-run the same command to resume", file=sys.stderr)
         return 130
+    finally:
+        if before is None:
+            os.environ.pop(MAX_PIXELS_ENV, None)
+        else:
+            os.environ[MAX_PIXELS_ENV] = before
     return int(result or 0)
 
 

@@ -16,6 +16,9 @@ def add_method_arguments(p) -> None:
     p.add_argument("--on-bad-output", choices=("error", "clip"), default="error",
                    help="NaN/Inf or out-of-range output: stop with an error naming the image, or repair "
                         "(NaN -> input pixel, clip to [0, 1]), report and count it")
+    p.add_argument("--on-error", choices=("stop", "skip"), default="stop",
+                   help="a bad image or pair (unreadable, mismatched, too small): stop with an error naming it, "
+                        "or report it and go on without it")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -60,7 +63,7 @@ def run(args) -> int:
                       overlap=args.overlap, options=parse_options(args.option), device=args.device,
                       save_images=args.save_images, on_bad_output=args.on_bad_output, seed=args.seed,
                       tune_on=args.tune_on, train_data=args.train_data, limit=args.limit,
-                      overwrite=args.overwrite, progress=not args.quiet)
+                      overwrite=args.overwrite, on_error=args.on_error, progress=not args.quiet)
     s, m = result.summary, result.summary["metrics"]
     print(f"{s['method']} ({s['config'] or 'defaults'}) on {s['test_set']}, {s['data']['n_images']} images"
           f" ({s['resumed_images']} resumed)")
@@ -76,5 +79,7 @@ def run(args) -> int:
     if s["bad_outputs"]["images"]:
         print(f"  repaired outputs of {s['bad_outputs']['images']} images "
               f"({s['bad_outputs']['values_repaired']} values)")
+    for item in s["skipped"]:
+        print(f"  skipped {item['image_id']}: {item['error']}")
     print(f"  wrote {result.out / 'per_image.csv'} and {result.out / 'summary.json'}")
     return 0

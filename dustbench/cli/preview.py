@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import DustbenchError
-from ..io import read_image, write_image
+from ..io import output_file, read_image, write_image
 from ..synth.preview import preview_sheet
 from ..sources import builtin_sources
 from ..synth.presets import library, resolve_presets
@@ -34,6 +34,7 @@ def _photo(spec: str):
 
 def run(args) -> int:
     presets = resolve_presets(args.presets, library())
+    output_file(args.out, "--out")
     sheet = preview_sheet(presets, _photo(args.photo), seed=args.seed, crop=args.crop, progress=not args.quiet)
     write_image(Path(args.out), sheet)
     print(f"wrote {args.out}: {len(presets)} presets")

@@ -29,14 +29,19 @@ def run(args) -> int:
 
     records = restore(args.model, args.inputs, args.out, options=parse_options(args.option), device=args.device,
                       tile=args.tile or None, overlap=args.overlap, compare=args.compare,
-                      overwrite=args.overwrite, on_bad_output=args.on_bad_output, progress=not args.quiet)
+                      overwrite=args.overwrite, on_bad_output=args.on_bad_output, on_error=args.on_error,
+                      progress=not args.quiet)
     written = [r for r in records if r.status == "written"]
     for r in records:
         if r.issues:
             print(f"{r.input}: repaired output: {r.issues.describe()}")
+        if r.status == "skipped":
+            print(f"skipped {r.error}")
     mp = sum(r.megapixels for r in written)
     secs = sum(r.seconds for r in written)
     rate = f", {1000 * secs / mp:.0f} ms/MP" if mp else ""
     print(f"restored {len(written)} image(s) into {args.out}{rate}; "
-          f"{len(records) - len(written)} already there (use --overwrite to redo)")
+          f"{sum(r.status == 'exists' for r in records)} already there (use --overwrite to redo)"
+          + (f"; {sum(r.status == 'skipped' for r in records)} skipped" if any(r.status == "skipped" for r in records)
+             else ""))
     return 0

@@ -66,7 +66,7 @@ def _builtin_samples(split: str) -> tuple[Sample, ...]:
         sid = f"{i:02d}_{source.id.split(':')[-1]}"
         mask = mask_to_image(s.mask, clean.dtype)
         out.append(Sample(sid, s.damaged, clean, mask, s.labels, families_present(s.labels),
-                          [preset.name], hash_arrays(sid, s.damaged, clean, mask)))
+                          [preset.name], hash_arrays(sid, s.damaged, clean, mask), f"builtin:{split}/{sid}"))
     return tuple(out)
 
 

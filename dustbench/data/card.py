@@ -90,7 +90,7 @@ def card_text(manifest: dict[str, Any], presets, preview: bool) -> str:
                [[s, splits[s]["rows"], len(splits[s]["sources"]),
                  f"{cfg['patch']}×{cfg['patch']} patches" if s == "train" else "full-size images",
                  f"`{splits[s]['fingerprint']}`"] for s in SPLITS]), "",
-        "No source image (and no pixel-identical copy of one) appears in two splits.", "",
+        "No source image (and no identical copy of one) appears in two splits.", "",
         "## Loading", "",
         "```python", "import datasets, dustbench.data",
         "dd = datasets.load_from_disk(PATH)                      # train / validation / test",
@@ -132,7 +132,7 @@ def _sources_and_left_out(manifest: dict[str, Any], by_id: dict) -> list[str]:
         parts += ["", f"({len(ids) - len(shown)} more: see `dustbench.json`.)"]
     skipped = [s for sp in SPLITS for s in splits[sp]["skipped"]]
     parts += ["", "## Left out", "",
-              f"- {len(plan['duplicates'])} duplicate image(s) (same pixels as another source, which was kept)"
+              f"- {len(plan['duplicates'])} duplicate image(s) (identical to another source, which was kept)"
               + "".join(f"\n  - `{a}` = `{b}`" for a, b in plan["duplicates"][:50]),
               f"- {len(plan['too_small'])} image(s) smaller than the {cfg['patch']}-px patch"
               + "".join(f"\n  - `{a}` ({'×'.join(map(str, s))})" for a, s in plan["too_small"][:50]),

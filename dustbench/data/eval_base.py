@@ -27,6 +27,7 @@ class Sample:
     families: list[str] = field(default_factory=list)
     presets: list[str] = field(default_factory=list)
     digest: str = ""
+    source: str = ""  # where the pair came from (a file, a dataset cell), for messages
 
 
 def families_from_record(value) -> list[str]:

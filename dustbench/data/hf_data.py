@@ -53,7 +53,7 @@ class HFData(EvalData):
         presets = rec.get("presets") or []
         return Sample(sid, damaged, clean, mask, labels, families,
                       [presets] if isinstance(presets, str) else list(presets),
-                      hash_arrays(sid, damaged, clean, mask))
+                      hash_arrays(sid, damaged, clean, mask), where)
 
     def __iter__(self):
         for index in range(len(self.dataset)):

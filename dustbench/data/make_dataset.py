@@ -31,7 +31,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import DustbenchError, ImageReadError
-from ..io import atomic_path, encode_image, mask_to_image, write_json_atomic
+from ..io import atomic_path, encode_image, mask_to_image, output_dir, write_json_atomic
 from ..sources import open_sources, source_from_record
 from ..synth import (DEFAULT_PRESETS, count_by_family, crop_params, families_present, library, regenerate,
                      resolve_presets, sample_params, synthesize)
@@ -133,7 +133,11 @@ class _Worker:
     def image(self, rec: dict[str, Any]) -> np.ndarray:
         if self._last is None or self._last[0] != rec["id"]:
             self._last = None  # free the previous scan before decoding the next
-            self._last = (rec["id"], load_clean(source_from_record(rec)))
+            image = load_clean(source_from_record(rec))
+            if list(image.shape) != rec["shape"] or str(image.dtype) != rec["dtype"]:
+                raise ImageReadError(f"{rec['path']}: decodes to {image.dtype} {list(image.shape)}, not the "
+                                     f"{rec['dtype']} {rec['shape']} its scan found (changed since?)")
+            self._last = (rec["id"], image)
         return self._last[1]
 
     def row(self, split: str, i: int) -> dict[str, Any]:
@@ -234,6 +238,7 @@ def _prepare_out(cfg: DatasetConfig, out: Path) -> bool:
     if out.is_dir() and any(out.iterdir()) and not (out / WORK).is_dir():
         raise DustbenchError(f"--out {out}: folder is not empty and holds no unfinished dataset; "
                              "choose an empty or new folder")
+    output_dir(out)
     return False
 
 

@@ -72,7 +72,7 @@ class PairsFolder(EvalData):
         rec = self._records().get(f"damaged/{sample_id}", {})
         families = families_present(labels) if labels is not None else families_from_record(rec.get("families"))
         return Sample(sample_id, damaged, clean, mask, labels, families, list(rec.get("presets", [])),
-                      h.hexdigest())
+                      h.hexdigest(), str(files["damaged"]))
 
     load = get
 

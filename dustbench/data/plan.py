@@ -20,7 +20,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import DustbenchError, ImageReadError
-from ..io import from_float
+from ..headers import read_header
+from ..io import check_pixel_limit, read_file, storable
 from ..sources import HFSource, Source, source_record
 
 SPLIT_CODES = {"train": 0, "validation": 1, "test": 2}  # the second entry of every sample's seed
@@ -28,9 +29,8 @@ _SPLIT_DRAW = 7  # SeedSequence([seed, 7]) permutes the sources into splits
 
 
 def load_clean(source: Source) -> np.ndarray:
-    """A source's pixels as uint8/uint16 (float TIFFs become uint16: PNG stores no floats)."""
-    image = source.load()
-    return from_float(image, np.uint16) if image.dtype == np.float32 else image
+    """A source's pixels as uint8/uint16 (float images become uint16: PNG stores no floats)."""
+    return storable(source.load())
 
 
 def _cache_key(source: Source) -> str:
@@ -44,16 +44,36 @@ def _cache_key(source: Source) -> str:
 
 
 def scan_one(source: Source) -> dict[str, Any]:
+    """Shape, stored dtype and content hash of one source.
+
+    A file whose header says plainly what it holds is not decoded here (rows decode it once, later):
+    its hash is of the file's bytes, so byte-identical copies are duplicates. Anything else (dataset
+    cells, headers this module cannot read) is decoded and hashed by its pixels.
+    """
     rec: dict[str, Any] = {"id": source.id, "key": _cache_key(source)}
     try:
-        image = load_clean(source)
+        known = None if isinstance(source, HFSource) else _file_facts(source.path)
+        if known is None:
+            image = load_clean(source)
+            h = hashlib.sha256(f"{image.shape}|{image.dtype}|".encode())
+            h.update(np.ascontiguousarray(image).data)
+            known = list(image.shape), str(image.dtype), h.hexdigest()
     except (ImageReadError, OSError) as exc:
         rec["error"] = str(exc)
         return rec
-    h = hashlib.sha256(f"{image.shape}|{image.dtype}|".encode())
-    h.update(np.ascontiguousarray(image).data)
-    rec.update(shape=list(image.shape), dtype=str(image.dtype), sha256=h.hexdigest())
+    rec.update(shape=known[0], dtype=known[1], sha256=known[2])
     return rec
+
+
+def _file_facts(path: str) -> tuple[list[int], str, str] | None:
+    """(shape, stored dtype, "file:" + sha256 of the bytes) from a file's header, or None to decode it."""
+    data = read_file(path)
+    check_pixel_limit(data, path)
+    header = read_header(data)
+    if header is None or header.dtype is None:
+        return None
+    stored = "uint16" if header.dtype == "float32" else header.dtype  # floats are stored as 16-bit
+    return header.shape, stored, "file:" + hashlib.sha256(data).hexdigest()
 
 
 def _init_worker() -> None:

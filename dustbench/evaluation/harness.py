@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -24,10 +25,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .. import provenance
-from ..data.eval_data import EvalData, HFData, open_data
+from ..data.eval_data import EvalData, open_data
 from ..errors import DustbenchError
 from ..version import __version__
-from ..io import from_float, to_float, write_image, write_json_atomic, write_text_atomic
+from ..io import from_float, output_dir, to_float, write_image, write_json_atomic, write_text_atomic
+from ..metrics import WINDOW
 from ..methods import Method, OutputIssues, apply_method, load_method
 from .rows import COLUMNS, CONVENTIONS, CONVENTIONS_SHORT, PSNR_CAP, aggregate, image_row, read_rows, rows_to_csv
 from .tuning import tune_if_needed
@@ -75,8 +77,18 @@ def _run_key(method, data: EvalData, tile, overlap, on_bad_output) -> dict:
     return key
 
 
+RESULT_FILES = ("per_image.csv", "summary.json", "run.json")
+
+
 def _previous_rows(out: Path | None, key: dict, overwrite: bool) -> dict[str, dict]:
-    if out is None or overwrite:
+    """The rows a matching earlier run left in ``out`` (resume); with ``overwrite`` its results are removed
+    first, so rows of another run can never be mistaken for this one's."""
+    if out is None:
+        return {}
+    if overwrite:
+        for name in RESULT_FILES:
+            (out / name).unlink(missing_ok=True)
+        shutil.rmtree(out / "images", ignore_errors=True)
         return {}
     run_file, csv_file = out / "run.json", out / "per_image.csv"
     if not csv_file.is_file():
@@ -110,10 +122,28 @@ class _Run:
     on_bad_output: str
     save_images: bool
     previous: dict
+    on_error: str = "stop"
     rows: list = field(default_factory=list)
     issues: OutputIssues = field(default_factory=OutputIssues)
+    skipped: list = field(default_factory=list)  # [image id, why] of bad pairs left out under on_error="skip"
     resumed: int = 0
     warmed: bool = False
+
+    def sample(self, sample_id: str):
+        """The pair ``sample_id``, or None when it is bad and ``on_error`` is "skip" (reported)."""
+        try:
+            sample = self.data.get(sample_id)
+            h, w = sample.clean.shape[:2]
+            if min(h, w) < WINDOW:
+                raise DustbenchError(f"{sample.source or sample_id}: {h}×{w} px is too small to score "
+                                     f"(SSIM needs at least {WINDOW}×{WINDOW} px)")
+            return sample
+        except DustbenchError as exc:
+            if self.on_error == "stop":
+                raise DustbenchError(f"{exc} (use --on-error skip to evaluate the other pairs)") from None
+            self.skipped.append([sample_id, str(exc)])
+            tqdm.write(f"skipped {self.data.name}/{sample_id}: {exc}")
+            return None
 
     def kept_row(self, sample) -> dict | None:
         """The row of an earlier run for this very sample (same content hash, image saved if asked)."""
@@ -146,23 +176,28 @@ def evaluate(method, data, out=None, split: str = "test", tile: int | None = 512
              options: dict | None = None, device: str = "cpu", save_images: bool = False,
              on_bad_output: str = "error", seed: int = 0, n_resamples: int = 2000, tune_on=None,
              train_data: str | None = None, limit: int | None = None, overwrite: bool = False,
-             progress: bool = True) -> Result:
+             on_error: str = "stop", progress: bool = True) -> Result:
     """Evaluate ``method`` (a registered name, a model file, or a Method) on ``data``.
 
     ``data`` is ``"builtin"``, a folder (pairs, synth output, make-dataset output) or an
     :class:`~dustbench.data.EvalData`. ``out`` (optional) receives ``per_image.csv``,
     ``summary.json``, ``run.json`` (the resume key), ``tuning.json`` for median_tuned, and with
     ``save_images`` the restored images as ``images/<id>.png`` at the reference bit depth.
-    ``seed`` seeds the bootstrap CIs. ``train_data`` is recorded for the leaderboard.
+    ``seed`` seeds the bootstrap CIs. ``train_data`` is recorded for the leaderboard. A bad pair
+    (unreadable, mismatched, too small) stops the run (``on_error="stop"``) or is reported and left
+    out (``"skip"``, listed in the summary).
     """
+    if on_error not in ("stop", "skip"):
+        raise DustbenchError(f"on_error must be 'stop' or 'skip', got {on_error!r}")
     data = open_data(data, split)
-    out = Path(out).expanduser() if out is not None else None
+    out = output_dir(out) if out is not None else None
     spec = method if isinstance(method, str) else getattr(method, "name", "")
     options = tune_if_needed(str(spec), dict(options or {}), data, tune_on, out) if isinstance(method, str) \
         else options
     method = load_method(method, options, device)
     key = _run_key(method, data, tile, overlap, on_bad_output)
-    run = _Run(method, data, out, tile, overlap, on_bad_output, save_images, _previous_rows(out, key, overwrite))
+    run = _Run(method, data, out, tile, overlap, on_bad_output, save_images, _previous_rows(out, key, overwrite),
+               on_error)
     if out is not None:
         write_json_atomic(out / "run.json", key)
     fingerprint = _walk(run, limit, progress)
@@ -170,6 +205,7 @@ def evaluate(method, data, out=None, split: str = "test", tile: int | None = 512
         raise DustbenchError(f"{data.name}: no images to evaluate")
     summary = _summary(method, data, run.rows, fingerprint, key, seed, n_resamples, device,
                        train_data, run.issues, run.resumed)
+    summary["skipped"] = [{"image_id": i, "error": e} for i, e in run.skipped]
     if out is not None:
         write_json_atomic(out / "summary.json", summary)
     return Result(summary, run.rows, out)
@@ -177,15 +213,16 @@ def evaluate(method, data, out=None, split: str = "test", tile: int | None = 512
 
 def _walk(run: _Run, limit: int | None, progress: bool) -> str:
     """Score every sample (up to ``limit``), writing ``per_image.csv`` as rows finish; the data fingerprint."""
-    total = None if isinstance(run.data, HFData) else len(run.data)
-    total = min(total, limit) if total is not None and limit else total
+    ids = run.data.ids()[:limit] if limit else run.data.ids()
     fingerprint = hashlib.sha256()
     last_write = time.monotonic()
-    bar = tqdm(total=total, desc=f"evaluate {run.method.name}", unit="img", disable=not progress)
+    bar = tqdm(total=len(ids), desc=f"evaluate {run.method.name}", unit="img", disable=not progress)
     try:
-        for i, sample in enumerate(run.data):
-            if limit and i >= limit:
-                break
+        for sample_id in ids:
+            sample = run.sample(sample_id)
+            if sample is None:
+                bar.update(1)
+                continue
             fingerprint.update(f"{sample.id}\0{sample.digest}\n".encode())
             row = run.kept_row(sample)
             if row is not None:

@@ -56,14 +56,21 @@ def rows_to_csv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
+def _number(text: str | None):
+    """A CSV cell as written by :func:`rows_to_csv`: int for integers (so a rewrite keeps ``400``),
+    float otherwise, NaN when empty."""
+    if text in ("", None):
+        return math.nan
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
 def read_rows(path) -> list[dict]:
-    """Rows of a ``per_image.csv``: numbers as floats (NaN for empty cells), text as str."""
+    """Rows of a ``per_image.csv``: numbers as int/float (NaN for empty cells), text as str."""
     with open(path, newline="", encoding="utf-8") as f:
-        rows = []
-        for rec in csv.DictReader(f):
-            rows.append({k: (v if k in TEXT_COLUMNS else float(v) if v not in ("", None) else math.nan)
-                         for k, v in rec.items()})
-    return rows
+        return [{k: (v if k in TEXT_COLUMNS else _number(v)) for k, v in rec.items()} for rec in csv.DictReader(f)]
 
 
 def image_scores(reference: np.ndarray, restored: np.ndarray, mask: np.ndarray | None = None) -> dict:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DustbenchError
-from ..io import write_json_atomic, write_text_atomic
+from ..io import output_dir, output_file, write_json_atomic, write_text_atomic
 from ..provenance import collect
 from ..synth.presets import FAMILIES, load_preset_file
 from ..synth.stamps import Stamp, write_stamps
@@ -89,6 +89,10 @@ def fit_preset(cfg: FitPresetConfig, progress: bool = True, log=print) -> FitRun
         raise DustbenchError(f"--out {out}: the preset file must end in .toml")
     if bool(cfg.pairs) == bool(cfg.blank):
         raise DustbenchError("give either --pairs DIR or --blank SCAN... (not both)")
+    output_file(out, "--out")  # every output location is checked before the (long) fitting starts
+    for flag, folder in (("--report", cfg.report), ("--stamps", cfg.stamps)):
+        if folder:
+            output_dir(folder, flag)
     warn = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
     scans = pair_scans(cfg.pairs, cfg.on_error, warn) if cfg.pairs else blank_scans(cfg.blank)
     source = str(cfg.pairs) if cfg.pairs else f"{len(scans)} blank scan(s)"

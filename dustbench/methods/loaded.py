@@ -87,10 +87,12 @@ class LoadedModel(Method):
         if as_batch:
             y = y.transpose(0, 1)  # C×1×H×W back to 1×C×H×W
         if y.shape[1] != c:
-            if c == 1:
-                y = y.mean(dim=1, keepdim=True)  # RGB model on a grey image: average back
+            if c == 1 and y.shape[1] == x.shape[1]:
+                y = y.mean(dim=1, keepdim=True)  # RGB model on a grey image repeated to RGB: average back
             else:
-                raise DustbenchError(f"{self.name}: model returned {y.shape[1]} channels for a {c}-channel image")
+                raise DustbenchError(f"{self.name}: model returned {y.shape[1]} channels for a {c}-channel image "
+                                     f"given to it as {x.shape[1]} channel(s); expected {c} (or {x.shape[1]}, "
+                                     "averaged back to grey)")
         return y[0].permute(1, 2, 0).numpy()
 
 

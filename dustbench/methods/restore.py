@@ -9,7 +9,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import DustbenchError
-from ..io import IMAGE_SUFFIXES, from_float, list_images, read_image, to_float, write_image
+from ..io import IMAGE_SUFFIXES, from_float, list_images, output_dir, read_image, to_float, write_image
 from ..sheets import busiest_crop, contact_sheet
 from .base import OutputIssues, apply_method
 from .registry import load_method
@@ -19,11 +19,12 @@ from .registry import load_method
 class Restored:
     input: Path
     output: Path
-    status: str  # "written" or "exists"
+    status: str  # "written", "exists" or "skipped"
     seconds: float = 0.0
     megapixels: float = 0.0
     compare: Path | None = None
     issues: OutputIssues = field(default_factory=OutputIssues)
+    error: str = ""  # why a "skipped" input was left out
 
 
 def output_suffix(path: Path) -> str:
@@ -72,22 +73,32 @@ def comparison_sheet(before: np.ndarray, after: np.ndarray, height: int = 512, c
 
 def restore(method, inputs, out, *, options: dict | None = None, device: str = "cpu", tile: int | None = 512,
             overlap: int = 32, compare: bool = False, overwrite: bool = False, on_bad_output: str = "error",
-            progress: bool = True) -> list[Restored]:
+            on_error: str = "stop", progress: bool = True) -> list[Restored]:
     """Restore each input image (files, or folders searched recursively) into ``out``.
 
     Outputs keep the input's name, format and bit depth (16-bit TIFF in, 16-bit TIFF out; JPEG
     becomes PNG). Inputs are never overwritten; existing outputs are kept unless ``overwrite``.
-    ``compare`` also writes ``out/compare/<name>.png`` (see :func:`comparison_sheet`).
+    ``compare`` also writes ``out/compare/<name>.png`` (see :func:`comparison_sheet`). An unreadable
+    input stops the run (``on_error="stop"``) or is reported and left out (``"skip"``).
     """
-    method = load_method(method, options, device)
+    if on_error not in ("stop", "skip"):
+        raise DustbenchError(f"on_error must be 'stop' or 'skip', got {on_error!r}")
     out = Path(out).expanduser()
-    records = []
     plan = plan_outputs(inputs, out)
+    output_dir(out)
+    method = load_method(method, options, device)
+    records = []
     for src, dst in tqdm(plan, desc=f"restore {method.name}", unit="img", disable=not progress):
         if dst.exists() and not overwrite:
             records.append(Restored(src, dst, "exists"))
             continue
-        image = read_image(src)
+        try:
+            image = read_image(src)
+        except DustbenchError as exc:
+            if on_error == "stop":
+                raise DustbenchError(f"{exc} (use --on-error skip to restore the other images)") from None
+            records.append(Restored(src, dst, "skipped", error=str(exc)))
+            continue
         issues = OutputIssues()
         start = time.perf_counter()
         restored = apply_method(method, to_float(image), tile=tile, overlap=overlap, name=str(src),

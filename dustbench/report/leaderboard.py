@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..errors import DustbenchError
 from ..evaluation.rows import PSNR_CAP, aggregate, read_rows
-from ..io import atomic_path, write_text_atomic
+from ..io import atomic_path, output_dir, write_text_atomic
 from .plots import label, nan_if_none, plot_family_bars, plot_psnr_runtime, plot_qualitative, slug
 
 COLUMNS = ["method", "config", "train_data", "test_set", "n_images", "psnr", "psnr_ci_low", "psnr_ci_high",
@@ -149,8 +149,7 @@ def build_leaderboard(results, out, *, seed: int = 0, n_resamples: int = 2000, p
     ``extra(df) -> list[str]`` adds markdown sections (e.g. the published board's comparison with the
     paper) after the tables.
     """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(out)
     summaries = {str(f): load_result(f) for f in find_results(results)}
     df = leaderboard_table(summaries, seed, n_resamples)
     with atomic_path(out / "leaderboard.csv") as tmp:

@@ -7,10 +7,13 @@ disk means the sample is finished, which is how an interrupted run resumes.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing as mp
 import os
+import shutil
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -20,8 +23,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import DustbenchError
-from ..errors import ImageReadError
-from ..io import mask_to_image, read_image, write_image, write_text_atomic
+from ..io import mask_to_image, output_dir, read_image, storable, write_image, write_text_atomic
 from ..sheets import contact_sheet
 from ..sources import Source, open_sources
 from . import synthesize
@@ -29,6 +31,8 @@ from .params import count_by_family
 from .presets import DEFAULT_PRESETS, Preset, library, resolve_presets
 
 RECORDS = ".records"  # one JSON per finished sample; manifest.jsonl is rebuilt from them
+RUN_FILE = "synth.json"  # what made the samples in a folder: another run's folder is refused
+OUTPUTS = ("damaged", "clean", "mask", "labels", RECORDS, "manifest.jsonl", "contact_sheet.png", RUN_FILE)
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -58,6 +62,7 @@ class SynthConfig:
     on_error: str = "stop"  # stop | skip
     format16: str = "png"  # png | tif: container for 16-bit images
     contact_sheet: bool = True
+    overwrite: bool = False  # replace the samples of another run in `out`
 
 
 @dataclass
@@ -70,7 +75,7 @@ class SynthReport:
 
 @lru_cache(maxsize=2)  # consecutive samples often share a source; keep at most two scans in memory
 def _load(source: Source) -> np.ndarray:
-    return source.load()
+    return storable(source.load())
 
 
 def _make_sample(cfg: SynthConfig, sources: list[Source], presets: list[Preset], index: int) -> tuple[int, str]:
@@ -80,9 +85,9 @@ def _make_sample(cfg: SynthConfig, sources: list[Source], presets: list[Preset],
     preset = presets[int(rng.integers(len(presets)))]
     try:
         clean = _load(source)
-    except ImageReadError as exc:
-        return index, str(exc)
-    s = synthesize(clean, preset, rng)
+        s = synthesize(clean, preset, rng)
+    except DustbenchError as exc:  # an unreadable or unusable source: named, skipped or stopping per --on-error
+        return index, str(exc) if source.path in str(exc) else f"{source.path}: {exc}"
     sid = f"{index:06d}"
     ext = ".png" if clean.dtype == np.uint8 or cfg.format16 == "png" else ".tif"
     out = Path(cfg.out)
@@ -155,10 +160,12 @@ def run_synth(cfg: SynthConfig, progress: bool = True) -> SynthReport:
         raise DustbenchError("--n must be at least 1")
     if cfg.on_error not in ("stop", "skip"):
         raise DustbenchError(f"--on-error {cfg.on_error!r}: use 'stop' or 'skip'")
+    if cfg.format16 not in ("png", "tif"):
+        raise DustbenchError(f"--format16 {cfg.format16!r}: use 'png' or 'tif'")
     sources = open_sources(cfg.clean)
     presets = resolve_presets(cfg.presets, library())
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(cfg.out)
+    claim_folder(out, run_config(cfg, sources, presets), cfg.overwrite)
     shard_i, shard_n = cfg.shard
     mine = [i for i in range(cfg.n) if i % shard_n == shard_i]
     done = _finished(out)
@@ -179,6 +186,45 @@ def run_synth(cfg: SynthConfig, progress: bool = True) -> SynthReport:
     if cfg.contact_sheet:
         write_contact_sheet(out, read_records(out))
     return report
+
+
+def run_config(cfg: SynthConfig, sources: list[Source], presets: list[Preset]) -> dict[str, Any]:
+    """What decides the samples' bytes (not n, workers, shard): two runs into one folder must share it."""
+    ids = hashlib.sha256("\n".join(s.id for s in sources).encode()).hexdigest()
+    return {"seed": cfg.seed, "presets": [p.name for p in presets], "format16": cfg.format16,
+            "clean": {"sources": len(sources), "ids_sha256": ids}}
+
+
+def claim_folder(out: Path, config: dict[str, Any], overwrite: bool = False) -> None:
+    """Record ``config`` in ``out`` (or find it there); refuse a folder that holds another run's samples.
+
+    The record is created atomically and exclusively (a hard link), so two runs started at once into
+    one folder cannot both claim it; shards of one run share the same record.
+    """
+    path = out / RUN_FILE
+    if overwrite:
+        for name in OUTPUTS:
+            target = out / name
+            shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+    elif not path.exists() and (out / RECORDS).is_dir() and any((out / RECORDS).iterdir()):
+        raise DustbenchError(f"{out}: holds synth samples without a {RUN_FILE} record of how they were made; "
+                             "write to a new folder, or add --overwrite to replace them")
+    text = json.dumps(config, sort_keys=True, indent=2) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=f".{RUN_FILE}.", dir=out)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.link(tmp, path)  # complete or absent, and it fails if another run claimed the folder first
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(tmp)
+    existing = json.loads(path.read_text(encoding="utf-8"))
+    if existing != json.loads(text):
+        diff = ", ".join(f"{k} {existing.get(k)!r} (now {config.get(k)!r})" for k in sorted(config)
+                         if existing.get(k) != config.get(k))
+        raise DustbenchError(f"{out}: holds samples of another synth run ({diff}); write to a new folder, or add "
+                             "--overwrite to replace them")
 
 
 def _collect(results, cfg: SynthConfig, report: SynthReport, bar) -> None:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..errors import DustbenchError
-from ..io import atomic_path, write_json_atomic, write_text_atomic
+from ..io import atomic_path, output_file, write_json_atomic, write_text_atomic
 from ..methods import load_model_file
 from ..methods.loaded import INFO_FILE
 from ..models.checkpoint import build_model, checkpoint_channels, file_info, read_checkpoint
@@ -74,6 +74,7 @@ def export_model(checkpoint, out, *, format: str = "torchscript", card: bool = T
     out = Path(out).expanduser()
     if out.suffix.lower() not in (".pt", ".ts", ".pth"):
         raise DustbenchError(f"-o {out}: use a .pt file name (TorchScript)")
+    output_file(out, "-o")
     ckpt = read_checkpoint(checkpoint)
     model = build_model(ckpt, checkpoint).cpu()
     channels = int(checkpoint_channels(ckpt) or 3)

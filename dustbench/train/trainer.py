@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from ..data.train_sources import open_train_data
 from ..errors import DustbenchError
-from ..io import write_json_atomic
+from ..io import output_dir, write_json_atomic
 from ..models import create_model
 from ..models.checkpoint import CHECKPOINT_NAME, read_checkpoint
 from ..models.task import task_class
@@ -144,6 +144,8 @@ class _Run:
         self.out = Path(config.out).expanduser()
         self.ckpt_path = self.out / CHECKPOINT_NAME
         config, saved = self._config(config, resume, overwrite)
+        if info.is_main:
+            output_dir(self.out)
         if config.amp not in AMP_MODES:
             raise DustbenchError(f"amp must be one of {AMP_MODES}, got {config.amp!r}")
         self.cfg = config
