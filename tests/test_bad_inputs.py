@@ -324,3 +324,19 @@ def test_synthesize_and_metrics_refuse_floats_outside_zero_one(values):
         dustbench.psnr(image, image)
     if np.isfinite(values).all():  # an explicit data_range is the way to score another range
         assert dustbench.psnr(image, image + 1, data_range=255.0) > 0
+
+
+def test_make_dataset_refuses_a_float_scan_outside_zero_one_before_any_work(clean_folder, tmp_path, capsys):
+    (clean_folder / "hdr.tif").write_bytes(BAD_FILES["float_0_1000.tif"]())
+    code, _, err = run(capsys, "make-dataset", "--clean", clean_folder, "--out", tmp_path / "ds", "--seed", "0",
+                       "--train-patches", "4", "--patch", "32", "--quiet")
+    assert code == 2 and one_line_naming(err, "hdr.tif", "[0, 1]"), err
+    assert not (tmp_path / "ds" / "dataset_dict.json").exists()
+
+
+def test_fit_preset_refuses_two_files_for_one_image(tmp_path, capsys):
+    pairs = _pairs(tmp_path / "pairs")
+    write_image(pairs / "damaged" / "p0.tif", GOOD)
+    code, _, err = run(capsys, "fit-preset", "--pairs", pairs, "--name", "lab", "--out", tmp_path / "lab.toml",
+                       "--quiet")
+    assert code == 2 and one_line_naming(err, "p0.png", "p0.tif", "two files"), err

@@ -70,10 +70,9 @@ def _file_facts(path: str) -> tuple[list[int], str, str] | None:
     data = read_file(path)
     check_pixel_limit(data, path)
     header = read_header(data)
-    if header is None or header.dtype is None:
+    if header is None or header.dtype not in ("uint8", "uint16"):  # floats: decoded, so their range is checked
         return None
-    stored = "uint16" if header.dtype == "float32" else header.dtype  # floats are stored as 16-bit
-    return header.shape, stored, "file:" + hashlib.sha256(data).hexdigest()
+    return header.shape, header.dtype, "file:" + hashlib.sha256(data).hexdigest()
 
 
 def _init_worker() -> None:
