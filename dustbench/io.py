@@ -34,6 +34,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 DEFAULT_MAX_PIXELS = 300_000_000
 MAX_PIXELS_ENV = "DUSTBENCH_MAX_PIXELS"
 FLOAT_TOLERANCE = 1e-6  # float files written by other tools may overshoot [0, 1] by rounding
+TIFF_DEFLATE = 8  # TIFF compression tag value of Adobe Deflate
 SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32)
 
 
@@ -139,8 +140,13 @@ def mask_opacity(mask, shape=None, what: str = "mask") -> np.ndarray:
     return np.clip(np.nan_to_num(mask.astype(np.float32, copy=False)), 0.0, 1.0)
 
 
+def storable_dtype(dtype) -> np.dtype:
+    """The dtype files hold for images of ``dtype``: float (intensities in [0, 1]) becomes uint16."""
+    return np.dtype(np.uint16) if np.dtype(dtype) == np.float32 else np.dtype(dtype)
+
+
 def storable(image: np.ndarray) -> np.ndarray:
-    """An image as files hold it: float images (intensities in [0, 1]) become 16-bit, others are kept."""
+    """An image as files hold it: float images become 16-bit, others are kept."""
     return from_float(image, np.uint16) if image.dtype == np.float32 else image
 
 
@@ -311,7 +317,10 @@ def _encode(image: np.ndarray, suffix: str) -> np.ndarray:
     if suffix.lower() in (".jpg", ".jpeg") and image.dtype != np.uint8:
         raise ImageFormatError("JPEG holds 8-bit images only; write 16-bit images as .png or .tif")
     bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 and image.shape[2] == 3 else image
-    ok, buf = cv2.imencode(suffix, bgr)
+    # TIFF: Adobe Deflate, which tifffile, skimage.io and imageio read with zlib alone (OpenCV's
+    # default LZW needs the optional imagecodecs package there).
+    params = [cv2.IMWRITE_TIFF_COMPRESSION, TIFF_DEFLATE] if suffix.lower() in (".tif", ".tiff") else []
+    ok, buf = cv2.imencode(suffix, bgr, params)
     if not ok:
         raise ImageFormatError(f"OpenCV could not encode a {image.dtype} {image.shape} image as {suffix}")
     return buf

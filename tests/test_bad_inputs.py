@@ -203,7 +203,7 @@ def test_every_command_refuses_an_unwritable_output_before_working(where, tmp_pa
 
 def test_export_refuses_a_folder_as_its_file(tmp_path, capsys):
     (tmp_path / "model.pt").mkdir()
-    code, _, err = run(capsys, "export", tmp_path / "missing", "-o", tmp_path / "model.pt")
+    code, _, err = run(capsys, "export", tmp_path / "missing", "--out", tmp_path / "model.pt")
     assert code == 2 and one_line_naming(err, "model.pt", "is a folder"), err
 
 

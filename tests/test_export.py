@@ -38,7 +38,7 @@ def test_export_round_trip_through_evaluate(run, tmp_path):
     model_file = tmp_path / "model.pt"
     from dustbench.cli import main
 
-    assert main(["export", str(out / "checkpoint.pt"), "-o", str(model_file)]) == 0
+    assert main(["export", str(out / "checkpoint.pt"), "--out", str(model_file)]) == 0
     card = json.loads((tmp_path / "model.card.json").read_text())
     assert card["training"]["steps"] == 3 and card["parameters"] == 12_169
     assert card["notes"]["perceptual"].startswith("off") and "val_psnr" in card["validation"]

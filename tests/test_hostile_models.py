@@ -173,7 +173,7 @@ def test_every_cli_entry_point_refuses_and_runs_nothing(case, good_pt2, tmp_path
     write_image(scan, np.full((24, 24, 3), 128, np.uint8))
     commands = {"evaluate": ["evaluate", str(path), "--data", "builtin", "--out", str(tmp_path / "ev"), "--quiet"],
                 "restore": ["restore", str(path), str(scan), "--out", str(tmp_path / "re"), "--quiet"],
-                "export": ["export", str(path), "-o", str(tmp_path / "out.pt")]}
+                "export": ["export", str(path), "--out", str(tmp_path / "out.pt")]}
     for name, argv in commands.items():
         assert main(argv) == 2, name
         err = capsys.readouterr().err.strip()

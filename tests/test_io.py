@@ -83,6 +83,20 @@ def test_16bit_grey_tiff_against_pillow(tmp_path):
         np.testing.assert_array_equal(np.asarray(pil).astype(np.uint16), img)
 
 
+@pytest.mark.parametrize("shape", [(6, 8), (6, 8, 3)])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_tiff_reads_back_in_the_common_readers_without_imagecodecs(tmp_path, shape, dtype):
+    """Guards the TIFF compression: tifffile, skimage.io and imageio read it with zlib alone (not LZW)."""
+    import imageio.v3 as iio
+    import skimage.io
+    import tifffile
+
+    img = random_image(dtype, shape, 5)
+    write_image(tmp_path / "x.tif", img)
+    for reader in (tifffile.imread, skimage.io.imread, iio.imread):
+        np.testing.assert_array_equal(np.asarray(reader(tmp_path / "x.tif")), img)
+
+
 def test_alpha_channel_is_dropped(tmp_path):
     """Guards RGBA input: the alpha channel is dropped, colours kept in RGB order."""
     rgba = np.zeros((3, 4, 4), np.uint8)
@@ -198,3 +212,13 @@ def test_list_images_is_recursive_sorted_and_skips_other_files(tmp_path):
     assert found == ["a.TIF", "b.png", "e.jpeg", "sub/c.jpg", "sub/deeper/d.tiff"]
     with pytest.raises(FileNotFoundError):
         list_images(tmp_path / "nope")
+
+
+def test_storable_converts_floats_only():
+    from dustbench.io import storable
+
+    for dtype in (np.uint8, np.uint16):
+        img = random_image(dtype, (4, 5, 3), 6)
+        assert storable(img) is img
+    f = np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4)
+    np.testing.assert_array_equal(storable(f), np.rint(f * 65535).astype(np.uint16))

@@ -117,6 +117,45 @@ def test_resume_is_bit_exact(tmp_path, pairs):
     assert again.step == 5 and again.stop_reason == "max_steps"  # a finished run stays finished
 
 
+def test_sigterm_saves_a_checkpoint_and_resume_equals_an_uninterrupted_run(tmp_path, pairs, monkeypatch):
+    """A batch scheduler's SIGTERM (or Ctrl-C) ends the run after the current step with a consistent
+    checkpoint; resuming gives the weights of a run that was never interrupted."""
+    import os
+    import signal
+
+    from dustbench.models.dust_gan import DustGanTask
+
+    original = DustGanTask.training_step
+
+    def step_then_term(self, batch, step):
+        out = original(self, batch, step)
+        if step == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return out
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        straight = train(config(tmp_path, pairs, "straight", max_steps=5, epochs=3))
+        monkeypatch.setattr(DustGanTask, "training_step", step_then_term)
+        stopped = train(config(tmp_path, pairs, "term", max_steps=5, epochs=3))
+        monkeypatch.undo()
+        assert stopped.stop_reason == "signal:SIGTERM" and stopped.step == 2
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is gone afterwards
+        resumed = train(config(tmp_path, pairs, "term", max_steps=5, epochs=3), resume=True)
+    finally:
+        torch.set_num_threads(threads)
+    _assert_same(_states(straight.checkpoint), _states(resumed.checkpoint))
+
+
+def test_resume_refuses_changed_data_or_batch_size(tmp_path, pairs):
+    train(config(tmp_path, pairs, max_steps=1, data="builtin-train", pool=2, patch=32))
+    with pytest.raises(DustbenchError, match="batch_size=2 .asked 4."):
+        train(config(tmp_path, pairs, max_steps=2, data="builtin-train", pool=2, patch=32, batch_size=4), resume=True)
+    with pytest.raises(DustbenchError, match="data='builtin-train' .asked 'stream'."):
+        train(config(tmp_path, pairs, max_steps=2, data="stream", pool=2, patch=32), resume=True)
+
+
 def test_existing_run_needs_resume_or_overwrite(tmp_path, pairs):
     train(config(tmp_path, pairs, max_steps=1))
     with pytest.raises(DustbenchError, match="--resume"):

@@ -15,18 +15,25 @@ import sys
 from ..errors import DustbenchError
 from ..io import MAX_PIXELS_ENV
 from ..version import __version__
+from ._args import suggest_command
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        super().error(suggest_command(message))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="dustbench",
         description="Synthetic dust & scratch damage for film scans, and a benchmark for restoration models.",
+        epilog="`dustbench COMMAND --help` shows each command's options and examples.",
     )
     parser.add_argument("--version", action="version", version=f"dustbench {__version__}")
     parser.add_argument("--max-pixels", type=float, metavar="N",
                         help="refuse images whose header claims more than N pixels, before decoding "
                              f"(default 300e6, or ${MAX_PIXELS_ENV}; 0 = no limit)")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if info.name.startswith("_"):
             continue
@@ -50,9 +57,13 @@ def main(argv: list[str] | None = None) -> int:
         os.environ[MAX_PIXELS_ENV] = str(int(args.max_pixels))
     try:
         result = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at interpreter exit
     except DustbenchError as exc:
         print(f"dustbench {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `dustbench list presets | head`: the reader left; so do we, quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except OSError as exc:  # e.g. an output folder that cannot be written, a full disk
         print(f"dustbench {args.command}: error: {_os_error(exc)}", file=sys.stderr)
         return 2

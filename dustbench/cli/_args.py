@@ -48,3 +48,42 @@ def parse_duration(text: str) -> float:
     if not parts or re.sub(r"(\d+(?:\.\d+)?)\s*([smhd])", "", t).strip():
         raise argparse.ArgumentTypeError(f"{text!r}: expected a duration like 45m, 1h30m, 90s or 2.5h")
     return sum(float(n) * _UNITS[u] for n, u in parts)
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Defaults shown only where there is one (no "(default: None)"); example lines kept as written."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False, argparse.SUPPRESS) or action.default == []:
+            return action.help
+        return super()._get_help_string(action)
+
+    def _fill_text(self, text, width, indent):
+        # Paragraphs are re-wrapped; lines that start with spaces (commands in "examples:") are kept.
+        out = []
+        for para in text.split("\n\n"):
+            if any(line.startswith(" ") for line in para.splitlines()):
+                out.append("\n".join(indent + line for line in para.splitlines()))
+            else:
+                out.append(super()._fill_text(para, width, indent))
+        return "\n\n".join(out)
+
+
+def add_command(subparsers, name: str, summary: str, description: str, examples: list[str]):
+    """A sub-command's parser: one-line ``summary`` for the command list, ``description`` and examples
+    for its ``--help``."""
+    epilog = "examples:\n" + "\n".join(f"  {e}" for e in examples)
+    return subparsers.add_parser(name, help=summary, description=description, epilog=epilog,
+                                 formatter_class=HelpFormatter)
+
+
+def suggest_command(message: str) -> str:
+    """argparse's "invalid choice" message with the closest choices suggested (``synt`` -> ``synth``)."""
+    import difflib
+
+    found = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+    if not found:
+        return message
+    choices = re.findall(r"'([^']*)'", found.group(2))
+    close = difflib.get_close_matches(found.group(1), choices, n=2, cutoff=0.5)
+    return message + (f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "")

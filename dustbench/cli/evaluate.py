@@ -1,16 +1,21 @@
 """`dustbench evaluate MODEL --data DIR|builtin --out DIR`: the shared PSNR/SSIM harness."""
 from __future__ import annotations
 
-import argparse
 
-from ._args import parse_options
+from ._args import add_command, parse_options
 
 
 def add_method_arguments(p) -> None:
     """Arguments shared by `evaluate` and `restore`: method options, device, tiling, bad outputs."""
     p.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
                    help="method option, repeatable (e.g. -o radius=3 -o threshold=8); values are JSON or text")
-    p.add_argument("--device", default="cpu", help="torch device for model files (cpu, cuda, cuda:1)")
+    p.add_argument("--device", default="auto", help="torch device for model files (auto: a GPU when there is "
+                                                    "one; cpu, cuda, cuda:1)")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="OpenCV and torch threads while the method runs (timings depend on it; always recorded)")
+    p.add_argument("--tune-on", metavar="DIR", help="median_tuned: validation pairs to tune on ('builtin' or a "
+                                                    "folder of pairs; for evaluate, when --data has no validation "
+                                                    "split)")
     p.add_argument("--tile", type=int, default=512, help="tile size in px (0 = whole image at once)")
     p.add_argument("--overlap", type=int, default=32, help="tile overlap in px (smoothly blended)")
     p.add_argument("--on-bad-output", choices=("error", "clip"), default="error",
@@ -23,13 +28,14 @@ def add_method_arguments(p) -> None:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "evaluate", help="score a method or model file on damaged/clean pairs (PSNR, SSIM, masked metrics)",
-        description="Restore every damaged image of a test set with MODEL and score it against the clean "
+    p = add_command(subparsers, "evaluate", "score a method or model file on damaged/clean pairs (PSNR, SSIM, masked metrics)",
+                    "Restore every damaged image of a test set with MODEL and score it against the clean "
                     "reference: PSNR, SSIM, masked PSNR inside/outside the artifacts, runtime. Writes "
                     "per_image.csv and summary.json to --out; re-running the same command resumes. "
                     "See docs/evaluation.md.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    ['dustbench evaluate median --data builtin --out results/median',
+                     'dustbench evaluate model.pt --data ds/ --out results/model --save-images --threads 1',
+                     'dustbench evaluate median_tuned --data pairs/ --tune-on val_pairs/ --out results/mt'])
     p.add_argument("model", metavar="MODEL",
                    help="a registered method (see `dustbench list methods`), a TorchScript file, a torch.export "
                         ".pt2 program or a dustbench checkpoint")
@@ -40,8 +46,6 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, help="output folder for per_image.csv and summary.json")
     p.add_argument("--save-images", action="store_true", help="also write the restored images to OUT/images/ "
                                                               "(needed for the leaderboard's qualitative grid)")
-    p.add_argument("--tune-on", metavar="DIR", help="median_tuned: validation pairs to tune on when --data has "
-                                                    "no validation split ('builtin' or a folder of pairs)")
     p.add_argument("--train-data", help="what the model was trained on, recorded for the leaderboard")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap confidence intervals")
     p.add_argument("--limit", type=int, help="evaluate only the first N images")
@@ -63,7 +67,8 @@ def run(args) -> int:
                       overlap=args.overlap, options=parse_options(args.option), device=args.device,
                       save_images=args.save_images, on_bad_output=args.on_bad_output, seed=args.seed,
                       tune_on=args.tune_on, train_data=args.train_data, limit=args.limit,
-                      overwrite=args.overwrite, on_error=args.on_error, progress=not args.quiet)
+                      overwrite=args.overwrite, on_error=args.on_error, threads=args.threads,
+                      progress=not args.quiet)
     s, m = result.summary, result.summary["metrics"]
     print(f"{s['method']} ({s['config'] or 'defaults'}) on {s['test_set']}, {s['data']['n_images']} images"
           f" ({s['resumed_images']} resumed)")

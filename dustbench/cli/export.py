@@ -1,20 +1,22 @@
-"""`dustbench export RUN/checkpoint.pt -o model.pt`: a self-contained model file + model card."""
+"""`dustbench export RUN/checkpoint.pt --out model.pt`: a self-contained model file + model card."""
 from __future__ import annotations
 
-import argparse
+
+from ._args import add_command
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "export", help="export a training checkpoint to TorchScript with a model card",
-        description="Write CHECKPOINT's network as a TorchScript file that "
+    p = add_command(subparsers, "export", "export a training checkpoint to TorchScript with a model card",
+                    "Write CHECKPOINT's network as a TorchScript file that "
                     "`dustbench evaluate FILE` and torch.jit.load run without dustbench's model code: input and "
                     "output N×C×H×W float32 in [0, 1], any H and W. The file is loaded back and checked against "
                     "the checkpoint before it is kept. Also writes FILE.card.md/.card.json (config, data, steps, "
                     "wall time, validation metrics).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    ['dustbench export runs/gan --out gan.pt',
+                     'dustbench export runs/gan/checkpoint.pt --out gan.pt --no-card'])
     p.add_argument("checkpoint", help="RUN/checkpoint.pt (or the RUN folder)")
-    p.add_argument("-o", "--output", required=True, help="model file to write (.pt)")
+    p.add_argument("--out", "--output", dest="output", required=True, metavar="FILE.pt",
+                   help="model file to write (TorchScript)")
     p.add_argument("--format", choices=("torchscript",), default="torchscript",
                    help="torch.export is not offered: it cannot keep H and W dynamic for this model")
     p.add_argument("--no-card", action="store_true", help="do not write the model card")

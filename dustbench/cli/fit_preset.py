@@ -1,25 +1,25 @@
 """`dustbench fit-preset`: fit presets (and real stamps) to the damage in a user's own scans."""
 from __future__ import annotations
 
-import argparse
 
 from ..errors import DustbenchError, UnknownNameError
 from ..fit.classify import THRESHOLDS
 from ..fit.detect import THRESHOLD_FLOOR, DetectionSettings
 from ..fit.job import FitPresetConfig, fit_preset
-from ._args import parse_key_values
+from ._args import add_command, parse_key_values
 
 
 def register(subparsers) -> None:
     d = DetectionSettings()
-    p = subparsers.add_parser(
-        "fit-preset", help="fit presets to the damage in your own damaged/clean pairs or blank-film scans",
-        description="Detect the damage in your scans (against their retouched partners, or against a smooth "
+    p = add_command(subparsers, "fit-preset", "fit presets to the damage in your own damaged/clean pairs or blank-film scans",
+                    "Detect the damage in your scans (against their retouched partners, or against a smooth "
                     "background for scans of blank film), measure every artifact, name its family by the rules "
                     "in docs/fitting.md, and write a preset file that `dustbench synth --presets FILE.toml` uses. "
                     "Prints the fitted families and a closure check (damage synthesized with the fitted preset, "
                     "measured again).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    ["dustbench fit-preset --pairs lab_pairs/ --name lab --out lab.toml --report lab_report/",
+                     "dustbench fit-preset --blank blank1.tif blank2.tif --name scanner --out scanner.toml --stamps stamps/",
+                     "dustbench synth --clean scans/ --out synth/ --presets lab.toml:lab   # use the fit"])
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--pairs", metavar="DIR", help="folder with damaged/ and clean/ (matching file names), e.g. "
                                                     "the output of `dustbench synth`")

@@ -2,25 +2,27 @@
 `dustbench leaderboard reproduce --out DIR --budget 15m`: train, export, evaluate and build it all."""
 from __future__ import annotations
 
-import argparse
 import shlex
 
 from ..errors import DustbenchError
 from ..report.recipe import CLASSICAL, LEARNED
-from ._args import parse_duration, parse_key_values
+from ._args import add_command, parse_duration, parse_key_values
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("leaderboard", help="build leaderboard tables and plots from evaluate results",
-                              description="Combine `dustbench evaluate` results into a leaderboard.")
+    p = add_command(subparsers, "leaderboard", "build leaderboard tables and plots from evaluate results",
+                    "Combine `dustbench evaluate` results into a leaderboard (build), or make the published "
+                    "one from scratch (reproduce).",
+                    ["dustbench leaderboard build results/ --out board/",
+                     "dustbench leaderboard reproduce --out leaderboard --budget 45m --resume"])
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    b = sub.add_parser(
-        "build", help="write leaderboard.csv, leaderboard.md and plots",
-        description="Read the summary.json and per_image.csv of each result folder (or of every result found "
+    b = add_command(sub, "build", "write leaderboard.csv, leaderboard.md and plots",
+                    "Read the summary.json and per_image.csv of each result folder (or of every result found "
                     "below a folder) and write leaderboard.csv (one row per method x config x test set), "
                     "leaderboard.md and per test set: PSNR vs runtime, per-family PSNR bars and a qualitative "
                     "grid of crops (needs `evaluate --save-images`). See docs/evaluation.md.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    ["dustbench leaderboard build results/median results/model --out board/",
+                     "dustbench leaderboard build results/ --out board/ --no-plots"])
     b.add_argument("results", metavar="RESULTS", nargs="+", help="evaluate output folders, or folders holding them")
     b.add_argument("--out", required=True, help="output folder")
     b.add_argument("--seed", type=int, default=0, help="seed of the bootstrap confidence intervals")
@@ -32,15 +34,15 @@ def register(subparsers) -> None:
 
 
 def _register_reproduce(sub) -> None:
-    r = sub.add_parser(
-        "reproduce", help="train every learned model, evaluate every method, write the published leaderboard",
-        description="One command for the published leaderboard: train each learned model with the shared trainer "
+    r = add_command(sub, "reproduce", "train every learned model, evaluate every method, write the published leaderboard",
+                    "One command for the published leaderboard: train each learned model with the shared trainer "
                     "on builtin-train for the same wall-clock --budget (into WORK/runs/MODEL; --resume continues "
                     "unfinished runs and keeps finished ones), export it to OUT/models/MODEL.pt with a model card, "
                     "evaluate every method on the builtin test split (WORK/results/METHOD, images saved), and "
                     "write OUT/leaderboard.csv, leaderboard.md (with the comparison to Mironică 2020, Table 1 "
                     "and how it was made), plots and reproduce.json. See dustbench/report/reproduce.py.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    ["dustbench leaderboard reproduce --out leaderboard --budget 45m --resume",
+                     "dustbench leaderboard reproduce --out /tmp/lb --work /tmp/lbw --budget 1m --max-steps 2 --limit 2"])
     r.add_argument("--out", default="leaderboard", help="leaderboard folder (committed)")
     r.add_argument("--work", default="runs/leaderboard", help="runs and evaluation results (not committed)")
     r.add_argument("--budget", type=parse_duration, default=900.0, metavar="DURATION",

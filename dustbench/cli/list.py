@@ -1,6 +1,8 @@
 """`dustbench list presets|methods|models`: what can be named on the command line."""
 from __future__ import annotations
 
+from ._args import add_command
+
 from ..synth.presets import FAMILIES, library
 
 
@@ -32,9 +34,12 @@ WHAT = {"presets": _presets, "methods": _methods, "models": _models}
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("list", help="list presets, methods or models",
-                              description="List what can be named: artifact presets (name, family, "
-                                          "description), restoration methods, or trainable models.")
+    p = add_command(subparsers, "list", "list presets, methods or models",
+                    "List what can be named: artifact presets (name, family, "
+                                          "description), restoration methods, or trainable models.",
+                    ['dustbench list presets',
+                     'dustbench list presets --family scratch',
+                     'dustbench list methods'])
     p.add_argument("what", choices=sorted(WHAT))
     p.add_argument("--family", choices=(*FAMILIES, "mix"), help="presets: only this family")
     p.set_defaults(func=lambda args: WHAT[args.what](args))

@@ -1,7 +1,8 @@
 """`dustbench make-dataset`: a Hugging Face DatasetDict of train patches and full-size test images."""
 from __future__ import annotations
 
-import argparse
+
+from ._args import add_command
 import shlex
 import sys
 
@@ -10,15 +11,16 @@ from ..synth.job import parse_shard
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "make-dataset", help="make a train/validation/test dataset (Hugging Face datasets format)",
-        description="Split clean images by source into train, validation and test; cut random --patch "
+    p = add_command(subparsers, "make-dataset", "make a train/validation/test dataset (Hugging Face datasets format)",
+                    "Split clean images by source into train, validation and test; cut random --patch "
                     "patches from the train images and keep validation/test images full size; damage every "
                     "row with one preset drawn from --presets (as on the full frame); save a "
                     "datasets.DatasetDict (load it with datasets.load_from_disk(OUT) or "
                     "dustbench.data.iter_split) with a dataset card (README.md) and preview.png. Same "
                     "--seed, same bytes, for any --num-proc or --shard. Re-running resumes.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    ['dustbench make-dataset --clean builtin --out ds --seed 0',
+                     'dustbench make-dataset --clean scans/ --out ds --train-patches 20000 --num-proc 8',
+                     'dustbench make-dataset --clean hf:user/film-scans:train --out ds'])
     p.add_argument("--clean", required=True,
                    help="'builtin', a folder of PNG/JPEG/TIFF scans, a datasets save_to_disk folder "
                         "(DIR or DIR:split), or hf:NAME[:split] (hub; local cache when offline)")

@@ -1,6 +1,8 @@
 """`dustbench preview`: a contact sheet of presets, the quickest way to choose one."""
 from __future__ import annotations
 
+from ._args import add_command
+
 from pathlib import Path
 
 from ..errors import DustbenchError
@@ -11,9 +13,11 @@ from ..synth.presets import library, resolve_presets
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("preview", help="draw presets on grey and on a photo (contact sheet PNG)",
-                              description="Draw each selected preset on a neutral grey frame and on a "
-                                          "photograph at the 6 MP reference scale: whole frame and 1:1 crops.")
+    p = add_command(subparsers, "preview", "draw presets on grey and on a photo (contact sheet PNG)",
+                    "Draw each selected preset on a neutral grey frame and on a "
+                                          "photograph at the 6 MP reference scale: whole frame and 1:1 crops.",
+                    ["dustbench preview --presets 'dust_*' --out dust.png",
+                     'dustbench preview --presets lab.toml:lab --photo scan.tif --out lab.png'])
     p.add_argument("--presets", default="*", help="names, globs or .toml files, comma-separated (default: all)")
     p.add_argument("--out", default="preview.png", help="PNG to write")
     p.add_argument("--photo", default="builtin:coffee", help="a built-in id (builtin:NAME) or an image path")

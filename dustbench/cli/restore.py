@@ -1,19 +1,19 @@
 """`dustbench restore MODEL INPUT... --out DIR`: apply a method to real scans (no reference needed)."""
 from __future__ import annotations
 
-import argparse
 
-from ._args import parse_options
+from ._args import add_command, parse_options
 from .evaluate import add_method_arguments
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "restore", help="apply a method or model file to scans",
-        description="Restore scans with MODEL, tile by tile (bounded memory). Outputs keep name, format and "
+    p = add_command(subparsers, "restore", "apply a method or model file to scans",
+                    "Restore scans with MODEL, tile by tile (bounded memory). Outputs keep name, format and "
                     "bit depth (16-bit TIFF in, 16-bit TIFF out; JPEG is written as PNG); inputs are never "
                     "overwritten and existing outputs are kept unless --overwrite.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    ['dustbench restore median scans/ --out restored/ -o radius=2 -o threshold=16',
+                     'dustbench restore leaderboard/models/dust_gan.pt scan.tif --out restored/ --compare',
+                     'dustbench restore median_tuned scans/ --out restored/ --tune-on builtin'])
     p.add_argument("model", metavar="MODEL", help="a registered method or a model file (as for `evaluate`)")
     p.add_argument("inputs", metavar="INPUT", nargs="+", help="image files or folders (searched recursively)")
     p.add_argument("--out", required=True, help="output folder")
@@ -30,7 +30,7 @@ def run(args) -> int:
     records = restore(args.model, args.inputs, args.out, options=parse_options(args.option), device=args.device,
                       tile=args.tile or None, overlap=args.overlap, compare=args.compare,
                       overwrite=args.overwrite, on_bad_output=args.on_bad_output, on_error=args.on_error,
-                      progress=not args.quiet)
+                      threads=args.threads, tune_on=args.tune_on, progress=not args.quiet)
     written = [r for r in records if r.status == "written"]
     for r in records:
         if r.issues:

@@ -1,20 +1,22 @@
 """`dustbench synth`: write synthetic damaged/clean/mask triplets and a manifest."""
 from __future__ import annotations
 
-import argparse
+
+from ._args import add_command
 
 from ..synth import DEFAULT_PRESETS
 from ..synth.job import SynthConfig, parse_shard, run_synth
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "synth", help="synthesize damaged/clean/mask triplets",
-        description="Damage clean images with procedural dust and scratches. Each sample picks a source "
+    p = add_command(subparsers, "synth", "synthesize damaged/clean/mask triplets",
+                    "Damage clean images with procedural dust and scratches. Each sample picks a source "
                     "image and one preset from --presets at random (from --seed and its index), and is "
                     "written as damaged/, clean/, mask/ (opacity, rounded up), labels/ (family ids) and "
                     "one line of manifest.jsonl with every sampled parameter. Re-running resumes.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    ['dustbench synth --clean builtin --out demo_out --n 8 --seed 0',
+                        "dustbench synth --clean scans/ --out synth/ --n 1000 --presets 'dust_*,rain_*' --workers 4",
+                     'dustbench synth --clean scans/ --out synth/ --n 1000 --shard 0/4   # one of four machines'])
     p.add_argument("--clean", required=True, help="'builtin' or a folder of PNG/JPEG/TIFF scans (recursive)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--n", type=int, required=True, help="number of samples")

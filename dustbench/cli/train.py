@@ -4,12 +4,12 @@ Under ``torchrun --nproc-per-node K`` the same command trains with DistributedDa
 """
 from __future__ import annotations
 
-import argparse
 import json
+import signal
 from pathlib import Path
 
 from ..errors import DustbenchError
-from ._args import parse_duration, parse_key_values
+from ._args import add_command, parse_duration, parse_key_values
 
 def load_config_file(path) -> dict:
     """A JSON or TOML file of TrainConfig fields (``model_config`` / ``task_options`` as tables)."""
@@ -64,14 +64,16 @@ def build_config(args):
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "train", help="train a registered model (checkpoints, --resume, DDP under torchrun)",
-        description="Train MODEL (see `dustbench list models`) with the shared trainer. Writes OUT/config.json, "
+    p = add_command(subparsers, "train", "train a registered model (checkpoints, --resume, DDP under torchrun)",
+                    "Train MODEL (see `dustbench list models`) with the shared trainer. Writes OUT/config.json, "
                     "OUT/checkpoint.pt (atomic; resumable; also evaluable), OUT/history.csv (losses and "
                     "validation PSNR/SSIM per epoch) and OUT/curves.png. Run it under `torchrun --nproc-per-node K` "
                     "for DistributedDataParallel (gloo on CPU, nccl on GPU). Defaults follow Mironică (2020): "
                     "Adam, lr 5e-4 decaying linearly to 0, batch 32, 128x128 patches, 200 epochs.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    ["dustbench train dust_gan --out runs/gan --time-budget 45m",
+                     "dustbench train segnet --data ds/ --out runs/seg --batch-size 16 --set task.artifact_weight=10",
+                     "dustbench train dust_gan --out runs/gan --resume",
+                     "torchrun --nproc-per-node 4 -m dustbench train dust_gan --data ds/ --out runs/gan"])
     p.add_argument("model", metavar="MODEL", help="a registered model name")
     p.add_argument("--data", help="'builtin-train' (default: damage on built-in images not used by the builtin "
                                   "evaluation sets), 'stream' or 'stream:SOURCES' (dustbench.data.DamageStream), "
@@ -89,7 +91,8 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--presets", help="damage presets for builtin-train/stream (default '*_scan_*')")
     p.add_argument("--steps-per-epoch", type=int)
-    p.add_argument("--val", help="validation pairs: 'builtin' (default), 'none', or a folder with a validation split")
+    p.add_argument("--val", help="validation pairs: 'auto' (default: the --data folder's own validation split when "
+                                 "it has one, else 'builtin'), 'builtin', 'none', or a folder with a validation split")
     p.add_argument("--val-limit", type=int, metavar="N", help="validate on the first N pairs only")
     p.add_argument("--val-every", type=int, metavar="STEPS", help="also validate every STEPS steps")
     p.add_argument("--config", help="JSON or TOML file of TrainConfig fields (model_config, task_options as tables)")
@@ -125,5 +128,9 @@ def run(args) -> int:
               f"SSIM {v.get('val_ssim', float('nan')):.4f}"
               + (f", PSNR in/out artifacts {v['val_psnr_in']:.2f}/{v['val_psnr_out']:.2f} dB" if "val_psnr_in" in v else ""))
     print(f"  logs: {result.out / 'history.csv'}, {result.out / 'curves.png'}; "
-          f"export: dustbench export {result.checkpoint} -o model.pt")
+          f"export: dustbench export {result.checkpoint} --out model.pt")
+    if result.stop_reason.startswith("signal:"):  # a scheduler's SIGTERM or Ctrl-C: resumable
+        name = result.stop_reason.split(":", 1)[1]
+        print(f"  stopped by {name}; continue with `dustbench train {config.model} --out {config.out} --resume`")
+        return 128 + int(getattr(signal.Signals, name))
     return 0

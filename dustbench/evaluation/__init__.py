@@ -1,5 +1,5 @@
 """The shared benchmark harness: :func:`evaluate` (:mod:`.harness`), per-image rows and aggregates
-(:mod:`.rows`), and ``median_tuned``'s tuning on validation data (:mod:`.tuning`)."""
+(:mod:`.rows`)."""
 from __future__ import annotations
 
 from .harness import Result, evaluate

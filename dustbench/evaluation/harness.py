@@ -28,11 +28,12 @@ from .. import provenance
 from ..data.eval_data import EvalData, open_data
 from ..errors import DustbenchError
 from ..version import __version__
-from ..io import from_float, output_dir, to_float, write_image, write_json_atomic, write_text_atomic
+from ..io import from_float, output_dir, storable, to_float, write_image, write_json_atomic, write_text_atomic
 from ..metrics import WINDOW
+from ..threads import fixed_threads
 from ..methods import Method, OutputIssues, apply_method, load_method
+from ..methods.tuning import tune_if_needed
 from .rows import COLUMNS, CONVENTIONS, CONVENTIONS_SHORT, PSNR_CAP, aggregate, image_row, read_rows, rows_to_csv
-from .tuning import tune_if_needed
 
 SCHEMA = "dustbench.evaluate/1"
 
@@ -167,8 +168,7 @@ class _Run:
             self.issues.add(issues)
             tqdm.write(f"{name}: repaired output: {issues.describe()}")
         if self.out is not None and self.save_images:
-            image = restored if sample.clean.dtype != np.float32 else from_float(restored, np.uint16)
-            write_image(self.out / "images" / f"{sample.id}.png", image)
+            write_image(self.out / "images" / f"{sample.id}.png", storable(restored))
         return image_row(sample, restored, seconds, issues.nonfinite + issues.out_of_range)
 
 
@@ -176,7 +176,7 @@ def evaluate(method, data, out=None, split: str = "test", tile: int | None = 512
              options: dict | None = None, device: str = "cpu", save_images: bool = False,
              on_bad_output: str = "error", seed: int = 0, n_resamples: int = 2000, tune_on=None,
              train_data: str | None = None, limit: int | None = None, overwrite: bool = False,
-             on_error: str = "stop", progress: bool = True) -> Result:
+             on_error: str = "stop", threads: int | None = None, progress: bool = True) -> Result:
     """Evaluate ``method`` (a registered name, a model file, or a Method) on ``data``.
 
     ``data`` is ``"builtin"``, a folder (pairs, synth output, make-dataset output) or an
@@ -185,7 +185,8 @@ def evaluate(method, data, out=None, split: str = "test", tile: int | None = 512
     ``save_images`` the restored images as ``images/<id>.png`` at the reference bit depth.
     ``seed`` seeds the bootstrap CIs. ``train_data`` is recorded for the leaderboard. A bad pair
     (unreadable, mismatched, too small) stops the run (``on_error="stop"``) or is reported and left
-    out (``"skip"``, listed in the summary).
+    out (``"skip"``, listed in the summary). ``threads`` fixes OpenCV's and torch's thread counts
+    while the method runs (recorded with the runtime either way).
     """
     if on_error not in ("stop", "skip"):
         raise DustbenchError(f"on_error must be 'stop' or 'skip', got {on_error!r}")
@@ -200,12 +201,14 @@ def evaluate(method, data, out=None, split: str = "test", tile: int | None = 512
                on_error)
     if out is not None:
         write_json_atomic(out / "run.json", key)
-    fingerprint = _walk(run, limit, progress)
+    with fixed_threads(threads) as counts:
+        fingerprint = _walk(run, limit, progress)
     if not run.rows:
         raise DustbenchError(f"{data.name}: no images to evaluate")
     summary = _summary(method, data, run.rows, fingerprint, key, seed, n_resamples, device,
                        train_data, run.issues, run.resumed)
     summary["skipped"] = [{"image_id": i, "error": e} for i, e in run.skipped]
+    summary["runtime"]["threads"] = counts
     if out is not None:
         write_json_atomic(out / "summary.json", summary)
     return Result(summary, run.rows, out)

@@ -9,10 +9,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import DustbenchError
-from ..io import IMAGE_SUFFIXES, from_float, list_images, output_dir, read_image, to_float, write_image
+from ..io import IMAGE_SUFFIXES, from_float, list_images, output_dir, read_image, storable_dtype, to_float, write_image
 from ..sheets import busiest_crop, contact_sheet
+from ..threads import fixed_threads
 from .base import OutputIssues, apply_method
 from .registry import load_method
+from .tuning import tune_if_needed
 
 
 @dataclass
@@ -73,7 +75,7 @@ def comparison_sheet(before: np.ndarray, after: np.ndarray, height: int = 512, c
 
 def restore(method, inputs, out, *, options: dict | None = None, device: str = "cpu", tile: int | None = 512,
             overlap: int = 32, compare: bool = False, overwrite: bool = False, on_bad_output: str = "error",
-            on_error: str = "stop", progress: bool = True) -> list[Restored]:
+            on_error: str = "stop", threads: int | None = None, tune_on=None, progress: bool = True) -> list[Restored]:
     """Restore each input image (files, or folders searched recursively) into ``out``.
 
     Outputs keep the input's name, format and bit depth (16-bit TIFF in, 16-bit TIFF out; JPEG
@@ -86,30 +88,34 @@ def restore(method, inputs, out, *, options: dict | None = None, device: str = "
     out = Path(out).expanduser()
     plan = plan_outputs(inputs, out)
     output_dir(out)
+    if isinstance(method, str):  # median_tuned without values: tuned on --tune-on pairs, recorded in out
+        options = tune_if_needed(method, dict(options or {}), None, tune_on, out)
     method = load_method(method, options, device)
-    records = []
-    for src, dst in tqdm(plan, desc=f"restore {method.name}", unit="img", disable=not progress):
-        if dst.exists() and not overwrite:
-            records.append(Restored(src, dst, "exists"))
-            continue
-        try:
-            image = read_image(src)
-        except DustbenchError as exc:
-            if on_error == "stop":
-                raise DustbenchError(f"{exc} (use --on-error skip to restore the other images)") from None
-            records.append(Restored(src, dst, "skipped", error=str(exc)))
-            continue
-        issues = OutputIssues()
-        start = time.perf_counter()
-        restored = apply_method(method, to_float(image), tile=tile, overlap=overlap, name=str(src),
-                                on_bad_output=on_bad_output, issues=issues)
-        seconds = time.perf_counter() - start
-        restored = from_float(restored, image.dtype) if image.dtype != np.float32 else \
-            from_float(restored, np.uint16)  # float TIFFs are written as 16-bit
-        write_image(dst, restored)
-        rec = Restored(src, dst, "written", seconds, image.shape[0] * image.shape[1] / 1e6, issues=issues)
-        if compare:
-            rec.compare = out / "compare" / dst.relative_to(out).with_suffix(".png")
-            write_image(rec.compare, comparison_sheet(image, restored))
-        records.append(rec)
-    return records
+    with fixed_threads(threads):
+        return [_restore_one(method, src, dst, out, tile, overlap, compare, overwrite, on_bad_output, on_error)
+                for src, dst in tqdm(plan, desc=f"restore {method.name}", unit="img", disable=not progress)]
+
+
+def _restore_one(method, src: Path, dst: Path, out: Path, tile, overlap, compare, overwrite, on_bad_output,
+                 on_error) -> Restored:
+    """Restore one scan into ``dst`` (kept when it exists, unless ``overwrite``)."""
+    if dst.exists() and not overwrite:
+        return Restored(src, dst, "exists")
+    try:
+        image = read_image(src)
+    except DustbenchError as exc:
+        if on_error == "stop":
+            raise DustbenchError(f"{exc} (use --on-error skip to restore the other images)") from None
+        return Restored(src, dst, "skipped", error=str(exc))
+    issues = OutputIssues()
+    start = time.perf_counter()
+    restored = apply_method(method, to_float(image), tile=tile, overlap=overlap, name=str(src),
+                            on_bad_output=on_bad_output, issues=issues)
+    seconds = time.perf_counter() - start
+    restored = from_float(restored, storable_dtype(image.dtype))  # float scans are written as 16-bit
+    write_image(dst, restored)
+    rec = Restored(src, dst, "written", seconds, image.shape[0] * image.shape[1] / 1e6, issues=issues)
+    if compare:
+        rec.compare = out / "compare" / dst.relative_to(out).with_suffix(".png")
+        write_image(rec.compare, comparison_sheet(image, restored))
+    return rec

@@ -5,7 +5,7 @@
     >>> export_model(result.checkpoint, "model.pt")      # TorchScript + model card
 
 A model family plugs in through its :class:`~dustbench.models.task.Task`; the CLI is
-``dustbench train MODEL --data ... --out RUN`` and ``dustbench export RUN/checkpoint.pt -o model.pt``.
+``dustbench train MODEL --data ... --out RUN`` and ``dustbench export RUN/checkpoint.pt --out model.pt``.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``dustbench export RUN/checkpoint.pt -o model.pt``: a self-contained model file plus a model card.
+"""``dustbench export RUN/checkpoint.pt --out model.pt``: a self-contained model file plus a model card.
 
 The file is TorchScript: it takes N×C×H×W float32 in [0, 1] of any H, W and returns the same
 shape (padding to the down-sampling factor and the median filter happen inside), and runs with
@@ -74,7 +74,7 @@ def export_model(checkpoint, out, *, format: str = "torchscript", card: bool = T
     out = Path(out).expanduser()
     if out.suffix.lower() not in (".pt", ".ts", ".pth"):
         raise DustbenchError(f"-o {out}: use a .pt file name (TorchScript)")
-    output_file(out, "-o")
+    output_file(out, "--out")
     ckpt = read_checkpoint(checkpoint)
     model = build_model(ckpt, checkpoint).cpu()
     channels = int(checkpoint_channels(ckpt) or 3)
@@ -131,7 +131,7 @@ def card_markdown(info: dict) -> str:
     if "builtin-train" in json.dumps(t.get("data"), default=str) or "DamageStream" in json.dumps(t.get("data"), default=str):
         lines.append("- caveat: trained on a handful of built-in images: expect over-fitting to those scenes")
     lines += [f"- {k}: {val}" for k, val in sorted(info["notes"].items())]
-    lines += ["", "## Validation (last evaluation during training)", ""]
+    lines += ["", f"## Validation on `{cfg.get('val')}` (last evaluation during training)", ""]
     if v:
         lines += ["| metric | model | identity (input) |", "|---|---|---|"]
         for key in ("val_psnr", "val_ssim", "val_psnr_in", "val_psnr_out", "val_clean_change_rate"):

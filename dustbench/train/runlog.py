@@ -12,8 +12,8 @@ from ..io import atomic_path, write_text_atomic
 class RunLog:
     """Rows of per-epoch losses and validation metrics -> ``history.csv`` and ``curves.png``."""
 
-    def __init__(self, out: Path, rows: list | None = None, plot: bool = True):
-        self.out, self.rows, self.plot_enabled = Path(out), list(rows or []), plot
+    def __init__(self, out: Path, rows: list | None = None, plot: bool = True, val_name: str = "validation"):
+        self.out, self.rows, self.plot_enabled, self.val_name = Path(out), list(rows or []), plot, val_name
 
     def add(self, row: dict) -> None:
         self.rows.append(dict(row))
@@ -62,7 +62,7 @@ class RunLog:
             b.legend(fontsize=7)
         b.set_xlabel("step")
         b.set_ylabel("PSNR (dB)")
-        b.set_title("validation PSNR")
+        b.set_title(f"validation PSNR ({self.val_name})")
         fig.tight_layout()
         with atomic_path(self.out / "curves.png") as tmp:
             fig.savefig(tmp, dpi=100, format="png")

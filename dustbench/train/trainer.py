@@ -8,10 +8,14 @@ and DistributedDataParallel under ``torchrun`` (:mod:`.distributed`).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import signal
+import sys
+import threading
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +35,7 @@ from . import distributed
 from . import state as ckpt_io
 from .batches import TrainData
 from .runlog import RunLog
-from .validate import load_validation, validate
+from .validate import load_validation, resolve_validation, validate
 
 AMP_MODES = ("none", "bf16")
 # What a resumed run may change: when and how to stop, where to run. Everything else (model, data,
@@ -60,7 +64,7 @@ class TrainConfig:
     pool: int = 256                    # builtin-train: damaged crops synthesized once and re-cropped
     steps_per_epoch: int | None = None
     workers: int = 0
-    val: Any = "builtin"               # "builtin", "none", a folder with a validation split
+    val: Any = "auto"                  # "auto" (the data's validation split, else builtin), "builtin", "none", a folder
     val_limit: int | None = None
     val_every: int = 0                 # steps between validations; 0 = at the end of each epoch
     checkpoint_every: float = 300.0    # seconds between checkpoints (plus every epoch end)
@@ -163,12 +167,19 @@ class _Run:
             if self.ckpt_path.exists() and not overwrite:
                 raise DustbenchError(f"{self.ckpt_path} exists: add --resume to continue that run, or choose "
                                      "another --out (or --overwrite to start afresh)")
-            return config, None
+            return replace(config, val=resolve_validation(config.val, config.data)), None
         saved = read_checkpoint(self.ckpt_path)
         old = ckpt_io.train_state(saved, self.ckpt_path)["train_config"]
         if old["model"] != config.model:
             raise DustbenchError(f"{self.ckpt_path} trains {old['model']!r}, not {config.model!r}")
         defaults = TrainConfig(model=config.model, out=config.out)
+        changed = [k for k in asdict(defaults) if k not in RESUME_OVERRIDES + ("out", "model", "val")
+                   and isinstance(getattr(config, k), (str, int, float, dict, type(None)))
+                   and getattr(config, k) != getattr(defaults, k) and getattr(config, k) != old.get(k)]
+        if changed:
+            was = ", ".join(f"{k}={old.get(k)!r} (asked {getattr(config, k)!r})" for k in changed)
+            raise DustbenchError(f"{self.ckpt_path}: --resume continues the saved run exactly, which was trained "
+                                 f"with {was}; drop those options, or train a new run into another --out")
         merged = {**old, **{k: getattr(config, k) for k in RESUME_OVERRIDES
                             if getattr(config, k) != getattr(defaults, k)}}
         merged.update(out=config.out, data=config.data if not isinstance(config.data, str) else old["data"],
@@ -197,7 +208,7 @@ class _Run:
             self.task.wrap(torch.compile)
         if cfg.amp == "bf16":
             self.task.autocast = lambda: torch.autocast(info.device.type, dtype=torch.bfloat16)
-        self.log = RunLog(self.out, rows, plot=cfg.plot)
+        self.log = RunLog(self.out, rows, plot=cfg.plot, val_name=str(cfg.to_dict()["val"]))
         self.notes = self.task.notes()
         self.params = {k: sum(int(p.numel()) for p in m.parameters()) for k, m in self.task.modules().items()}
 
@@ -224,21 +235,22 @@ class _Run:
     # -- the loop ----------------------------------------------------------------------------------
     def run(self) -> TrainResult:
         self._start = time.monotonic() - self.pos.elapsed_s
-        self._last_ckpt, self._steps_here, self._in_step = time.monotonic(), 0, False
+        self._last_ckpt, self._steps_here, self._in_step, self._signal = time.monotonic(), 0, False, None
         bar = self._bar()
         self.task.train(True)
         reason = None
         try:
-            while reason is None:
-                reason = self._epoch(bar)
-            if self.pos.logged_step != self.pos.step:  # the partial epoch (same test on every rank)
-                self._log_row(complete=False)
-            self._save()
-        except KeyboardInterrupt:
+            with self._stopping_on_signals():
+                while reason is None:
+                    reason = self._epoch(bar)
+                if self.pos.logged_step != self.pos.step:  # the partial epoch (same test on every rank)
+                    self._log_row(complete=False)
+                self._save()
+        except KeyboardInterrupt:  # a second signal: stop now, keeping the last consistent state
             if self.info.is_main and not self._in_step:
                 self._save()
-            elif self.info.is_main:
-                print(f"\ninterrupted inside a step: {self.ckpt_path} keeps the last consistent state")
+            if self.info.is_main:
+                print("\n" + self.resume_hint("interrupted"), file=sys.stderr)
             raise
         finally:
             if bar is not None:
@@ -248,6 +260,35 @@ class _Run:
         val = {k: v for k, v in last.items() if k.startswith("val_")}
         return TrainResult(self.out, self.ckpt_path, self.pos.step, self.pos.epoch, reason, self.pos.elapsed_s,
                            val, list(self.log.rows), self.task, self._meta())
+
+    @contextlib.contextmanager
+    def _stopping_on_signals(self):
+        """SIGINT/SIGTERM (Ctrl-C, a batch scheduler) end the run after the current step, with a
+        checkpoint; a second one stops at once (KeyboardInterrupt)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum, frame):
+            if self._signal is not None:
+                raise KeyboardInterrupt
+            self._signal = signal.Signals(signum).name
+            print(f"\n{self._signal}: finishing this step, then saving a checkpoint (send it again to stop now)",
+                  file=sys.stderr)
+
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
+
+    def resume_hint(self, what: str) -> str:
+        """What happened and, when a checkpoint exists, how to continue."""
+        if not self.ckpt_path.is_file():
+            return f"{what} before the first checkpoint: nothing to resume; run the command again to start over"
+        return (f"{what}: {self.ckpt_path} holds the last consistent state; continue with "
+                f"`dustbench train {self.cfg.model} --out {self.out} --resume`")
 
     def _epoch(self, bar) -> str | None:
         """Run (the rest of) the current epoch: a stop reason, or None when the epoch ran to its end."""
@@ -309,10 +350,11 @@ class _Run:
             return "max_steps"
         if self.stop_after and self._steps_here >= self.stop_after:
             return "stop_after"
-        if cfg.time_budget:  # rank 0's clock decides for everyone, so all ranks stop at one step
-            over = self.info.is_main and pos.elapsed_s >= cfg.time_budget
-            if distributed.any_true(over, self.info):
-                return "time_budget"
+        # Rank 0's clock decides the time budget for everyone; a signal on any rank stops them all; one
+        # collective for both, so all ranks stop at the same step.
+        over = bool(cfg.time_budget) and self.info.is_main and pos.elapsed_s >= cfg.time_budget
+        if distributed.any_true(over or self._signal is not None, self.info):
+            return "time_budget" if over or self._signal is None else f"signal:{self._signal}"
         return None
 
     def _log_row(self, complete: bool) -> None:

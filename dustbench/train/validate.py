@@ -2,17 +2,31 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..data.eval_data import open_data
+from ..errors import DustbenchError
 from ..evaluation.rows import PSNR_CAP, image_scores
 from ..io import from_float, to_chw, to_float, with_channels
 
 VALIDATION_METRICS = ("psnr", "ssim", "psnr_in", "psnr_out", "clean_change_rate")
 
 
+def resolve_validation(val, data) -> str | list | None:
+    """``val="auto"``: the training data's own validation split when it has one (a make-dataset folder,
+    or a folder of pairs with validation/), else ``builtin``; anything else is kept."""
+    if not (isinstance(val, str) and val == "auto"):
+        return val
+    if isinstance(data, str) and Path(data).expanduser().is_dir():
+        try:
+            if open_data(str(Path(data).expanduser()), "validation").ids():
+                return str(data)
+        except DustbenchError:
+            pass  # no validation split there
+    return "builtin"
 
 
 def load_validation(spec, limit: int | None = None) -> list | None:

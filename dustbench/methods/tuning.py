@@ -7,10 +7,13 @@ from pathlib import Path
 from ..data.eval_data import BuiltinData, EvalData, PairsFolder, open_data
 from ..errors import DustbenchError
 from ..io import write_json_atomic
-from ..methods import tune_median
+from .classical import tune_median
 
-def _open_tuning_data(spec, data: EvalData) -> EvalData:
-    """The data ``--tune-on`` names: its validation split, or a plain folder of pairs as a whole."""
+
+
+def _open_tuning_data(spec, data: EvalData | None) -> EvalData:
+    """The data ``--tune-on`` names: its validation split, or a plain folder of pairs as a whole; never
+    ``data`` (the test data, when there is one)."""
     if str(spec) == "builtin":
         tdata = BuiltinData("validation")
     else:
@@ -19,26 +22,29 @@ def _open_tuning_data(spec, data: EvalData) -> EvalData:
             tdata = PairsFolder(str(spec), "tune", path, path)
         else:
             tdata = open_data(spec, "validation")
-    same = (tdata.kind == data.kind and tdata.path == data.path and tdata.split == data.split) or (
-        isinstance(tdata, PairsFolder) and isinstance(data, PairsFolder) and tdata.path == data.path)
+    same = data is not None and (
+        (tdata.kind == data.kind and tdata.path == data.path and tdata.split == data.split)
+        or (isinstance(tdata, PairsFolder) and isinstance(data, PairsFolder) and tdata.path == data.path))
     if same or tdata.split == "test":
         raise DustbenchError(f"--tune-on {spec}: refusing to tune on the test data ({data.name}); "
                              "give a separate folder of validation pairs")
     return tdata
 
 
-def tune_if_needed(spec, options: dict, data: EvalData, tune_on=None, out: Path | None = None) -> dict:
+def tune_if_needed(spec, options: dict, data: EvalData | None, tune_on=None, out: Path | None = None) -> dict:
     """For ``median_tuned`` without radius/threshold: grid-search them on validation pairs.
 
-    Uses ``tune_on`` if given, else the data's own validation split; never the test split. The
-    choice and the whole grid are recorded (``tuning.json`` in ``out``, reused on resume).
+    Uses ``tune_on`` if given, else the data's own validation split (``data`` is None for scans
+    without references, as ``restore`` has); never the test split. The choice and the whole grid
+    are recorded (``tuning.json`` in ``out``, reused on resume).
     """
     if spec != "median_tuned" or ("radius" in options and "threshold" in options):
         return options
-    tdata = _open_tuning_data(tune_on, data) if tune_on is not None else data.validation()
+    tdata = _open_tuning_data(tune_on, data) if tune_on is not None else data and data.validation()
     if tdata is None:
-        raise DustbenchError(f"median_tuned: {data.name} has no validation split to tune on (it is never "
-                             "tuned on the test split): pass --tune-on DIR (a folder of validation pairs, or "
+        where = f"{data.name} has no validation split to tune on (it is never tuned on the test split)" if data \
+            else "it needs tuned values"
+        raise DustbenchError(f"median_tuned: {where}: pass --tune-on DIR (a folder of validation pairs, or "
                              "'builtin'), or fix the values with -o radius=R -o threshold=T")
     cache = out / "tuning.json" if out else None
     desc = {**tdata.describe(), "precision": options.get("precision", "exact")}
