@@ -99,14 +99,19 @@ def test_pairs_folder_schema_and_summary(pairs, tmp_path):
     assert df["psnr"][1] == pytest.approx(psnr(ref, restored))
 
 
-def test_no_masks_leaves_masked_metrics_empty_and_16bit(tmp_path):
+def test_no_masks_derives_the_region_marked_derived_and_16bit(tmp_path):
     data = make_pairs(tmp_path / "d", n=2, dtype=np.uint16, masks=False, labels=False)
     result = evaluate("identity", data, tmp_path / "r", progress=False, save_images=True)
     text = (tmp_path / "r" / "per_image.csv").read_text().splitlines()
     row = dict(zip(text[0].split(","), text[1].split(",")))
-    assert row["psnr_in"] == row["psnr_out"] == row["clean_change_rate"] == "" and row["bit_depth"] == "16"
-    assert row["families"] == ""
-    assert result.summary["metrics"]["psnr_in"] is None and not result.summary["data"]["has_masks"]
+    assert row["mask_source"] == "derived" and row["bit_depth"] == "16" and row["families"] == ""
+    ref, dmg = read_image(data / "clean" / "img0.png"), read_image(data / "damaged" / "img0.png")
+    from dustbench.evaluation.region import derived_mask
+    from dustbench.metrics import masked_metrics
+    expected = masked_metrics(ref, dmg, derived_mask(dmg, ref))
+    assert float(row["psnr_in"]) == pytest.approx(expected["psnr_in"]) and float(row["psnr_out"]) > 55  # faint rest
+    assert float(row["clean_change_rate"]) == 0 and row["touch_precision"] == "" and float(row["touch_recall"]) == 0
+    assert result.summary["data"]["mask_source"] == result.summary["metrics"]["mask_source"] == "derived"
     saved = read_image(tmp_path / "r" / "images" / "img0.png")
     assert saved.dtype == np.uint16 and np.array_equal(saved, read_image(data / "damaged" / "img0.png"))
 

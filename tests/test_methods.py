@@ -101,7 +101,10 @@ def test_every_method_keeps_shape_dtype_range(name, shape):
     mask = np.zeros(shape[:2], bool)
     mask[4:7, 5:9] = True
     method = create_method(name, **REQUIRED_OPTIONS.get(name, {}))
-    out = method(image, mask=mask)
+    channels = shape[2] if len(shape) == 3 else 1
+    layer = np.concatenate([mask[:, :, None], np.broadcast_to(0.5 * mask[:, :, None], shape[:2] + (channels,))],
+                           axis=2).astype(np.float32)  # opaque grey specks where the mask is, for layer oracles
+    out = method(image, mask=mask, layer=layer)
     assert out.shape == image.shape and out.dtype == np.float32
     assert out.min() >= 0 and out.max() <= 1
     assert np.array_equal(image, before), "methods must not modify their input"

@@ -33,7 +33,7 @@ def test_writes_the_whole_leaderboard(board):
     out, work = board
     with open(out / "leaderboard.csv", newline="") as f:
         rows = {r["method"]: r for r in csv.DictReader(f)}
-    assert set(rows) == {"identity", "median", "median_tuned", "oracle_inpaint", *LEARNED}
+    assert set(rows) == {"identity", "median", "median_tuned", "oracle_inpaint", "oracle_unblend", *LEARNED}
     assert all(r["n_images"] == "2" and r["test_set"] == "builtin:test" for r in rows.values())
     assert rows["oracle_inpaint"]["is_oracle"] == "True" and rows["pix2pix"]["train_data"].startswith("builtin-train")
     for model in LEARNED:

@@ -1,10 +1,12 @@
 """`dustbench leaderboard build RESULTS... --out DIR`: tables and plots from evaluate results;
+`dustbench leaderboard compare A_RESULTS B_RESULTS`: do two test sets rank the methods alike;
 `dustbench leaderboard reproduce --out DIR --budget 15m`: train, export, evaluate and build it all."""
 from __future__ import annotations
 
 import shlex
 
 from ..errors import DustbenchError
+from ..io import write_json_atomic
 from ..report.recipe import CLASSICAL, LEARNED
 from ._args import add_command, parse_duration, parse_key_values
 
@@ -30,7 +32,38 @@ def register(subparsers) -> None:
     b.add_argument("--crop", type=int, default=96, help="crop size in px for the qualitative grid")
     b.add_argument("--no-plots", action="store_true", help="tables only")
     b.set_defaults(func=run)
+    _register_compare(sub)
     _register_reproduce(sub)
+
+
+def _register_compare(sub) -> None:
+    c = add_command(sub, "compare", "do two test sets rank the methods alike? (Kendall tau, swapped pairs)",
+                    "Match the methods (name and config) evaluated on two test sets, rank them by a metric on "
+                    "each, and print Kendall's tau-b and every pair whose order differs: check that a synthetic "
+                    "suite ranks methods the way your real pairs do. Oracles are left out unless --oracles.",
+                    ["dustbench leaderboard compare results/synthetic results/real_pairs",
+                     "dustbench leaderboard compare results/a results/b --metric masked_psnr_in --json agree.json"])
+    c.add_argument("a", metavar="A_RESULTS", help="evaluate output folder(s) on one test set (a folder holding them)")
+    c.add_argument("b", metavar="B_RESULTS", help="the same methods evaluated on another test set")
+    c.add_argument("--metric", default="psnr", help="psnr, ssim, masked_psnr_in, masked_psnr_out, touch_f1, "
+                                                    "touch_precision or touch_recall (higher is better)")
+    c.add_argument("--a-set", help="test set to use from A_RESULTS when it holds several")
+    c.add_argument("--b-set", help="test set to use from B_RESULTS when it holds several")
+    c.add_argument("--oracles", action="store_true", help="rank oracles too")
+    c.add_argument("--json", metavar="FILE", help="also write the comparison as JSON")
+    c.set_defaults(func=run_compare)
+
+
+def run_compare(args) -> int:
+    from ..report.compare import compare_rankings, format_comparison  # deferred: pandas, scipy
+
+    result = compare_rankings(args.a, args.b, args.metric, a_set=args.a_set, b_set=args.b_set,
+                              include_oracles=args.oracles)
+    print(format_comparison(result))
+    if args.json:
+        write_json_atomic(args.json, result)
+        print(f"wrote {args.json}")
+    return 0
 
 
 def _register_reproduce(sub) -> None:

@@ -17,6 +17,11 @@ BUILTIN_PRESETS = DEFAULT_PRESETS
 BUILTIN = {"test": (10, "right"), "validation": (5, "left")}  # split -> (samples, half of each photo)
 
 
+def builtin_splits() -> list[tuple[str, str]]:
+    """Every built-in evaluation set as ``(spec, split)`` for :func:`dustbench.data.open_data`."""
+    return [("builtin", split) for split in BUILTIN]
+
+
 class BuiltinData(EvalData):
     kind = "builtin"
 
@@ -66,7 +71,8 @@ def _builtin_samples(split: str) -> tuple[Sample, ...]:
         sid = f"{i:02d}_{source.id.split(':')[-1]}"
         mask = mask_to_image(s.mask, clean.dtype)
         out.append(Sample(sid, s.damaged, clean, mask, s.labels, families_present(s.labels),
-                          [preset.name], hash_arrays(sid, s.damaged, clean, mask), f"builtin:{split}/{sid}"))
+                          [preset.name], hash_arrays(sid, s.damaged, clean, mask), f"builtin:{split}/{sid}",
+                          params=s.params))
     return tuple(out)
 
 

@@ -17,7 +17,12 @@ VALIDATION_NAMES = ("validation", "val", "valid")
 
 @dataclass
 class Sample:
-    """One evaluation pair. ``mask``/``labels`` are H×W or None; ``digest`` hashes its content."""
+    """One evaluation pair. ``mask``/``labels`` are H×W or None; ``digest`` hashes its content.
+
+    ``mask_source`` says where the mask came from: ``"truth"`` (the data's own) or ``"derived"``
+    (estimated from the pair, see :mod:`dustbench.evaluation.region`). ``params`` is the synthesis
+    record of synthetic data (None otherwise): only oracles that need the layer use it.
+    """
 
     id: str
     damaged: np.ndarray
@@ -28,6 +33,8 @@ class Sample:
     presets: list[str] = field(default_factory=list)
     digest: str = ""
     source: str = ""  # where the pair came from (a file, a dataset cell), for messages
+    params: dict | str | None = None  # a dict, or its JSON text (make-dataset's params column)
+    mask_source: str = "truth"
 
 
 def families_from_record(value) -> list[str]:

@@ -53,7 +53,8 @@ class HFData(EvalData):
         presets = rec.get("presets") or []
         return Sample(sid, damaged, clean, mask, labels, families,
                       [presets] if isinstance(presets, str) else list(presets),
-                      hash_arrays(sid, damaged, clean, mask), where)
+                      hash_arrays(sid, damaged, clean, mask), where,
+                      params=rec.get("params"))
 
     def __iter__(self):
         for index in range(len(self.dataset)):

@@ -72,7 +72,8 @@ class PairsFolder(EvalData):
         rec = self._records().get(f"damaged/{sample_id}", {})
         families = families_present(labels) if labels is not None else families_from_record(rec.get("families"))
         return Sample(sample_id, damaged, clean, mask, labels, families, list(rec.get("presets", [])),
-                      h.hexdigest(), str(files["damaged"]))
+                      h.hexdigest(), str(files["damaged"]),
+                      params=rec.get("params"))
 
     load = get
 

@@ -33,6 +33,8 @@ from ..metrics import WINDOW
 from ..threads import fixed_threads
 from ..methods import Method, OutputIssues, apply_method, load_method
 from ..methods.tuning import tune_if_needed
+from ..data.truth import truth_layer
+from .region import with_region
 from .rows import COLUMNS, CONVENTIONS, CONVENTIONS_SHORT, PSNR_CAP, aggregate, image_row, read_rows, rows_to_csv
 
 SCHEMA = "dustbench.evaluate/1"
@@ -101,14 +103,23 @@ def _previous_rows(out: Path | None, key: dict, overwrite: bool) -> dict[str, di
     return {r["image_id"]: r for r in read_rows(csv_file)}
 
 
-def _warm_up(method, sample, tile, overlap, name: str) -> None:
+def _warm_up(method, sample, layer, tile, overlap, name: str) -> None:
     """One small call first, so one-off costs (torch graph setup, allocations) are not timed."""
     crop = (slice(0, min(64, sample.damaged.shape[0])), slice(0, min(64, sample.damaged.shape[1])))
     mask = None if sample.mask is None else sample.mask[crop]
     if method.needs_mask and mask is None:
         return
-    apply_method(method, to_float(np.ascontiguousarray(sample.damaged[crop])), mask, tile=tile, overlap=overlap,
+    apply_method(method, to_float(np.ascontiguousarray(sample.damaged[crop])), mask,
+                 layer=None if layer is None else np.ascontiguousarray(layer[crop]), tile=tile, overlap=overlap,
                  name=f"{name} (warm-up crop)", on_bad_output="clip")
+
+
+def _truth_of(method, sample, name: str):
+    """The sample with its damage region (derived from the pair when it has no mask) and, for an
+    oracle that needs it, the synthesis layer; nothing more reaches any method."""
+    sample = with_region(sample, name)
+    layer = truth_layer(sample.params, sample.damaged, sample.clean, name) if method.needs_layer else None
+    return sample, layer
 
 
 @dataclass
@@ -155,12 +166,13 @@ class _Run:
     def restore(self, sample) -> dict:
         """Restore one sample, save its image if asked, and return its row."""
         name = f"{self.data.name}/{sample.id}"
+        sample, layer = _truth_of(self.method, sample, name)
         if not self.warmed:
-            _warm_up(self.method, sample, self.tile, self.overlap, name)
+            _warm_up(self.method, sample, layer, self.tile, self.overlap, name)
             self.warmed = True
         issues = OutputIssues()
         start = time.perf_counter()
-        restored = apply_method(self.method, to_float(sample.damaged), sample.mask, tile=self.tile,
+        restored = apply_method(self.method, to_float(sample.damaged), sample.mask, layer=layer, tile=self.tile,
                                 overlap=self.overlap, name=name, on_bad_output=self.on_bad_output, issues=issues)
         seconds = time.perf_counter() - start
         restored = from_float(restored, sample.clean.dtype)
@@ -256,8 +268,9 @@ def _summary(method, data, rows, fingerprint, key, seed, n_resamples, device, tr
         "schema": SCHEMA, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "method": method.name, "options": opts, "config": config_string(opts), "train_data": train_data,
         "param_count": method.param_count, "is_oracle": bool(method.is_oracle), "needs_mask": bool(method.needs_mask),
+        "needs_layer": bool(method.needs_layer),
         "data": {**data.describe(), "n_images": len(rows), "fingerprint": fingerprint,
-                 "has_masks": agg["metrics"]["n_masked"] > 0},
+                 "has_masks": agg["metrics"]["n_masked"] > 0, "mask_source": agg["metrics"]["mask_source"]},
         "test_set": data.name, "split": data.split, "tile": key["tile"], "overlap": key["overlap"],
         "on_bad_output": key["on_bad_output"], "seed": seed, "n_resamples": n_resamples, "confidence": 0.95,
         **agg, "conventions": CONVENTIONS, "conventions_short": CONVENTIONS_SHORT,

@@ -14,13 +14,14 @@ import math
 import numpy as np
 
 from ..io import from_float, to_float
-from ..metrics import WINDOW, bootstrap_ci, masked_metrics, psnr, ssim
+from ..metrics import WINDOW, bootstrap_ci, masked_metrics, psnr, ssim, touch_metrics
 
 PSNR_CAP = 100.0  # dB; stands in for inf (pixel-identical output) in means and CIs
 COLUMNS = ["image_id", "families", "presets", "height", "width", "channels", "bit_depth", "psnr", "ssim",
-           "psnr_input", "psnr_in", "psnr_out", "clean_change_rate", "region_fraction", "runtime_s",
-           "megapixels", "output_fixes", "digest"]
-TEXT_COLUMNS = {"image_id", "families", "presets", "digest"}
+           "psnr_input", "psnr_in", "psnr_out", "clean_change_rate", "region_fraction", "mask_source",
+           "touch_precision", "touch_recall", "touch_f1", "runtime_s", "megapixels", "output_fixes", "digest"]
+TEXT_COLUMNS = {"image_id", "families", "presets", "mask_source", "digest"}
+TOUCH = ("touch_precision", "touch_recall", "touch_f1")
 CONVENTIONS = {
     "quantisation": "restored output quantised to the reference bit depth (dustbench.io.from_float: "
                     "round half to even, clip) before metrics",
@@ -30,7 +31,14 @@ CONVENTIONS = {
             f"counted as {PSNR_CAP:g} dB in means and CIs",
     "ssim": "Wang et al. 2004: 11x11 Gaussian window sigma 1.5, K1 0.01, K2 0.03, per channel then averaged",
     "masked": "region = mask > 0 dilated by 3 px (square); psnr_in/psnr_out over pixels inside/outside it; "
-              "clean_change_rate = fraction of outside pixels changed by more than 2/255 of the range",
+              "clean_change_rate = fraction of outside pixels the method changed (vs its input) by more than "
+              "2/255 of the range; "
+              "mask_source = truth (the data's mask) or derived (from |damaged - clean| by the noise-aware "
+              "detection of fit-preset, for pairs without masks)",
+    "touch": "touched = pixels the method changed (|restored - damaged| > 2/255 of the range, any channel); "
+             "touch_precision = touched inside the region / touched (NaN when nothing is touched); "
+             "touch_recall = touched among the visibly damaged pixels (mask > 0 and |damaged - clean| > 2/255) "
+             "/ those; touch_f1 = their harmonic mean",
     "ci": "95% percentile bootstrap of the mean over images (dustbench.metrics.bootstrap_ci)",
     "runtime": "method time only (no reading, metrics or writing), after one warm-up call; "
                "ms per megapixel = total time / total megapixels",
@@ -73,12 +81,18 @@ def read_rows(path) -> list[dict]:
         return [{k: (v if k in TEXT_COLUMNS else _number(v)) for k, v in rec.items()} for rec in csv.DictReader(f)]
 
 
-def image_scores(reference: np.ndarray, restored: np.ndarray, mask: np.ndarray | None = None) -> dict:
-    """PSNR, SSIM (NaN below the SSIM window's size) and, with a mask, the masked metrics."""
+def image_scores(reference: np.ndarray, restored: np.ndarray, mask: np.ndarray | None = None,
+                 damaged: np.ndarray | None = None) -> dict:
+    """PSNR, SSIM (NaN below the SSIM window's size), with a mask the masked metrics, and with a mask
+    and the ``damaged`` input (reference dtype) what the method touched (precision/recall/F1)."""
     small = min(reference.shape[:2]) < WINDOW
     scores = {"psnr": psnr(reference, restored), "ssim": math.nan if small else ssim(reference, restored)}
     if mask is not None:
-        scores.update({k: float(v) for k, v in masked_metrics(reference, restored, mask).items()})
+        masked = masked_metrics(reference, restored, mask, damaged=damaged)
+        scores.update({k: float(v) for k, v in masked.items()})
+        if damaged is not None:
+            touch = touch_metrics(reference, damaged, restored, mask)
+            scores.update({k: float(touch[k]) for k in TOUCH})
     return scores
 
 
@@ -87,12 +101,13 @@ def image_row(sample, restored: np.ndarray, seconds: float, output_fixes: int) -
     ref, damaged = sample.clean, sample.damaged
     if damaged.dtype != ref.dtype:
         damaged = from_float(to_float(damaged), ref.dtype)
-    scores = image_scores(ref, restored, sample.mask)
+    scores = image_scores(ref, restored, sample.mask, damaged)
     row = {"image_id": sample.id, "families": ";".join(sample.families), "presets": ";".join(sample.presets),
            "height": ref.shape[0], "width": ref.shape[1], "channels": 1 if ref.ndim == 2 else ref.shape[2],
            "bit_depth": ref.dtype.itemsize * 8, "psnr": scores.pop("psnr"), "ssim": scores.pop("ssim"),
            "psnr_input": psnr(ref, damaged), "runtime_s": seconds,
-           "megapixels": ref.shape[0] * ref.shape[1] / 1e6, "output_fixes": output_fixes, "digest": sample.digest}
+           "megapixels": ref.shape[0] * ref.shape[1] / 1e6, "output_fixes": output_fixes, "digest": sample.digest,
+           "mask_source": sample.mask_source if sample.mask is not None else ""}
     return {**row, **scores}
 
 
@@ -115,6 +130,17 @@ def _mean(values) -> float | None:
     return float(v.mean()) if v.size else None
 
 
+def _count(values) -> int:
+    return int(np.count_nonzero(~np.isnan(np.asarray(values, dtype=np.float64))))
+
+
+def mask_source(rows: list[dict]) -> str:
+    """Where the rows' masks came from: "truth", "derived", "mixed" or "none" (no masks)."""
+    masked = [r for r in rows if not math.isnan(float(r.get("region_fraction", math.nan)))]
+    sources = {str(r.get("mask_source") or "truth") for r in masked}  # rows older than derived masks: truth
+    return "none" if not sources else sources.pop() if len(sources) == 1 else "mixed"
+
+
 def aggregate(rows: list[dict], seed: int = 0, n_resamples: int = 2000) -> dict:
     """Mean PSNR/SSIM with bootstrap CIs (each from ``default_rng(seed)``), masked means, per family."""
     col = lambda k, rs=rows: [r.get(k, math.nan) for r in rs]  # noqa: E731
@@ -123,7 +149,9 @@ def aggregate(rows: list[dict], seed: int = 0, n_resamples: int = 2000) -> dict:
                "ssim": _ci(np.asarray(col("ssim"), float), seed, n_resamples),
                "psnr_input": _ci(_capped(col("psnr_input")), seed, n_resamples),
                "psnr_in": _mean(_capped(col("psnr_in"))), "psnr_out": _mean(_capped(col("psnr_out"))),
-               "clean_change_rate": _mean(col("clean_change_rate")), "n_masked": len(masked)}
+               "clean_change_rate": _mean(col("clean_change_rate")), "n_masked": len(masked),
+               **{k: _mean(col(k)) for k in TOUCH}, "n_touched": _count(col("touch_precision")),
+               "mask_source": mask_source(rows)}
     groups: dict[str, dict[str, list]] = {"per_family": {}, "per_preset": {}}
     for r in rows:
         for key, field in (("per_family", "families"), ("per_preset", "presets")):

@@ -3,8 +3,9 @@
 A *method* maps a float32 H×W×C image in [0, 1] to a restored image of the same shape and dtype.
 Subclasses of :class:`Method` implement :meth:`Method.run`. :func:`apply_method` runs any method on
 one image in overlapping tiles (bounded memory), checks every tile's output (shape, dtype,
-NaN/Inf, range: :func:`check_output`), and hands the ground-truth mask only to oracles that
-declare ``needs_mask``; ``method(image)`` is the same call on the whole image. ``dustbench
+NaN/Inf, range: :func:`check_output`), and hands ground truth only to oracles, each only what it
+declares: the damage mask (``needs_mask``) or the whole synthesis layer (``needs_layer``, see
+:func:`check_layer`); ``method(image)`` is the same call on the whole image. ``dustbench
 evaluate``, ``restore``, training validation and the library all go through it.
 """
 from __future__ import annotations
@@ -32,12 +33,15 @@ class Method:
         name: the registry name (set by :func:`create_method`).
         options: JSON-serializable options it was built with (recorded in results).
         needs_mask: True only for oracle methods that receive the ground-truth damage mask.
+        needs_layer: True only for oracles that receive the synthesis layer instead (opacity and
+            premultiplied colour of all artifacts; see :func:`check_layer`). Implies needs_mask.
         is_oracle: True for upper references that use information a real method cannot have.
         param_count: learned parameters (0 for classical methods, None if unknown).
     """
 
     name: str = ""
     needs_mask: bool = False
+    needs_layer: bool = False
     is_oracle: bool = False
     param_count: int | None = None
 
@@ -46,13 +50,17 @@ class Method:
         self.options = dict(options or {})
 
     def run(self, image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
-        """Restore a checked float32 H×W×C image; ``mask`` is a float32 H×W opacity in [0, 1] or None."""
+        """Restore a checked float32 H×W×C image. ``mask`` is the truth the method declared: None,
+        the float32 H×W opacity in [0, 1] (``needs_mask``), or the H×W×(1+C) layer (``needs_layer``)."""
         raise NotImplementedError
 
-    def __call__(self, image: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    def __call__(self, image: np.ndarray, mask: np.ndarray | None = None, layer: np.ndarray | None = None
+                 ) -> np.ndarray:
         """Restore ``image`` (float32 H×W×C or H×W in [0, 1]) whole: :func:`apply_method` without
-        tiles, small overshoots clipped. ``mask`` (H×W, nonzero = damaged) reaches oracles only."""
-        return apply_method(self, image, mask, tile=None, name=f"{self.name} input", on_bad_output="clip")
+        tiles, small overshoots clipped. ``mask`` (H×W, nonzero = damaged) and ``layer`` reach
+        oracles only."""
+        return apply_method(self, image, mask, layer=layer, tile=None, name=f"{self.name} input",
+                            on_bad_output="clip")
 
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
@@ -130,15 +138,52 @@ def check_output(out, expected: tuple, source: np.ndarray, where: str, policy: s
     return np.clip(out, 0.0, 1.0)
 
 
-def apply_method(method: Method, image: np.ndarray, mask: np.ndarray | None = None, *, tile: int | None = 512,
-               overlap: int = 32, name: str = "image", on_bad_output: str = "error",
-               issues: OutputIssues | None = None) -> np.ndarray:
+def check_layer(layer, shape: tuple, what: str = "layer") -> np.ndarray:
+    """Check a synthesis layer for an image of ``shape`` (H, W, C) and return it.
+
+    A layer is float32 H×W×(1+C) in [0, 1]: channel 0 the artifacts' combined opacity A, channels
+    1.. their premultiplied colour P (the layer composited over black), so that
+    ``damaged = clean·(1−A) + P`` up to the damaged image's rounding. It tiles like the image.
+    Build one with :func:`dustbench.data.truth.truth_layer`.
+    """
+    want = (shape[0], shape[1], 1 + shape[2])
+    if not isinstance(layer, np.ndarray) or layer.dtype != np.float32 or layer.shape != want:
+        got = f"{layer.dtype} {layer.shape}" if isinstance(layer, np.ndarray) else type(layer).__name__
+        raise DustbenchError(f"{what}: expected a float32 {want[0]}×{want[1]}×{want[2]} layer (opacity, then "
+                             f"premultiplied colour), got {got}")
+    lo, hi = float(layer.min()), float(layer.max())
+    if not (lo >= 0.0 and hi <= 1.0):  # also catches NaN
+        raise DustbenchError(f"{what}: values must lie in [0, 1], got range [{lo}, {hi}]")
+    return layer
+
+
+def _truth(method: Method, mask, layer, shape: tuple, name: str) -> np.ndarray | None:
+    """The ground truth ``method`` declared it needs (None for every real method)."""
+    if method.needs_layer:
+        if layer is None:
+            raise DustbenchError(f"{name}: method {method.name!r} is an oracle and needs the synthesis layer "
+                                 "(opacity and colour of every artifact), which this image does not have: it "
+                                 "exists for builtin data, `dustbench synth` folders (manifest.jsonl) and "
+                                 "make-dataset outputs (params column)")
+        return check_layer(layer, shape, f"{name} layer")
+    if method.needs_mask:
+        if mask is None:
+            raise DustbenchError(f"{name}: method {method.name!r} is an oracle and needs the ground-truth "
+                                 "damage mask, which this image does not have")
+        return mask_opacity(mask, shape[:2], f"{name} mask")
+    return None
+
+
+def apply_method(method: Method, image: np.ndarray, mask: np.ndarray | None = None, *, layer: np.ndarray | None = None,
+                 tile: int | None = 512, overlap: int = 32, name: str = "image", on_bad_output: str = "error",
+                 issues: OutputIssues | None = None) -> np.ndarray:
     """Restore a float32 H×W(×C) image in [0, 1] with ``method``, in overlapping tiles.
 
     ``tile=None`` or 0 runs the whole image at once. Every tile's raw output is checked by
     :func:`check_output`; ``on_bad_output="error"`` raises :class:`BadOutputError` naming
     ``name``, ``"clip"`` casts floats to float32, replaces NaN by the input pixel, clips to
-    [0, 1] and counts what it did in ``issues``. The mask reaches oracle methods only.
+    [0, 1] and counts what it did in ``issues``. The mask (H×W) reaches ``needs_mask`` oracles
+    only, the synthesis ``layer`` (:func:`check_layer`) ``needs_layer`` oracles only.
     """
     if on_bad_output not in BAD_OUTPUT_POLICIES:
         raise DustbenchError(f"on_bad_output must be one of {BAD_OUTPUT_POLICIES}, got {on_bad_output!r}")
@@ -147,12 +192,7 @@ def apply_method(method: Method, image: np.ndarray, mask: np.ndarray | None = No
     squeeze = work.ndim == 2
     if squeeze:
         work = work[:, :, None]
-    m = None
-    if method.needs_mask:
-        if mask is None:
-            raise DustbenchError(f"{name}: method {method.name!r} is an oracle and needs the ground-truth "
-                                 "damage mask, which this image does not have")
-        m = mask_opacity(mask, work.shape[:2], f"{name} mask")
+    m = _truth(method, mask, layer, work.shape, name)
     where = f"{name}: method {method.name!r}"
 
     def fn(part: np.ndarray, part_mask: np.ndarray | None = None) -> np.ndarray:

@@ -19,13 +19,13 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DustbenchError
-from ..evaluation.rows import PSNR_CAP, aggregate, read_rows
+from ..evaluation.rows import PSNR_CAP, TOUCH, aggregate, read_rows
 from ..io import atomic_path, output_dir, write_text_atomic
 from .plots import label, nan_if_none, plot_family_bars, plot_psnr_runtime, plot_qualitative, slug
 
 COLUMNS = ["method", "config", "train_data", "test_set", "n_images", "psnr", "psnr_ci_low", "psnr_ci_high",
            "ssim", "ssim_ci_low", "ssim_ci_high", "masked_psnr_in", "masked_psnr_out", "clean_change_rate",
-           "params_m", "runtime_ms_per_mp", "peak_memory_mib", "device", "is_oracle", "conventions",
+           "touch_precision", "touch_recall", "touch_f1", "mask_source", "params_m", "runtime_ms_per_mp", "peak_memory_mib", "device", "is_oracle", "conventions",
            "git_commit", "fingerprint", "result"]
 
 
@@ -82,6 +82,7 @@ def leaderboard_table(results, seed: int = 0, n_resamples: int = 2000) -> pd.Dat
             "ssim": agg["ssim"]["mean"], "ssim_ci_low": agg["ssim"]["ci_low"], "ssim_ci_high": agg["ssim"]["ci_high"],
             "masked_psnr_in": nan_if_none(agg["psnr_in"]), "masked_psnr_out": nan_if_none(agg["psnr_out"]),
             "clean_change_rate": nan_if_none(agg["clean_change_rate"]),
+            **{k: nan_if_none(agg[k]) for k in TOUCH}, "mask_source": agg["mask_source"],
             "params_m": math.nan if params is None else params / 1e6,
             "runtime_ms_per_mp": nan_if_none(s["runtime"]["ms_per_megapixel"]),
             "peak_memory_mib": nan_if_none(s["peak_memory"]["rss_mib"]), "device": s.get("device", ""),
@@ -104,6 +105,20 @@ def _cell(v, digits=2, ci=None) -> str:
     return text + (f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]" if ci else "")
 
 
+def _derived_mark(row) -> str:
+    return " (derived)" if row.get("mask_source") in ("derived", "mixed") else ""
+
+
+def _region_note(part: pd.DataFrame) -> str:
+    """A sentence under a test set's heading when its damage region was derived, not given."""
+    sources = set(part["mask_source"])
+    if not sources & {"derived", "mixed"}:
+        return ""
+    some = "some images have no mask: their" if sources & {"mixed", "truth"} else "the data has no masks: the"
+    return (f" **Derived damage region** ({some} region is derived from |damaged − clean| by the noise-aware "
+            "detection of `fit-preset`); masked and touch metrics marked (derived) use it.")
+
+
 def markdown(df: pd.DataFrame, sections: dict[str, dict], seed: int, n_resamples: int, conventions: dict,
              extra: list[str] | None = None) -> str:
     """The leaderboard page; ``extra`` (markdown lines) goes after the tables, before the conventions."""
@@ -112,23 +127,25 @@ def markdown(df: pd.DataFrame, sections: dict[str, dict], seed: int, n_resamples
              f"is better. Means over images with 95 % percentile-bootstrap CIs ({n_resamples} resamples, "
              f"seed {seed}); PSNR of pixel-identical outputs counts as {PSNR_CAP:g} dB. Masked PSNR is inside / "
              "outside the dilated artifact region; *clean changed* is the share of pixels outside it that the "
-             "method altered. Rows marked [oracle] use the ground-truth mask (upper reference, not a "
-             "competitor). Full columns: `leaderboard.csv`.", ""]
+             "method altered; *touched P / R / F1* are the precision, recall and F1 of the pixels the method "
+             "changed against the damage (– = it changed nothing). Rows marked [oracle] use ground truth (the "
+             "mask or the synthesis layer: upper references, not competitors). Full columns: `leaderboard.csv`.", ""]
     for test_set, sec in sections.items():
         part = df[df["test_set"] == test_set]
         lines += [f"## {test_set}", "", f"{int(part['n_images'].max())} images, data fingerprint "
-                  f"`{part['fingerprint'].iloc[0][:12]}`.", "",
+                  f"`{part['fingerprint'].iloc[0][:12]}`.{_region_note(part)}", "",
                   "| # | method | config | train data | PSNR (dB) [95 % CI] | SSIM [95 % CI] | masked PSNR in / out "
-                  "(dB) | clean changed (%) | params (M) | ms/MP | peak mem (MiB) | device |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "(dB) | clean changed (%) | touched P / R / F1 | params (M) | ms/MP | peak mem (MiB) | device |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for k, (_, r) in enumerate(part.iterrows(), 1):
             name = f"{r['method']} [oracle]" if r["is_oracle"] else r["method"]
             lines.append(" | ".join([
                 f"| {k}", name, r["config"] or "–", r["train_data"],
                 _cell(r["psnr"], 2, (r["psnr_ci_low"], r["psnr_ci_high"])),
                 _cell(r["ssim"], 4, (r["ssim_ci_low"], r["ssim_ci_high"])),
-                f"{_cell(r['masked_psnr_in'])} / {_cell(r['masked_psnr_out'])}",
-                _cell(100 * r["clean_change_rate"], 3), _cell(r["params_m"], 3), _cell(r["runtime_ms_per_mp"], 1),
+                f"{_cell(r['masked_psnr_in'])} / {_cell(r['masked_psnr_out'])}{_derived_mark(r)}",
+                _cell(100 * r["clean_change_rate"], 3), " / ".join(_cell(r[k]) for k in TOUCH)
+                + _derived_mark(r), _cell(r["params_m"], 3), _cell(r["runtime_ms_per_mp"], 1),
                 _cell(r["peak_memory_mib"], 0), f"{r['device']} |"]))
         lines.append("")
         for title, key in (("PSNR vs runtime", "runtime"), ("PSNR per artifact family", "family"),

@@ -3,7 +3,7 @@
 Plain values only (no imports), so the command line can show them without loading the trainer.
 """
 LEARNED = ("dust_gan", "pix2pix", "segnet")
-CLASSICAL = ("identity", "median", "median_tuned", "oracle_inpaint")
+CLASSICAL = ("identity", "median", "median_tuned", "oracle_inpaint", "oracle_unblend")
 # Every learned model: same data, patches, batch, seed and validation (TrainConfig fields).
 SHARED_TRAIN = {"data": "builtin-train", "patch": 128, "batch_size": 8, "seed": 0, "val": "builtin"}
 # Per family: network size for a CPU budget (defaults are the papers'), its optimiser settings.
