@@ -19,7 +19,7 @@ import math
 
 import pandas as pd
 
-from .measure import finish, opacity_medians
+from .measure import DEFAULT_OPACITY, finish, opacity_medians
 
 # Fitted family -> the synthesis family of the preset written for it.
 SYNTH_FAMILY = {"dust": "dust", "dirt": "dirt", "hair_short": "hair", "hair_long": "hair",
@@ -140,6 +140,11 @@ def classify(rows: pd.DataFrame, thresholds: dict | None = None) -> pd.DataFrame
     df = finish(rows)
     df["family"] = assign(df, thresholds)
     own = opacity_medians(df, "family", min_count=3)
+    # Scratches are mostly narrower than a pixel: only opacity × width shows, and what the few
+    # resolved ones (crossings, wide stretches) or the blobs of the same polarity measure says
+    # nothing of the rest. At the library's typical opacity the width carries the product, and a
+    # fitted scratch stays a thin line instead of a wide faint band (which reads as blotches).
+    own[df["family"] == "scratch"] = DEFAULT_OPACITY
     if own.notna().any():
         df = finish(rows, fallback=own.fillna(df["opacity"]))
         df["family"] = assign(df, thresholds)

@@ -152,7 +152,8 @@ def family_record(fam: str, df: pd.DataFrame, density: list[float], description:
 def _family_record(fam: str, df: pd.DataFrame, density: list[float], description: str) -> dict[str, Any]:
     rec: dict[str, Any] = {"family": SYNTH_FAMILY[fam], "description": description, "density": density}
     rec.update(_polarity(df))
-    rec["opacity"] = uniform_range(_resolved_or_all(df)["opacity"], 0.02, 1.0)
+    # Scratch widths were sized with each row's own opacity (most assumed, see classify): all rows.
+    rec["opacity"] = uniform_range((df if fam == "scratch" else _resolved_or_all(df))["opacity"], 0.02, 1.0)
     blur = uniform_range(df.loc[df["resolved"], "blur"], 0.0)
     if blur is not None and len(df[df["resolved"]]) >= MIN_FOR_RANGE:
         rec["blur"] = blur
