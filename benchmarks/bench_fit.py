@@ -11,7 +11,9 @@ is --side), then `fit_scans` measures the damaged/clean pairs. Two markdown tabl
    Scratches of this preset run past the frame edges, so their truth size is the *visible* length
    (the part of the stroke path inside the frame); the sampled length is printed beside it.
 2. Closure + timing: the `closure` row of the case's family (the fitted preset drawn again and
-   measured again), the fitting time per megapixel, and, as the reference timed in the same run,
+   measured again: count, median size and the family's proportion — its count ratio over the
+   typical family's, see dustbench/fit/check.py), the fitting time per megapixel, and, as the
+   reference timed in the same run,
    plain component labelling — `cv2.connectedComponentsWithStats` of a thresholded |damaged − clean|
    of the same images — so the fit time reads as a multiple of it; plus the time of `closure`.
 """
@@ -40,6 +42,9 @@ CASES = (  # (preset, fitted family, dtype, channels)
     ("hair_short_negative_heavy", "hair_short", np.uint8, 1),
     ("hair_long_negative_light", "hair_long", np.uint8, 3),
     ("scratch_emulsion_heavy", "scratch", np.uint8, 3),
+    # Film-transport rain: full-height vertical scratches, two thirds of them intermittent, which
+    # detection sees as strings of pieces; merge.py joins them (truth n = scratches drawn).
+    ("vertical_rain_scratches", "scratch", np.uint8, 3),
 )
 TOLERANCE = 0.2  # |ratio − 1| for a round-trip pass
 
@@ -179,13 +184,14 @@ def main() -> None:
           "sampled med is the length drawn by sample_params.")
 
     print("\n### Closure (fitted preset drawn again, measured again) and timing\n")
-    print("| preset | image | MP | count ratio | size ratio | within | fit s/MP | label s/MP "
+    print("| preset | image | MP | count ratio | size ratio | proportion | within | fit s/MP | label s/MP "
           "| fit × label | closure s/MP |")
-    print("|---|---|---:|---:|---:|:---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|:---:|---:|---:|---:|---:|")
     for r in results:
         c = r["closure"]
-        cols = (f"{c['count_ratio']:.3f} | {c['size_ratio']:.3f} | {'yes' if c['within'] else '**no**'}"
-                if c else "— | — | (family not fitted)")
+        prop = f"{c['count_vs_others']:.3f}" if c and math.isfinite(c.get("count_vs_others", math.nan)) else "—"
+        cols = (f"{c['count_ratio']:.3f} | {c['size_ratio']:.3f} | {prop} | {'yes' if c['within'] else '**no**'}"
+                if c else "— | — | — | (family not fitted)")
         print(f"| {r['preset']} | {r['kind']} | {r['mp']:.2f} | {cols} | {r['t_fit'] / r['mp']:.3f} "
               f"| {r['t_ref'] / r['mp']:.4f} | {r['t_fit'] / r['t_ref']:.0f}× | {r['t_closure'] / r['mp']:.3f} |")
     print("\nlabel = cv2.connectedComponentsWithStats of |damaged − clean| > 3/255 (max over channels), "

@@ -19,7 +19,7 @@ import math
 
 import pandas as pd
 
-from .measure import finish, opacity_medians
+from .measure import DEFAULT_OPACITY, finish, opacity_medians
 
 # Fitted family -> the synthesis family of the preset written for it.
 SYNTH_FAMILY = {"dust": "dust", "dirt": "dirt", "hair_short": "hair", "hair_long": "hair",
@@ -31,12 +31,23 @@ THRESHOLDS = {
     "stroke_min_length": 0.006,  # shorter "strokes" are specks with a tail: blobs
     "lint_junctions": 2,  # a stroke whose skeleton branches this often is a tangle of fibres
     "scratch_turning": 0.6,  # rad: straighter than this ...
+    "scratch_stem_share": 0.8,  # ... with at most 20 % of its skeleton in spurs, even if they branch
     "scratch_min_length": 0.08,  # ... and at least this long (library scratches: 0.1–0.9, hairs ≤ 0.3 and curved)
     "hair_long_min_length": 0.05,  # the library's boundary between short and long hairs
     "blotch_min_diameter": 0.02,  # library blotches 0.02–0.3; dirt up to 0.03 but opaque
     "blotch_faint_diameter": 0.008,  # a faint blob at least this large is a stain, not dirt
     "blotch_max_opacity": 0.35,  # "faint": library stains have opacity ≤ 0.3, dirt ≥ 0.3
     "dirt_min_diameter": math.sqrt(0.002 * 0.003),  # library dust ≤ 0.003, dirt ≥ 0.002: the geometric middle
+    # Joining broken scratches (merge.py, before the rules): which pieces, and which pairs of them.
+    "merge_min_stem_px": 8.0,  # a shorter stem has no reliable direction
+    "merge_min_slenderness": 4.0,  # stem² / pixel area: a piece of a line, not a blob with a tail
+    "merge_max_angle": 0.2,  # rad between two stems (+ the direction error of the shorter one)
+    "merge_max_gap": 0.35,  # between facing ends, along the line (rain: gaps up to ~0.3 of the frame)
+    "merge_gap_per_length": 2.0,  # ... and at most this × the two stems' lengths
+    "merge_max_overlap_px": 3.0,  # facing ends may overlap this much (ends are half a width short)
+    "merge_offset_px": 2.5,  # sideways offset of the facing ends at no gap ...
+    "merge_offset_slope": 0.08,  # ... plus this × the gap (a scratch bends a little across a gap)
+    "merge_min_line": 0.03,  # a straight piece or chain this long takes in the fragments lying on it
 }
 
 
@@ -72,7 +83,25 @@ def _stroke(df, t):
     return (df["slenderness"] >= t["stroke_slenderness"]) & (df["length"] >= t["stroke_min_length"])
 
 
+def _column(df, name, default):
+    return df[name] if name in df else pd.Series(default, index=df.index)  # tables made by hand lack some
+
+
+def _joined(df):
+    return _column(df, "pieces", 1) >= 2
+
+
+def _straight_line(df, t):
+    """Collinear pieces joined into one (merge.py), or one piece whose main stem holds most of its
+    skeleton: the spurs that grain or a crossing hair add to a scratch do not make it a tangle."""
+    line = _joined(df) | (_column(df, "stem_px", 0.0) >= t["scratch_stem_share"] * _column(df, "skeleton_px", 1.0))
+    return line & _stroke(df, t) & (df["turning"] < t["scratch_turning"]) & (df["length"] >= t["scratch_min_length"])
+
+
 RULES = (
+    Rule("scratch", "a stroke straighter than scratch_turning, at least scratch_min_length long, made of "
+                    "collinear pieces (merge.py) or with ≥ scratch_stem_share of its skeleton on its main stem",
+         _straight_line),
     Rule("lint", "a stroke whose skeleton has ≥ lint_junctions junctions (crossing fibres)",
          lambda df, t: _stroke(df, t) & (df["junctions"] >= t["lint_junctions"])),
     Rule("scratch", "a stroke straighter than scratch_turning and at least scratch_min_length long",
@@ -111,6 +140,11 @@ def classify(rows: pd.DataFrame, thresholds: dict | None = None) -> pd.DataFrame
     df = finish(rows)
     df["family"] = assign(df, thresholds)
     own = opacity_medians(df, "family", min_count=3)
+    # Scratches are mostly narrower than a pixel: only opacity × width shows, and what the few
+    # resolved ones (crossings, wide stretches) or the blobs of the same polarity measure says
+    # nothing of the rest. At the library's typical opacity the width carries the product, and a
+    # fitted scratch stays a thin line instead of a wide faint band (which reads as blotches).
+    own[df["family"] == "scratch"] = DEFAULT_OPACITY
     if own.notna().any():
         df = finish(rows, fallback=own.fillna(df["opacity"]))
         df["family"] = assign(df, thresholds)
@@ -118,6 +152,8 @@ def classify(rows: pd.DataFrame, thresholds: dict | None = None) -> pd.DataFrame
 
 
 def describe_rules(thresholds: dict | None = None) -> list[str]:
+    from .merge import describe_links  # merge.py reads THRESHOLDS from here
+
     t = {**THRESHOLDS, **(thresholds or {})}
-    out = [f"{r.family}: {r.when}" for r in RULES]
+    out = describe_links() + [f"{r.family}: {r.when}" for r in RULES]
     return out + [f"{k} = {v:.4g}" for k, v in t.items()]

@@ -25,6 +25,8 @@ from .classify import FIT_FAMILIES, SYNTH_FAMILY, THRESHOLDS, bounds
 MIN_FOR_RANGE = 4  # fewer measurements than this: the range spans them, widened by 10 %
 BLOBS = ("dust", "dirt", "blotch")
 NEAR_AXIS = math.radians(10)  # scratches within this of vertical/horizontal count as aligned
+FULL_FRAME = 0.9  # aligned scratches whose longest quarter crosses this much of the frame run its whole height
+MAX_GAPS = 0.9  # an intermittent scratch with more of its length missing is not seen as one
 DARK_LEVEL, BRIGHT_LEVEL = [0.0, 0.02], [0.98, 1.0]  # opacity was measured against black / white
 
 
@@ -150,7 +152,8 @@ def family_record(fam: str, df: pd.DataFrame, density: list[float], description:
 def _family_record(fam: str, df: pd.DataFrame, density: list[float], description: str) -> dict[str, Any]:
     rec: dict[str, Any] = {"family": SYNTH_FAMILY[fam], "description": description, "density": density}
     rec.update(_polarity(df))
-    rec["opacity"] = uniform_range(_resolved_or_all(df)["opacity"], 0.02, 1.0)
+    # Scratch widths were sized with each row's own opacity (most assumed, see classify): all rows.
+    rec["opacity"] = uniform_range((df if fam == "scratch" else _resolved_or_all(df))["opacity"], 0.02, 1.0)
     blur = uniform_range(df.loc[df["resolved"], "blur"], 0.0)
     if blur is not None and len(df[df["resolved"]]) >= MIN_FOR_RANGE:
         rec["blur"] = blur
@@ -182,14 +185,25 @@ def _family_record(fam: str, df: pd.DataFrame, density: list[float], description
 
 
 def _scratch_layout(df: pd.DataFrame) -> dict[str, Any]:
+    """Orientation (when ≥ 80 % are within NEAR_AXIS of an axis), whether they run the whole frame
+    along it (rain: the longest quarter crosses FULL_FRAME of it; the rest are rain too, split where
+    a gap or a faint stretch runs too long), and the fraction of their length missing (gaps)."""
+    out: dict[str, Any] = {}
+    if "gaps" in df and (df["gaps"] > 0).any():
+        out["gaps"] = uniform_range(df["gaps"], 0.0, MAX_GAPS)
     angle = df["angle"].to_numpy()
     vertical = float(np.mean(np.abs(angle - math.pi / 2) < NEAR_AXIS))
     horizontal = float(np.mean(np.minimum(angle, math.pi - angle) < NEAR_AXIS))
-    if vertical >= 0.8:
-        return {"orientation": "vertical"}
-    if horizontal >= 0.8:
-        return {"orientation": "horizontal"}
-    return {}
+    if vertical < 0.8 and horizontal < 0.8:
+        return out
+    axis = 1 if vertical >= 0.8 else 0  # bbox (x0, y0, x1, y1): the extent along the frame's axis
+    box = np.array(df["bbox"].tolist(), np.float64)
+    frame = np.array([f[1 - axis] for f in df["frame"]], np.float64) if "frame" in df else np.full(len(df), np.inf)
+    across = (box[:, 2 + axis] - box[:, axis]) / frame
+    out["orientation"] = "vertical" if axis else "horizontal"
+    if np.percentile(across, 75) >= FULL_FRAME:
+        out["full_height"] = True
+    return out
 
 
 def _describe(values: pd.Series) -> dict[str, float]:
@@ -219,7 +233,7 @@ def family_stats(df: pd.DataFrame) -> dict[str, Any]:
     return {"count": int(len(df)), "resolved": int(df["resolved"].sum()),
             "bright_fraction": float((df["polarity"] == "bright").mean()),
             **{col: _describe(df[col]) for col in ("diameter", "length", "width", "opacity", "turning", "blur",
-                                                    "elongation", "roughness")}}
+                                                    "elongation", "roughness", "gaps", "pieces") if col in df}}
 
 
 def fit_presets(components: pd.DataFrame, images: list[ImageInfo], name: str, source: str = "",

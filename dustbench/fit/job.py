@@ -19,6 +19,7 @@ from ..io import output_dir, output_file, write_json_atomic, write_text_atomic
 from ..provenance import collect
 from ..synth.presets import FAMILIES, load_preset_file
 from ..synth.stamps import Stamp, write_stamps
+from .check import summary as closure_summary
 from .classify import SYNTH_FAMILY, THRESHOLDS, describe_rules
 from .detect import DetectionSettings
 from .estimate import size_column
@@ -101,6 +102,8 @@ def fit_preset(cfg: FitPresetConfig, progress: bool = True, log=print) -> FitRun
     fit = run.fit
     if not fit.empty and cfg.check:
         run.closure = closure(run, scans, cfg.settings, cfg.thresholds, cfg.seed, progress)
+        if not run.closure["within"].all():  # the fitted preset does not draw what was measured
+            warn(f"warning: closure check failed: {closure_summary(run.closure)}")
     stats = {
         "name": cfg.name, "source": source, "kind": "pairs" if cfg.pairs else "blank",
         "preset_file": str(out) if not fit.empty else None, "empty": fit.empty,

@@ -36,10 +36,16 @@ def skeleton_stats(mask: np.ndarray) -> tuple[float, int, int, float, float, flo
     Ends and junctions use the crossing number (0→1 transitions around a pixel), which is not
     fooled by the staircases of diagonal lines; junctions are counted as clusters.
     """
+    return skeleton_geometry(mask)[:6]
+
+
+def skeleton_geometry(mask: np.ndarray) -> tuple[float, int, int, float, float, float, tuple[float, ...]]:
+    """`skeleton_stats` and the main stem's two end points (x0, y0, x1, y1) in the mask's pixels."""
     skel = skeletonize(mask)
     ys, xs = np.nonzero(skel)
     if ys.size <= 1:
-        return float(ys.size), int(ys.size), 0, 0.0, float(ys.size), 0.0
+        ends_xy = (float(xs[0]), float(ys[0])) * 2 if ys.size else (math.nan,) * 4
+        return float(ys.size), int(ys.size), 0, 0.0, float(ys.size), 0.0, ends_xy
     ring = _ring(skel)
     crossings = sum((~ring[i] & ring[(i + 1) % 8]).astype(np.uint8) for i in range(8))
     ends = int(np.count_nonzero(skel & (crossings == 1)))
@@ -57,7 +63,7 @@ def skeleton_stats(mask: np.ndarray) -> tuple[float, int, int, float, float, flo
     chord = float(np.hypot(*chord_vec))
     offsets = pts - pts[a]
     sagitta = float(np.abs(chord_vec[0] * offsets[:, 1] - chord_vec[1] * offsets[:, 0]).max() / chord) if chord else 0.0
-    return float(length), ends, junctions, chord, stem, sagitta
+    return float(length), ends, junctions, chord, stem, sagitta, (*map(float, pts[a]), *map(float, pts[b]))
 
 
 _ORTH, _DIAG = 0.948, 1.343
@@ -169,8 +175,8 @@ def measure(det: Detection, image_id: str) -> pd.DataFrame:
         resolved = int(interior.sum()) >= 3
         colour, colour_opacity = _colour(det.damaged[y0:y1, x0:x1], det.reference[y0:y1, x0:x1], core)
         elong, angle, major, minor = _moments(weights)
-        length, ends, junctions, chord, stem, sagitta = (skeleton_stats(comp) if comp.sum() >= 6
-                                                         else (0.0, 0, 0, 0.0, 0.0, 0.0))
+        length, ends, junctions, chord, stem, sagitta, stem_ends = (
+            skeleton_geometry(comp) if comp.sum() >= 6 else (0.0, 0, 0, 0.0, 0.0, 0.0, (math.nan,) * 4))
         opacity = float(np.median(alpha[interior])) if resolved else float("nan")
         row = {
             "image": image_id, "label": k, "x": (x0 + x1) / 2 / w, "y": (y0 + y1) / 2 / h,
@@ -183,7 +189,10 @@ def measure(det: Detection, image_id: str) -> pd.DataFrame:
             "chroma": float(colour.max() - colour.min()), "colour_opacity": colour_opacity,
             "roughness": _roughness(core) if resolved and core.sum() >= 80 else float("nan"),
             "edge_px": _edge_width(weights, opacity) if resolved else float("nan"),
-            "short_side": min(h, w),
+            "short_side": min(h, w), "frame": (h, w),
+            # the main stem's ends in the scan's pixels: where broken scratches are joined (merge.py)
+            "stem_ends": tuple(v + o for v, o in zip(stem_ends, (x0, y0, x0, y0))), "members": (k,),
+            "pieces": 1, "span_px": math.nan, "gaps": 0.0,
         }
         rows.append(row)
     return pd.DataFrame(rows)
@@ -238,6 +247,10 @@ def finish(rows: pd.DataFrame, fallback: pd.Series | None = None) -> pd.DataFram
     length = 0.5 * (df["skeleton_px"] + np.sqrt(df["skeleton_px"] ** 2 + 4 * area))  # L = skeleton + area / L
     stem = 0.5 * (df["stem_px"] + np.sqrt(df["stem_px"] ** 2 + 4 * area))
     width = area / length
+    # A scratch joined from pieces (merge.py) is as long as its span, gaps included; its width is
+    # that of the visible pieces.
+    joined = df["pieces"] > 1 if "pieces" in df else pd.Series(False, index=df.index)
+    length = np.where(joined, df.get("span_px", np.nan) + width, length)
     df["length"], df["width"] = length / s, width / s
     df["slenderness"] = stem**2 / area
     blur = np.sqrt(np.maximum((df["edge_px"] / EDGE_WIDTH_PER_SIGMA) ** 2 - AA_EDGE_SIGMA**2, 0.0))

@@ -81,7 +81,9 @@ def write_report(run, folder: str | Path, stats: dict) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     comps = run.fit.components
-    families = {} if comps.empty else dict(zip(zip(comps["image"], comps["label"]), comps["family"]))
+    # Every piece of a joined scratch is drawn in the scratch's family.
+    families = {} if comps.empty else {(im, m): fam for im, members, fam in
+                                       zip(comps["image"], comps["members"], comps["family"]) for m in members}
     shapes = {im.id: im.shape for im in run.fit.images}
     for image_id, preview in run.previews.items():
         outlines = [(c, families[key]) for key, c in run.outlines.items() if key[0] == image_id and key in families]
@@ -93,9 +95,11 @@ def write_report(run, folder: str | Path, stats: dict) -> list[Path]:
         histograms(run.fit, folder / "sizes.png")
         written.append(folder / "sizes.png")
     if not comps.empty:
-        table = comps.drop(columns=["bbox", "colour"]).assign(
+        table = comps.drop(columns=["bbox", "colour", "frame", "stem_ends", "members", "path"], errors="ignore").assign(
             bbox=[" ".join(map(str, b)) for b in comps["bbox"]],
-            colour=[" ".join(f"{v:.3f}" for v in c) for c in comps["colour"]])
+            colour=[" ".join(f"{v:.3f}" for v in c) for c in comps["colour"]],
+            stem_ends=[" ".join(f"{v:.1f}" for v in e) for e in comps["stem_ends"]],
+            members=[" ".join(map(str, m)) for m in comps["members"]])
         with atomic_path(folder / "components.csv") as tmp:
             table.to_csv(tmp, index=False, float_format="%.6g")
         written.append(folder / "components.csv")

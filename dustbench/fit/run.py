@@ -7,7 +7,6 @@ measured, because unresolved specks borrow their opacity from the resolved ones 
 """
 from __future__ import annotations
 
-import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,13 +22,14 @@ from ..data.pairs_folder import match_pair_files
 from ..io import ImageReadError, from_float, list_images, read_image
 from ..synth import synthesize
 from ..synth.presets import resolve_presets
+from .check import compare
 from .classify import classify
 from .detect import _K3, Detection, DetectionSettings, detect, detect_blank
-from .estimate import Fit, ImageInfo, fit_presets, size_column
+from .estimate import Fit, ImageInfo, fit_presets
 from .measure import colour_and_opacity, measure
+from .merge import merge_scratches
 
 PREVIEW_SIDE = 1600  # px: the long side of each scan's preview in the report
-CLOSURE_TOLERANCE = 1.5
 
 
 @dataclass
@@ -109,12 +109,12 @@ def _outline(det: Detection, bbox, label: int) -> np.ndarray:
     return max(contours, key=len).reshape(-1, 2) + (x0, y0)
 
 
-def cut_stamp(det: Detection, bbox, label: int) -> np.ndarray:
+def cut_stamp(det: Detection, bbox, labels) -> np.ndarray:
     """The artifact's own RGBA (float32): per pixel, its colour and opacity (measure.colour_and_opacity)
-    on the component and a 1-px fringe."""
+    on the component(s) `labels` (one label, or the pieces of a joined scratch) and a 1-px fringe."""
     x0, y0, x1, y1 = bbox
     lab = det.labels[y0:y1, x0:x1]
-    comp = lab == label
+    comp = np.isin(lab, np.atleast_1d(labels))
     near = cv2.dilate(comp.astype(np.uint8), _K3).astype(bool) & ((lab == 0) | comp)
     k, a = colour_and_opacity(det.damaged[y0:y1, x0:x1], det.reference[y0:y1, x0:x1])
     a = a * near
@@ -138,7 +138,7 @@ def fit_scans(scans: list[Scan], name: str, settings: DetectionSettings = Detect
             run.skipped.append(str(exc))
             warn(f"warning: skipped: {exc}")
             continue
-        df = measure(det, scan.id)
+        df = merge_scratches(measure(det, scan.id), thresholds)
         infos.append(ImageInfo(scan.id, det.shape, det.sigma, det.low, det.count, det.damaged_fraction))
         if det.count == 0:
             run.warnings.append(f"{scan.files[0]}: no damage found (noise sigma {255 * det.sigma:.2f}/255, "
@@ -146,9 +146,10 @@ def fit_scans(scans: list[Scan], name: str, settings: DetectionSettings = Detect
             warn(f"warning: {run.warnings[-1]}")
         run.previews[scan.id] = _preview(det)
         for row in df.itertuples():
-            run.outlines[(scan.id, row.label)] = _outline(det, row.bbox, row.label)
+            for member in row.members:  # a joined scratch: every piece's outline
+                run.outlines[(scan.id, member)] = _outline(det, row.bbox, member)
             if stamps:
-                run.crops[(scan.id, row.label)] = cut_stamp(det, row.bbox, row.label)
+                run.crops[(scan.id, row.label)] = cut_stamp(det, row.bbox, row.members)
         rows.append(df)
         del det
     if not infos:
@@ -163,8 +164,9 @@ def closure(run: FitRun, scans: list[Scan], settings: DetectionSettings = Detect
             thresholds: dict | None = None, seed: int = 0, progress: bool = True) -> pd.DataFrame:
     """Synthesize the fitted preset on each scan's clean reference, measure it again, and compare.
 
-    One row per family: counts and median sizes, as fitted on and as measured again, and their
-    ratios; `within` says whether both stay within CLOSURE_TOLERANCE.
+    One row per family fitted or found again: counts, median sizes and shares (of the components,
+    of the damaged area), as fitted and as measured again (see check.compare); `within` says whether
+    all of them stay within check.CLOSURE_TOLERANCE.
     """
     fit = run.fit
     presets = resolve_presets([fit.name], presets=fit.presets())
@@ -180,17 +182,7 @@ def closure(run: FitRun, scans: list[Scan], settings: DetectionSettings = Detect
             clean = from_float(clean_f[:, :, 0] if damaged.ndim == 2 else clean_f, damaged.dtype)
         rng = np.random.default_rng(np.random.SeedSequence([seed, i]))
         synthetic = synthesize(clean, presets, rng)
-        rows.append(measure(detect(synthetic.damaged, clean, settings, scan.id), scan.id))
+        rows.append(merge_scratches(measure(detect(synthetic.damaged, clean, settings, scan.id), scan.id),
+                                    thresholds))
     again = classify(pd.concat(rows, ignore_index=True), thresholds) if any(len(r) for r in rows) else None
-    out = []
-    for fam, st in fit.stats.items():
-        sub = again[again["family"] == fam] if again is not None else pd.DataFrame()
-        col = size_column(fam)
-        size_again = float(sub[col].median()) if len(sub) else math.nan
-        count_ratio = len(sub) / st["count"]
-        size_ratio = size_again / st[col]["median"] if st[col] else math.nan
-        ok = all(1 / CLOSURE_TOLERANCE <= r <= CLOSURE_TOLERANCE for r in (count_ratio, size_ratio))
-        out.append({"family": fam, "count": st["count"], "count_again": len(sub), "count_ratio": count_ratio,
-                    "size": col, "median_size": st[col]["median"], "median_size_again": size_again,
-                    "size_ratio": size_ratio, "within": bool(ok)})
-    return pd.DataFrame(out)
+    return compare(fit.stats, fit.components, again)

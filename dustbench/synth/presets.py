@@ -50,8 +50,8 @@ class PresetError(DustbenchError):
 
 _ORIENTATIONS = ("any", "vertical", "horizontal")
 # key -> (kind, default[, allowed values]). Kinds: "range" = [lo, hi] of non-negative numbers with
-# lo <= hi; "fraction" = the same within [0, 1] (opacities, grey levels, and every size, width,
-# length and blur: fractions of the short side); "irange" = a range of whole numbers; "str";
+# lo <= hi; "fraction" = the same within [0, 1] (opacities, grey levels, and every size, width
+# and blur: fractions of the short side); "irange" = a range of whole numbers; "str";
 # "choice" = one of the allowed values; "bool"; "colors" = list of [r, g, b] in [0, 1]; "names" =
 # list of preset names; "number" = a non-negative number; "unit" = a number in [0, 1];
 # "families" = list of FAMILIES names. Default None = required.
@@ -69,7 +69,7 @@ _COMMON = {
 _BLOB = {"size": ("fraction", None), "roughness": ("range", [0.05, 0.2]), "elongation": ("range", [1.0, 1.5])}
 _STROKE = {
     "width": ("fraction", None),
-    "length": ("fraction", None),
+    "length": ("range", None),  # may exceed 1: a scratch along the long side of a 3:2 frame is 1.5
     "curvature": ("range", [0.0, 1.0]),  # total turning along the stroke, radians
     "taper": ("fraction", [0.0, 0.5]),  # fraction by which width and opacity fade towards the ends
 }
