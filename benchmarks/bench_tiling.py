@@ -1,19 +1,34 @@
-"""Peak memory and time of tiled vs whole-image application of a pointwise function.
+"""Tiled inference: peak memory of tiling numpy functions, and ms/MP of the leaderboard models.
 
-    .venv/bin/python benchmarks/bench_tiling.py [--height 6000 --width 4000 --repeat 3]
+    .venv/bin/python benchmarks/bench_tiling.py [--what memory,models] [--threads 2]
+        [--height 6000 --width 4000] [--size 2000] [--repeat 3]
 
-Peak memory is measured with tracemalloc (numpy reports its buffers to it) and excludes the
-input image; time is the best of ``--repeat`` runs without tracing.
+* ``memory``: peak memory and time of tiled vs whole-image application of numpy functions on a
+  ``--height`` × ``--width`` RGB image. Peak memory is measured with tracemalloc (numpy reports its
+  buffers to it) and excludes the input image; time is the best of ``--repeat`` runs without tracing.
+* ``models``: each TorchScript file in leaderboard/models through ``load_model_file`` (512-px tiles,
+  overlap 32): ms/MP on one 512×512 tile and on a ``--size``² image (4 MP by default), the pixels
+  the tiles cover over the frame's, and MET/MISSED for the target "ms/MP at 4 MP <= 1.2 × one
+  tile's"; then the module on one tile with NCHW vs NHWC (channels_last) input, which
+  ``LoadedModel`` uses on CPU, with the max abs difference of their outputs.
+
+Thread counts are fixed (``--threads`` for torch intra-op and OpenMP/MKL, set before torch is
+imported) and printed.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 
-from dustbench.methods.tiling import apply_tiled
+from dustbench.methods.tiling import apply_tiled, tile_layout
+
+MODELS = Path(__file__).resolve().parent.parent / "leaderboard" / "models"
+TARGET = 1.2  # ms/MP on a 4 MP frame over ms/MP on one tile
 
 
 def pointwise(x: np.ndarray) -> np.ndarray:
@@ -43,16 +58,11 @@ def measure(run, repeat: int) -> tuple[float, float]:
     return min(times), peak
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--height", type=int, default=6000)
-    parser.add_argument("--width", type=int, default=4000)
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
-    image = np.random.default_rng(0).random((args.height, args.width, 3), dtype=np.float32)
+def bench_memory(height: int, width: int, repeat: int) -> None:
+    image = np.random.default_rng(0).random((height, width, 3), dtype=np.float32)
     frame = image.nbytes
-    print(f"image {args.height}×{args.width}×3 float32 = {frame / 2**20:.0f} MiB; "
-          f"best of {args.repeat}; peak excludes the input; ratios are against the whole image")
+    print(f"\n## memory: image {height}×{width}×3 float32 = {frame / 2**20:.0f} MiB; "
+          f"best of {repeat}; peak excludes the input; ratios are against the whole image")
     print(f"{'fn':<14}{'variant':<16}{'time s':>8}{'peak MiB':>10}{'peak/frame':>12}"
           f"{'time ratio':>12}{'peak ratio':>12}")
     for fn in (pointwise, feature_maps):
@@ -62,10 +72,76 @@ def main() -> None:
                              lambda f=fn, t=tile, o=overlap: apply_tiled(f, image, tile=t, overlap=o)))
         base = None
         for label, run in variants:
-            seconds, peak = measure(run, args.repeat)
+            seconds, peak = measure(run, repeat)
             base = base or (seconds, peak)
             print(f"{fn.__name__:<14}{label:<16}{seconds:>8.2f}{peak / 2**20:>10.0f}{peak / frame:>12.2f}"
                   f"{seconds / base[0]:>12.2f}{peak / base[1]:>12.2f}")
+
+
+def best_time(run, repeat: int, warmup: int = 2) -> float:
+    """Best of ``repeat`` wall times after ``warmup`` runs (TorchScript re-profiles on each new input
+    shape or layout for its first couple of calls); best, because other jobs only ever add time."""
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def bench_models(size: int, repeat: int, tile: int = 512, overlap: int = 32) -> None:
+    import torch
+
+    from dustbench.methods import load_model_file
+
+    rng = np.random.default_rng(0)
+    one, frame = rng.random((tile, tile, 3), dtype=np.float32), rng.random((size, size, 3), dtype=np.float32)
+    n_tiles = len(tile_layout(size, tile, overlap)[1])
+    computed = (n_tiles * tile_layout(size, tile, overlap)[0] / size) ** 2
+    print(f"\n## models: {tile}/{overlap} tiles; one {tile}² tile vs a {size}² frame ({size * size / 1e6:.1f} MP, "
+          f"{n_tiles}² tiles covering {computed:.3f}× its pixels); best of {repeat} after 2 warm-ups "
+          f"(frame: best of {max(1, repeat - 1)} after 1)")
+    print("| model | 1 tile ms/MP | frame ms/MP | ratio | target <= 1.2 | NCHW tile ms | NHWC tile ms | "
+          "NHWC speed-up | NHWC max abs diff |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for path in sorted(MODELS.glob("*.pt")):
+        method = load_model_file(path, tile=tile, overlap=overlap)
+        net = getattr(method, "detector", method)  # a detector's network, without its inpainting
+        per_tile = best_time(lambda: net(one), repeat) * 1e3 / (tile * tile / 1e6)
+        per_frame = best_time(lambda: net(frame), max(1, repeat - 1), warmup=1) * 1e3 / (size * size / 1e6)
+        ratio = per_frame / per_tile
+        x = torch.from_numpy(one.transpose(2, 0, 1).copy())[None]
+        xl = x.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            nchw, nhwc = (best_time(lambda v=v: net.module(v), repeat) * 1e3 for v in (x, xl))
+            diff = (net.module(x) - net.module(xl)).abs().max().item()
+        print(f"| {path.stem} | {per_tile:.0f} | {per_frame:.0f} | {ratio:.2f}× | "
+              f"{'MET' if ratio <= TARGET else 'MISSED'} | {nchw:.0f} | {nhwc:.0f} | {nchw / nhwc:.2f}× | "
+              f"{diff:.1e} |", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--what", default="memory,models", help="comma list of memory, models")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--height", type=int, default=6000)
+    parser.add_argument("--width", type=int, default=4000)
+    parser.add_argument("--size", type=int, default=2000, help="side of the square frame for `models`")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # read when torch loads its OpenMP/MKL runtime
+        os.environ[var] = str(args.threads)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}: {torch.get_num_threads()} intra-op / {torch.get_num_interop_threads()} "
+          f"inter-op threads, OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}, "
+          f"{os.cpu_count()} logical cores visible")
+    for what in args.what.split(","):
+        {"memory": lambda: bench_memory(args.height, args.width, args.repeat),
+         "models": lambda: bench_models(args.size, args.repeat)}[what.strip()]()
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import pytest
 from scipy import ndimage
 
 from dustbench.errors import DustbenchError
-from dustbench.methods.tiling import apply_tiled, tile_starts
+from dustbench.methods.tiling import apply_tiled, tile_layout
 
 
 def box_blur(radius):
@@ -72,14 +72,61 @@ def test_mask_is_passed_tile_wise():
     seen = []
     tiled = apply_tiled(lambda x, m: seen.append(x.shape[:2]) or fn(x, m), image, tile=48, overlap=8, mask=mask)
     assert np.abs(tiled - fn(image, mask)).max() < 1e-6
-    assert len(seen) > 1 and all(s == (48, 48) for s in seen)  # every tile full size
+    assert len(seen) > 1 and len(set(seen)) == 1 and max(seen[0]) <= 48  # all tiles one size
 
 
-def test_tile_starts_cover_with_overlap():
-    for length in (1, 64, 65, 100, 513, 1000):
-        starts = tile_starts(length, 64, 16)
-        assert starts[0] == 0 and starts[-1] == max(0, length - 64)
-        assert all(b - a <= 64 - 16 for a, b in zip(starts, starts[1:]))
+LENGTHS = sorted({*range(1, 1100, 7), *range(508, 520), 960, 961, 1000, 1440, 1441, 1488, 1489, 2000, 6000, 6001})
+
+
+@pytest.mark.parametrize("tile,overlap", [(512, 32), (256, 16), (64, 16), (48, 8), (40, 20), (33, 0)])
+def test_tile_layout_covers_with_overlap_using_equal_tiles_no_larger_than_tile(tile, overlap):
+    for length in LENGTHS:
+        size, starts = tile_layout(length, tile, overlap)
+        assert size == min(length, tile) if length <= tile else overlap < size <= tile
+        assert starts[0] == 0 and starts[-1] == length - size
+        assert all(size - overlap - 1 <= b - a <= size - overlap for a, b in zip(starts, starts[1:]))
+
+
+def test_tile_layout_uses_the_fewest_tiles_that_can_overlap_enough():
+    # Independent reference: the smallest n with n tiles of `tile` px overlapping by `overlap` reaching `length`.
+    for length in LENGTHS:
+        n = next(k for k in range(1, 10 ** 4) if k * 512 - (k - 1) * 32 >= length)
+        assert len(tile_layout(length, 512, 32)[1]) == n
+
+
+@pytest.mark.parametrize("tile,overlap", [(512, 32), (256, 16)])
+def test_computed_pixels_within_115_percent_of_the_frame_for_any_size(tile, overlap):
+    # Pixels passed to fn (n_y * s_y * n_x * s_x) over the frame's; squares are the worst case
+    # since the ratio is a product of per-axis ratios, each of which is checked at every length.
+    worst = 1.0
+    for length in [*range(tile, 4 * tile + 1), *range(4 * tile, 20_000, 97), 24_000]:
+        size, starts = tile_layout(length, tile, overlap)
+        worst = max(worst, (len(starts) * size / length) ** 2)
+    assert worst <= 1.15, worst
+    assert worst > 1.12  # the bound is nearly attained (just past one tile + a multiple of tile - overlap)
+
+
+def test_computed_pixels_of_a_4mp_image():
+    calls = []
+    apply_tiled(lambda x: calls.append(x.shape[:2]) or x, rand_image((2000, 2000)), tile=512, overlap=32)
+    computed = sum(h * w for h, w in calls)
+    assert len(calls) == 25 and computed / 2000 ** 2 <= 1.15  # was 25 tiles of 512²: 1.64
+
+
+@pytest.mark.parametrize("shape", [(513, 514), (1000, 700, 3), (1441, 300)])
+def test_exact_on_default_sized_tiles_for_awkward_sizes(shape):
+    image = rand_image(shape, seed=2)
+    fn = box_blur(32 // 4)
+    assert np.abs(apply_tiled(fn, image, tile=512, overlap=32) - fn(image)).max() < 1e-5
+
+
+@pytest.mark.parametrize("length", [65, 66, 70, 97, 100, 113, 129, 160, 161, 200])
+@pytest.mark.parametrize("tile,overlap", [(64, 32), (64, 16), (20, 8), (12, 4)])
+def test_exact_for_many_sizes_including_smallest_tiles(length, tile, overlap):
+    # Sizes just over one tile shrink tiles the most (to about (tile + overlap) / 2).
+    image = rand_image((length, length + 3), seed=length)
+    fn = box_blur(overlap // 4)
+    assert np.abs(apply_tiled(fn, image, tile=tile, overlap=overlap) - fn(image)).max() < 1e-5
 
 
 def test_bad_arguments():

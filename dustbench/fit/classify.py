@@ -152,8 +152,8 @@ def classify(rows: pd.DataFrame, thresholds: dict | None = None) -> pd.DataFrame
 
 
 def describe_rules(thresholds: dict | None = None) -> list[str]:
-    from .merge import describe_links  # merge.py reads THRESHOLDS from here
-
+    """The family rules and the thresholds in effect, as text (the scratch-joining links come from
+    :func:`dustbench.fit.merge.describe_links`)."""
     t = {**THRESHOLDS, **(thresholds or {})}
-    out = describe_links() + [f"{r.family}: {r.when}" for r in RULES]
+    out = [f"{r.family}: {r.when}" for r in RULES]
     return out + [f"{k} = {v:.4g}" for k, v in t.items()]

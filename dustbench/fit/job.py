@@ -21,6 +21,7 @@ from ..synth.presets import FAMILIES, load_preset_file
 from ..synth.stamps import Stamp, write_stamps
 from .check import summary as closure_summary
 from .classify import SYNTH_FAMILY, THRESHOLDS, describe_rules
+from .merge import describe_links
 from .detect import DetectionSettings
 from .estimate import size_column
 from .report import write_report
@@ -107,7 +108,7 @@ def fit_preset(cfg: FitPresetConfig, progress: bool = True, log=print) -> FitRun
     stats = {
         "name": cfg.name, "source": source, "kind": "pairs" if cfg.pairs else "blank",
         "preset_file": str(out) if not fit.empty else None, "empty": fit.empty,
-        "settings": asdict(cfg.settings), "rules": describe_rules(cfg.thresholds),
+        "settings": asdict(cfg.settings), "rules": describe_links() + describe_rules(cfg.thresholds),
         "thresholds": {**THRESHOLDS, **cfg.thresholds},
         "images": [asdict(im) for im in fit.images], "families": fit.stats,
         "closure": None if run.closure is None else run.closure.to_dict(orient="records"),
