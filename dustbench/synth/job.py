@@ -11,7 +11,7 @@ import json
 import multiprocessing as mp
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from ..sources import Source, open_sources
 from . import synthesize
 from .params import count_by_family
 from .presets import DEFAULT_PRESETS, Preset, library, resolve_presets
+from .scale import check_fits, check_scan_scale
 
 RECORDS = ".records"  # one JSON per finished sample; manifest.jsonl is rebuilt from them
 
@@ -58,6 +59,7 @@ class SynthConfig:
     on_error: str = "stop"  # stop | skip
     format16: str = "png"  # png | tif: container for 16-bit images
     contact_sheet: bool = True
+    scan_scale: object = None  # None: each image is a whole frame; S or (lo, hi): a crop of one (synth/scale.py)
 
 
 @dataclass
@@ -82,7 +84,8 @@ def _make_sample(cfg: SynthConfig, sources: list[Source], presets: list[Preset],
         clean = _load(source)
     except ImageReadError as exc:
         return index, str(exc)
-    s = synthesize(clean, preset, rng)
+    check_fits(clean.shape, cfg.scan_scale, source.path)
+    s = synthesize(clean, preset, rng, cfg.scan_scale)
     sid = f"{index:06d}"
     ext = ".png" if clean.dtype == np.uint8 or cfg.format16 == "png" else ".tif"
     out = Path(cfg.out)
@@ -95,7 +98,7 @@ def _make_sample(cfg: SynthConfig, sources: list[Source], presets: list[Preset],
     record = {"index": index, "id": sid, **files, "source": source.id, "source_path": source.path,
               "presets": [preset.name], "seed": cfg.seed, "sample_seed": [cfg.seed, index],
               "shape": list(clean.shape), "dtype": str(clean.dtype), "families": count_by_family(s.params),
-              "params": s.params}
+              "params": s.params, "scan_scale": s.params.get("scan_scale")}
     write_text_atomic(out / RECORDS / f"{sid}.json", json.dumps(record, sort_keys=True))
     return index, ""
 
@@ -157,6 +160,7 @@ def run_synth(cfg: SynthConfig, progress: bool = True) -> SynthReport:
         raise DustbenchError(f"--on-error {cfg.on_error!r}: use 'stop' or 'skip'")
     sources = open_sources(cfg.clean)
     presets = resolve_presets(cfg.presets, library())
+    cfg = replace(cfg, scan_scale=check_scan_scale(cfg.scan_scale))
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     shard_i, shard_n = cfg.shard
