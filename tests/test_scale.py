@@ -111,13 +111,18 @@ def test_a_range_draws_one_scale_per_sample_log_uniformly():
 
 
 def test_synth_with_a_scale_is_deterministic_over_workers_records_it_and_keeps_16bit(tmp_path):
-    """Guards synth --scan-scale: same bytes with 1 or 2 workers, each record names its scale, 16-bit
-    images stay 16-bit, and a record rebuilds its sample."""
+    """Guards synth --scan-scale: same bytes with 1 or 2 workers, with two shards, and after a resume;
+    each record names its scale, 16-bit images stay 16-bit, and a record rebuilds its sample."""
     clean = make_clean(tmp_path / "clean16", np.uint16)
     outs = [tmp_path / f"w{k}" for k in (1, 2)]
     for k, out in zip((1, 2), outs):
         run_synth(config(clean, out, n=4, seed=3, workers=k, scan_scale=(300, 600)), progress=False)
     assert tree_bytes(outs[0]) == tree_bytes(outs[1])
+    for shard in ((0, 2), (1, 2)):
+        run_synth(config(clean, tmp_path / "shards", n=4, seed=3, shard=shard, scan_scale=(300, 600)), progress=False)
+    (outs[1] / ".records" / "000002.json").unlink()
+    assert run_synth(config(clean, outs[1], n=4, seed=3, scan_scale=(300, 600)), progress=False).written == [2]
+    assert tree_bytes(tmp_path / "shards") == tree_bytes(outs[1]) == tree_bytes(outs[0])
     for r in read_records(outs[0]):
         assert 300 <= r["scan_scale"] <= 600 and r["params"]["scan_scale"] == r["scan_scale"]
         damaged = read_image(outs[0] / r["damaged"])
