@@ -139,11 +139,14 @@ def test_both_oracles_bound_identity_and_unblend_bounds_inpaint(spec, split):
     assert results["oracle_unblend"]["psnr_in"] > results["oracle_inpaint"]["psnr_in"]
 
 
+DENSE = "dust_negative_heavy_sharp,dirt_negative_heavy"  # plenty of damage on small crops
+
+
 def test_unblend_on_synth_folders_and_make_dataset_rows(tmp_path):
     src = tmp_path / "src"
     for i in range(2):
         write_image(src / f"p{i}.png", photo_crop(72, 96, 60 * i, 200))
-    run_synth(SynthConfig(clean=str(src), out=str(tmp_path / "syn"), n=2, presets="negative_scan_heavy",
+    run_synth(SynthConfig(clean=str(src), out=str(tmp_path / "syn"), n=2, presets=DENSE,
                           contact_sheet=False), progress=False)
     folder = evaluate("oracle_unblend", tmp_path / "syn", progress=False)
     ident = evaluate("identity", tmp_path / "syn", progress=False)
@@ -157,7 +160,7 @@ def test_unblend_on_synth_folders_and_make_dataset_rows(tmp_path):
     rows = []
     for i in range(2):
         clean = photo_crop(64, 64, 40 * i, 300)
-        s = synthesize(clean, "negative_scan_heavy", np.random.default_rng(i))
+        s = synthesize(clean, DENSE, np.random.default_rng(i))
         png = lambda a: pack_image(encode_image(a), "image")  # noqa: E731
         rows.append(dict(id=f"s{i}", damaged=png(s.damaged), clean=png(clean), mask=png(mask_to_image(s.mask, np.uint8)),
                          labels=None, families=["dust"], presets=[], params=json.dumps(s.params), source="x",

@@ -1,4 +1,4 @@
-"""`dustbench evaluate MODEL --data DIR|builtin --out DIR`: the shared PSNR/SSIM harness."""
+"""`dustbench evaluate MODEL --data DIR|builtin-v2|builtin --out DIR`: the shared PSNR/SSIM harness."""
 from __future__ import annotations
 
 
@@ -40,7 +40,8 @@ def register(subparsers) -> None:
                    help="a registered method (see `dustbench list methods`), a TorchScript file, a torch.export "
                         ".pt2 program or a dustbench checkpoint")
     p.add_argument("--data", required=True,
-                   help="'builtin' (small fixed synthetic test set), a folder with damaged/ and clean/ "
+                   help="'builtin-v2' (the standard suite: the built-in photos at the pixel scale of 35 mm scans), "
+                        "'builtin' (v1: 192-px thumbnails), a folder with damaged/ and clean/ "
                         "(+ optional mask/), the output of `dustbench synth`, or of `dustbench make-dataset`")
     p.add_argument("--split", default="test", help="which split to evaluate")
     p.add_argument("--out", required=True, help="output folder for per_image.csv and summary.json")

@@ -6,7 +6,7 @@ from ._args import add_command
 import shlex
 import sys
 
-from ..synth import DEFAULT_PRESETS
+from ..synth import DEFAULT_PRESETS, parse_scan_scale
 from ..synth.job import parse_shard
 
 
@@ -38,6 +38,9 @@ def register(subparsers) -> None:
     p.add_argument("--on-error", choices=("stop", "skip"), default="stop",
                    help="unreadable source images: stop before any work, or leave them out")
     p.add_argument("--clean-column", help="image column of a Hugging Face --clean dataset (default: the first Image column)")
+    p.add_argument("--scan-scale", metavar="PX|FILM@DPI[..]",
+                   help="draw each source as a crop of a film frame of this short side (3400, 35mm@4000dpi; "
+                        "LO..HI draws one per row) instead of as the whole frame; see docs/presets.md")
     p.add_argument("--keep-work", action="store_true", help="keep the chunk files in OUT/.work after assembling")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
@@ -50,6 +53,7 @@ def run(args) -> int:
                         patch=args.patch, val_images=args.val_images, test_images=args.test_images,
                         presets=args.presets, num_proc=args.num_proc, shard=parse_shard(args.shard),
                         on_error=args.on_error, clean_column=args.clean_column, keep_work=args.keep_work,
+                        scan_scale=parse_scan_scale(args.scan_scale),
                         command=" ".join(shlex.quote(a) for a in ["dustbench", *sys.argv[1:]])
                         if sys.argv and sys.argv[0].endswith("dustbench") else None)
     report = make_dataset(cfg, progress=not args.quiet)

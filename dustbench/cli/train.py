@@ -9,6 +9,7 @@ import signal
 from pathlib import Path
 
 from ..errors import DustbenchError
+from ..synth.scale import parse_scan_scale
 from ._args import add_command, parse_duration, parse_key_values
 
 def load_config_file(path) -> dict:
@@ -52,10 +53,13 @@ def build_config(args):
     if args.vgg_weights:
         base["task_options"]["vgg_weights"] = args.vgg_weights
     for name in ("data", "epochs", "max_steps", "time_budget", "batch_size", "patch", "lr", "seed", "val",
-                 "val_every", "val_limit", "steps_per_epoch", "workers", "device", "amp", "threads", "presets"):
+                 "val_every", "val_limit", "steps_per_epoch", "workers", "device", "amp", "threads", "presets",
+                 "scan_scale"):
         value = getattr(args, name)
         if value is not None:
             base[name] = value
+    if isinstance(base.get("scan_scale"), str):  # from --scan-scale, --set or a config file
+        base["scan_scale"] = parse_scan_scale(base["scan_scale"])
     if args.compile:
         base["compile"] = True
     if args.quiet:
@@ -90,6 +94,9 @@ def register(subparsers) -> None:
     p.add_argument("--lr", type=float, help="base learning rate")
     p.add_argument("--seed", type=int)
     p.add_argument("--presets", help="damage presets for builtin-train/stream (default '*_scan_*')")
+    p.add_argument("--scan-scale", metavar="PX|FILM@DPI[..]",
+                   help="builtin-train/stream: draw damage as on a film frame of this short side (3400, "
+                        "35mm@4000dpi; LO..HI draws one per sample, e.g. 2000..4000); default: whole frames")
     p.add_argument("--steps-per-epoch", type=int)
     p.add_argument("--val", help="validation pairs: 'auto' (default: the --data folder's own validation split when "
                                  "it has one, else 'builtin'), 'builtin', 'none', or a folder with a validation split")

@@ -63,6 +63,14 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
+def _scale_note(scale) -> str:
+    if scale is None:
+        return "Scale: every source image is drawn as a whole film frame (sizes relative to its short side)."
+    what = f"{scale[0]}–{scale[1]} px (log-uniform per row)" if isinstance(scale, list) else f"{scale} px"
+    return (f"Scale: every source image is a crop of a film frame whose short side is {what}; damage has the "
+            "pixel size and density of that scan (each row's `params` records its `scan_scale`).")
+
+
 def card_text(manifest: dict[str, Any], presets, preview: bool) -> str:
     plan, splits = manifest["plan"], manifest["splits"]
     cfg = manifest["config"]
@@ -84,7 +92,7 @@ def card_text(manifest: dict[str, Any], presets, preview: bool) -> str:
         "## How it was made", "", "```", manifest["command"], "```", "",
         f"dustbench {manifest['dustbench_version']}, seed {cfg['seed']}, clean source `{manifest['clean']}`, "
         f"train patches {cfg['patch']}×{cfg['patch']} px. Re-running the command gives the same bytes "
-        "(any `--num-proc`, any `--shard i/n`).", "",
+        "(any `--num-proc`, any `--shard i/n`).", "", _scale_note(manifest.get("scan_scale")), "",
         "## Splits", "",
         _table(["split", "rows", "source images", "rows are", "fingerprint"],
                [[s, splits[s]["rows"], len(splits[s]["sources"]),

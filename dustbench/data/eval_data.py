@@ -2,10 +2,14 @@
 
 ``open_data(spec, split)`` understands:
 
-* ``"builtin"`` — a small fixed test set synthesized from the built-in photographs (see
-  :data:`BUILTIN`): split ``test`` has 10 crops of 192×192 px from the right half of each photo,
-  split ``validation`` 5 crops from the left half (disjoint pixels), each damaged with one of the
-  film-scan mixes (``*_scan_*``) drawn from ``SeedSequence([BUILTIN_SEED, split, i])``.
+* ``"builtin-v2"`` — the standard suite (see ``builtin_sets.SUITE``): the built-in photographs at
+  full resolution, each drawn as a crop of a 35 mm frame scanned at 2400 and at 4000 dpi, with the
+  calibrated negative and slide mixes; split ``test`` from the right two thirds of each photo,
+  ``validation`` from the left third (disjoint pixels).
+* ``"builtin"`` — v1, the first published test set (see :data:`BUILTIN`): split ``test`` has 10
+  crops of 192×192 px from the right half of each photo, split ``validation`` 5 crops from the
+  left half (disjoint pixels), each damaged as a whole frame with one of the film-scan mixes
+  (``*_scan_*``) drawn from ``SeedSequence([BUILTIN_SEED, split, i])``.
 * a folder of pairs: ``damaged/`` and ``clean/`` with matching file names (any image suffix),
   optional ``mask/`` (nonzero = damaged; any channel counts) and ``labels/`` (family ids), and an
   optional ``manifest.jsonl`` — so the output of ``dustbench synth`` is such a folder. Files may
@@ -21,6 +25,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import DustbenchError
+from .builtin_sets import SPECS as BUILTIN_SPECS
 from .builtin_sets import BuiltinData
 from .eval_base import EvalData, Sample
 from .hf_data import HFData
@@ -31,14 +36,14 @@ __all__ = ["BuiltinData", "EvalData", "HFData", "PairsFolder", "Sample", "open_d
 
 def open_data(spec, split: str = "test") -> EvalData:
 
-    """``builtin``, a pairs folder (optionally with split sub-folders) or a make-dataset folder."""
+    """``builtin-v2``, ``builtin``, a pairs folder (optionally with split sub-folders) or a make-dataset folder."""
     if isinstance(spec, EvalData):
         return spec
-    if str(spec) == "builtin":
-        return BuiltinData(split)
+    if str(spec) in BUILTIN_SPECS:
+        return BuiltinData(split, BUILTIN_SPECS[str(spec)])
     path = Path(spec).expanduser().resolve()
     if not path.is_dir():
-        raise DustbenchError(f"--data {spec}: no such folder (use 'builtin', a folder with damaged/ and "
+        raise DustbenchError(f"--data {spec}: no such folder (use 'builtin-v2', 'builtin', a folder with damaged/ and "
                              "clean/, or a dataset written by `dustbench make-dataset`)")
     if (path / "dataset_dict.json").is_file():
         return HFData(str(spec), split, path)

@@ -33,9 +33,10 @@ from tqdm.auto import tqdm
 from ..errors import DustbenchError, ImageReadError
 from ..io import atomic_path, encode_image, mask_to_image, output_dir, write_json_atomic
 from ..sources import open_sources, source_from_record
-from ..synth import (DEFAULT_PRESETS, count_by_family, crop_params, families_present, library, regenerate,
-                     resolve_presets, sample_params, synthesize)
+from ..synth import (DEFAULT_PRESETS, count_by_family, families_present, library, regenerate, resolve_presets,
+                     synthesize)
 from ..synth.crop import frame_fraction_box
+from ..synth.scale import check_fits, check_scan_scale, draw_scan_scale, scale_label, scaled_params
 from ..version import __version__
 from .card import write_card
 from .codec import MANIFEST, SPLITS, features, pack_image
@@ -62,11 +63,15 @@ class DatasetConfig:
     clean_column: str | None = None
     keep_work: bool = False
     command: str | None = None  # recorded in the card; default: the equivalent CLI command
+    scan_scale: Any = None  # None: every source is a whole frame; S or (lo, hi): a crop of one (synth/scale.py)
 
     def identity(self) -> dict[str, Any]:
         """The settings that decide the output (not --num-proc, --shard, paths)."""
-        return {k: getattr(self, k) for k in ("seed", "train_patches", "patch", "val_images", "test_images",
-                                               "presets", "on_error", "clean_column")}
+        keys = ("seed", "train_patches", "patch", "val_images", "test_images", "presets", "on_error", "clean_column")
+        out = {k: getattr(self, k) for k in keys}
+        if self.scan_scale is not None:  # absent when unset, so datasets made before scales still resume
+            out["scan_scale"] = scale_label(check_scan_scale(self.scan_scale))
+        return out
 
     def cli(self) -> str:
         args = ["dustbench", "make-dataset", "--clean", self.clean, "--out", self.out, "--seed", self.seed,
@@ -74,6 +79,9 @@ class DatasetConfig:
                 "--test-images", self.test_images, "--presets", self.presets, "--on-error", self.on_error]
         if self.clean_column:
             args += ["--clean-column", self.clean_column]
+        if self.scan_scale is not None:
+            scale = check_scan_scale(self.scan_scale)
+            args += ["--scan-scale", "..".join(map(str, scale)) if isinstance(scale, tuple) else scale]
         return " ".join(shlex.quote(str(a)) for a in args)
 
 
@@ -127,6 +135,7 @@ class _Worker:
 
     def __init__(self, cfg: DatasetConfig, plan: Plan, presets, work: Path):
         self.cfg, self.plan, self.presets, self.work = cfg, plan, presets, work
+        self.scale = check_scan_scale(cfg.scan_scale)
         self.features = features(plan.storage)
         self._last: tuple[str, np.ndarray] | None = None
 
@@ -148,12 +157,12 @@ class _Worker:
         preset = self.presets[int(rng.integers(len(self.presets)))]
         if split == "train":
             box = frame_fraction_box(image.shape, cfg.patch, rng)
-            params = crop_params(sample_params(preset, image.shape, rng), image.shape, box)
+            params = scaled_params(preset, image.shape, rng, draw_scan_scale(self.scale, rng), box)
             y0, x0, h, w = box
             s = regenerate(image[y0:y0 + h, x0:x0 + w], params)
         else:
             box = (0, 0, image.shape[0], image.shape[1])
-            s = synthesize(image, preset, rng)
+            s = synthesize(image, preset, rng, self.scale)
         st = self.plan.storage
         return {"id": f"{split}-{i:07d}", "damaged": _png(s.damaged, st), "clean": _png(s.clean, st),
                 "mask": _png(mask_to_image(s.mask, image.dtype), st), "labels": _png(s.labels, st),
@@ -266,6 +275,9 @@ def make_dataset(cfg: DatasetConfig, progress: bool = True) -> DatasetReport:
             _signature(Plan.from_json(json.loads(plan_file.read_text("utf-8")))) != _signature(plan):
         raise DustbenchError(f"--out {out}: the clean sources changed since this dataset was started "
                              f"(different images or splits); delete {out} to start over")
+    for recs in plan.splits.values():  # before any row: a source larger than the frame cannot be a crop of it
+        for rec in recs:
+            check_fits(rec["shape"], check_scan_scale(cfg.scan_scale), f"--clean {rec['path'] or rec['id']}")
     write_json_atomic(old, cfg.identity())
     write_json_atomic(plan_file, plan.to_json())
     tasks = plan_chunks(plan, cfg.train_patches)
@@ -359,7 +371,8 @@ def assemble(cfg: DatasetConfig, plan: Plan, presets, tasks: list[Chunk], out: P
                 hf.enable_progress_bars()
         manifest = {"format": "dustbench-dataset", "format_version": 1, "config": cfg.identity(),
                     "clean": cfg.clean, "command": cfg.command or cfg.cli(), "storage": plan.storage,
-                    "patch": cfg.patch, "presets": [p.name for p in presets], "splits": stats,
+                    "patch": cfg.patch, "presets": [p.name for p in presets],
+                    "scan_scale": scale_label(check_scan_scale(cfg.scan_scale)), "splits": stats,
                     "plan": plan.to_json(), "dustbench_version": _version()}
         write_card(out, manifest, presets)
         write_json_atomic(out / MANIFEST, manifest)

@@ -15,6 +15,9 @@ at a time, alternating between them, so consecutive samples come from several so
 
 Damage is drawn as on the full source frame and rendered only on the region around the patch
 (``dustbench.synth.crop``), then image and damage are rotated/resized together (``augment.py``).
+With ``scan_scale`` (S, or a ``(lo, hi)`` range drawn log-uniformly per sample) the region is drawn
+instead as a crop of a 3:2 film frame of short side S px, whatever the source's own size
+(``dustbench.synth.scale``): specks get the pixel sizes of real scans at that resolution.
 Call ``set_epoch(e)`` before each epoch (as with ``DistributedSampler``); with
 ``persistent_workers=True`` the workers would keep the old epoch, so leave it off.
 
@@ -38,7 +41,8 @@ from torch.utils.data import IterableDataset, get_worker_info
 from ..errors import DustbenchError
 from ..io import atomic_path, check_image, to_chw, to_float, with_channels
 from ..sources import ArraySource, Source, open_sources, source_from_record
-from ..synth import DEFAULT_PRESETS, crop_params, library, regenerate, resolve_presets, sample_params
+from ..synth import DEFAULT_PRESETS, library, regenerate, resolve_presets
+from ..synth.scale import check_scan_scale, draw_scan_scale, scaled_params, smallest
 from .augment import IDENTITY, Augment, draw, region_side, warp
 from .codec import read_dataset_manifest
 
@@ -78,13 +82,16 @@ class DamageStream(IterableDataset):
     ``Augment``. ``cache_size``: decoded sources kept per worker. ``cache_dir``: decode each source
     once into an ``.npy`` file there and memory-map it (fast patches from 24 MP scans; costs disk:
     H×W×C×2 bytes per 16-bit scan). ``channels``: 3 (grey sources are repeated), 1, or None.
+    ``scan_scale``: None (each source is a whole frame), S or ``(lo, hi)`` (see the module docstring);
+    samples then also carry ``scan_scale`` (the S drawn).
     """
 
     def __init__(self, sources: Any = "builtin", presets: Any = DEFAULT_PRESETS, patch: int = 128, seed: int = 0,
                  epoch: int = 0, augment: bool | Augment = True, rank: int | None = None,
                  world_size: int | None = None, samples_per_epoch: int | None = None,
                  patches_per_visit: int = 16, cache_size: int = 4, interleave: int = 4, channels: int | None = 3,
-                 clean_column: str | None = None, cache_dir: str | os.PathLike | None = None):
+                 clean_column: str | None = None, cache_dir: str | os.PathLike | None = None,
+                 scan_scale: Any = None):
         super().__init__()
         self.cache_dir = None if cache_dir is None else os.fspath(cache_dir)
         self.sources = _as_sources(sources, clean_column)
@@ -94,6 +101,10 @@ class DamageStream(IterableDataset):
         if channels not in (None, 1, 3):
             raise DustbenchError("channels must be 1, 3 or None (keep each source's own)")
         self.patch, self.seed, self.epoch = int(patch), int(seed), int(epoch)
+        self.scan_scale = check_scan_scale(scan_scale)
+        if self.scan_scale is not None and smallest(self.scan_scale) < 2 * self.patch:
+            raise DustbenchError(f"scan_scale {self.scan_scale}: the frame's short side must be at least twice the "
+                                 f"{self.patch}-px patch (the augmented region around a patch is up to ~2× larger)")
         self.augment = Augment() if augment is True else (augment or None)
         self.rank, self.world_size = rank, world_size
         self.patches_per_visit = max(1, int(patches_per_visit))
@@ -124,6 +135,7 @@ class DamageStream(IterableDataset):
         kwargs.setdefault("presets", manifest["config"]["presets"])
         kwargs.setdefault("patch", manifest["config"]["patch"])
         kwargs.setdefault("seed", manifest["config"]["seed"])
+        kwargs.setdefault("scan_scale", manifest.get("scan_scale"))
         return cls([source_from_record(r) for r in records], **kwargs)
 
     def loader(self, batch_size: int = 32, num_workers: int = 2, **kwargs):
@@ -228,11 +240,15 @@ class DamageStream(IterableDataset):
         h, w = image.shape[:2]
         side, scale = region_side(self.patch, d, min(h, w))
         y0, x0 = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
-        params = sample_params(preset, image.shape, rng)
-        cp = crop_params(params, image.shape, (y0, x0, side, side), d.artifact_scale, d.intensity)
+        frame = draw_scan_scale(self.scan_scale, rng)
+        if frame is None:  # the source is the whole frame
+            cp = scaled_params(preset, image.shape, rng, None, (y0, x0, side, side), d.artifact_scale, d.intensity)
+        else:  # the region is a crop of a frame of that short side, whatever the source's own size
+            cp = scaled_params(preset, (side, side), rng, frame, None, d.artifact_scale, d.intensity)
         region = with_channels(to_float(image[y0:y0 + side, x0:x0 + side]), self.channels)
         s = regenerate(np.ascontiguousarray(region), cp)
         (damaged, clean, mask), labels = warp([s.damaged, s.clean, s.mask], s.labels, d, scale, self.patch)
         tensor = lambda a: torch.from_numpy(to_chw(a))  # noqa: E731
-        return {"damaged": tensor(damaged), "clean": tensor(clean), "mask": tensor(mask),
-                "labels": torch.from_numpy(labels), "index": g, "source": source.id}
+        out = {"damaged": tensor(damaged), "clean": tensor(clean), "mask": tensor(mask),
+               "labels": torch.from_numpy(labels), "index": g, "source": source.id}
+        return out if frame is None else {**out, "scan_scale": frame}

@@ -93,7 +93,7 @@ def plot_family_bars(entries: list[tuple[str, dict]], path: Path, title: str) ->
 
 def _reopen_data(summary: dict):
     d = summary["data"]
-    spec = {"builtin": "builtin", "pairs": d.get("root"), "hf": d.get("path")}.get(d["kind"])
+    spec = {"builtin": d.get("spec", "builtin"), "pairs": d.get("root"), "hf": d.get("path")}.get(d["kind"])
     return open_data(spec, d["split"])
 
 

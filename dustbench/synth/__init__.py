@@ -6,7 +6,9 @@
     >>> layer = dustbench.render(params, clean.shape)
     >>> damaged = dustbench.composite(clean, layer)
 
-or all at once with ``synthesize(clean, presets, rng)``.
+or all at once with ``synthesize(clean, presets, rng)``. ``synthesize(..., scan_scale=3780)`` draws
+the image as a crop of a frame scanned at that size (35 mm at 4000 dpi) instead of as the whole
+frame: see :mod:`dustbench.synth.scale`.
 """
 from __future__ import annotations
 
@@ -22,10 +24,11 @@ from .params import count_by_family, expected_count, sample_params
 from .presets import (DEFAULT_PRESETS, FAMILIES, REFERENCE_SHORT_SIDE, Preset, PresetError, families_present,
                       library, load_preset_file, load_presets, resolve_presets)
 from .render import Layer, Sprite, render
+from .scale import FILM_FORMATS, check_scan_scale, draw_scan_scale, parse_scan_scale, scaled_params, short_side_px
 from .stamps import Stamp, StampError, StampSet, load_stamps, write_stamps
 
 __all__ = [
-    "DEFAULT_PRESETS", "FAMILIES", "REFERENCE_SHORT_SIDE", "Layer", "Preset", "PresetError", "Sprite", "Stamp",
+    "DEFAULT_PRESETS", "FAMILIES", "FILM_FORMATS", "REFERENCE_SHORT_SIDE", "Layer", "Preset", "PresetError", "Sprite", "Stamp",
     "StampError", "StampSet", "Synthesis", "artifact_mask", "composite", "count_by_family", "crop_params",
     "expected_count", "families_present", "family_labels", "library", "load_preset_file", "load_presets", "load_stamps", "regenerate", "render", "resolve_presets",
     "sample_params", "synthesize", "write_stamps",
@@ -44,13 +47,16 @@ class Synthesis:
     params: dict[str, Any]
 
 
-def synthesize(clean: np.ndarray, presets, rng: np.random.Generator) -> Synthesis:
+def synthesize(clean: np.ndarray, presets, rng: np.random.Generator, scan_scale=None) -> Synthesis:
     """Damage `clean` with all of `presets` (names, globs, Preset objects; mixes expand).
 
     The image keeps its dtype (uint8, uint16, float32) and layout (grey H×W or RGB H×W×3).
+    ``scan_scale``: None (the image is the whole frame), the frame's short side in px, or a
+    ``(lo, hi)`` range drawn log-uniformly (see :mod:`dustbench.synth.scale`).
     """
     check_image(clean, "clean")
-    params = sample_params(presets, clean.shape, rng)
+    scale = draw_scan_scale(check_scan_scale(scan_scale), rng)
+    params = scaled_params(presets, clean.shape, rng, scale)
     layer = render(params, clean.shape)
     return Synthesis(composite(clean, layer), clean, artifact_mask(layer), family_labels(layer), params)
 

@@ -14,7 +14,7 @@ import os
 import shutil
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from ..sources import Source, open_sources
 from . import synthesize
 from .params import count_by_family
 from .presets import DEFAULT_PRESETS, Preset, library, resolve_presets
+from .scale import check_fits, check_scan_scale
 
 RECORDS = ".records"  # one JSON per finished sample; manifest.jsonl is rebuilt from them
 RUN_FILE = "synth.json"  # what made the samples in a folder: another run's folder is refused
@@ -63,6 +64,7 @@ class SynthConfig:
     format16: str = "png"  # png | tif: container for 16-bit images
     contact_sheet: bool = True
     overwrite: bool = False  # replace the samples of another run in `out`
+    scan_scale: object = None  # None: each image is a whole frame; S or (lo, hi): a crop of one (synth/scale.py)
 
 
 @dataclass
@@ -85,7 +87,8 @@ def _make_sample(cfg: SynthConfig, sources: list[Source], presets: list[Preset],
     preset = presets[int(rng.integers(len(presets)))]
     try:
         clean = _load(source)
-        s = synthesize(clean, preset, rng)
+        check_fits(clean.shape, cfg.scan_scale, source.path)
+        s = synthesize(clean, preset, rng, cfg.scan_scale)
     except DustbenchError as exc:  # an unreadable or unusable source: named, skipped or stopping per --on-error
         return index, str(exc) if source.path in str(exc) else f"{source.path}: {exc}"
     sid = f"{index:06d}"
@@ -100,7 +103,7 @@ def _make_sample(cfg: SynthConfig, sources: list[Source], presets: list[Preset],
     record = {"index": index, "id": sid, **files, "source": source.id, "source_path": source.path,
               "presets": [preset.name], "seed": cfg.seed, "sample_seed": [cfg.seed, index],
               "shape": list(clean.shape), "dtype": str(clean.dtype), "families": count_by_family(s.params),
-              "params": s.params}
+              "params": s.params, "scan_scale": s.params.get("scan_scale")}
     write_text_atomic(out / RECORDS / f"{sid}.json", json.dumps(record, sort_keys=True))
     return index, ""
 
@@ -164,6 +167,7 @@ def run_synth(cfg: SynthConfig, progress: bool = True) -> SynthReport:
         raise DustbenchError(f"--format16 {cfg.format16!r}: use 'png' or 'tif'")
     sources = open_sources(cfg.clean)
     presets = resolve_presets(cfg.presets, library())
+    cfg = replace(cfg, scan_scale=check_scan_scale(cfg.scan_scale))
     out = output_dir(cfg.out)
     claim_folder(out, run_config(cfg, sources, presets), cfg.overwrite)
     shard_i, shard_n = cfg.shard
@@ -192,7 +196,7 @@ def run_config(cfg: SynthConfig, sources: list[Source], presets: list[Preset]) -
     """What decides the samples' bytes (not n, workers, shard): two runs into one folder must share it."""
     ids = hashlib.sha256("\n".join(s.id for s in sources).encode()).hexdigest()
     return {"seed": cfg.seed, "presets": [p.name for p in presets], "format16": cfg.format16,
-            "clean": {"sources": len(sources), "ids_sha256": ids}}
+            "clean": {"sources": len(sources), "ids_sha256": ids}, "scan_scale": cfg.scan_scale}
 
 
 def claim_folder(out: Path, config: dict[str, Any], overwrite: bool = False) -> None:

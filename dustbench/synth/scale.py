@@ -1,0 +1,144 @@
+"""Physical scale: an image as a crop of a film frame scanned at a known resolution.
+
+Preset sizes are fractions of the frame's short side and densities are counts per frame. By
+default an image *is* the whole frame (``scan_scale=None``): a 192-px thumbnail then gets specks
+0.24 % of 192 px wide, i.e. half a pixel. With ``scan_scale = S`` (the frame's short side in px,
+e.g. 3780 for 35 mm film at 4000 dpi) the image is a crop of a 3:2 frame of short side S: the
+parameters are sampled for that virtual frame, placed at random around the image, and rewritten
+for the crop with :func:`~dustbench.synth.crop.crop_params` (exact: the crop shows what the frame
+would show there). So specks have the pixel size real scans show and the crop gets its share of
+the frame's count, including long hairs and scratches that reach in from outside it.
+
+``scan_scale`` may also be a range ``(lo, hi)``: each sample draws S log-uniformly (training
+augmentation). Text forms (``--scan-scale``): ``3400``, ``35mm@4000dpi`` (see :data:`FILM_FORMATS`),
+and ranges ``2000..4000`` or ``35mm@2400dpi..35mm@4000dpi``.
+"""
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Iterable, Union
+
+import numpy as np
+
+from ..errors import DustbenchError
+from .crop import crop_params
+from .params import sample_params
+
+# Short side of the exposed image area in mm (what a film scanner's crop of one frame measures).
+FILM_FORMATS = {"35mm": 24.0, "half-frame": 18.0, "645": 41.5, "6x6": 56.0, "6x7": 56.0, "6x9": 56.0,
+                "4x5": 95.0}
+FRAME_ASPECT = 1.5  # the virtual frame is 3:2, like 35 mm and the reference frame of densities
+MM_PER_INCH = 25.4
+
+ScanScale = Union[None, int, tuple]  # None = whole frame; S; or (lo, hi) drawn per sample
+
+
+def short_side_px(film: str, dpi: float) -> int:
+    """The frame's short side in px for `film` (a key of FILM_FORMATS) scanned at `dpi`."""
+    if film not in FILM_FORMATS:
+        raise DustbenchError(f"unknown film format {film!r}: use one of {', '.join(FILM_FORMATS)}")
+    return int(round(FILM_FORMATS[film] / MM_PER_INCH * float(dpi)))
+
+
+def _one_side(text: str, whole: str) -> int:
+    t = text.strip().lower()
+    m = re.fullmatch(r"([0-9a-z-]+)@(\d+(?:\.\d+)?)(?:dpi)?", t)
+    try:
+        px = short_side_px(m.group(1), float(m.group(2))) if m else int(float(t))
+    except (ValueError, OverflowError, DustbenchError) as exc:
+        detail = f" ({exc})" if isinstance(exc, DustbenchError) else ""
+        raise DustbenchError(f"--scan-scale {whole!r}: expected the frame's short side in px (3400), FILM@DPI "
+                             f"(35mm@4000dpi) or a range LO..HI{detail}") from None
+    return px
+
+
+def parse_scan_scale(text: str | None) -> ScanScale:
+    """``--scan-scale`` text -> None, S or (lo, hi); see the module docstring."""
+    if text is None or str(text).strip().lower() in ("", "none", "frame", "whole"):
+        return None
+    parts = str(text).split("..")
+    if len(parts) > 2:
+        raise DustbenchError(f"--scan-scale {text!r}: a range has two ends, LO..HI")
+    return check_scan_scale(tuple(_one_side(p, text) for p in parts) if len(parts) == 2
+                            else _one_side(parts[0], text))
+
+
+def check_scan_scale(scale: Any) -> ScanScale:
+    """Validate a scan scale given as None, a number or a (lo, hi) pair; returns ints."""
+    if scale is None:
+        return None
+    if isinstance(scale, str):
+        return parse_scan_scale(scale)
+    if isinstance(scale, Iterable):
+        lo, hi = (int(round(float(v))) for v in scale)
+        if not 8 <= lo <= hi:
+            raise DustbenchError(f"scan scale range {tuple(scale)}: need 8 <= low <= high (px)")
+        return (lo, hi) if lo < hi else lo
+    s = int(round(float(scale)))
+    if s < 8:
+        raise DustbenchError(f"scan scale {scale}: the frame's short side must be at least 8 px")
+    return s
+
+
+def scale_label(scale: ScanScale) -> str | int | list | None:
+    """JSON form for records: None (whole frame), S, or [lo, hi]."""
+    return list(scale) if isinstance(scale, tuple) else scale
+
+
+def draw_scan_scale(scale: ScanScale, rng: np.random.Generator) -> int | None:
+    """The frame's short side for one sample: fixed values draw nothing; ranges are log-uniform."""
+    if not isinstance(scale, tuple):
+        return scale
+    lo, hi = scale
+    return int(round(math.exp(rng.uniform(math.log(lo), math.log(hi)))))
+
+
+def smallest(scale: ScanScale) -> int | None:
+    """The smallest frame a scale allows (None for whole frames)."""
+    return scale[0] if isinstance(scale, tuple) else scale
+
+
+def check_fits(shape, scale: ScanScale, what: str = "image") -> None:
+    """An image cannot be a crop of a frame smaller than itself: a clear error instead."""
+    lo = smallest(scale)
+    if lo is not None and min(shape[:2]) > lo:
+        raise DustbenchError(f"{what} is {min(shape[:2])} px on its short side: it cannot be a crop of a frame "
+                             f"whose short side is {lo} px (scan scale); use a larger scan scale, or none "
+                             "(the image is then the whole frame)")
+
+
+def frame_around(shape, short: int, rng: np.random.Generator) -> tuple[tuple[int, int], tuple[int, int]]:
+    """A 3:2 frame of short side `short` around an image of `shape`, oriented like it, and where the
+    image sits in it: ((frame h, frame w), (y0, x0)). Two draws from `rng`."""
+    h, w = int(shape[0]), int(shape[1])
+    check_fits(shape, short)
+    long = max(int(math.ceil(FRAME_ASPECT * short)), h, w)
+    fh, fw = (long, short) if h > w else (short, long)
+    return (fh, fw), (int(rng.integers(0, fh - h + 1)), int(rng.integers(0, fw - w + 1)))
+
+
+def scaled_params(presets, shape, rng: np.random.Generator, scan_scale: int | None = None, box=None,
+                  size_scale: float = 1.0, opacity_scale: float = 1.0) -> dict[str, Any]:
+    """Damage parameters for an image of `shape` (optionally only its region ``box = (y0, x0, h, w)``).
+
+    ``scan_scale=None``: the image is the whole frame (``sample_params`` on it; then ``crop_params``
+    for a box or the augmentation factors), exactly as before scales existed. Otherwise the image
+    is a crop of a frame of short side `scan_scale` px (see the module docstring); the record says
+    so under ``"scan_scale"``.
+    """
+    shape = tuple(int(v) for v in shape[:2])
+    box = tuple(int(v) for v in box) if box is not None else None
+    plain = box is None and size_scale == 1.0 and opacity_scale == 1.0
+    if scan_scale is None:
+        params = sample_params(presets, shape, rng)
+        return params if plain else crop_params(params, shape, box or (0, 0, *shape), size_scale, opacity_scale)
+    frame, (fy, fx) = frame_around(shape, int(scan_scale), rng)
+    y0, x0, h, w = box or (0, 0, *shape)
+    params = crop_params(sample_params(presets, frame, rng), frame, (fy + y0, fx + x0, h, w), size_scale,
+                         opacity_scale)
+    return {**params, "scan_scale": int(scan_scale)}
+
+
+__all__ = ["FILM_FORMATS", "ScanScale", "check_fits", "check_scan_scale", "draw_scan_scale", "frame_around",
+           "parse_scan_scale", "scale_label", "scaled_params", "short_side_px", "smallest"]
