@@ -4,9 +4,8 @@ Each artifact is drawn only inside its own bounding box (long strokes: only in t
 they cross), so the cost grows with the damage, not with the frame. Shapes are drawn on 8-bit
 canvases because OpenCV anti-aliases (LINE_AA) only there, with 4 fractional bits of position.
 
-Everything that does not depend on the canvas (outlines, boxes, the tiles a stroke crosses, the
-width and grey level of each segment, which segments reach which tile) is computed for a whole
-group or stroke at once with numpy; what is left per canvas is the OpenCV calls themselves.
+What does not depend on the canvas (outlines, boxes, tiles, which segment reaches which canvas)
+is computed for a whole group at once; what is left per canvas is the OpenCV calls themselves.
 """
 from __future__ import annotations
 
@@ -46,11 +45,8 @@ class Sprite:
 
 @dataclass
 class Layer:
-    """Everything the damage adds to one image of `shape` (H, W).
-
-    A layer is not meant to change once built: compositing packs its sprites' drawn pixels into
-    `packed` once and reuses them (see composite.py), checking only which sprites it holds.
-    """
+    """Everything the damage adds to one image of `shape` (H, W). Not meant to change once built:
+    compositing packs the sprites' drawn pixels into `packed` once (see composite.py)."""
 
     shape: tuple[int, int]
     sprites: list[Sprite]
@@ -130,9 +126,9 @@ def _stroke_path(cx, cy, length, angle, curvature, seed, step=6.0) -> np.ndarray
     return pts - pts[m // 2] + (cx, cy)
 
 
-def _reach(blur_px: float) -> int:
-    """Padding of a canvas: its blur then sees every part of the shape that reaches in."""
-    return int(math.ceil(3.0 * blur_px)) + 2 if blur_px > 0.25 else 2
+def _reach(blur_px) -> np.ndarray:
+    """Padding of a canvas (per blur): its blur then sees every part of the shape that reaches in."""
+    return np.where(blur_px > 0.25, np.ceil(3.0 * blur_px) + 2, 2).astype(np.int64)
 
 
 def _box(lo, hi, margin: int, shape) -> tuple[int, int, int, int] | None:
@@ -143,28 +139,31 @@ def _box(lo, hi, margin: int, shape) -> tuple[int, int, int, int] | None:
     return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
 
 
-def _regions(box: tuple[int, int, int, int], path: np.ndarray, path_pad: float, margin: int) -> np.ndarray:
-    """(k, 4) regions (x0, y0, x1, y1) to draw a stroke in: its box, or the tiles its path crosses.
+def _cells(owner: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(box index, cell key) for every _TILE-px tile that box i (lo[i]..hi[i], in pixels) touches;
+    keys sort by (owner[i], tile x, tile y), so boxes of different owners never share one."""
+    c0, c1 = np.floor(lo / _TILE).astype(np.int64), np.floor(hi / _TILE).astype(np.int64)
+    nx, n = c1[:, 0] - c0[:, 0] + 1, (c1[:, 0] - c0[:, 0] + 1) * (c1[:, 1] - c0[:, 1] + 1)
+    box = np.repeat(np.arange(len(owner)), n)
+    k = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
+    cx, cy = c0[box, 0] + k % nx[box], c0[box, 1] + k // nx[box]
+    return box, (owner[box] << 40) + ((cx + (1 << 19)) << 20) + (cy + (1 << 19))
 
-    A tile is kept when some point of the (densified) path lies within margin + path_pad of it.
-    """
+
+def _regions(box: tuple[int, int, int, int], path: np.ndarray, path_pad: float, margin: int) -> np.ndarray:
+    """(k, 4) regions (x0, y0, x1, y1) to draw a stroke in: its box, or the tiles that have a point
+    of the (densified) path within margin + path_pad."""
     x0, y0, x1, y1 = box
     if (x1 - x0) * (y1 - y0) <= _TILE_ABOVE:
         return np.array([box])
-    # Densify the path so every tile it crosses holds a sample (np.linspace's arithmetic, per
-    # segment), then widen it by the reach.
+    # Densify the path (np.linspace's arithmetic, per segment), then widen it by the reach.
     seg = np.diff(path, axis=0)
     n = np.maximum(1, np.ceil(np.hypot(seg[:, 0], seg[:, 1]) / (_TILE / 4))).astype(int)
     frac = (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)) * np.repeat(1.0 / n, n)
     dense = np.concatenate([np.repeat(path[:-1], n, axis=0) + np.repeat(seg, n, axis=0) * frac[:, None], path[-1:]])
     reach = int(math.ceil(margin + path_pad))
-    offsets = np.unique(np.concatenate([np.arange(-reach, reach, _TILE // 2), [reach]]))
-    shifts = np.stack(np.meshgrid(offsets, offsets, indexing="ij"), axis=-1).reshape(-1, 1, 2)
-    tiles = ((dense + shifts) // _TILE).astype(np.int64).reshape(-1, 2)
-    low = tiles.min(0)
-    span = int(tiles[:, 1].max() - low[1]) + 1
-    key = np.unique((tiles[:, 0] - low[0]) * span + (tiles[:, 1] - low[1]))  # sorted by (x, y)
-    tx, ty = key // span + low[0], key % span + low[1]
+    key = np.unique(_cells(np.zeros(len(dense), np.int64), dense - reach, dense + reach)[1])  # by (x, y)
+    tx, ty = ((key >> 20) & 0xFFFFF) - (1 << 19), (key & 0xFFFFF) - (1 << 19)
     regions = np.stack([np.maximum(tx * _TILE, x0), np.maximum(ty * _TILE, y0),
                         np.minimum((tx + 1) * _TILE, x1), np.minimum((ty + 1) * _TILE, y1)], axis=1)
     return regions[(regions[:, 2] > regions[:, 0]) & (regions[:, 3] > regions[:, 1])]
@@ -197,7 +196,7 @@ def _blob_canvases(g: dict, shape: tuple[int, int]) -> list:
     f = _supersampling(0.5 * np.asarray(g["size"], np.float64) * s)
     out: list = [None] * g["n"]
     for idx, outlines in _group_outlines(g, shape):
-        reach = np.where(blur[idx] > 0.25, np.ceil(3.0 * blur[idx]) + 2, 2).astype(np.int64)[:, None]
+        reach = _reach(blur[idx])[:, None]
         low = np.maximum(np.floor(outlines.min(1)).astype(np.int64) - reach, 0)
         high = np.minimum(np.ceil(outlines.max(1)).astype(np.int64) + reach, (w, h))
         origin = low - reach  # the canvas is padded by the blur's reach
@@ -211,8 +210,27 @@ def _blob_canvases(g: dict, shape: tuple[int, int]) -> list:
     return out
 
 
+def _fill_down(pts: np.ndarray, hw: tuple[int, int], f: int) -> np.ndarray | None:
+    """A blob filled (255, no anti-aliasing) on an f× finer grid and averaged down to hw, drawn only
+    over the whole pixels its outline spans (empty blocks average to 0). None when the outline
+    reaches the canvas's edge: fillPoly then clips edges by the canvas, so only it draws the same."""
+    x, y = (pts[:, 0] + 8) >> _SHIFT, (pts[:, 1] + 8) >> _SHIFT  # fine pixels, rounded as fillPoly does
+    x0, y0, x1, y1 = int(x.min()) - 1, int(y.min()) - 1, int(x.max()) + 2, int(y.max()) + 2
+    if x0 < 0 or y0 < 0 or x1 > hw[1] * f or y1 > hw[0] * f:
+        return None
+    x0, y0, x1, y1 = x0 // f, y0 // f, -(-x1 // f), -(-y1 // f)
+    fine = np.zeros(((y1 - y0) * f, (x1 - x0) * f), np.float32)
+    cv2.fillPoly(fine, [pts - np.array([x0, y0], np.int32) * (f << _SHIFT)], 255, cv2.LINE_8, _SHIFT)
+    alpha = np.zeros(hw, np.float32)
+    alpha[y0:y1, x0:x1] = cv2.resize(fine, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
+    return alpha
+
+
 def _draw_blob(pts: np.ndarray, hw: tuple[int, int], f: int, opacity: float, rim: float, rim_px: float) -> np.ndarray:
     """Alpha of a blob whose outline `pts` is in fixed point on an f× finer canvas of size hw."""
+    filled = _fill_down(pts, hw, f) if f > 1 and rim <= 0 else None
+    if filled is not None:
+        return filled * np.float32(opacity / 255.0)
     big = (hw[0] * f, hw[1] * f)
     line = cv2.LINE_8 if f > 1 else cv2.LINE_AA
     # Anti-aliasing needs 8 bits; without it the fine canvas is drawn in float32 directly.
@@ -299,9 +317,9 @@ def _stroke_geometry(family: str, g: dict, i: int, shape) -> tuple[list, np.ndar
 
 
 def _segments(strokes: list) -> tuple[np.ndarray, ...]:
-    """Every point of a group's strokes, one stroke after another, and per segment (point j to
-    j + 1): its reach, whether it shows at all, and its grey level and thickness as OpenCV takes
-    them (sub-pixel widths are drawn 1 px wide and fainter). Segments joining two strokes never show."""
+    """A group's stroke points, one stroke after another, and per segment (point j to j + 1) its
+    reach, whether it shows (never between two strokes), grey level and thickness as OpenCV takes
+    them (sub-pixel widths are drawn 1 px wide and fainter)."""
     pts = np.concatenate([st[0] for st in strokes])
     widths, values = np.concatenate([st[1] for st in strokes]), np.concatenate([st[2] for st in strokes])
     visible = np.concatenate([np.ones(len(st[0]), bool) if st[3] is None else st[3] for st in strokes])
@@ -319,15 +337,27 @@ def _line_calls(strokes: list, first: np.ndarray, canvases: np.ndarray):
     canvas). Canvas c (rows: artifact, x0, y0, x1, y1, pad) gets the segments of its artifact's
     strokes, the points first[a]:first[a + 1], that reach it, in order."""
     pts, reach, shows, grey, thick = _segments(strokes)
-    art = canvases[:, 0]
-    n = first[art + 1] - first[art] - 1  # segments of each canvas's artifact
-    canvas = np.repeat(np.arange(len(canvases)), n)
-    seg = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n) + np.repeat(first[art], n)
-    origin = (canvases[:, 1:3] - canvases[:, 5:])[canvas]
-    size = (canvases[:, 3:5] - canvases[:, 1:3] + 2 * canvases[:, 5:])[canvas]  # (w, h)
-    a, b = pts[seg] - origin, pts[seg + 1] - origin  # in the canvas's coordinates
+    origin = canvases[:, 1:3] - canvases[:, 5:]
+    size = canvases[:, 3:5] - canvases[:, 1:3] + 2 * canvases[:, 5:]  # (w, h)
+    # Candidates share a grid cell with the segment's box widened by 1 px more than its reach;
+    # then the exact test, in canvas coordinates, as when each canvas was drawn on its own.
+    seg = np.flatnonzero(shows)
+    if not seg.size:
+        return np.zeros(len(canvases), np.int64), [], [], [], []
+    art = np.searchsorted(first, seg, "right") - 1
+    ends = np.stack([pts[seg], pts[seg + 1]])
+    r = reach[seg][:, None] + 1
+    seg_box, seg_key = _cells(art, ends.min(0) - r, ends.max(0) + r)
+    can_box, can_key = _cells(canvases[:, 0], origin, origin + size)
+    order = np.argsort(seg_key, kind="stable")
+    lo, hi = np.searchsorted(seg_key[order], can_key, "left"), np.searchsorted(seg_key[order], can_key, "right")
+    n = hi - lo
+    match = order[np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n) + np.repeat(lo, n)]
+    pair = np.unique(np.repeat(can_box, n) * len(seg) + seg_box[match])  # by canvas, then segment
+    canvas, seg = pair // len(seg), seg[pair % len(seg)]
+    a, b = pts[seg] - origin[canvas], pts[seg + 1] - origin[canvas]
     r = reach[seg][:, None]
-    near = ((np.minimum(a, b) - r < size) & (np.maximum(a, b) + r > 0)).all(axis=1) & shows[seg]
+    near = ((np.minimum(a, b) - r < size[canvas]) & (np.maximum(a, b) + r > 0)).all(axis=1)
     canvas, seg, a, b = canvas[near], seg[near], a[near], b[near]
     return (np.bincount(canvas, minlength=len(canvases)), np.rint(a * _ONE).astype(np.int32).tolist(),
             np.rint(b * _ONE).astype(np.int32).tolist(), grey[seg].tolist(), thick[seg].tolist())
@@ -341,7 +371,7 @@ def _stroke_plan(family: str, g: dict, shape) -> tuple[list, np.ndarray, np.ndar
     strokes, first, canvases = [], [0] * (g["n"] + 1), []
     for i in range(g["n"]):
         own, path, pad = _stroke_geometry(family, g, i, shape)
-        reach = _reach(g["blur"][i] * s)
+        reach = int(_reach(g["blur"][i] * s))
         box = _box(path.min(0) - pad, path.max(0) + pad, reach, shape)
         if box is not None:
             strokes += own
@@ -363,8 +393,7 @@ def _stroke_sprites(family: str, g: dict, shape: tuple[int, int], fid: int) -> I
         i, x0, y0, x1, y1, pad = canvases[c].tolist()
         canvas = np.zeros((y1 - y0 + 2 * pad, x1 - x0 + 2 * pad), np.uint8)
         a, b = end[c] - count[c], end[c]
-        # one by one, anti-aliased (width and grey level change along a stroke), each clipped by
-        # the canvas as before; map() keeps the per-line cost to the OpenCV call itself
+        # segment by segment (width and grey level change along a stroke); map(): no Python per line
         deque(map(cv2.line, repeat(canvas, b - a), p[a:b], q[a:b], grey[a:b], thick[a:b],
                   repeat(cv2.LINE_AA, b - a), repeat(_SHIFT, b - a)), maxlen=0)
         sprite = _sprite(canvas.astype(np.float32) * np.float32(g["opacity"][i] / 255.0), g["blur"][i] * s, pad,
