@@ -189,7 +189,8 @@ def _supersampling(radius_px: np.ndarray) -> np.ndarray:
 
 def _blob_canvases(g: dict, shape: tuple[int, int]) -> list:
     """Per blob, in group order: None (outside the image) or (box, reach, supersampling factor,
-    outline in fixed point on the canvas), all computed for the whole group at once."""
+    outline in fixed point on the canvas, the fine pixels it spans and 1 more around), all
+    computed for the whole group at once."""
     h, w = shape
     s = float(min(h, w))
     blur = np.asarray(g["blur"], np.float64) * s
@@ -203,19 +204,20 @@ def _blob_canvases(g: dict, shape: tuple[int, int]) -> list:
         # Pixel centres sit at integer coordinates at both scales: x_fine = (x + ½)·f − ½.
         fi = f[idx][:, None, None]
         pts = np.rint(((outlines - origin[:, None]) + 0.5) * fi * _ONE - 0.5 * _ONE).astype(np.int32)
+        fine = (pts + (_ONE >> 1)) >> _SHIFT  # rounded as fillPoly rounds them
+        span = np.hstack([fine.min(1) - 1, fine.max(1) + 2])
         keep = np.flatnonzero((high > low).all(axis=1))
-        for i, box, r, k, p in zip(idx[keep].tolist(), np.hstack([low, high])[keep].tolist(), reach[keep, 0].tolist(),
-                                   f[idx][keep].tolist(), pts[keep]):
-            out[i] = (box, r, k, p)
+        for i, box, r, k, p, sp in zip(idx[keep].tolist(), np.hstack([low, high])[keep].tolist(), reach[keep, 0].tolist(),
+                                       f[idx][keep].tolist(), pts[keep], span[keep].tolist()):
+            out[i] = (box, r, k, p, sp)
     return out
 
 
-def _fill_down(pts: np.ndarray, hw: tuple[int, int], f: int) -> np.ndarray | None:
+def _fill_down(pts: np.ndarray, span: list, hw: tuple[int, int], f: int) -> np.ndarray | None:
     """A blob filled (255, no anti-aliasing) on an f× finer grid and averaged down to hw, drawn only
     over the whole pixels its outline spans (empty blocks average to 0). None when the outline
     reaches the canvas's edge: fillPoly then clips edges by the canvas, so only it draws the same."""
-    x, y = (pts[:, 0] + 8) >> _SHIFT, (pts[:, 1] + 8) >> _SHIFT  # fine pixels, rounded as fillPoly does
-    x0, y0, x1, y1 = int(x.min()) - 1, int(y.min()) - 1, int(x.max()) + 2, int(y.max()) + 2
+    x0, y0, x1, y1 = span
     if x0 < 0 or y0 < 0 or x1 > hw[1] * f or y1 > hw[0] * f:
         return None
     x0, y0, x1, y1 = x0 // f, y0 // f, -(-x1 // f), -(-y1 // f)
@@ -226,9 +228,10 @@ def _fill_down(pts: np.ndarray, hw: tuple[int, int], f: int) -> np.ndarray | Non
     return alpha
 
 
-def _draw_blob(pts: np.ndarray, hw: tuple[int, int], f: int, opacity: float, rim: float, rim_px: float) -> np.ndarray:
+def _draw_blob(pts: np.ndarray, span: list, hw: tuple[int, int], f: int, opacity: float, rim: float,
+               rim_px: float) -> np.ndarray:
     """Alpha of a blob whose outline `pts` is in fixed point on an f× finer canvas of size hw."""
-    filled = _fill_down(pts, hw, f) if f > 1 and rim <= 0 else None
+    filled = _fill_down(pts, span, hw, f) if f > 1 and rim <= 0 else None
     if filled is not None:
         return filled * np.float32(opacity / 255.0)
     big = (hw[0] * f, hw[1] * f)
@@ -255,9 +258,9 @@ def _blob_sprites(family: str, g: dict, shape: tuple[int, int], fid: int) -> Ite
     for i, canvas in enumerate(_blob_canvases(g, shape)):
         if canvas is None:
             continue
-        (x0, y0, x1, y1), reach, f, pts = canvas
+        (x0, y0, x1, y1), reach, f, pts, span = canvas
         rim = g["rim"][i] if family == "blotch" else 0.0
-        alpha = _draw_blob(pts, (y1 - y0 + 2 * reach, x1 - x0 + 2 * reach), f, g["opacity"][i], rim,
+        alpha = _draw_blob(pts, span, (y1 - y0 + 2 * reach, x1 - x0 + 2 * reach), f, g["opacity"][i], rim,
                            0.04 * (0.5 * g["size"][i] * s))
         sprite = _sprite(alpha, g["blur"][i] * s, reach, y0, x0, colors[i], fid)
         if sprite is not None:
@@ -375,10 +378,9 @@ def _stroke_plan(family: str, g: dict, shape) -> tuple[list, np.ndarray, np.ndar
         box = _box(path.min(0) - pad, path.max(0) + pad, reach, shape)
         if box is not None:
             strokes += own
-            regions = _regions(box, path, pad, reach)
-            canvases.append(np.column_stack([np.full(len(regions), i), regions, np.full(len(regions), reach)]))
+            canvases += [[i, *region, reach] for region in _regions(box, path, pad, reach).tolist()]
         first[i + 1] = first[i] + (sum(len(st[0]) for st in own) if box is not None else 0)
-    return strokes, np.array(first), np.concatenate(canvases) if canvases else np.zeros((0, 6), np.int64)
+    return strokes, np.array(first), np.array(canvases, np.int64).reshape(-1, 6)
 
 
 def _stroke_sprites(family: str, g: dict, shape: tuple[int, int], fid: int) -> Iterator[Sprite]:
