@@ -23,7 +23,8 @@ from .crop import crop_params
 from .params import count_by_family, expected_count, sample_params
 from .presets import (DEFAULT_PRESETS, FAMILIES, REFERENCE_SHORT_SIDE, Preset, PresetError, families_present,
                       library, load_preset_file, load_presets, resolve_presets)
-from .render import Layer, Sprite, render
+from .layer import Layer, Sprite
+from .render import render
 from .scale import FILM_FORMATS, check_scan_scale, draw_scan_scale, parse_scan_scale, scaled_params, short_side_px
 from .stamps import Stamp, StampError, StampSet, load_stamps, write_stamps
 

@@ -1,18 +1,23 @@
 """Rendering: a parameter record -> a sparse artifact layer (sprites of colour + alpha).
 
-Each artifact is drawn only inside its own bounding box (long strokes: only in the 256-px tiles
+Each artifact is drawn only inside its own bounding box (long strokes: only in the 64-px tiles
 they cross), so the cost grows with the damage, not with the frame. Shapes are drawn on 8-bit
 canvases because OpenCV anti-aliases (LINE_AA) only there, with 4 fractional bits of position.
+
+What does not depend on the canvas (outlines, boxes, tiles, which segment reaches which canvas)
+is computed for a whole group at once; what is left per canvas is the OpenCV calls themselves.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Callable, Iterator
+from collections import deque
+from itertools import repeat
+from typing import Iterator
 
 import cv2
 import numpy as np
 
+from .layer import Layer, Sprite, pack
 from .presets import FAMILIES
 from .stamps import draw_stamp, group_stamps
 
@@ -22,36 +27,7 @@ _TILE = 64
 _TILE_ABOVE = 4 * _TILE * _TILE  # a stroke whose box is larger than this is drawn tile by tile
 
 
-@dataclass
-class Sprite:
-    """One artifact (or one tile of a long one): alpha over a region, and its colour."""
-
-    y0: int
-    x0: int
-    alpha: np.ndarray  # float32 h×w in [0, 1]
-    color: np.ndarray  # float32 RGB in [0, 1]: flat (3,), or per pixel h×w×3 (stamps)
-    family: int  # 1-based index into FAMILIES
-
-    @property
-    def slices(self) -> tuple[slice, slice]:
-        h, w = self.alpha.shape
-        return slice(self.y0, self.y0 + h), slice(self.x0, self.x0 + w)
-
-
-@dataclass
-class Layer:
-    """Everything the damage adds to one image of `shape` (H, W)."""
-
-    shape: tuple[int, int]
-    sprites: list[Sprite]
-
-
 _BLOBS = ("dust", "dirt", "blotch")
-DrawFn = Callable[[tuple[int, int], float, float], np.ndarray]  # (canvas hw, origin x, origin y) -> alpha
-
-
-def _fixed(points: np.ndarray, ox: float, oy: float) -> np.ndarray:
-    return np.rint((points - (ox, oy)) * _ONE).astype(np.int32)
 
 
 def _hash_uniform(seeds: np.ndarray, count: int, salt: int) -> np.ndarray:
@@ -87,29 +63,33 @@ def _blob_outlines(cx, cy, radius, elongation, angle, roughness, seeds, vertices
     return np.stack([cx[:, None] + ca * x - sa * y, cy[:, None] + sa * x + ca * y], axis=2)
 
 
-def _group_outlines(g: dict, shape) -> list[np.ndarray]:
-    """Outline of every blob of a group, computed together (small and large blobs apart)."""
+def _group_outlines(g: dict, shape) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(indices, outlines) of the small and of the large blobs of a group, each computed together."""
     h, w = shape
     s = float(min(h, w))
     cols = {k: np.asarray(g[k], dtype=np.float64) for k in ("x", "y", "size", "elongation", "angle", "roughness")}
     radius = 0.5 * cols["size"] * s
     seeds = np.asarray(g["shape_seed"], dtype=np.uint64)
-    out: list[np.ndarray] = [None] * g["n"]  # type: ignore[list-item]
     for large in (False, True):
         idx = np.flatnonzero((radius >= 40) == large)
         if idx.size:
-            shapes = _blob_outlines(cols["x"][idx] * w, cols["y"][idx] * h, radius[idx], cols["elongation"][idx],
-                                    cols["angle"][idx], cols["roughness"][idx], seeds[idx], 64 if large else 24)
-            for j, i in enumerate(idx):
-                out[i] = shapes[j]
-    return out
+            yield idx, _blob_outlines(cols["x"][idx] * w, cols["y"][idx] * h, radius[idx], cols["elongation"][idx],
+                                      cols["angle"][idx], cols["roughness"][idx], seeds[idx], 64 if large else 24)
+
+
+def _linspace(lo: float, hi: float, m: int) -> np.ndarray:
+    """np.linspace(lo, hi, m) for m >= 2, value for value (its arithmetic), at a third of its cost."""
+    y = np.arange(m, dtype=np.float64) * ((hi - lo) / (m - 1))
+    y += lo
+    y[-1] = hi
+    return y
 
 
 def _stroke_path(cx, cy, length, angle, curvature, seed, step=6.0) -> np.ndarray:
     """Points along a smooth curve of `length` px centred on (cx, cy)."""
     local = np.random.default_rng(seed)
-    m = int(np.clip(length / step, 8, 400))
-    t = np.linspace(0.0, 1.0, m)
+    m = int(min(max(length / step, 8), 400))
+    t = _linspace(0.0, 1.0, m)
     k = np.arange(1, 4)
     amps = (0.15 * abs(curvature) + 0.05) * local.normal(0.0, 1.0, 3) / k
     phases = local.uniform(0.0, 2 * math.pi, 3)
@@ -120,122 +100,149 @@ def _stroke_path(cx, cy, length, angle, curvature, seed, step=6.0) -> np.ndarray
     return pts - pts[m // 2] + (cx, cy)
 
 
-def _draw_polyline(canvas: np.ndarray, pts: np.ndarray, widths: np.ndarray, values: np.ndarray,
-                   visible: np.ndarray | None = None) -> None:
-    """Variable-width anti-aliased polyline; sub-pixel widths drawn 1 px wide and fainter.
-
-    Only segments that reach the canvas are drawn: a long stroke is drawn tile by tile.
-    """
-    h, w = canvas.shape
-    a, b = pts[:-1], pts[1:]
-    seg_w = 0.5 * (widths[:-1] + widths[1:])
-    seg_v = 0.5 * (values[:-1] + values[1:]) * np.minimum(1.0, seg_w)
-    reach = seg_w / 2 + 2
-    near = ((np.minimum(a[:, 0], b[:, 0]) - reach < w) & (np.maximum(a[:, 0], b[:, 0]) + reach > 0)
-            & (np.minimum(a[:, 1], b[:, 1]) - reach < h) & (np.maximum(a[:, 1], b[:, 1]) + reach > 0)
-            & (seg_v >= 0.5))
-    if visible is not None:
-        near &= visible[:-1] & visible[1:]
-    fixed = np.rint(pts * _ONE).astype(np.int32)
-    for i in np.flatnonzero(near):
-        p, q = (int(fixed[i, 0]), int(fixed[i, 1])), (int(fixed[i + 1, 0]), int(fixed[i + 1, 1]))
-        cv2.line(canvas, p, q, int(round(min(seg_v[i], 255))), max(1, int(round(seg_w[i]))), cv2.LINE_AA, _SHIFT)
+def _reach(blur_px) -> np.ndarray:
+    """Padding of a canvas (per blur): its blur then sees every part of the shape that reaches in."""
+    return np.where(blur_px > 0.25, np.ceil(3.0 * blur_px) + 2, 2).astype(np.int64)
 
 
-def _regions(bbox, margin: int, shape, path: np.ndarray | None, path_pad: float = 0.0
-             ) -> Iterator[tuple[int, int, int, int]]:
-    """Image-clipped regions (x0, y0, x1, y1) to draw: the whole box, or the tiles a path crosses.
-
-    A tile is kept when some point of the (densified) path lies within margin + path_pad of it.
-    """
+def _box(lo, hi, margin: int, shape) -> tuple[int, int, int, int] | None:
+    """Image-clipped pixel box (x0, y0, x1, y1) around the points lo..hi, widened by margin."""
     h, w = shape
-    x0, y0 = max(int(math.floor(bbox[0])) - margin, 0), max(int(math.floor(bbox[1])) - margin, 0)
-    x1, y1 = min(int(math.ceil(bbox[2])) + margin, w), min(int(math.ceil(bbox[3])) + margin, h)
-    if x1 <= x0 or y1 <= y0:
-        return
-    if path is None or (x1 - x0) * (y1 - y0) <= _TILE_ABOVE:
-        yield x0, y0, x1, y1
-        return
-    # Densify the path so every tile it crosses holds at least one sample, then widen by the reach.
+    x0, y0 = max(int(math.floor(lo[0])) - margin, 0), max(int(math.floor(lo[1])) - margin, 0)
+    x1, y1 = min(int(math.ceil(hi[0])) + margin, w), min(int(math.ceil(hi[1])) + margin, h)
+    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
+
+
+def _cells(owner: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(box index, cell key) for every _TILE-px tile that box i (lo[i]..hi[i], in pixels) touches;
+    keys sort by (owner[i], tile x, tile y), so boxes of different owners never share one."""
+    c0, c1 = np.floor(lo / _TILE).astype(np.int64), np.floor(hi / _TILE).astype(np.int64)
+    nx, n = c1[:, 0] - c0[:, 0] + 1, (c1[:, 0] - c0[:, 0] + 1) * (c1[:, 1] - c0[:, 1] + 1)
+    box = np.repeat(np.arange(len(owner)), n)
+    k = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
+    cx, cy = c0[box, 0] + k % nx[box], c0[box, 1] + k // nx[box]
+    return box, (owner[box] << 40) + ((cx + (1 << 19)) << 20) + (cy + (1 << 19))
+
+
+def _regions(box: tuple[int, int, int, int], path: np.ndarray, path_pad: float, margin: int) -> np.ndarray:
+    """(k, 4) regions (x0, y0, x1, y1) to draw a stroke in: its box, or the tiles that have a point
+    of the (densified) path within margin + path_pad."""
+    x0, y0, x1, y1 = box
+    if (x1 - x0) * (y1 - y0) <= _TILE_ABOVE:
+        return np.array([box])
+    # Densify the path (np.linspace's arithmetic, per segment), then widen it by the reach.
     seg = np.diff(path, axis=0)
     n = np.maximum(1, np.ceil(np.hypot(seg[:, 0], seg[:, 1]) / (_TILE / 4))).astype(int)
-    dense = np.concatenate([path[i] + seg[i] * np.linspace(0, 1, n[i], endpoint=False)[:, None]
-                            for i in range(len(seg))] + [path[-1:]])
-    tiles = set()
+    frac = (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)) * np.repeat(1.0 / n, n)
+    dense = np.concatenate([np.repeat(path[:-1], n, axis=0) + np.repeat(seg, n, axis=0) * frac[:, None], path[-1:]])
     reach = int(math.ceil(margin + path_pad))
-    offsets = np.unique(np.concatenate([np.arange(-reach, reach, _TILE // 2), [reach]]))
-    for dx in offsets:
-        for dy in offsets:
-            q = dense + (dx, dy)
-            tiles.update(zip((q[:, 0] // _TILE).astype(int).tolist(), (q[:, 1] // _TILE).astype(int).tolist()))
-    for tx, ty in sorted(tiles):
-        rx0, ry0 = max(tx * _TILE, x0), max(ty * _TILE, y0)
-        rx1, ry1 = min((tx + 1) * _TILE, x1), min((ty + 1) * _TILE, y1)
-        if rx1 > rx0 and ry1 > ry0:
-            yield rx0, ry0, rx1, ry1
+    key = np.unique(_cells(np.zeros(len(dense), np.int64), dense - reach, dense + reach)[1])  # by (x, y)
+    tx, ty = ((key >> 20) & 0xFFFFF) - (1 << 19), (key & 0xFFFFF) - (1 << 19)
+    regions = np.stack([np.maximum(tx * _TILE, x0), np.maximum(ty * _TILE, y0),
+                        np.minimum((tx + 1) * _TILE, x1), np.minimum((ty + 1) * _TILE, y1)], axis=1)
+    return regions[(regions[:, 2] > regions[:, 0]) & (regions[:, 3] > regions[:, 1])]
 
 
-def _rasterize(draw: DrawFn, bbox, blur_px: float, shape, path=None, path_pad: float = 0.0
-               ) -> Iterator[tuple[int, int, np.ndarray]]:
-    """Draw a shape into each of its regions, blur it exactly (canvas padded by the blur reach).
-
-    Sprites are cropped to their non-zero pixels: compositing cost follows the drawn area.
-    """
-    reach = int(math.ceil(3.0 * blur_px)) + 2 if blur_px > 0.25 else 2
-    for rx0, ry0, rx1, ry1 in _regions(bbox, reach, shape, path, path_pad):
-        px0, py0 = rx0 - reach, ry0 - reach  # pad so the blur sees shape parts just outside
-        alpha = draw((ry1 - ry0 + 2 * reach, rx1 - rx0 + 2 * reach), px0, py0)
-        if blur_px > 0.25:
-            alpha = cv2.GaussianBlur(alpha, (0, 0), blur_px, borderType=cv2.BORDER_CONSTANT)
-        alpha = alpha[reach:-reach, reach:-reach]
-        rows, cols = np.flatnonzero(alpha.any(axis=1)), np.flatnonzero(alpha.any(axis=0))
-        if rows.size:
-            yield (ry0 + rows[0], rx0 + cols[0],
-                   np.ascontiguousarray(alpha[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]))
+def _sprite(alpha: np.ndarray, blur_px: float, reach: int, y0: int, x0: int, color, family: int) -> Sprite | None:
+    """Blur a padded canvas, drop the padding, crop to the drawn pixels (None: nothing drawn)."""
+    if blur_px > 0.25:
+        alpha = cv2.GaussianBlur(alpha, (0, 0), blur_px, borderType=cv2.BORDER_CONSTANT)
+    alpha = alpha[reach:-reach, reach:-reach]
+    x, y, w, h = cv2.boundingRect((alpha != 0).view(np.uint8))
+    if not w:
+        return None
+    return Sprite(y0 + y, x0 + x, np.ascontiguousarray(alpha[y:y + h, x:x + w]), color, family)
 
 
-def _supersampling(radius_px: float) -> int:
+def _supersampling(radius_px: np.ndarray) -> np.ndarray:
     # OpenCV's LINE_AA adds about half a pixel around a filled polygon, which would make a 1 px
     # speck almost 3× too heavy. Small blobs are filled without AA on a finer grid and averaged
     # down instead, so their alpha sums to their area at any resolution.
-    return min(max(math.ceil(16.0 / max(radius_px, 0.25)), 2), 16) if radius_px < 40 else 1
+    return np.where(radius_px < 40, np.clip(np.ceil(16.0 / np.maximum(radius_px, 0.25)), 2, 16), 1).astype(np.int64)
 
 
-def _blob_drawer(outline: np.ndarray, opacity: float, radius_px: float, rim: float = 0.0,
-                 rim_px: float = 1.0) -> DrawFn:
-    f = _supersampling(radius_px)
-
-    def draw(hw, ox, oy):
-        big = (hw[0] * f, hw[1] * f)
+def _blob_canvases(g: dict, shape: tuple[int, int]) -> list:
+    """Per blob, in group order: None (outside the image) or (box, reach, supersampling factor,
+    outline in fixed point on the canvas, the fine pixels it spans and 1 more around), all
+    computed for the whole group at once."""
+    h, w = shape
+    s = float(min(h, w))
+    blur = np.asarray(g["blur"], np.float64) * s
+    f = _supersampling(0.5 * np.asarray(g["size"], np.float64) * s)
+    out: list = [None] * g["n"]
+    for idx, outlines in _group_outlines(g, shape):
+        reach = _reach(blur[idx])[:, None]
+        low = np.maximum(np.floor(outlines.min(1)).astype(np.int64) - reach, 0)
+        high = np.minimum(np.ceil(outlines.max(1)).astype(np.int64) + reach, (w, h))
+        origin = low - reach  # the canvas is padded by the blur's reach
         # Pixel centres sit at integer coordinates at both scales: x_fine = (x + ½)·f − ½.
-        pts = np.rint(((outline - (ox, oy)) + 0.5) * f * _ONE - 0.5 * _ONE).astype(np.int32)
-        line = cv2.LINE_8 if f > 1 else cv2.LINE_AA
-        canvas = np.zeros(big, np.uint8)
-        cv2.fillPoly(canvas, [pts], 255, line, _SHIFT)
-        if rim > 0:  # a water mark: a darker edge where the drying front stopped
-            ring = np.zeros(big, np.uint8)
-            cv2.polylines(ring, [pts], True, 255, max(1, int(round(rim_px * f))), line, _SHIFT)
-        def down(c):
-            c = c.astype(np.float32)
-            return cv2.resize(c, (hw[1], hw[0]), interpolation=cv2.INTER_AREA) if f > 1 else c
-        alpha = down(canvas) * np.float32(opacity / 255.0)
-        if rim > 0:
-            alpha = np.minimum(alpha + down(ring) * np.float32(rim / 255.0), 1.0)
-        return alpha
-    return draw
+        fi = f[idx][:, None, None]
+        pts = np.rint(((outlines - origin[:, None]) + 0.5) * fi * _ONE - 0.5 * _ONE).astype(np.int32)
+        fine = (pts + (_ONE >> 1)) >> _SHIFT  # rounded as fillPoly rounds them
+        span = np.hstack([fine.min(1) - 1, fine.max(1) + 2])
+        keep = np.flatnonzero((high > low).all(axis=1))
+        for i, box, r, k, p, sp in zip(idx[keep].tolist(), np.hstack([low, high])[keep].tolist(), reach[keep, 0].tolist(),
+                                       f[idx][keep].tolist(), pts[keep], span[keep].tolist()):
+            out[i] = (box, r, k, p, sp)
+    return out
 
 
-def _strokes_drawer(strokes, opacity: float) -> DrawFn:
-    def draw(hw, ox, oy):
-        canvas = np.zeros(hw, np.uint8)
-        for pts, widths, values, visible in strokes:
-            _draw_polyline(canvas, pts - (ox, oy), widths, values, visible)
-        return canvas.astype(np.float32) * np.float32(opacity / 255.0)
-    return draw
+def _fill_down(pts: np.ndarray, span: list, hw: tuple[int, int], f: int) -> np.ndarray | None:
+    """A blob filled (255, no anti-aliasing) on an f× finer grid and averaged down to hw, drawn only
+    over the whole pixels its outline spans (empty blocks average to 0). None when the outline
+    reaches the canvas's edge: fillPoly then clips edges by the canvas, so only it draws the same."""
+    x0, y0, x1, y1 = span
+    if x0 < 0 or y0 < 0 or x1 > hw[1] * f or y1 > hw[0] * f:
+        return None
+    x0, y0, x1, y1 = x0 // f, y0 // f, -(-x1 // f), -(-y1 // f)
+    fine = np.zeros(((y1 - y0) * f, (x1 - x0) * f), np.float32)
+    cv2.fillPoly(fine, [pts - np.array([x0, y0], np.int32) * (f << _SHIFT)], 255, cv2.LINE_8, _SHIFT)
+    alpha = np.zeros(hw, np.float32)
+    alpha[y0:y1, x0:x1] = cv2.resize(fine, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
+    return alpha
+
+
+def _draw_blob(pts: np.ndarray, span: list, hw: tuple[int, int], f: int, opacity: float, rim: float,
+               rim_px: float) -> np.ndarray:
+    """Alpha of a blob whose outline `pts` is in fixed point on an f× finer canvas of size hw."""
+    filled = _fill_down(pts, span, hw, f) if f > 1 and rim <= 0 else None
+    if filled is not None:
+        return filled * np.float32(opacity / 255.0)
+    big = (hw[0] * f, hw[1] * f)
+    line = cv2.LINE_8 if f > 1 else cv2.LINE_AA
+    # Anti-aliasing needs 8 bits; without it the fine canvas is drawn in float32 directly.
+    depth = np.float32 if f > 1 else np.uint8
+    canvas = np.zeros(big, depth)
+    cv2.fillPoly(canvas, [pts], 255, line, _SHIFT)
+
+    def down(c):
+        c = c.astype(np.float32, copy=False)
+        return cv2.resize(c, (hw[1], hw[0]), interpolation=cv2.INTER_AREA) if f > 1 else c
+    alpha = down(canvas) * np.float32(opacity / 255.0)
+    if rim > 0:  # a water mark: a darker edge where the drying front stopped
+        ring = np.zeros(big, depth)
+        cv2.polylines(ring, [pts], True, 255, max(1, int(round(rim_px * f))), line, _SHIFT)
+        alpha = np.minimum(alpha + down(ring) * np.float32(rim / 255.0), 1.0)
+    return alpha
+
+
+def _blob_sprites(family: str, g: dict, shape: tuple[int, int], fid: int) -> Iterator[Sprite]:
+    s = float(min(shape))
+    colors = np.asarray(g["color"], np.float32).reshape(-1, 3)
+    for i, canvas in enumerate(_blob_canvases(g, shape)):
+        if canvas is None:
+            continue
+        (x0, y0, x1, y1), reach, f, pts, span = canvas
+        rim = g["rim"][i] if family == "blotch" else 0.0
+        alpha = _draw_blob(pts, span, (y1 - y0 + 2 * reach, x1 - x0 + 2 * reach), f, g["opacity"][i], rim,
+                           0.04 * (0.5 * g["size"][i] * s))
+        sprite = _sprite(alpha, g["blur"][i] * s, reach, y0, x0, colors[i], fid)
+        if sprite is not None:
+            yield sprite
 
 
 def _profile(m: int, width: float, taper: float) -> tuple[np.ndarray, np.ndarray]:
-    u = np.abs(np.linspace(-1.0, 1.0, m))
+    u = np.abs(_linspace(-1.0, 1.0, m))
     fade = 1.0 - taper * u**2
     return width * fade, 255.0 * fade
 
@@ -255,34 +262,23 @@ def _gaps(m: int, fraction: float, seed: int) -> np.ndarray | None:
     return visible
 
 
-def _artifact(family: str, g: dict, i: int, shape, outline=None) -> tuple[DrawFn, tuple, float, np.ndarray | None, float]:
-    """Geometry of artifact i of group g in pixels: (draw, bbox, blur_px, path and its pad for tiling).
-
-    Blobs take their `outline` precomputed for the whole group (see _group_outlines)."""
+def _stroke_geometry(family: str, g: dict, i: int, shape) -> tuple[list, np.ndarray, float]:
+    """Artifact i of a stroke group in pixels: its strokes (path, widths, grey levels, visible
+    points), the path its tiles follow (all fibres of a lint tangle) and that path's pad."""
     h, w = shape
     s = float(min(h, w))
-    cx, cy = g["x"][i] * w, g["y"][i] * h
-    seed, opacity, blur = g["shape_seed"][i], g["opacity"][i], g["blur"][i] * s
-    if family in _BLOBS:
-        radius = 0.5 * g["size"][i] * s
-        rim = g["rim"][i] if family == "blotch" else 0.0
-        draw = _blob_drawer(outline, opacity, radius, rim, rim_px=0.04 * radius)
-        return draw, (*outline.min(0), *outline.max(0)), blur, None, 0.0
+    cx, cy, seed = g["x"][i] * w, g["y"][i] * h, g["shape_seed"][i]
     width, length = g["width"][i] * s, g["length"][i] * s
     if family == "lint":
         local = np.random.default_rng([seed, 2])
-        strokes, paths = [], []
+        strokes = []
         for _ in range(g["fibres"][i]):
             spread = g["spread"][i] * s
             fx, fy = cx + local.normal(0, spread), cy + local.normal(0, spread)
             path = _stroke_path(fx, fy, length * local.uniform(0.5, 1.5), local.uniform(0, 2 * math.pi),
                                 g["curvature"][i] * local.uniform(0.5, 2.0), int(local.integers(2**31)))
-            widths, values = _profile(len(path), width * local.uniform(0.7, 1.3), g["taper"][i])
-            strokes.append((path, widths, values, None))
-            paths.append(path)
-        allp = np.concatenate(paths)
-        pad = width + 2
-        return _strokes_drawer(strokes, opacity), (*(allp.min(0) - pad), *(allp.max(0) + pad)), blur, allp, pad
+            strokes.append((path, *_profile(len(path), width * local.uniform(0.7, 1.3), g["taper"][i]), None))
+        return strokes, np.concatenate([stroke[0] for stroke in strokes]), width + 2
     path = _stroke_path(cx, cy, length, g["angle"][i], g["curvature"][i], seed)
     visible = None
     if family == "scratch":
@@ -294,10 +290,92 @@ def _artifact(family: str, g: dict, i: int, shape, outline=None) -> tuple[DrawFn
             normal = np.array([-math.sin(g["angle"][i]), math.cos(g["angle"][i])])
             path = path + drift[:, None] * normal
         visible = _gaps(len(path), g["gaps"][i], seed)
-    widths, values = _profile(len(path), width, g["taper"][i])
-    pad = width + 2
-    bbox = (*(path.min(0) - pad), *(path.max(0) + pad))
-    return _strokes_drawer([(path, widths, values, visible)], opacity), bbox, blur, path, pad
+    return [(path, *_profile(len(path), width, g["taper"][i]), visible)], path, width + 2
+
+
+def _segments(strokes: list) -> tuple[np.ndarray, ...]:
+    """A group's stroke points, one stroke after another, and per segment (point j to j + 1) its
+    reach, whether it shows (never between two strokes), grey level and thickness as OpenCV takes
+    them (sub-pixel widths are drawn 1 px wide and fainter)."""
+    pts = np.concatenate([st[0] for st in strokes])
+    widths, values = np.concatenate([st[1] for st in strokes]), np.concatenate([st[2] for st in strokes])
+    visible = np.concatenate([np.ones(len(st[0]), bool) if st[3] is None else st[3] for st in strokes])
+    seg_w = 0.5 * (widths[:-1] + widths[1:])
+    seg_v = 0.5 * (values[:-1] + values[1:]) * np.minimum(1.0, seg_w)
+    shows = (seg_v >= 0.5) & visible[:-1] & visible[1:]
+    shows[np.cumsum([len(st[0]) for st in strokes])[:-1] - 1] = False
+    grey, thick = np.rint(np.minimum(seg_v, 255)).astype(int), np.maximum(1, np.rint(seg_w)).astype(int)
+    return pts, seg_w / 2 + 2, shows, grey, thick
+
+
+def _line_calls(strokes: list, first: np.ndarray, canvases: np.ndarray):
+    """The cv2.line calls that draw a group's strokes on its canvases: (number of calls per
+    canvas, then the calls' start points, end points, grey levels and thicknesses, canvas by
+    canvas). Canvas c (rows: artifact, x0, y0, x1, y1, pad) gets the segments of its artifact's
+    strokes, the points first[a]:first[a + 1], that reach it, in order."""
+    pts, reach, shows, grey, thick = _segments(strokes)
+    origin = canvases[:, 1:3] - canvases[:, 5:]
+    size = canvases[:, 3:5] - canvases[:, 1:3] + 2 * canvases[:, 5:]  # (w, h)
+    # Candidates share a grid cell with the segment's box widened by 1 px more than its reach;
+    # then the exact test, in canvas coordinates, as when each canvas was drawn on its own.
+    seg = np.flatnonzero(shows)
+    if not seg.size:
+        return np.zeros(len(canvases), np.int64), [], [], [], []
+    art = np.searchsorted(first, seg, "right") - 1
+    ends = np.stack([pts[seg], pts[seg + 1]])
+    r = reach[seg][:, None] + 1
+    seg_box, seg_key = _cells(art, ends.min(0) - r, ends.max(0) + r)
+    can_box, can_key = _cells(canvases[:, 0], origin, origin + size)
+    order = np.argsort(seg_key, kind="stable")
+    lo, hi = np.searchsorted(seg_key[order], can_key, "left"), np.searchsorted(seg_key[order], can_key, "right")
+    n = hi - lo
+    match = order[np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n) + np.repeat(lo, n)]
+    pair = np.unique(np.repeat(can_box, n) * len(seg) + seg_box[match])  # by canvas, then segment
+    canvas, seg = pair // len(seg), seg[pair % len(seg)]
+    a, b = pts[seg] - origin[canvas], pts[seg + 1] - origin[canvas]
+    r = reach[seg][:, None]
+    near = ((np.minimum(a, b) - r < size[canvas]) & (np.maximum(a, b) + r > 0)).all(axis=1)
+    canvas, seg, a, b = canvas[near], seg[near], a[near], b[near]
+    return (np.bincount(canvas, minlength=len(canvases)), np.rint(a * _ONE).astype(np.int32).tolist(),
+            np.rint(b * _ONE).astype(np.int32).tolist(), grey[seg].tolist(), thick[seg].tolist())
+
+
+def _stroke_plan(family: str, g: dict, shape) -> tuple[list, np.ndarray, np.ndarray]:
+    """(strokes of all artifacts, one after another; index of each artifact's first point, and
+    one past the last; canvases as rows (artifact, x0, y0, x1, y1, pad)): a stroke's canvas is
+    its box, or each tile it crosses, padded by its blur's reach."""
+    s = float(min(shape))
+    strokes, first, canvases = [], [0] * (g["n"] + 1), []
+    for i in range(g["n"]):
+        own, path, pad = _stroke_geometry(family, g, i, shape)
+        reach = int(_reach(g["blur"][i] * s))
+        box = _box(path.min(0) - pad, path.max(0) + pad, reach, shape)
+        if box is not None:
+            strokes += own
+            canvases += [[i, *region, reach] for region in _regions(box, path, pad, reach).tolist()]
+        first[i + 1] = first[i] + (sum(len(st[0]) for st in own) if box is not None else 0)
+    return strokes, np.array(first), np.array(canvases, np.int64).reshape(-1, 6)
+
+
+def _stroke_sprites(family: str, g: dict, shape: tuple[int, int], fid: int) -> Iterator[Sprite]:
+    s = float(min(shape))
+    colors = np.asarray(g["color"], np.float32).reshape(-1, 3)
+    strokes, first, canvases = _stroke_plan(family, g, shape)
+    if not strokes:
+        return
+    count, p, q, grey, thick = _line_calls(strokes, first, canvases)
+    end = np.cumsum(count).tolist()
+    for c in np.flatnonzero(count).tolist():
+        i, x0, y0, x1, y1, pad = canvases[c].tolist()
+        canvas = np.zeros((y1 - y0 + 2 * pad, x1 - x0 + 2 * pad), np.uint8)
+        a, b = end[c] - count[c], end[c]
+        # segment by segment (width and grey level change along a stroke); map(): no Python per line
+        deque(map(cv2.line, repeat(canvas, b - a), p[a:b], q[a:b], grey[a:b], thick[a:b],
+                  repeat(cv2.LINE_AA, b - a), repeat(_SHIFT, b - a)), maxlen=0)
+        sprite = _sprite(canvas.astype(np.float32) * np.float32(g["opacity"][i] / 255.0), g["blur"][i] * s, pad,
+                         y0, x0, colors[i], fid)
+        if sprite is not None:
+            yield sprite
 
 
 def _stamp_sprites(g: dict, shape: tuple[int, int]) -> Iterator[Sprite]:
@@ -323,12 +401,9 @@ def render(params: dict, shape: tuple[int, ...]) -> Layer:
         family = g["family"]
         if family == "stamp":
             sprites.extend(_stamp_sprites(g, hw))
-            continue
-        fid = FAMILIES.index(family) + 1
-        outlines = _group_outlines(g, hw) if family in _BLOBS and g["n"] else None
-        for i in range(g["n"]):
-            draw, bbox, blur, path, pad = _artifact(family, g, i, hw, outlines[i] if outlines else None)
-            color = np.asarray(g["color"][i], dtype=np.float32)
-            for y0, x0, alpha in _rasterize(draw, bbox, blur, hw, path, pad):
-                sprites.append(Sprite(y0, x0, alpha, color, fid))
-    return Layer(hw, sprites)
+        elif g["n"]:
+            draw = _blob_sprites if family in _BLOBS else _stroke_sprites
+            sprites.extend(draw(family, g, hw, FAMILIES.index(family) + 1))
+    layer = Layer(hw, sprites)
+    pack(layer)  # compositing-ready, while the alphas are still in the CPU cache
+    return layer
