@@ -38,7 +38,8 @@ from ..synth import (DEFAULT_PRESETS, count_by_family, crop_params, families_pre
 from ..synth.crop import frame_fraction_box
 from ..version import __version__
 from .card import write_card
-from .codec import MANIFEST, SPLITS, features, pack_image
+from .codec import (CHANNELS, FORMAT_VERSION, MANIFEST, SPLITS, features, join_families, pack_image,
+                    split_families, stored_channels)
 from .plan import SPLIT_CODES, Plan, load_clean, make_plan, scan_sources
 
 TRAIN_CHUNK = 256  # patches per chunk file
@@ -60,18 +61,20 @@ class DatasetConfig:
     shard: tuple[int, int] = (0, 1)
     on_error: str = "stop"  # stop | skip
     clean_column: str | None = None
+    channels: str = "3"  # 3: grey sources repeated to RGB; 1: RGB to grey (BT.601); keep: as each source is
     keep_work: bool = False
     command: str | None = None  # recorded in the card; default: the equivalent CLI command
 
     def identity(self) -> dict[str, Any]:
         """The settings that decide the output (not --num-proc, --shard, paths)."""
         return {k: getattr(self, k) for k in ("seed", "train_patches", "patch", "val_images", "test_images",
-                                               "presets", "on_error", "clean_column")}
+                                               "presets", "on_error", "clean_column", "channels")}
 
     def cli(self) -> str:
         args = ["dustbench", "make-dataset", "--clean", self.clean, "--out", self.out, "--seed", self.seed,
                 "--train-patches", self.train_patches, "--patch", self.patch, "--val-images", self.val_images,
-                "--test-images", self.test_images, "--presets", self.presets, "--on-error", self.on_error]
+                "--test-images", self.test_images, "--presets", self.presets, "--on-error", self.on_error,
+                "--channels", self.channels]
         if self.clean_column:
             args += ["--clean-column", self.clean_column]
         return " ".join(shlex.quote(str(a)) for a in args)
@@ -137,7 +140,7 @@ class _Worker:
             if list(image.shape) != rec["shape"] or str(image.dtype) != rec["dtype"]:
                 raise ImageReadError(f"{rec['path']}: decodes to {image.dtype} {list(image.shape)}, not the "
                                      f"{rec['dtype']} {rec['shape']} its scan found (changed since?)")
-            self._last = (rec["id"], image)
+            self._last = (rec["id"], stored_channels(image, self.cfg.channels))
         return self._last[1]
 
     def row(self, split: str, i: int) -> dict[str, Any]:
@@ -157,7 +160,7 @@ class _Worker:
         st = self.plan.storage
         return {"id": f"{split}-{i:07d}", "damaged": _png(s.damaged, st), "clean": _png(s.clean, st),
                 "mask": _png(mask_to_image(s.mask, image.dtype), st), "labels": _png(s.labels, st),
-                "families": families_present(s.labels), "presets": [preset.name],
+                "families": join_families(families_present(s.labels)), "presets": [preset.name],
                 "params": json.dumps(s.params, sort_keys=True, separators=(",", ":")), "source": rec["id"],
                 "sample_seed": [cfg.seed, SPLIT_CODES[split], i], "frame_shape": list(image.shape[:2]),
                 "box": [int(v) for v in box], "dtype": str(image.dtype)}
@@ -181,7 +184,7 @@ class _Worker:
                         continue
                     writer.write(self.features.encode_example(row))
                     stats["rows"] += 1
-                    for fam in row["families"]:
+                    for fam in split_families(row["families"]):
                         stats["rows_with"][fam] = stats["rows_with"].get(fam, 0) + 1
                     for fam, n in count_by_family(json.loads(row["params"])).items():
                         stats["artifacts"][fam] = stats["artifacts"].get(fam, 0) + n
@@ -218,6 +221,8 @@ def _check_config(cfg: DatasetConfig) -> None:
         raise DustbenchError(f"--on-error {cfg.on_error!r}: use 'stop' or 'skip'")
     if cfg.num_proc < 1:
         raise DustbenchError(f"--num-proc {cfg.num_proc}: must be at least 1")
+    if cfg.channels not in CHANNELS:
+        raise DustbenchError(f"--channels {cfg.channels!r}: use one of {', '.join(CHANNELS)}")
 
 
 def _signature(plan: Plan) -> dict[str, list]:
@@ -260,7 +265,7 @@ def make_dataset(cfg: DatasetConfig, progress: bool = True) -> DatasetReport:
     work.mkdir(parents=True, exist_ok=True)
     scans = scan_sources(sources, work / "scan.jsonl", cfg.num_proc, progress)  # cached: survives errors
     plan = make_plan(sources, scans, seed=cfg.seed, patch=cfg.patch, val_images=cfg.val_images,
-                     test_images=cfg.test_images, on_error=cfg.on_error)
+                     test_images=cfg.test_images, on_error=cfg.on_error, channels=cfg.channels)
     plan_file = work / "plan.json"
     if started and plan_file.is_file() and \
             _signature(Plan.from_json(json.loads(plan_file.read_text("utf-8")))) != _signature(plan):
@@ -350,6 +355,7 @@ def assemble(cfg: DatasetConfig, plan: Plan, presets, tasks: list[Chunk], out: P
             stats[split] = _merge_stats(chunk_stats, plan.splits[split], fingerprint=digest.hexdigest()[:16])
             dsets[split] = _split_dataset(split, [work / "chunks" / f"{t.name}.arrow" for t in mine], feats,
                                           stats[split]["fingerprint"], "dustbench synthetic dust & scratch damage")
+            stats[split]["num_bytes"] = int(dsets[split].data.nbytes)  # for the card's dataset_info
         if not progress:
             hf.disable_progress_bars()
         try:
@@ -357,8 +363,9 @@ def assemble(cfg: DatasetConfig, plan: Plan, presets, tasks: list[Chunk], out: P
         finally:
             if not progress:
                 hf.enable_progress_bars()
-        manifest = {"format": "dustbench-dataset", "format_version": 1, "config": cfg.identity(),
+        manifest = {"format": "dustbench-dataset", "format_version": FORMAT_VERSION, "config": cfg.identity(),
                     "clean": cfg.clean, "command": cfg.command or cfg.cli(), "storage": plan.storage,
+                    "channels": cfg.channels, "image_channels": plan.channels,
                     "patch": cfg.patch, "presets": [p.name for p in presets], "splits": stats,
                     "plan": plan.to_json(), "dustbench_version": _version()}
         write_card(out, manifest, presets)
