@@ -8,7 +8,11 @@ Conventions (see docs/metrics.md):
 * SSIM is Wang et al. (2004): 11×11 Gaussian window (σ = 1.5), K1 = 0.01, K2 = 0.03, population
   covariance, per channel then averaged, mean over the SSIM map with the 5-pixel border dropped.
   It equals ``skimage.metrics.structural_similarity(..., gaussian_weights=True, sigma=1.5,
-  use_sample_covariance=False, channel_axis=-1, data_range=R)`` to float64 rounding.
+  use_sample_covariance=False, channel_axis=-1, data_range=R)`` to float64 rounding;
+* :func:`psnr` and :func:`ssim` also take torch tensors, N×C×H×W (a batch) or C×H×W (one image),
+  of the same dtypes (other float types are computed as float32): each image is scored as above
+  and ``reduction="mean"`` (default) returns the mean over the batch, ``"none"`` the per-image
+  values as a list. torch is never imported here: a tensor is recognised by its type's module.
 """
 from __future__ import annotations
 
@@ -90,19 +94,68 @@ def _psnr_from_mse(mse: float, R: float) -> float:
     return math.inf if mse == 0 else 10.0 * math.log10(R * R / mse)
 
 
-def psnr(reference, restored, data_range=None, *, luminance_only=False, crop_border=0) -> float:
+def _is_torch(obj) -> bool:
+    return type(obj).__module__.split(".")[0] == "torch"
+
+
+def _torch_images(tensor, name: str) -> list[np.ndarray]:
+    """A torch N×C×H×W (or C×H×W) tensor as a list of H×W×C numpy images (half/bfloat16 as float32)."""
+    if tensor.ndim == 3:
+        tensor = tensor[None]
+    if tensor.ndim != 4:
+        raise MetricInputError(f"{name}: expected a torch tensor N×C×H×W or C×H×W, got shape {tuple(tensor.shape)}")
+    tensor = tensor.detach().cpu()
+    if tensor.is_floating_point() and str(tensor.dtype) not in ("torch.float32", "torch.float64"):
+        tensor = tensor.float()
+    array = tensor.numpy()
+    return [array[i].transpose(1, 2, 0) for i in range(array.shape[0])]
+
+
+def _batched(score, reference, restored, reduction: str, **kw):
+    """``score`` of one pair, of each pair of a torch batch (their mean, or the list with reduction 'none')."""
+    if reduction not in ("mean", "none"):
+        raise MetricInputError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+    if not (_is_torch(reference) or _is_torch(restored)):
+        value = score(reference, restored, **kw)
+        return value if reduction == "mean" else [value]
+    if not (_is_torch(reference) and _is_torch(restored)):
+        raise MetricInputError("reference and restored must both be torch tensors, or both numpy arrays")
+    if tuple(reference.shape) != tuple(restored.shape):
+        raise MetricInputError(f"shape mismatch: reference {tuple(reference.shape)} vs restored {tuple(restored.shape)}")
+    values = [score(x, y, **kw) for x, y in zip(_torch_images(reference, "reference"),
+                                                  _torch_images(restored, "restored"))]
+    return float(np.mean(values)) if reduction == "mean" else values
+
+
+def psnr(reference, restored, data_range=None, *, luminance_only=False, crop_border=0, reduction="mean"):
     """Peak signal-to-noise ratio 10·log10(R²/MSE), MSE over all pixels and channels, in dB.
 
     Identical images give ``math.inf``. ``luminance_only``/``crop_border`` work as in :func:`ssim`.
+    Torch N×C×H×W batches: the mean of the images' PSNRs (``reduction="none"``: the list of them).
     """
+    return _batched(_psnr_one, reference, restored, reduction, data_range=data_range,
+                    luminance_only=luminance_only, crop_border=crop_border)
+
+
+def _psnr_one(reference, restored, data_range=None, *, luminance_only=False, crop_border=0) -> float:
     x, y, R = _prepare(reference, restored, data_range, luminance_only, crop_border)
     # cv2.norm sums squared differences in double precision; the reshape keeps one channel.
     sse = cv2.norm(x.reshape(x.shape[0], -1), y.reshape(y.shape[0], -1), cv2.NORM_L2SQR)
     return _psnr_from_mse(sse / x.size, R)
 
 
-def ssim(reference, restored, data_range=None, *, luminance_only=False, crop_border=0) -> float:
+def ssim(reference, restored, data_range=None, *, luminance_only=False, crop_border=0, reduction="mean"):
     """Mean SSIM (Wang et al. 2004), computed per channel and averaged over channels.
+
+    Torch N×C×H×W batches: the mean of the images' SSIMs (``reduction="none"``: the list of them).
+    See :func:`_ssim_one` for the definition.
+    """
+    return _batched(_ssim_one, reference, restored, reduction, data_range=data_range,
+                    luminance_only=luminance_only, crop_border=crop_border)
+
+
+def _ssim_one(reference, restored, data_range=None, *, luminance_only=False, crop_border=0) -> float:
+    """Mean SSIM (Wang et al. 2004) of one pair, computed per channel and averaged over channels.
 
     11×11 Gaussian window with σ = 1.5 (skimage's ``truncate=3.5``), K1 = 0.01, K2 = 0.03,
     C1 = (K1·R)², C2 = (K2·R)², population (co)variances, all in float64. The mean is over the

@@ -6,6 +6,7 @@ mean"; ``check_options`` rejects keyword options the factory does not take, with
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import inspect
 from typing import Any, Callable
 
@@ -45,8 +46,13 @@ class Registry:
 
         return decorator
 
-    def names(self) -> list[str]:
-        return sorted(self._factories)
+    def names(self, pattern: str | list[str] | None = None) -> list[str]:
+        """Registered names, sorted; ``pattern`` keeps those matching an fnmatch glob (or any of a list)."""
+        names = sorted(self._factories)
+        if pattern is None:
+            return names
+        patterns = [pattern] if isinstance(pattern, str) else list(pattern)
+        return [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
 
     def get(self, name: str) -> Callable[..., Any]:
         try:

@@ -1,6 +1,7 @@
 """DistributedDataParallel: two CPU processes (gloo, 127.0.0.1) launched by torchrun train one model."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import socket
@@ -63,5 +64,7 @@ def test_two_process_ddp_on_cpu(tmp_path):
         assert torch.equal(v, r1["params"][k]), k
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["world_size"] == 2 and cfg["data"]["world_size"] == 2
-    # only rank 0 wrote: one checkpoint, one log, no stray temporary files
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "config.json", "history.csv"]
+    # only rank 0 wrote: one checkpoint, one log (and one TensorBoard event file), no stray temporary files
+    logs = ["tensorboard"] if importlib.util.find_spec("tensorboard") else []  # the `dev` extra installs it
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "config.json", "history.csv", *logs]
+    assert all(len(list((out / d).iterdir())) == 1 for d in logs)

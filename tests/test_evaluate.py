@@ -273,7 +273,7 @@ def test_synth_output_folder_and_hf_dataset(pairs, tmp_path):
 
     png = lambda name, i: pack_image(encode_image(read_image(pairs / name / f"img{i}.png")), "image")  # noqa: E731
     rows = [dict(id=f"s{i}", damaged=png("damaged", i), clean=png("clean", i), mask=png("mask", i), labels=None,
-                 families=["dust"], presets=[], params="{}", source="x", sample_seed=[0], frame_shape=[1, 1],
+                 families="dust", presets=[], params="{}", source="x", sample_seed=[0], frame_shape=[1, 1],
                  box=[0, 0, 1, 1], dtype="uint8") for i in range(2)]
     ds = tmp_path / "ds"
     split = lambda rs: hf_datasets.Dataset.from_list(rs, features=features("image"))  # noqa: E731

@@ -4,8 +4,10 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 
 from ..errors import DustbenchError
+from ..hub import push, stage, staged_files
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -87,3 +89,34 @@ def suggest_command(message: str) -> str:
     choices = re.findall(r"'([^']*)'", found.group(2))
     close = difflib.get_close_matches(found.group(1), choices, n=2, cutoff=0.5)
     return message + (f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "")
+
+
+def add_hub_arguments(parser, what: str) -> None:
+    """``--push-to-hub REPO``, ``--private``, ``--dry-run``: publishing ``what`` ("dataset"/"model")."""
+    group = parser.add_argument_group("Hugging Face Hub")
+    group.add_argument("--push-to-hub", metavar="REPO",
+                       help=f"upload the {what} (with its card as README.md) to the Hub {what} repository REPO "
+                            "(user/name; created if needed; log in with `hf auth login` or set $HF_TOKEN)")
+    group.add_argument("--private", action="store_true", help="with --push-to-hub: create the repository private")
+    group.add_argument("--dry-run", action="store_true",
+                       help="with --push-to-hub: stage the exact folder that would be uploaded, print it, push nothing")
+
+
+def check_hub_arguments(args) -> None:
+    if (args.private or args.dry_run) and not args.push_to_hub:
+        raise DustbenchError("--private and --dry-run apply to --push-to-hub REPO only")
+
+
+def publish(args, files: dict, repo_type: str) -> None:
+    """Stage ``files`` and push them to ``args.push_to_hub`` (or, with ``--dry-run``, only show them)."""
+    folder = stage(files)
+    if args.dry_run:
+        print(f"dry run: would push {len(files)} file(s) to {repo_type} {args.push_to_hub}; staged in {folder}:")
+        for name in staged_files(folder):
+            print(f"  {name}")
+        return
+    try:
+        url = push(folder, args.push_to_hub, repo_type, private=args.private or None)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    print(f"pushed to {url}")

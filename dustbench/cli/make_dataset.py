@@ -1,13 +1,12 @@
 """`dustbench make-dataset`: a Hugging Face DatasetDict of train patches and full-size test images."""
 from __future__ import annotations
 
-
-from ._args import add_command
 import shlex
 import sys
 
 from ..synth import DEFAULT_PRESETS, parse_scan_scale
 from ..synth.job import parse_shard
+from ._args import add_command, add_hub_arguments, check_hub_arguments, publish
 
 
 def register(subparsers) -> None:
@@ -20,7 +19,9 @@ def register(subparsers) -> None:
                     "--seed, same bytes, for any --num-proc or --shard. Re-running resumes.",
                     ['dustbench make-dataset --clean builtin --out ds --seed 0',
                      'dustbench make-dataset --clean scans/ --out ds --train-patches 20000 --num-proc 8',
-                     'dustbench make-dataset --clean hf:user/film-scans:train --out ds'])
+                     'dustbench make-dataset --clean hf:user/film-scans:train --out ds',
+                     'dustbench make-dataset --clean grey_scans/ --out ds --channels 1',
+                     'dustbench make-dataset --clean scans/ --out ds --push-to-hub me/film-dust --dry-run'])
     p.add_argument("--clean", required=True,
                    help="'builtin', a folder of PNG/JPEG/TIFF scans, a datasets save_to_disk folder "
                         "(DIR or DIR:split), or hf:NAME[:split] (hub; local cache when offline)")
@@ -37,12 +38,16 @@ def register(subparsers) -> None:
                                                    "finish (or a re-run without --shard) assembles the dataset")
     p.add_argument("--on-error", choices=("stop", "skip"), default="stop",
                    help="unreadable source images: stop before any work, or leave them out")
+    p.add_argument("--channels", choices=("3", "1", "keep"), default="3",
+                   help="channels of every stored image: 3 = grey sources repeated to RGB, 1 = RGB sources to "
+                        "grey (BT.601 luma), keep = as each source is (a mix of grey and RGB cannot be batched)")
     p.add_argument("--clean-column", help="image column of a Hugging Face --clean dataset (default: the first Image column)")
     p.add_argument("--scan-scale", metavar="PX|FILM@DPI[..]",
                    help="draw each source as a crop of a film frame of this short side (3400, 35mm@4000dpi; "
                         "LO..HI draws one per row) instead of as the whole frame; see docs/presets.md")
     p.add_argument("--keep-work", action="store_true", help="keep the chunk files in OUT/.work after assembling")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_hub_arguments(p, "dataset")
     p.set_defaults(func=run)
 
 
@@ -52,10 +57,11 @@ def run(args) -> int:
     cfg = DatasetConfig(clean=args.clean, out=args.out, seed=args.seed, train_patches=args.train_patches,
                         patch=args.patch, val_images=args.val_images, test_images=args.test_images,
                         presets=args.presets, num_proc=args.num_proc, shard=parse_shard(args.shard),
-                        on_error=args.on_error, clean_column=args.clean_column, keep_work=args.keep_work,
-                        scan_scale=parse_scan_scale(args.scan_scale),
+                        on_error=args.on_error, clean_column=args.clean_column, channels=args.channels,
+                        keep_work=args.keep_work, scan_scale=parse_scan_scale(args.scan_scale),
                         command=" ".join(shlex.quote(a) for a in ["dustbench", *sys.argv[1:]])
                         if sys.argv and sys.argv[0].endswith("dustbench") else None)
+    check_hub_arguments(args)
     report = make_dataset(cfg, progress=not args.quiet)
     if not report.complete:
         print(f"made {report.made} chunk(s) in {report.out} ({report.resumed} already there); "
@@ -66,4 +72,8 @@ def run(args) -> int:
     print(f"dataset in {report.out}: {rows} rows ({report.made} chunks made, {report.resumed} resumed, "
           f"{len(report.skipped)} rows skipped)")
     print(f"  load: datasets.load_from_disk({str(report.out)!r}); card: {report.out / 'README.md'}")
+    if args.push_to_hub:
+        from ..data.hub import dataset_files  # deferred: imports datasets
+
+        publish(args, dataset_files(report.out), "dataset")
     return 0

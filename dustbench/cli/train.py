@@ -54,7 +54,7 @@ def build_config(args):
         base["task_options"]["vgg_weights"] = args.vgg_weights
     for name in ("data", "epochs", "max_steps", "time_budget", "batch_size", "patch", "lr", "seed", "val",
                  "val_every", "val_limit", "steps_per_epoch", "workers", "device", "amp", "threads", "presets",
-                 "scan_scale"):
+                 "scan_scale", "init_from"):
         value = getattr(args, name)
         if value is not None:
             base[name] = value
@@ -62,6 +62,8 @@ def build_config(args):
         base["scan_scale"] = parse_scan_scale(base["scan_scale"])
     if args.compile:
         base["compile"] = True
+    if args.no_tensorboard:
+        base["tensorboard"] = False
     if args.quiet:
         base["progress"] = False
     return TrainConfig(**base)
@@ -71,12 +73,14 @@ def register(subparsers) -> None:
     p = add_command(subparsers, "train", "train a registered model (checkpoints, --resume, DDP under torchrun)",
                     "Train MODEL (see `dustbench list models`) with the shared trainer. Writes OUT/config.json, "
                     "OUT/checkpoint.pt (atomic; resumable; also evaluable), OUT/history.csv (losses and "
-                    "validation PSNR/SSIM per epoch) and OUT/curves.png. Run it under `torchrun --nproc-per-node K` "
+                    "validation PSNR/SSIM per epoch), OUT/curves.png and, with TensorBoard installed, "
+                    "OUT/tensorboard/. Run it under `torchrun --nproc-per-node K` "
                     "for DistributedDataParallel (gloo on CPU, nccl on GPU). Defaults follow Mironică (2020): "
                     "Adam, lr 5e-4 decaying linearly to 0, batch 32, 128x128 patches, 200 epochs.",
                     ["dustbench train dust_gan --out runs/gan --time-budget 45m",
                      "dustbench train segnet --data ds/ --out runs/seg --batch-size 16 --set task.artifact_weight=10",
                      "dustbench train dust_gan --out runs/gan --resume",
+                     "dustbench train dust_gan --data ds/ --out runs/tuned --init-from dust_gan --lr 1e-4",
                      "torchrun --nproc-per-node 4 -m dustbench train dust_gan --data ds/ --out runs/gan"])
     p.add_argument("model", metavar="MODEL", help="a registered model name")
     p.add_argument("--data", help="'builtin-train' (default: damage on built-in images not used by the builtin "
@@ -107,6 +111,9 @@ def register(subparsers) -> None:
                    help="override one setting, repeatable: model.width=16, task.w_adversarial=0, train.pool=512")
     p.add_argument("--vgg-weights", metavar="FILE", help="local ImageNet VGG-19 state dict for the perceptual loss "
                                                          "(else $DUSTBENCH_VGG19_WEIGHTS; else the term is off)")
+    p.add_argument("--init-from", metavar="NAME_OR_FILE",
+                   help="fine-tune: start from these weights (a model name with published weights, see `dustbench "
+                        "list models --pretrained`, or a checkpoint / run folder); fresh optimizer and schedule")
     p.add_argument("--resume", action="store_true", help="continue OUT/checkpoint.pt exactly")
     p.add_argument("--overwrite", action="store_true", help="start afresh even if OUT has a checkpoint")
     p.add_argument("--workers", type=int, help="DataLoader worker processes per rank")
@@ -114,6 +121,8 @@ def register(subparsers) -> None:
     p.add_argument("--amp", choices=("none", "bf16"), help="bf16 autocast of forward passes")
     p.add_argument("--compile", action="store_true", help="torch.compile the training modules")
     p.add_argument("--threads", type=int, help="torch intra-op threads per process")
+    p.add_argument("--no-tensorboard", action="store_true",
+                   help="no TensorBoard event files (written to OUT/tensorboard when tensorboard is installed)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 

@@ -11,7 +11,7 @@ import numpy as np
 from ..io import write_image, write_text_atomic
 from ..sheets import contact_sheet
 from ..synth.presets import FAMILIES
-from .codec import SPLITS, decode_image, load_split
+from .codec import SPLITS, decode_image, features, load_split, split_families
 
 # Display colours of the family ids 0..6 (none, dust, dirt, hair, lint, scratch, blotch).
 PALETTE = np.array([[0, 0, 0], [255, 80, 80], [255, 170, 0], [80, 200, 80], [0, 200, 255],
@@ -48,7 +48,7 @@ def write_preview(out: Path, per_split: dict[str, int] | None = None, height: in
                 del image
             small[3] = colour_labels(small[3])
             rows.append(small)
-            fams = ",".join(row["families"]) or "none"
+            fams = ",".join(split_families(row["families"])) or "none"
             captions.append([f"{row['id']} {row['presets'][0]}", row["source"], "mask", fams])
     if not rows:
         return None
@@ -71,47 +71,93 @@ def _scale_note(scale) -> str:
             "pixel size and density of that scan (each row's `params` records its `scan_scale`).")
 
 
+TAGS = ["dustbench", "film-restoration", "image-restoration", "synthetic"]
+PRETTY_NAME = "dustbench synthetic dust & scratch damage"
+
+
+def _size_category(rows: int) -> str:
+    """The Hub's ``size_categories`` bucket of a row count."""
+    for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
+                        (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M")):
+        if rows < limit:
+            return name
+    return "10M<n<100M"
+
+
+def card_metadata(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The card's YAML front matter: Hub fields, ``configs`` (the Arrow files of each split, as
+    ``save_to_disk`` writes them, so ``load_dataset(REPO)`` reads a pushed folder) and ``dataset_info``."""
+    import datasets as hf  # the YAML form of the features is datasets' own, so its parser reads it back
+
+    splits = manifest["splits"]
+    info = hf.DatasetInfo(features=features(manifest["storage"]), splits=hf.SplitDict(
+        {s: hf.SplitInfo(s, num_bytes=int(splits[s].get("num_bytes", 0)), num_examples=int(splits[s]["rows"]))
+         for s in SPLITS}), dataset_size=sum(int(splits[s].get("num_bytes", 0)) for s in SPLITS))
+    return {"license": "other", "task_categories": ["image-to-image"], "tags": TAGS, "pretty_name": PRETTY_NAME,
+            "size_categories": [_size_category(sum(splits[s]["rows"] for s in SPLITS))],
+            "configs": [{"config_name": "default", "default": True,
+                         "data_files": [{"split": s, "path": f"{s}/data-*.arrow"} for s in SPLITS]}],
+            "dataset_info": info._to_yaml_dict()}
+
+
+def _storage_note(manifest: dict[str, Any]) -> str:
+    channels = {"3": "3 channels (RGB; grey sources repeated)", "1": "1 channel (grey; RGB sources as BT.601 luma)",
+                "keep": "the channels of each source"}[manifest.get("channels", "keep")]
+    uniform = len(manifest.get("image_channels") or []) == 1
+    collate = (" Images of a split have one channel count (train patches also one size), and `families` is one "
+               "`;`-joined string, so torch's default `collate_fn` batches train rows."
+               if uniform else " The sources mix grey and RGB (`--channels keep`): rows differ in channels.")
+    if manifest["storage"] == "image":
+        return ("`datasets.Image()` columns of lossless PNG bytes (8-bit, or 16-bit grey): `ds[i]['clean']` is a PIL "
+                f"image and `.with_format('torch')` yields integer C×H×W tensors. `damaged`/`clean` have {channels}."
+                + collate)
+    return ("`Value('binary')` columns of lossless **16-bit** PNG bytes, because `datasets.Image` would decode "
+            "16-bit RGB to 8 bits. Decode with `dustbench.data.decode_image(bytes)`, or read with "
+            f"`dustbench.data.iter_split` / `dustbench.data.as_torch`. `damaged`/`clean` have {channels}." + collate)
+
+
+def _loading(manifest: dict[str, Any]) -> list[str]:
+    return [
+        "## Loading", "",
+        "```python", "import datasets, torch, dustbench.data",
+        "dd = datasets.load_from_disk(PATH)                      # train / validation / test",
+        "for row in dustbench.data.iter_split(PATH, 'test'):    # numpy, source dtype (16-bit kept)",
+        "    row['damaged'], row['clean'], row['mask'], row['labels'], row['families']",
+        "train = dustbench.data.as_torch(PATH)['train']          # float32 C×H×W tensors in [0, 1]",
+        "loader = torch.utils.data.DataLoader(train, batch_size=32, shuffle=True)",
+        "```", "",
+        f"Storage: {_storage_note(manifest)} Columns: `id`, `damaged`, `clean`, `mask` (artifact opacity in the "
+        "source's bit depth, rounded up: `mask > 0` is the artifact region), `labels` (uint8 family ids, 0 = none, "
+        + ", ".join(f"{i + 1} = {f}" for i, f in enumerate(FAMILIES)) + "), `families` (present in the row, "
+        "`;`-joined), `presets`, `params` (JSON: `dustbench.regenerate(clean, json.loads(params))` rebuilds the "
+        "row), `source`, `sample_seed` (`SeedSequence(sample_seed)` drew the row), `frame_shape`, `box` "
+        "(the row's crop of the source), `dtype`. Train rows are grouped by source: shuffle them for training.", ""]
+
+
 def card_text(manifest: dict[str, Any], presets, preview: bool) -> str:
+    """The whole card: a ``huggingface_hub.DatasetCard`` (YAML front matter, then markdown)."""
+    from huggingface_hub import DatasetCard, DatasetCardData
+
     plan, splits = manifest["plan"], manifest["splits"]
     cfg = manifest["config"]
     by_id = {r["id"]: (name, r) for name, recs in plan["splits"].items() for r in recs}
     licences = Counter(r.get("licence") or "unknown (not given by the source)" for _, r in by_id.values())
-    storage_note = (
-        "`datasets.Image()` columns of lossless PNG bytes (8-bit, or 16-bit grey): `ds[i]['clean']` is a PIL "
-        "image and `.with_format('torch')` yields integer C×H×W tensors."
-        if manifest["storage"] == "image" else
-        "`Value('binary')` columns of lossless **16-bit** PNG bytes, because `datasets.Image` would decode "
-        "16-bit RGB to 8 bits. Decode with `dustbench.data.decode_image(bytes)`, or read with "
-        "`dustbench.data.iter_split` / `dustbench.data.as_torch`.")
     parts = [
-        "---", "license: other", "task_categories:", "- image-to-image", "tags:", "- dustbench", "- film-restoration",
-        "- synthetic", "pretty_name: dustbench synthetic dust & scratch damage", "---", "",
-        "# dustbench synthetic dust & scratch damage", "",
+        f"# {PRETTY_NAME}", "",
         "Clean photographs with procedurally synthesised film damage (dust, dirt, hair, lint, scratches, "
         "blotches): training patches and full-size validation/test images, split by source photograph.", "",
         "## How it was made", "", "```", manifest["command"], "```", "",
         f"dustbench {manifest['dustbench_version']}, seed {cfg['seed']}, clean source `{manifest['clean']}`, "
-        f"train patches {cfg['patch']}×{cfg['patch']} px. Re-running the command gives the same bytes "
-        "(any `--num-proc`, any `--shard i/n`).", "", _scale_note(manifest.get("scan_scale")), "",
+        f"train patches {cfg['patch']}×{cfg['patch']} px, `--channels {manifest.get('channels', 'keep')}`. "
+        "Re-running the command gives the same bytes (any `--num-proc`, any `--shard i/n`).", "",
+        _scale_note(manifest.get("scan_scale")), "",
         "## Splits", "",
         _table(["split", "rows", "source images", "rows are", "fingerprint"],
                [[s, splits[s]["rows"], len(splits[s]["sources"]),
                  f"{cfg['patch']}×{cfg['patch']} patches" if s == "train" else "full-size images",
                  f"`{splits[s]['fingerprint']}`"] for s in SPLITS]), "",
         "No source image (and no identical copy of one) appears in two splits.", "",
-        "## Loading", "",
-        "```python", "import datasets, dustbench.data",
-        "dd = datasets.load_from_disk(PATH)                      # train / validation / test",
-        "for row in dustbench.data.iter_split(PATH, 'test'):    # numpy, source dtype (16-bit kept)",
-        "    row['damaged'], row['clean'], row['mask'], row['labels'], row['families']",
-        "train = dustbench.data.as_torch(PATH)['train']          # float32 C×H×W tensors in [0, 1]",
-        "```", "",
-        f"Storage: {storage_note} Columns: `id`, `damaged`, `clean`, `mask` (artifact opacity in the source's "
-        "bit depth, rounded up: `mask > 0` is the artifact region), `labels` (uint8 family ids, 0 = none, "
-        + ", ".join(f"{i + 1} = {f}" for i, f in enumerate(FAMILIES)) + "), `families` (present in the row), "
-        "`presets`, `params` (JSON: `dustbench.regenerate(clean, json.loads(params))` rebuilds the row), "
-        "`source`, `sample_seed` (`SeedSequence(sample_seed)` drew the row), `frame_shape`, `box` "
-        "(the row's crop of the source), `dtype`. Train rows are grouped by source: shuffle them for training.", "",
+        *_loading(manifest),
         "## Counts per family", "",
         "Rows with at least one labelled pixel of the family, and artifacts drawn into those rows.", "",
         _table(["family"] + [f"{s} rows" for s in SPLITS] + [f"{s} artifacts" for s in SPLITS],
@@ -125,7 +171,8 @@ def card_text(manifest: dict[str, Any], presets, preview: bool) -> str:
     parts += _sources_and_left_out(manifest, by_id)
     if preview:
         parts += ["## Preview", "", "damaged | clean | mask | family labels", "", "![preview](preview.png)", ""]
-    return "\n".join(parts)
+    data = DatasetCardData(**card_metadata(manifest))
+    return str(DatasetCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(parts)))
 
 
 def _sources_and_left_out(manifest: dict[str, Any], by_id: dict) -> list[str]:

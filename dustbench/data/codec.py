@@ -13,6 +13,11 @@ source's bit depth (8 or 16 bits, grey or RGB). The column *type* depends on wha
 
 :func:`decode_image`, :func:`iter_split`, :func:`load_split` and :func:`as_torch` read both kinds
 the same way: with OpenCV, keeping 16 bits.
+
+Torch's default ``collate_fn`` batches rows of a split (``as_torch`` and ``.with_format("torch")``):
+``damaged``/``clean`` have the dataset's channel count (make-dataset ``--channels``, see
+:func:`stored_channels`), and ``families`` is one ``;``-joined string (a list in format 1) that the
+readers split back into a list.
 """
 from __future__ import annotations
 
@@ -24,11 +29,31 @@ from typing import Any, Iterator
 import numpy as np
 
 from ..errors import DustbenchError
-from ..io import decode_image, dtype_max
+from ..io import decode_image, dtype_max, from_float, to_float, with_channels
 
 IMAGE_COLUMNS = ("damaged", "clean", "mask", "labels")
 SPLITS = ("train", "validation", "test")
 MANIFEST = "dustbench.json"  # the dataset manifest, written last by make-dataset: its presence means complete
+FORMAT_VERSION = 2  # 2: `families` is one ";"-joined string (collates), images have `channels` channels
+CHANNELS = ("3", "1", "keep")  # make-dataset --channels: RGB (grey repeated), grey (BT.601 luma), as the source
+INT_COLUMNS = ("sample_seed", "frame_shape", "box")  # fixed-length integer lists: tensors in the torch view
+
+
+def stored_channels(image: np.ndarray, channels: str) -> np.ndarray:
+    """A uint8/uint16 source image with the dataset's ``channels`` ("3", "1" or "keep")."""
+    if channels not in CHANNELS:
+        raise DustbenchError(f"--channels {channels!r}: use one of {', '.join(CHANNELS)}")
+    c = 1 if image.ndim == 2 else image.shape[2]
+    if channels == "keep" or int(channels) == c:
+        return image[:, :, 0] if image.ndim == 3 and c == 1 else image
+    if channels == "3":
+        return with_channels(image, 3)
+    return from_float(with_channels(to_float(image), 1), image.dtype)  # luma, rounded to the source's depth
+
+
+def output_channels(shape, channels: str) -> int:
+    """Channels a source of ``shape`` (H, W[, C]) has in a dataset made with ``channels``."""
+    return (1 if len(shape) == 2 else int(shape[2])) if channels == "keep" else int(channels)
 
 
 def features(storage: str):
@@ -42,7 +67,7 @@ def features(storage: str):
     return hf.Features({
         "id": hf.Value("string"),
         "damaged": image, "clean": image, "mask": image, "labels": image,
-        "families": strings,  # families with at least one labelled pixel in this row
+        "families": hf.Value("string"),  # ";"-joined families with a labelled pixel in this row ("" = none)
         "presets": strings,
         "params": hf.Value("string"),  # JSON parameter record: regenerate(clean, json.loads(params))
         "source": hf.Value("string"),
@@ -90,7 +115,18 @@ def decode_row(row: dict[str, Any]) -> dict[str, Any]:
     for col in IMAGE_COLUMNS:
         if out.get(col) is not None:  # an empty cell (no mask or labels) stays None
             out[col] = decode_image(out[col])
+    if isinstance(out.get("families"), str):  # stored as one string so that torch can collate it
+        out["families"] = split_families(out["families"])
     return out
+
+
+def join_families(families: list[str]) -> str:
+    return ";".join(families)
+
+
+def split_families(text: str) -> list[str]:
+    """The list of a ``families`` cell (a list in datasets of format 1)."""
+    return [f for f in text.split(";") if f] if isinstance(text, str) else list(text or ())
 
 
 def iter_split(path: str | os.PathLike, split: str = "test") -> Iterator[dict[str, Any]]:
@@ -125,6 +161,9 @@ def _torch_transform(batch: dict[str, list]) -> dict[str, Any]:
             out[col] = [to_tensor(decode_image(v)) for v in batch[col]]
     if "labels" in batch:
         out["labels"] = [torch.from_numpy(decode_image(v).astype(np.int64)) for v in batch["labels"]]
+    for col in INT_COLUMNS:
+        if col in batch:
+            out[col] = [torch.tensor(v, dtype=torch.int64) for v in batch[col]]
     return out
 
 
@@ -132,7 +171,10 @@ def as_torch(dataset):
     """A split (or DatasetDict) that yields float32 C×H×W tensors in [0, 1] (labels: int64 H×W).
 
     Works for both storages and keeps 16-bit precision; use it instead of ``.with_format("torch")``
-    when a dataset has ``png-bytes`` storage (see the module docstring).
+    when a dataset has ``png-bytes`` storage (see the module docstring). Every column collates with
+    torch's default ``collate_fn``: images of one split have the dataset's channel count (train
+    patches also one size), ``sample_seed``/``frame_shape``/``box`` are int64 tensors, the text
+    columns (``id``, ``families``, ``params``, ...) stay strings and ``presets`` a one-name list.
     """
     import datasets as hf
 

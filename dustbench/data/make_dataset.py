@@ -39,7 +39,8 @@ from ..synth.crop import frame_fraction_box
 from ..synth.scale import check_fits, check_scan_scale, draw_scan_scale, scale_label, scaled_params
 from ..version import __version__
 from .card import write_card
-from .codec import MANIFEST, SPLITS, features, pack_image
+from .codec import (CHANNELS, FORMAT_VERSION, MANIFEST, SPLITS, features, join_families, pack_image,
+                    split_families, stored_channels)
 from .plan import SPLIT_CODES, Plan, load_clean, make_plan, scan_sources
 
 TRAIN_CHUNK = 256  # patches per chunk file
@@ -61,13 +62,15 @@ class DatasetConfig:
     shard: tuple[int, int] = (0, 1)
     on_error: str = "stop"  # stop | skip
     clean_column: str | None = None
+    channels: str = "3"  # 3: grey sources repeated to RGB; 1: RGB to grey (BT.601); keep: as each source is
     keep_work: bool = False
     command: str | None = None  # recorded in the card; default: the equivalent CLI command
     scan_scale: Any = None  # None: every source is a whole frame; S or (lo, hi): a crop of one (synth/scale.py)
 
     def identity(self) -> dict[str, Any]:
         """The settings that decide the output (not --num-proc, --shard, paths)."""
-        keys = ("seed", "train_patches", "patch", "val_images", "test_images", "presets", "on_error", "clean_column")
+        keys = ("seed", "train_patches", "patch", "val_images", "test_images", "presets", "on_error", "clean_column",
+                "channels")
         out = {k: getattr(self, k) for k in keys}
         if self.scan_scale is not None:  # absent when unset, so datasets made before scales still resume
             out["scan_scale"] = scale_label(check_scan_scale(self.scan_scale))
@@ -76,7 +79,8 @@ class DatasetConfig:
     def cli(self) -> str:
         args = ["dustbench", "make-dataset", "--clean", self.clean, "--out", self.out, "--seed", self.seed,
                 "--train-patches", self.train_patches, "--patch", self.patch, "--val-images", self.val_images,
-                "--test-images", self.test_images, "--presets", self.presets, "--on-error", self.on_error]
+                "--test-images", self.test_images, "--presets", self.presets, "--on-error", self.on_error,
+                "--channels", self.channels]
         if self.clean_column:
             args += ["--clean-column", self.clean_column]
         if self.scan_scale is not None:
@@ -146,7 +150,7 @@ class _Worker:
             if list(image.shape) != rec["shape"] or str(image.dtype) != rec["dtype"]:
                 raise ImageReadError(f"{rec['path']}: decodes to {image.dtype} {list(image.shape)}, not the "
                                      f"{rec['dtype']} {rec['shape']} its scan found (changed since?)")
-            self._last = (rec["id"], image)
+            self._last = (rec["id"], stored_channels(image, self.cfg.channels))
         return self._last[1]
 
     def row(self, split: str, i: int) -> dict[str, Any]:
@@ -166,7 +170,7 @@ class _Worker:
         st = self.plan.storage
         return {"id": f"{split}-{i:07d}", "damaged": _png(s.damaged, st), "clean": _png(s.clean, st),
                 "mask": _png(mask_to_image(s.mask, image.dtype), st), "labels": _png(s.labels, st),
-                "families": families_present(s.labels), "presets": [preset.name],
+                "families": join_families(families_present(s.labels)), "presets": [preset.name],
                 "params": json.dumps(s.params, sort_keys=True, separators=(",", ":")), "source": rec["id"],
                 "sample_seed": [cfg.seed, SPLIT_CODES[split], i], "frame_shape": list(image.shape[:2]),
                 "box": [int(v) for v in box], "dtype": str(image.dtype)}
@@ -190,7 +194,7 @@ class _Worker:
                         continue
                     writer.write(self.features.encode_example(row))
                     stats["rows"] += 1
-                    for fam in row["families"]:
+                    for fam in split_families(row["families"]):
                         stats["rows_with"][fam] = stats["rows_with"].get(fam, 0) + 1
                     for fam, n in count_by_family(json.loads(row["params"])).items():
                         stats["artifacts"][fam] = stats["artifacts"].get(fam, 0) + n
@@ -227,6 +231,8 @@ def _check_config(cfg: DatasetConfig) -> None:
         raise DustbenchError(f"--on-error {cfg.on_error!r}: use 'stop' or 'skip'")
     if cfg.num_proc < 1:
         raise DustbenchError(f"--num-proc {cfg.num_proc}: must be at least 1")
+    if cfg.channels not in CHANNELS:
+        raise DustbenchError(f"--channels {cfg.channels!r}: use one of {', '.join(CHANNELS)}")
 
 
 def _signature(plan: Plan) -> dict[str, list]:
@@ -269,7 +275,7 @@ def make_dataset(cfg: DatasetConfig, progress: bool = True) -> DatasetReport:
     work.mkdir(parents=True, exist_ok=True)
     scans = scan_sources(sources, work / "scan.jsonl", cfg.num_proc, progress)  # cached: survives errors
     plan = make_plan(sources, scans, seed=cfg.seed, patch=cfg.patch, val_images=cfg.val_images,
-                     test_images=cfg.test_images, on_error=cfg.on_error)
+                     test_images=cfg.test_images, on_error=cfg.on_error, channels=cfg.channels)
     plan_file = work / "plan.json"
     if started and plan_file.is_file() and \
             _signature(Plan.from_json(json.loads(plan_file.read_text("utf-8")))) != _signature(plan):
@@ -362,6 +368,7 @@ def assemble(cfg: DatasetConfig, plan: Plan, presets, tasks: list[Chunk], out: P
             stats[split] = _merge_stats(chunk_stats, plan.splits[split], fingerprint=digest.hexdigest()[:16])
             dsets[split] = _split_dataset(split, [work / "chunks" / f"{t.name}.arrow" for t in mine], feats,
                                           stats[split]["fingerprint"], "dustbench synthetic dust & scratch damage")
+            stats[split]["num_bytes"] = int(dsets[split].data.nbytes)  # for the card's dataset_info
         if not progress:
             hf.disable_progress_bars()
         try:
@@ -369,8 +376,9 @@ def assemble(cfg: DatasetConfig, plan: Plan, presets, tasks: list[Chunk], out: P
         finally:
             if not progress:
                 hf.enable_progress_bars()
-        manifest = {"format": "dustbench-dataset", "format_version": 1, "config": cfg.identity(),
+        manifest = {"format": "dustbench-dataset", "format_version": FORMAT_VERSION, "config": cfg.identity(),
                     "clean": cfg.clean, "command": cfg.command or cfg.cli(), "storage": plan.storage,
+                    "channels": cfg.channels, "image_channels": plan.channels,
                     "patch": cfg.patch, "presets": [p.name for p in presets],
                     "scan_scale": scale_label(check_scan_scale(cfg.scan_scale)), "splits": stats,
                     "plan": plan.to_json(), "dustbench_version": _version()}

@@ -23,6 +23,7 @@ from ..errors import DustbenchError, ImageReadError
 from ..headers import read_header
 from ..io import check_pixel_limit, read_file, storable
 from ..sources import HFSource, Source, source_record
+from .codec import output_channels
 
 SPLIT_CODES = {"train": 0, "validation": 1, "test": 2}  # the second entry of every sample's seed
 _SPLIT_DRAW = 7  # SeedSequence([seed, 7]) permutes the sources into splits
@@ -129,19 +130,20 @@ class Plan:
     duplicates: list[tuple[str, str]] = field(default_factory=list)  # (dropped id, kept id)
     too_small: list[tuple[str, list[int]]] = field(default_factory=list)  # (id, shape)
     storage: str = "image"
+    channels: list[int] = field(default_factory=list)  # channel counts of the stored images (one = uniform)
 
     def to_json(self) -> dict[str, Any]:
         return {"splits": self.splits, "unreadable": self.unreadable, "duplicates": self.duplicates,
-                "too_small": self.too_small, "storage": self.storage}
+                "too_small": self.too_small, "storage": self.storage, "channels": self.channels}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "Plan":
         return cls(d["splits"], [tuple(x) for x in d["unreadable"]], [tuple(x) for x in d["duplicates"]],
-                   [tuple(x) for x in d["too_small"]], d["storage"])
+                   [tuple(x) for x in d["too_small"]], d["storage"], d.get("channels", []))
 
 
 def make_plan(sources: list[Source], scans: dict[str, dict[str, Any]], *, seed: int, patch: int,
-              val_images: int, test_images: int, on_error: str) -> Plan:
+              val_images: int, test_images: int, on_error: str, channels: str = "3") -> Plan:
     """Drop unreadable, duplicate and small sources, then split the rest by the seed (see module doc)."""
     unreadable = [(s.path, scans[s.id]["error"]) for s in sources if "error" in scans[s.id]]
     if unreadable and on_error == "stop":
@@ -182,5 +184,9 @@ def make_plan(sources: list[Source], scans: dict[str, dict[str, Any]], *, seed: 
                      for s in sorted(members, key=lambda s: s.id)]
               for name, members in groups.items()}
     used = [r for members in splits.values() for r in members]
-    rgb16 = any(r["dtype"] == "uint16" and len(r["shape"]) == 3 for r in used)
-    return Plan(splits, unreadable, duplicates, too_small, "png-bytes" if rgb16 else "image")
+    counts = sorted({output_channels(r["shape"], channels) for r in used})
+    if len(counts) > 1:
+        print("warning: --channels keep: the sources mix grey and RGB images, so rows of one split differ in "
+              "channels and torch's default collate cannot batch them; use --channels 3 (or 1)", file=sys.stderr)
+    rgb16 = any(r["dtype"] == "uint16" and output_channels(r["shape"], channels) == 3 for r in used)
+    return Plan(splits, unreadable, duplicates, too_small, "png-bytes" if rgb16 else "image", counts)

@@ -67,6 +67,20 @@ class Method:
         return f"<{type(self).__name__} {self.name}({opts})>"
 
 
+class FunctionMethod(Method):
+    """A plain function as a method: ``fn(image)`` with image float32 H×W×C in [0, 1] -> the same."""
+
+    def __init__(self, fn):
+        name = getattr(fn, "__name__", type(fn).__name__)
+        super().__init__(name="lambda" if name == "<lambda>" else name,
+                         options={"callable": f"{getattr(fn, '__module__', None) or '?'}."
+                                             f"{getattr(fn, '__qualname__', name)}"})
+        self.fn = fn
+
+    def run(self, image, mask):
+        return self.fn(image)
+
+
 def check_float_image(image: np.ndarray, what: str = "image") -> np.ndarray:
     """Check that ``image`` is a float32 H×W or H×W×C array with values in [0, 1]; return it."""
     if not isinstance(image, np.ndarray):

@@ -41,15 +41,18 @@ LEGACY_INFO_FILE = "dustbench.json"
 
 
 class LoadedModel(Method):
-    """A torch model from a file, run tile by tile under ``torch.inference_mode()``."""
+    """A torch model (from a file, or an ``nn.Module`` given directly), run tile by tile under
+    ``torch.inference_mode()``, with grey/RGB adapted to the channels it takes."""
 
-    def __init__(self, module, path: Path, kind: str, device: torch.device, channels: int | None,
+    def __init__(self, module, path: Path | None, kind: str, device: torch.device, channels: int | None,
                  tile: int | None, overlap: int, extra: dict | None = None):
-        super().__init__(name=f"file:{path.name}",
-                         options={"path": str(path), "format": kind, "device": str(device),
+        where = {"path": str(path)} if path is not None else {"module": type(module).__name__}
+        super().__init__(name=f"file:{path.name}" if path is not None else f"module:{type(module).__name__}",
+                         options={**where, "format": kind, "device": str(device),
                                   "channels": channels, "tile": tile, "overlap": overlap, **(extra or {})})
         self.module, self.device, self.channels = module, device, channels
         self.tile, self.overlap = tile, overlap
+        self.where = str(path) if path is not None else self.name  # names the model in errors
         self.param_count = sum(int(p.numel()) for p in module.parameters())
 
     def run(self, image, mask):
@@ -87,7 +90,7 @@ class LoadedModel(Method):
         except Exception as exc:  # report which file and input failed, in one line
             hint = ("; a torch.export program must be exported with dynamic_shapes for H and W"
                     if self.options["format"] == "export" else "")
-            raise DustbenchError(f"{self.options['path']}: model failed on input {tuple(x.shape)}: "
+            raise DustbenchError(f"{self.where}: model failed on input {tuple(x.shape)}: "
                                  f"{_brief(exc)}{hint}") from exc
         if isinstance(y, (tuple, list)):
             y = y[0]
@@ -105,6 +108,19 @@ class LoadedModel(Method):
                                      f"given to it as {x.shape[1]} channel(s); expected {c} (or {x.shape[1]}, "
                                      "averaged back to grey)")
         return y[0].permute(1, 2, 0).numpy()
+
+
+def module_method(module: torch.nn.Module, *, channels: int | None = None, tile: int | None = None,
+                  overlap: int = 32) -> Method:
+    """An ``nn.Module`` (N×C×H×W float in [0, 1] -> the same) as a Method, like a model file.
+
+    It runs where its parameters are (it is not moved) and is put in eval mode; ``channels`` defaults
+    to the first 4-D weight's input channels.
+    """
+    params = next(iter(module.parameters()), None)
+    device = params.device if params is not None else torch.device("cpu")
+    module.eval()  # dropout/batch-norm in inference mode, as for a model file
+    return LoadedModel(module, None, "module", device, channels or _weight_channels(module), tile, overlap)
 
 
 def load_model_file(path, device: str = "cpu", *, channels: int | None = None,

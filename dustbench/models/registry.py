@@ -13,11 +13,30 @@ from ..registry import Registry
 
 _MODELS = Registry("model", option_word="config option")
 register_model = _MODELS.register  # @register_model("name") on fn(**config) -> nn.Module
-list_models = _MODELS.names  # names of all registered model families, sorted
 get_model_factory = _MODELS.get  # the factory of a name (UnknownNameError with a did-you-mean)
 
 
-def create_model(name: str, **config: Any):
-    """Build model ``name`` with ``config``; unknown config keys raise DustbenchError listing valid ones."""
+def list_models(pattern: str | list[str] | None = None, pretrained: bool = False) -> list[str]:
+    """Names of the registered model families, sorted; ``pattern`` filters them (fnmatch globs, e.g.
+    ``'dust*'``, or a list of globs); ``pretrained=True`` keeps those with published weights."""
+    names = _MODELS.names(pattern)
+    if pretrained:
+        from .pretrained import pretrained_names  # deferred: imports torch
+
+        published = set(pretrained_names())
+        names = [n for n in names if n in published]
+    return names
+
+
+def create_model(name: str, pretrained: bool = False, **config: Any):
+    """Build model ``name`` with ``config``; unknown config keys raise DustbenchError listing valid ones.
+
+    ``pretrained=True`` loads its published weights (see :mod:`dustbench.models.pretrained`) into
+    the network of the config they were trained with, and returns it in eval mode.
+    """
     _MODELS.check_options(name, config)
+    if pretrained:
+        from .pretrained import load_pretrained  # deferred: imports torch
+
+        return load_pretrained(name, config)
     return _MODELS.get(name)(**config)

@@ -10,7 +10,12 @@ size, so it refuses odd sizes.)
 Before the file is kept, it is loaded back through :func:`dustbench.methods.load_model_file` and
 compared with the eager model on odd-sized inputs; a mismatch is an error, not a warning.
 The model card (``model.card.md`` + ``model.card.json`` beside the file) records the config,
-training data, steps, wall time, validation metrics against ``identity``, and the run's notes.
+training data, steps, wall time, validation metrics against ``identity``, and the run's notes;
+``model.card.md`` is a Hugging Face ``ModelCard`` (YAML front matter: ``library_name``, tags,
+``datasets``, metrics and the validation results as ``model-index``), and :func:`model_files` is what
+``dustbench export --push-to-hub REPO`` uploads (the card as ``README.md``). ``pretrained_dir``
+also publishes the weights for ``create_model(NAME, pretrained=True)``
+(:func:`dustbench.models.pretrained.publish_checkpoint`).
 """
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ from ..io import atomic_path, output_file, write_json_atomic, write_text_atomic
 from ..methods import load_model_file
 from ..methods.loaded import INFO_FILE
 from ..models.checkpoint import build_model, checkpoint_channels, file_info, read_checkpoint
+from ..models.pretrained import publish_checkpoint
 
 FORMATS = ("torchscript",)
 CHECK_SHAPES = ((1, 37, 45), (2, 64, 50))  # (batch, H, W): odd and even sizes
@@ -67,8 +73,14 @@ def check_exported(path: Path, model: torch.nn.Module, channels: int) -> float:
     return worst
 
 
-def export_model(checkpoint, out, *, format: str = "torchscript", card: bool = True) -> dict:
-    """Export ``checkpoint`` (a file or a run folder) to ``out``; returns the model card as a dict."""
+def export_model(checkpoint, out, *, format: str = "torchscript", card: bool = True, dataset_ids=None,
+                 pretrained_dir=None) -> dict:
+    """Export ``checkpoint`` (a file or a run folder) to ``out``; returns the model card as a dict.
+
+    ``dataset_ids`` (Hub dataset ids the model was trained on) go to the card's ``datasets:``
+    (default: the training data's ``hf:`` name, if any); ``pretrained_dir`` also writes the weights
+    and their manifest entry there (see :mod:`dustbench.models.pretrained`).
+    """
     if format not in FORMATS:
         raise DustbenchError(f"format must be one of {FORMATS}, got {format!r}")
     out = Path(out).expanduser()
@@ -93,8 +105,50 @@ def export_model(checkpoint, out, *, format: str = "torchscript", card: bool = T
     if card:
         stem = out.with_suffix("")
         write_json_atomic(stem.parent / f"{stem.name}.card.json", info)
-        write_text_atomic(stem.parent / f"{stem.name}.card.md", card_markdown(info))
+        write_text_atomic(stem.parent / f"{stem.name}.card.md", card_markdown(info, dataset_ids))
+    if pretrained_dir is not None:
+        publish_checkpoint(checkpoint, pretrained_dir, source=out.as_posix(), source_sha256=info["sha256"])
     return info
+
+
+def model_files(model_file) -> dict[str, Path]:
+    """What ``--push-to-hub`` uploads for an exported model: its card as README.md, the file, the card's JSON."""
+    path = Path(model_file)
+    stem = path.with_suffix("")
+    files = {"README.md": stem.parent / f"{stem.name}.card.md", path.name: path,
+             f"{stem.name}.card.json": stem.parent / f"{stem.name}.card.json"}
+    missing = [str(f) for f in files.values() if not f.is_file()]
+    if missing:
+        raise DustbenchError(f"{path}: cannot publish it without {', '.join(missing)} (export it with its card)")
+    return files
+
+
+def hub_datasets(info: dict, dataset_ids=None) -> list[str]:
+    """Hub dataset ids for the card: ``dataset_ids``, else the training data's ``hf:NAME[:split]``."""
+    if dataset_ids:
+        return [dataset_ids] if isinstance(dataset_ids, str) else list(dataset_ids)
+    data = str(((info["training"] or {}).get("train_config") or {}).get("data") or "")
+    return [data[3:].split(":")[0]] if data.startswith("hf:") else []
+
+
+def card_metadata(info: dict, dataset_ids=None) -> dict:
+    """The model card's YAML front matter (Hugging Face ``ModelCardData`` fields)."""
+    from huggingface_hub import EvalResult
+
+    v = info["validation"]
+    val_set = str(((info["training"] or {}).get("train_config") or {}).get("val") or "builtin")
+    results = [EvalResult(task_type="image-to-image", dataset_type=val_set, dataset_name=f"dustbench validation: "
+                          f"{val_set}", dataset_split="validation", metric_type=m, metric_name=m.upper(),
+                          metric_value=round(float(v[f"val_{m}"]), 4))
+               for m in ("psnr", "ssim") if isinstance(v.get(f"val_{m}"), (int, float))]
+    tags = ["dustbench", "film-restoration", "image-restoration", info["model"], info["format"]]
+    if info.get("kind") == "detector":
+        tags.append("artifact-detection")
+    meta = {"library_name": "dustbench", "pipeline_tag": "image-to-image", "tags": tags,
+            "datasets": hub_datasets(info, dataset_ids) or None, "metrics": ["psnr", "ssim"]}
+    if results:
+        meta.update(model_name=Path(info["file"]).stem, eval_results=results)
+    return meta
 
 
 def model_card(ckpt: dict, checkpoint, out: Path, format: str, max_diff: float, model) -> dict:
@@ -114,7 +168,15 @@ def model_card(ckpt: dict, checkpoint, out: Path, format: str, max_diff: float, 
     }
 
 
-def card_markdown(info: dict) -> str:
+def card_markdown(info: dict, dataset_ids=None) -> str:
+    """The model card: a Hugging Face ``ModelCard`` (YAML front matter, then :func:`card_body`)."""
+    from huggingface_hub import ModelCard, ModelCardData
+
+    data = ModelCardData(**card_metadata(info, dataset_ids))
+    return str(ModelCard(f"---\n{data.to_yaml()}\n---\n\n{card_body(info)}"))
+
+
+def card_body(info: dict) -> str:
     t, v = info["training"], info["validation"]
     cfg = t.get("train_config") or {}
     lines = [f"# Model card: {info['model']} ({info['file']})", "",

@@ -1,23 +1,61 @@
-"""What a run logs: per-epoch losses and validation metrics in ``history.csv``, and ``curves.png``."""
+"""What a run logs: per-epoch losses and validation metrics in ``history.csv``, ``curves.png``, and
+TensorBoard event files in ``tensorboard/`` when the optional ``tensorboard`` package is installed
+(``pip install dustbench[tensorboard]``; view with ``tensorboard --logdir RUN``)."""
 from __future__ import annotations
 
 import csv
 import io
 import math
+import sys
 from pathlib import Path
 
 from ..io import atomic_path, write_text_atomic
 
+TB_DIR = "tensorboard"
+TB_TAGS = {"lr": "train/lr", "time_s": "train/time_s", "epoch": "train/epoch"}  # besides loss_* and val_*
+
+
+def tensorboard_tag(column: str) -> str | None:
+    """The TensorBoard tag of a history column (``loss_total`` -> ``loss/total``), None if not logged."""
+    for prefix, group in (("loss_", "loss/"), ("val_", "val/")):
+        if column.startswith(prefix):
+            return group + column[len(prefix):]
+    return TB_TAGS.get(column)
+
+
+def summary_writer(folder: Path, rows: list):
+    """A TensorBoard SummaryWriter for ``folder``, or None (with a one-line note) without tensorboard.
+
+    A resumed run purges the events from its last logged step on, which an interrupted run may have
+    written after its checkpoint, so no step appears twice.
+    """
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        print("note: tensorboard is not installed, so no TensorBoard logs (history.csv has every row); "
+              "pip install 'dustbench[tensorboard]' to get them", file=sys.stderr)
+        return None
+    purge = rows[-1]["step"] + 1 if rows else 0  # 0: a fresh run (--overwrite) hides an old run's events
+    return SummaryWriter(log_dir=str(folder), purge_step=purge)
+
 
 class RunLog:
-    """Rows of per-epoch losses and validation metrics -> ``history.csv`` and ``curves.png``."""
+    """Rows of per-epoch losses and validation metrics -> ``history.csv``, ``curves.png``, TensorBoard."""
 
-    def __init__(self, out: Path, rows: list | None = None, plot: bool = True, val_name: str = "validation"):
+    def __init__(self, out: Path, rows: list | None = None, plot: bool = True, val_name: str = "validation",
+                 tensorboard: bool = False):
         self.out, self.rows, self.plot_enabled, self.val_name = Path(out), list(rows or []), plot, val_name
+        self.writer = summary_writer(self.out / TB_DIR, self.rows) if tensorboard else None
 
     def add(self, row: dict) -> None:
         self.rows.append(dict(row))
         self.write()
+        if self.writer is not None:
+            for column, value in row.items():
+                tag = tensorboard_tag(column)
+                if tag and _finite(value) and not isinstance(value, bool):
+                    self.writer.add_scalar(tag, value, global_step=row["step"])
+            self.writer.flush()  # readers (and a run killed later) see every row logged so far
 
     def write(self) -> None:
         if not self.rows:

@@ -25,8 +25,8 @@ from tqdm.auto import tqdm
 from ..data.train_sources import open_train_data
 from ..errors import DustbenchError
 from ..io import output_dir, write_json_atomic
-from ..models import create_model
 from ..models.checkpoint import CHECKPOINT_NAME, read_checkpoint
+from ..models.pretrained import initial_model
 from ..models.task import task_class
 from ..provenance import git_commit, package_versions
 from ..synth import DEFAULT_PRESETS
@@ -41,7 +41,7 @@ AMP_MODES = ("none", "bf16")
 # What a resumed run may change: when and how to stop, where to run. Everything else (model, data,
 # batch, lr, seed) comes from the checkpoint, or the run would not continue exactly.
 RESUME_OVERRIDES = ("epochs", "max_steps", "time_budget", "progress", "device", "workers",
-                    "checkpoint_every", "threads", "val_every", "plot")
+                    "checkpoint_every", "threads", "val_every", "plot", "tensorboard")
 
 
 @dataclass
@@ -53,6 +53,7 @@ class TrainConfig:
     data: Any = "builtin-train"        # see dustbench.data.train_sources.open_train_data
     model_config: dict = field(default_factory=dict)
     task_options: dict = field(default_factory=dict)
+    init_from: str | None = None       # start from these weights (published name or checkpoint); fresh optimizer
     epochs: int = 200
     max_steps: int | None = None
     time_budget: float | None = None   # seconds of training (validation and checkpoints included)
@@ -75,6 +76,7 @@ class TrainConfig:
     threads: int | None = None
     progress: bool = True
     plot: bool = True                  # redraw curves.png with every history.csv row
+    tensorboard: bool = True           # TensorBoard event files in OUT/tensorboard (if tensorboard is installed)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -191,7 +193,7 @@ class _Run:
         """The model, its task and optimizers, restored from ``saved`` when resuming."""
         cfg, info = self.cfg, self.info
         torch.manual_seed(cfg.seed)
-        model = create_model(cfg.model, **cfg.model_config)
+        model, cfg.model_config, self.init = initial_model(cfg.model, cfg.model_config, cfg.init_from, saved)
         self.task = task_class(cfg.model)(cfg.model, model, cfg.task_options, info.device).to(info.device)
         opts = self.task.build_optimizers(cfg.lr)
         for opt in opts.values():
@@ -209,7 +211,7 @@ class _Run:
             self.task.wrap(torch.compile)
         if cfg.amp == "bf16":
             self.task.autocast = lambda: torch.autocast(info.device.type, dtype=torch.bfloat16)
-        self.log = RunLog(self.out, rows, plot=cfg.plot, val_name=str(cfg.to_dict()["val"]))
+        self.log = RunLog(self.out, rows, cfg.plot, str(cfg.to_dict()["val"]), cfg.tensorboard and info.is_main)
         self.notes = self.task.notes()
         self.params = {k: sum(int(p.numel()) for p in m.parameters()) for k, m in self.task.modules().items()}
 
@@ -226,6 +228,7 @@ class _Run:
         write_json_atomic(self.out / "config.json", {
             "model": self.cfg.model, "model_config": self.cfg.model_config,
             "task": type(self.task).__name__, "task_options": self.task.options, "notes": self.notes,
+            "init_from": self.init,
             "train": self.cfg.to_dict(), "parameters": self.params, "data": self.data.describe(),
             "validation": None if self.val_samples is None else [s.id for s in self.val_samples],
             "schedule": {"horizon_steps": self.horizon, "lr": "linear decay from lr to 0 over the horizon"
@@ -383,7 +386,7 @@ class _Run:
         meta = {"steps": self.pos.step, "epoch": self.pos.epoch, "wall_time_s": round(self.pos.elapsed_s, 2),
                 "val": {k: v for k, v in last.items() if k.startswith("val_")}, "data": self.data.describe(),
                 "notes": self.notes, "parameters": self.params, "world_size": self.info.world,
-                "device": str(self.info.device), "train_config": self.cfg.to_dict()}
+                "device": str(self.info.device), "train_config": self.cfg.to_dict(), "init_from": self.init}
         return json.loads(json.dumps(meta, default=str))
 
     def _save(self) -> None:
