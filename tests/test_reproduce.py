@@ -9,7 +9,7 @@ import pytest
 from dustbench.cli import main
 from dustbench.cli.leaderboard import parse_sets
 from dustbench.errors import DustbenchError
-from dustbench.report.recipe import LEARNED
+from dustbench.report.recipe import LEARNED, OPERATING_POINTS
 from dustbench.report.reproduce import ReproduceConfig, train_config
 from dustbench.report.sections import PAPER_TABLE1
 
@@ -33,10 +33,12 @@ def test_writes_the_whole_leaderboard(board):
     out, work = board
     with open(out / "leaderboard.csv", newline="") as f:
         rows = {r["method"]: r for r in csv.DictReader(f)}
-    assert set(rows) == {"identity", "median", "median_tuned", "oracle_inpaint", "oracle_unblend", *LEARNED}
-    assert all(r["n_images"] == "2" and r["test_set"] == "builtin:test" for r in rows.values())
-    assert rows["oracle_inpaint"]["is_oracle"] == "True" and rows["pix2pix"]["train_data"].startswith("builtin-train")
-    for model in LEARNED:
+    assert set(rows) == {"identity", "median", "median_tuned", "oracle_inpaint", "oracle_unblend", *LEARNED,
+                         *OPERATING_POINTS}
+    assert all(r["n_images"] == "2" and r["test_set"] == "builtin-v2:test" for r in rows.values())
+    assert rows["oracle_inpaint"]["is_oracle"] == "True"
+    assert rows["pix2pix"]["train_data"].startswith("stream:builtin-train at scan scale [2000, 4200]")
+    for model in (*LEARNED, *OPERATING_POINTS):
         assert (out / "models" / f"{model}.pt").is_file() and (out / "models" / f"{model}.card.json").is_file()
         assert "## Reproduce this leaderboard row" in (out / "models" / f"{model}.card.md").read_text()
         assert (work / "results" / model / "images").is_dir()
@@ -48,7 +50,7 @@ def test_writes_the_whole_leaderboard(board):
         assert f"| {row} | {psnr:.2f} / {ssim:.2f} | `{ours}`" in md
     assert md.index("## How this was made") < md.index("## Conventions")
     for plot in ("psnr_vs_runtime", "per_family_psnr", "qualitative", "masked_psnr"):
-        assert (out / f"builtin-test_{plot}.png").is_file()
+        assert (out / f"builtin-v2-test_{plot}.png").is_file()
     record = json.loads((out / "reproduce.json").read_text())
     for model in LEARNED:
         t = record["models"][model]["train"]
@@ -60,7 +62,7 @@ def test_writes_the_whole_leaderboard(board):
 
 def test_an_exported_model_reproduces_its_row(board, tmp_path):
     out, work = board
-    assert main(["evaluate", str(out / "models" / "dust_gan.pt"), "--data", "builtin", "--limit", "2",
+    assert main(["evaluate", str(out / "models" / "dust_gan.pt"), "--data", "builtin-v2", "--limit", "2",
                  "--out", str(tmp_path / "again"), "--quiet"]) == 0
     again = json.loads((tmp_path / "again" / "summary.json").read_text())
     first = json.loads((work / "results" / "dust_gan" / "summary.json").read_text())
@@ -91,8 +93,9 @@ def test_recipes_and_guards():
         ["*:train.val_limit=2", "pix2pix:model.ngf=16", "segnet:task.threshold=0.4"]))
     p2p, seg = train_config("pix2pix", cfg), train_config("segnet", cfg)
     assert (p2p.lr, p2p.model_config, p2p.task_options) == (2e-4, {"ngf": 16}, {"d_width": 32})
-    assert seg.task_options == {"threshold": 0.4} and seg.model_config == {"width": 8}
-    assert p2p.time_budget == 120 and p2p.batch_size == 4 and p2p.val_limit == 2 and p2p.data == "builtin-train"
+    assert seg.task_options == {"label_threshold": 0.2, "threshold": 0.4} and seg.model_config == {"width": 8}
+    assert p2p.time_budget == 120 and p2p.batch_size == 4 and p2p.val_limit == 2 and p2p.data == "stream:builtin-train"
+    assert p2p.scan_scale == [2000, 4200] and p2p.val == "builtin-v2"
     with pytest.raises(DustbenchError, match="test photographs"):
         train_config("dust_gan", ReproduceConfig(train={"data": "stream"}))
     with pytest.raises(DustbenchError, match="MODEL:SECTION.KEY=VALUE"):
@@ -103,4 +106,4 @@ def test_training_images_are_not_test_photographs():
     from dustbench.sources import BUILTIN
     from dustbench.sources import BUILTIN_TRAIN
 
-    assert not set(BUILTIN_TRAIN) & {sid for sid, *_ in BUILTIN}
+    assert not {n.rsplit('.', 1)[0] for n in BUILTIN_TRAIN} & {sid for sid, *_ in BUILTIN}

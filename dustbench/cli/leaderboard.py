@@ -93,6 +93,9 @@ def _register_reproduce(sub) -> None:
                    help="recipe override, repeatable; MODEL may be '*': pix2pix:model.ngf=16, "
                         "*:train.val_limit=2, segnet:task.threshold=0.4")
     r.add_argument("--limit", type=int, help="evaluate only the first N test images (smoke tests)")
+    r.add_argument("--publish-weights", metavar="DIR",
+                   help="also write the learned weights and their manifest to DIR (the repository's pretrained/ "
+                        "is what create_model(name, pretrained=True) loads)")
     r.add_argument("--no-plots", action="store_true", help="tables only")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.set_defaults(func=run_reproduce)
@@ -116,7 +119,7 @@ def command_of(args) -> str:
 
     parts = ["dustbench", "leaderboard", "reproduce", "--out", args.out, "--work", args.work,
              "--budget", fmt_duration(args.budget), "--models", args.models, "--methods", args.methods]
-    for flag in ("device", "eval_device", "batch_size", "patch", "max_steps", "threads", "limit"):
+    for flag in ("device", "eval_device", "batch_size", "patch", "max_steps", "threads", "limit", "publish_weights"):
         value = getattr(args, flag)
         if value is not None and not (flag == "device" and value == "auto") and not (
                 flag == "eval_device" and value == "cpu"):
@@ -137,7 +140,7 @@ def run_reproduce(args) -> int:
                           methods=tuple(m for m in args.methods.split(",") if m), resume=args.resume,
                           device=args.device, eval_device=args.eval_device, train=train,
                           overrides=parse_sets(args.set), limit=args.limit, plots=not args.no_plots,
-                          progress=not args.quiet, command=command_of(args))
+                          progress=not args.quiet, command=command_of(args), publish_weights=args.publish_weights)
     record = reproduce(cfg)
     for name, rec in record["methods"].items():
         print(f"  {name:<16} PSNR {rec['psnr']:6.2f} dB  SSIM {rec['ssim']:.4f}")

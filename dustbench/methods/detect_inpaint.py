@@ -93,6 +93,8 @@ class DetectInpaint(Method):
         # what the detector was trained to flag (recorded for detection scores), if the file says
         metadata = metadata or {}
         trained = {"label_threshold": float(metadata["label_threshold"])} if "label_threshold" in metadata else {}
+        if "calibrated" in metadata:  # how the file's threshold was chosen, e.g. "psnr on builtin-v2:validation"
+            trained["calibrated"] = str(metadata["calibrated"])
         super().__init__(name=detector.name, options={
             **detector.options, "kind": "detector", "threshold": float(threshold), "dilate": int(dilate),
             "radius": float(radius), "fill": fill, **trained})

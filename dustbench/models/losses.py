@@ -118,3 +118,21 @@ def restoration_losses(restored: torch.Tensor, clean: torch.Tensor, weights: Los
         total = total + weights.adversarial * terms["adversarial"]
     terms["total"] = total
     return terms
+
+
+# -- detection of rare pixels (artifacts are ~1 % of a scan) -----------------------------------------
+def focal_loss(scores: torch.Tensor, target: torch.Tensor, gamma: float = 2.0, alpha: float = 0.75) -> torch.Tensor:
+    """Focal loss (Lin et al. 2017) of 2-class scores N×2×H×W against N×H×W class ids (1 = artifact):
+    mean of -a_t (1 - p_t)^gamma log p_t, with a_t = ``alpha`` for artifacts and 1 - ``alpha`` else.
+    Easy clean pixels (most of a scan) weigh almost nothing, so the rare class is not drowned out."""
+    logp = torch.log_softmax(scores, dim=1).gather(1, target[:, None]).squeeze(1)
+    a = torch.where(target == 1, torch.full_like(logp, alpha), torch.full_like(logp, 1.0 - alpha))
+    return (-a * (1.0 - logp.exp()).pow(gamma) * logp).mean()
+
+
+def soft_dice_loss(prob: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
+    """1 - soft Dice of P(artifact) N×H×W against a 0/1 target, over the whole batch (a patch without
+    damage does not blow up: ``eps`` smooths the empty case)."""
+    t = target.float()
+    inter = (prob * t).sum()
+    return 1.0 - (2.0 * inter + eps) / (prob.sum() + t.sum() + eps)

@@ -38,13 +38,14 @@ from ..errors import DustbenchError
 from ..evaluation.harness import evaluate
 from ..io import to_float, write_json_atomic
 from ..methods import load_model_file
+from ..methods.calibrate import calibrate_detector
 from ..methods.detect_inpaint import detection_scores, scores_from_counts
 from ..models.checkpoint import read_checkpoint
 from ..train import TrainConfig, export_model, train
 from ..train.state import train_state
 from .leaderboard import build_leaderboard
 from .plots import plot_masked, slug
-from .recipe import CLASSICAL, LEARNED, RECIPE_KEYS, RECIPES, SHARED_TRAIN
+from .recipe import CLASSICAL, LEARNED, OPERATING_POINTS, RECIPE_KEYS, RECIPES, SHARED_TRAIN, TEST_DATA
 from .sections import fmt_duration, published_sections
 
 
@@ -58,16 +59,18 @@ class ReproduceConfig:
     budget: float = 900.0                  # seconds of training per learned model (wall clock)
     models: tuple = LEARNED
     methods: tuple = CLASSICAL
-    data: str = "builtin"                  # test data; split "test"
+    data: str = TEST_DATA                  # test data; split "test" (validation: split "validation")
     resume: bool = False
     device: str = "auto"                   # training device ("auto": a GPU when there is one)
     eval_device: str = "cpu"
+    eval_threads: int = 1                  # OpenCV/torch threads while methods are timed (recorded in every row)
     train: dict = field(default_factory=dict)      # TrainConfig fields for every model (max_steps, threads...)
     overrides: dict = field(default_factory=dict)  # model or "*" -> {"model"|"task"|"train": {...}}
     limit: int | None = None               # evaluate the first N test images only (tests)
     plots: bool = True
     progress: bool = True
     command: str = ""
+    publish_weights: str | None = None     # a folder (e.g. pretrained/): also publish the learned weights there
 
 
 def train_config(model: str, cfg: ReproduceConfig):
@@ -117,31 +120,48 @@ def train_one(model: str, cfg: ReproduceConfig) -> tuple[dict, dict]:
             "train_config": {k: tc.to_dict()[k] for k in RECIPE_KEYS + ("max_steps",)}}, meta
 
 
-def _current_export(path: Path, meta: dict) -> dict | None:
-    """The card of an export of exactly this checkpoint's weights, if ``path`` holds one (so a re-run
-    does not rewrite committed model files: TorchScript archives differ byte-wise on every save)."""
+def _current_export(path: Path, meta: dict, inference: dict | None) -> dict | None:
+    """The card of an export of exactly this checkpoint's weights (and operating point), if ``path``
+    holds one (so a re-run does not rewrite committed model files: TorchScript archives differ
+    byte-wise on every save)."""
     card_json = path.with_suffix(".card.json")
     if not (path.is_file() and card_json.is_file()):
         return None
     card = json.loads(card_json.read_text(encoding="utf-8"))
     same = all(card["training"].get(k) == meta.get(k) for k in ("steps", "wall_time_s", "train_config"))
+    same = same and all((card.get("inference") or {}).get(k) == v for k, v in (inference or {}).items())
     return card if same and hashlib.sha256(path.read_bytes()).hexdigest() == card["sha256"] else None
 
 
-def export_one(model: str, rec: dict, meta: dict, out: Path) -> dict:
-    path = out / "models" / f"{model}.pt"
+def operating_point(checkpoint: str, criterion: str, cfg: ReproduceConfig) -> dict:
+    """A detector's threshold (and dilation) chosen on the validation split for ``criterion``."""
+    detector = load_model_file(checkpoint, cfg.eval_device, tile=None)
+    data = open_data(cfg.data, "validation")
+    found = calibrate_detector(detector, data, criterion)
+    return {"threshold": found["threshold"], "dilate": found["dilate"],
+            "calibrated": f"{criterion} on {data.name}", "calibration": {k: v for k, v in found.items()}}
+
+
+def export_one(name: str, rec: dict, meta: dict, out: Path, cfg: ReproduceConfig, criterion: str | None = None) -> dict:
+    """Export row ``name`` from a trained checkpoint (a detector at the operating point ``criterion``
+    picks on validation); its weights also go to ``pretrained/`` when it is a model family's own row."""
+    path = out / "models" / f"{name}.pt"
     start = time.monotonic()
-    card, seconds = _current_export(path, meta), None
+    inference = operating_point(rec["checkpoint"], criterion, cfg) if criterion else None
+    short = None if inference is None else {k: inference[k] for k in ("threshold", "dilate", "calibrated")}
+    card, seconds = _current_export(path, meta, short), None
     if card is None:
-        card = export_model(rec["checkpoint"], path)
+        card = export_model(rec["checkpoint"], path, inference=inference,
+                            pretrained_dir=cfg.publish_weights if name in LEARNED else None)
         card_md = path.with_suffix(".card.md")
         card_md.write_text(card_md.read_text(encoding="utf-8") + "\n## Reproduce this leaderboard row\n\n"
-                           f"    dustbench evaluate {path.as_posix()} --data builtin --out results/{model}\n\n"
+                           f"    dustbench evaluate {path.as_posix()} --data {cfg.data} --out results/{name}\n\n"
                            "Trained and exported by `dustbench leaderboard reproduce` (see ../leaderboard.md).\n",
                            encoding="utf-8")
         seconds = round(time.monotonic() - start, 1)
     return {"file": path.as_posix(), "sha256": card["sha256"], "size_mb": round(path.stat().st_size / 2**20, 2),
-            "parameters": card["parameters"], "kind": card.get("kind", "restorer"), "export_s": seconds}
+            "parameters": card["parameters"], "kind": card.get("kind", "restorer"), "export_s": seconds,
+            "operating_point": short}
 
 
 def evaluate_one(name: str, cfg: ReproduceConfig, model_file: str | None = None, train_data: str | None = None):
@@ -154,7 +174,7 @@ def evaluate_one(name: str, cfg: ReproduceConfig, model_file: str | None = None,
     start = time.monotonic()
     # overwrite: a re-exported model must not reuse the rows of its previous weights (10 images: cheap)
     res = evaluate(method, cfg.data, dest, save_images=True, train_data=train_data, limit=cfg.limit,
-                   overwrite=True, progress=cfg.progress, device=cfg.eval_device)
+                   overwrite=True, progress=cfg.progress, device=cfg.eval_device, threads=cfg.eval_threads)
     m = res.summary["metrics"]
     return {"result": dest.as_posix(), "eval_wall_s": round(time.monotonic() - start, 1), "psnr": m["psnr"]["mean"],
             "ssim": m["ssim"]["mean"], "method_runtime_s": round(res.summary["runtime"]["total_s"], 2)}, method
@@ -163,9 +183,11 @@ def evaluate_one(name: str, cfg: ReproduceConfig, model_file: str | None = None,
 def detection_metrics(method, data: str, limit: int | None = None) -> dict:
     """Pixel precision/recall/IoU of a DetectInpaint method's flags (before dilation) on the test split,
     pooled over images, against two ground truths: the training labels (mask opacity above the
-    label threshold) and any damage (mask > 0, the region of the masked metrics before dilation)."""
+    label threshold), the visible damage (opacity >= 0.25, the issue's target) and any damage (mask > 0,
+    the region of the masked metrics before dilation)."""
     label_threshold = float(method.options.get("label_threshold", 0.0))
-    truths = {f"labels (opacity > {label_threshold:g})": label_threshold, "any damage (mask > 0)": 0.0}
+    truths = {f"labels (opacity > {label_threshold:g})": (label_threshold, False),
+              "visible damage (opacity >= 0.25)": (0.25, True), "any damage (mask > 0)": (0.0, False)}
     totals = {k: {"tp": 0, "fp": 0, "fn": 0, "pixels": 0} for k in truths}
     flagged, pixels, n = 0, 0, 0
     for i, s in enumerate(open_data(data, "test")):
@@ -174,8 +196,8 @@ def detection_metrics(method, data: str, limit: int | None = None) -> dict:
         pred = method.detect(to_float(s.damaged))
         flagged, pixels = flagged + int(pred.sum()), pixels + pred.size
         opacity = to_float(s.mask)
-        for key, thr in truths.items():
-            c = detection_scores(pred, opacity > thr)
+        for key, (thr, inclusive) in truths.items():
+            c = detection_scores(pred, opacity >= thr if inclusive else opacity > thr)
             for k in totals[key]:
                 totals[key][k] += c[k]
         n += 1
@@ -193,28 +215,33 @@ def reproduce(cfg: ReproduceConfig) -> dict:
     record = {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": cfg.command,
               "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()},
               "shared_train": SHARED_TRAIN, "recipes": {m: RECIPES.get(m) for m in cfg.models},
-              "git": provenance.git_commit(), "versions": provenance.package_versions(), "models": {}, "methods": {}}
+              "git": provenance.git_commit(), "versions": provenance.package_versions(), "models": {}, "methods": {},
+              "data": open_data(cfg.data, "test").describe(), "validation": open_data(cfg.data, "validation").describe()}
     metas = {}
     for model in cfg.models:
         train_rec, metas[model] = train_one(model, cfg)
         record["models"][model] = {"train": train_rec}
     used = [str(rec["train"]["device"]) for rec in record["models"].values()]
     record["hardware"] = provenance.hardware(next((d for d in used if d.startswith("cuda")), "cpu"))
-    for model in cfg.models:
-        record["models"][model]["export"] = export_one(model, record["models"][model]["train"], metas[model], out)
+    rows = {m: (m, None) for m in cfg.models if m not in {s for s, _ in OPERATING_POINTS.values()}}
+    rows.update({row: point for row, point in OPERATING_POINTS.items() if point[0] in cfg.models})
+    record["exports"] = {}
+    for row, (model, criterion) in rows.items():
+        record["exports"][row] = export_one(row, record["models"][model]["train"], metas[model], out, cfg, criterion)
     results = []
     for name in cfg.methods:
         rec, _ = evaluate_one(name, cfg)
         record["methods"][name] = rec
         results.append(rec["result"])
-    for model in cfg.models:
+    for row, (model, _) in rows.items():
         t = record["models"][model]["train"]
-        train_data = f"builtin-train, {fmt_duration(cfg.budget)} on {t['device']}"
-        rec, method = evaluate_one(model, cfg, record["models"][model]["export"]["file"], train_data)
+        train_data = f"{SHARED_TRAIN['data']} at scan scale {t['train_config'].get('scan_scale')}, " \
+                     f"{fmt_duration(cfg.budget)} on {t['device']}"
+        rec, method = evaluate_one(row, cfg, record["exports"][row]["file"], train_data)
         if hasattr(method, "detect"):
             rec["detection"] = detection_metrics(method, cfg.data, cfg.limit)
             write_json_atomic(Path(rec["result"]) / "detection.json", rec["detection"])
-        record["methods"][model] = rec
+        record["methods"][row] = rec
         results.append(rec["result"])
     build_leaderboard(results, out, plots=cfg.plots, extra=lambda df: _finish(df, record, cfg, out, start))
     write_json_atomic(out / "reproduce.json", record)

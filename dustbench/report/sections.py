@@ -7,9 +7,9 @@ import json
 import math
 from pathlib import Path
 
-from ..data.builtin_sets import BUILTIN
 from ..sources import BUILTIN as TEST_PHOTOS
 from ..sources import BUILTIN_TRAIN
+from .recipe import OPERATING_POINTS
 
 # Mironică (2020), Table 1 (500 real community-retouched test photos): (row, PSNR, SSIM, our method).
 PAPER_TABLE1 = (("Pix2Pix [12]", 31.91, 0.80, "pix2pix"), ("Strubel et al. [21]", 25.07, 0.65, "segnet"),
@@ -41,13 +41,13 @@ def table1_lines(df, record: dict, cfg) -> list[str]:
     ident, test_set = _row(df, "identity"), df["test_set"].iloc[0]
     lines = ["## Beside the paper's Table 1", "",
              "Mironică (2020), Table 1, scores 500 *real* damaged film scans retouched by photographers; ours "
-             f"are on the `{test_set}` split ({int(df['n_images'].max())} synthetic 192×192 crops with known "
-             "masks). The metric names match, the data does not: compare the *order* and the gain over the "
-             "input, not absolute dB (the paper does not report its input's PSNR).", "",
+             f"are on the `{test_set}` split ({int(df['n_images'].max())} synthetic images with known masks: "
+             f"{_data_words(record)}). The metric names match, the data does not: compare the *order* and the "
+             "gain over the input, not absolute dB (the paper does not report its input's PSNR).", "",
              "| paper row | paper PSNR / SSIM | ours | PSNR (dB) [95 % CI] | SSIM | Δ PSNR vs input (dB) | "
              "masked PSNR in / out (dB) | clean changed (%) |", "|---|---|---|---|---|---|---|---|"]
     rows = [(name, f"{p:.2f} / {s:.2f}", ours) for name, p, s, ours in PAPER_TABLE1]
-    rows += [("(not in the paper)", "–", m) for m in ("identity", "median", "oracle_inpaint", "oracle_unblend")]
+    rows += [("(not in the paper)", "–", m) for m in ("gated", "identity", "median", "oracle_inpaint", "oracle_unblend")]
     for name, paper, ours in rows:
         r = _row(df, ours)
         if r is not None:
@@ -79,17 +79,25 @@ def table1_lines(df, record: dict, cfg) -> list[str]:
                       for k, v in (rec["train"].get("notes") or {}).items() if k == "perceptual")
     lines += ["**Honest differences from the paper.**", "",
               "- *Training data*: the paper uses 2,500 film photographs with 100 synthetic artifact types; every "
-              "model here trains on `builtin-train`: procedural `*_scan_*` damage on 8 built-in scikit-image "
-              "images (6 of them grey). Anything learned from so few scenes over-fits to them.",
+              f"model here trains on `{record['shared_train']['data']}`: `{record['shared_train']['presets']}` "
+              f"damage drawn afresh for every patch on the {len(BUILTIN_TRAIN)} other images that ship offline "
+              "(photographs, 7 of them grey, document and microscope scans), as crops of 35 mm frames scanned "
+              f"at {record['shared_train'].get('scan_scale')} px on the short side, with the paper's rotations, "
+              "resizes and intensity changes. Anything learned from so few scenes over-fits to them.",
               "- *Test data*: the paper's test photos carry real damage; ours is synthetic (the same generator "
-              "family as training, other photographs), so it says nothing yet about real scans.",
+              "family as training, other photographs), so it says nothing yet about real scans: evaluate on your "
+              "own retouched pairs (docs/evaluation.md, real pairs) and compare the rankings "
+              "(`dustbench leaderboard compare`).",
               f"- *Budget*: the paper trains 200 epochs (batch ≥ 32, presumably on a GPU); here each model gets "
               f"{fmt_duration(cfg.budget)} of wall-clock training ({steps} steps). Short CPU training of an "
-              "image-to-image net can do worse than returning its input (docs: DESIGN pitfalls).",
+              "image-to-image net can do worse than returning its input (docs/architecture.md, pitfalls).",
               "- *Network sizes*: narrowed for that budget (parameters below; pix2pix's U-Net is 41.8 M and "
               "SegNet 29.5 M at the papers' widths). " + (f"Perceptual loss — {notes}." if notes else ""),
               "- *Strubel et al.*: Mironică gives no detail of their pipeline; ours is a SegNet detector trained "
-              "with cross-entropy on the synthesis masks, then Telea inpainting (baselines/segnet/README.md). "
+              "on the synthesis masks with focal + Dice loss (plain cross-entropy collapses to \"no damage\" on "
+              "~1 % positive pixels), its threshold chosen for detection F1 on the validation split, then Telea "
+              "inpainting (baselines/segnet/README.md); `gated` is the same detector at the threshold of best "
+              "validation PSNR (baselines/gated/README.md). "
               "*Photoshop*: approximated by the Dust & Scratches median (`median`, and `median_tuned` tuned on "
               "the validation split).",
               "- *Metrics*: ours are RGB, 8-bit, SSIM with an 11×11 Gaussian window (see Conventions); the paper "
@@ -114,10 +122,19 @@ def detection_lines(record: dict) -> list[str]:
     return lines
 
 
+def _data_words(record: dict) -> str:
+    d = record.get("data") or {}
+    if d.get("version") == "v2":
+        scales = ", ".join(f"{v['dpi']} dpi ({v['short_side_px']} px)" for v in d["scan_scale"].values())
+        return f"full-resolution built-in photographs, damage drawn as on 35 mm frames scanned at {scales}"
+    return d.get("region", d.get("name", ""))
+
+
 def provenance_lines(record: dict, cfg) -> list[str]:
-    git, hw = record["git"], record["hardware"]
+    git, hw, data, val = record["git"], record["hardware"], record.get("data") or {}, record.get("validation") or {}
     test_photos = [sid for sid, *_ in TEST_PHOTOS]
-    overlap = sorted(set(BUILTIN_TRAIN) & set(test_photos))
+    train_names = [n.rsplit('.', 1)[0] for n in BUILTIN_TRAIN]
+    overlap = sorted(set(train_names) & set(test_photos))
     devices = sorted({str(rec["train"]["device"]) for rec in record["models"].values()})
     lines = ["## How this was made", "",
              "Every file in this folder is the output of one command (do not edit by hand):", "",
@@ -130,34 +147,35 @@ def provenance_lines(record: dict, cfg) -> list[str]:
              f"- budget: {fmt_duration(cfg.budget)} of wall-clock training per learned model (validation and "
              f"checkpoints included), the same for each; shared settings "
              f"`{json.dumps({**record['shared_train'], **cfg.train, **cfg.overrides.get('*', {}).get('train', {})})}`",
-             f"- training images (`builtin-train`): {', '.join(BUILTIN_TRAIN)}; test photographs: "
-             f"{', '.join(test_photos)} ({BUILTIN['test'][0]} crops from their right halves) — "
+             f"- training images (`builtin-train`): {', '.join(train_names)}; test photographs: "
+             f"{', '.join(test_photos)} ({data.get('region', '')}) — "
              + ("disjoint: no test pixel is trained on." if not overlap else f"**overlap: {overlap}**"),
-             f"- validation ({BUILTIN['validation'][0]} crops from the left halves of the test photographs, no "
-             "shared pixel): logged during training and used to tune `median_tuned`; never the test split",
+             f"- validation: `{val.get('name', '–')}` ({val.get('region', '')}; no pixel shared with the test "
+             "split): logged during training, used to tune `median_tuned` and to choose the detectors' operating "
+             "points; never the test split",
+             f"- timings: evaluation on {cfg.eval_device} with {cfg.eval_threads} thread(s) (OpenCV and torch)",
              f"- total wall time of the command: {fmt_duration(record['wall_time_s'])}", "",
-             "| method | params | recipe | steps (full epochs) | stopped by | train wall | export | evaluate "
-             "wall | model file | val PSNR / input (dB) |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "| method | params | recipe | operating point | steps (full epochs) | stopped by | train wall | export | "
+             "evaluate wall | model file | val PSNR / input (dB) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, rec in record["methods"].items():
-        model = record["models"].get(name)
-        if model is None:
-            lines.append(f"| {name} | 0 | – | – | – | – | – | {rec['eval_wall_s']:.1f} s | – | – |")
+        e = record.get("exports", {}).get(name)
+        if e is None:
+            lines.append(f"| {name} | 0 | – | – | – | – | – | – | {rec['eval_wall_s']:.1f} s | – | – |")
             continue
-        t, e = model["train"], model["export"]
+        t = record["models"][OPERATING_POINTS.get(name, (name, None))[0]]["train"]
         recipe = {k: v for k, v in t["train_config"].items() if k in ("model_config", "task_options", "lr") and v}
-        val = t.get("val") or {}
+        point = e.get("operating_point") or {}
+        point = f"P ≥ {point['threshold']:g}, dilate {point['dilate']} ({point['calibrated']})" if point else "–"
+        val_scores = t.get("val") or {}
         export = "kept (same weights)" if e["export_s"] is None else f"{e['export_s']:.1f} s"
-        lines.append(f"| {name} | {e['parameters']:,} | `{json.dumps(recipe)}` | {t['steps']} ({t['epochs']}) | "
+        lines.append(f"| {name} | {e['parameters']:,} | `{json.dumps(recipe)}` | {point} | {t['steps']} ({t['epochs']}) | "
                      f"{t['stop_reason']} | {fmt_duration(t['train_wall_s'])} | {export} | "
                      f"{rec['eval_wall_s']:.1f} s | [{Path(e['file']).name}](models/{Path(e['file']).name}) "
                      f"({e['size_mb']} MB, [card](models/{Path(e['file']).stem}.card.md)) | "
-                     f"{_num(val.get('val_psnr'))} / {_num(val.get('val_psnr_identity'))} |")
-    lines += ["", "Reproduce one row on another machine in minutes: `dustbench evaluate models/dust_gan.pt "
-              "--data builtin --out results/dust_gan` (row names differ: a file is named `file:dust_gan.pt`). "
-              "Full record: `reproduce.json`.", ""]
+                     f"{_num(val_scores.get('val_psnr'))} / {_num(val_scores.get('val_psnr_identity'))} |")
+    lines += ["", f"Reproduce one row on another machine in minutes: `dustbench evaluate models/dust_gan.pt "
+              f"--data {cfg.data} --out results/dust_gan`. Full record: `reproduce.json`.", ""]
     return lines
-
-
 
 
 def published_sections(record: dict, cfg):

@@ -2,7 +2,9 @@
 
 ``spec`` (``--clean``) is one of
 
-* ``builtin``: the colour photographs shipped with scikit-image/matplotlib (:mod:`.builtin`);
+* ``builtin``: the colour photographs shipped with scikit-image/matplotlib (:mod:`.builtin`), which
+  the ``builtin`` evaluation sets are drawn from; ``builtin-train``: every other image that ships
+  offline (:data:`.builtin.BUILTIN_TRAIN`), for training;
 * a folder of PNG/JPEG/TIFF scans (:mod:`.folder`);
 * a folder written by ``datasets``' ``save_to_disk`` (``DIR`` or ``DIR:split``) or ``hf:NAME[:split]``
   on the Hugging Face hub (:mod:`.hf`).
@@ -39,10 +41,10 @@ def open_sources(spec: str | os.PathLike, column: str | None = None) -> list[Sou
     ``column`` names the image column of a dataset (default: the first image column).
     """
     spec = str(spec)
-    if spec == "builtin":
-        sources = builtin_sources()
+    if spec in ("builtin", "builtin-train"):
+        sources = builtin_sources() if spec == "builtin" else builtin_train_sources()
         if not sources:
-            raise DustbenchError("no built-in photographs found (are scikit-image and matplotlib installed?)")
+            raise DustbenchError(f"no {spec} images found (are scikit-image and matplotlib installed?)")
         return sources
     if _is_dataset_spec(spec):
         return list(hf_sources(spec, column))

@@ -74,12 +74,13 @@ def check_exported(path: Path, model: torch.nn.Module, channels: int) -> float:
 
 
 def export_model(checkpoint, out, *, format: str = "torchscript", card: bool = True, dataset_ids=None,
-                 pretrained_dir=None) -> dict:
+                 pretrained_dir=None, inference: dict | None = None) -> dict:
     """Export ``checkpoint`` (a file or a run folder) to ``out``; returns the model card as a dict.
 
     ``dataset_ids`` (Hub dataset ids the model was trained on) go to the card's ``datasets:``
     (default: the training data's ``hf:`` name, if any); ``pretrained_dir`` also writes the weights
-    and their manifest entry there (see :mod:`dustbench.models.pretrained`).
+    and their manifest entry there (see :mod:`dustbench.models.pretrained`). ``inference`` overrides
+    what a detector file records about its use (threshold, dilation, how they were chosen).
     """
     if format not in FORMATS:
         raise DustbenchError(f"format must be one of {FORMATS}, got {format!r}")
@@ -91,6 +92,10 @@ def export_model(checkpoint, out, *, format: str = "torchscript", card: bool = T
     model = build_model(ckpt, checkpoint).cpu()
     channels = int(checkpoint_channels(ckpt) or 3)
     info_extra = file_info(ckpt)
+    if inference:
+        if info_extra.get("kind") != "detector":
+            raise DustbenchError(f"{checkpoint}: inference settings apply to detector models only")
+        info_extra = {**info_extra, **inference}
     _script(model, out, info_extra)
     try:
         max_diff = check_exported(out, model, channels)

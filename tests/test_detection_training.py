@@ -1,0 +1,77 @@
+"""#16's detector: losses for rare pixels, and its operating point chosen on validation pairs."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dustbench.data import Sample
+from dustbench.methods import Method
+from dustbench.methods.calibrate import calibrate_detector
+from dustbench.methods.classical import dilate_mask
+from dustbench.methods.detect_inpaint import DetectInpaint
+from dustbench.metrics import psnr
+from dustbench.models.losses import focal_loss, soft_dice_loss
+
+
+def test_focal_loss_reduces_to_cross_entropy_and_dice_to_overlap():
+    g = torch.Generator().manual_seed(0)
+    scores, target = torch.randn(2, 2, 8, 8, generator=g), (torch.rand(2, 8, 8, generator=g) > 0.8).long()
+    # gamma 0, alpha 1/2: every pixel weighs 1/2 -> half the cross-entropy
+    assert float(focal_loss(scores, target, 0.0, 0.5)) == pytest.approx(0.5 * float(F.cross_entropy(scores, target)))
+    # easy pixels weigh less: with gamma 2 the loss is far below the cross-entropy
+    assert float(focal_loss(scores, target, 2.0, 0.5)) < 0.5 * float(F.cross_entropy(scores, target))
+    t = target.float()
+    assert float(soft_dice_loss(t, target, eps=0.0)) == pytest.approx(0.0)
+    assert float(soft_dice_loss(1 - t, target, eps=0.0)) == pytest.approx(1.0)
+
+
+class Oracle(Method):
+    """A stand-in detector: P(artifact) = the true opacity blurred, plus a false alarm of 0.4 at one spot."""
+
+    name = "fake_detector"
+
+    def __init__(self, masks):
+        super().__init__(options={})
+        self.masks = masks
+
+    def run(self, image, mask):
+        key = round(float(image.sum()), 3)
+        p = self.masks[key].copy()
+        p[0:3, 0:3] = np.maximum(p[0:3, 0:3], 0.4)  # a false alarm on clean pixels
+        return np.repeat(p[:, :, None], image.shape[2], axis=2)
+
+
+def _pairs(n=3, size=48, seed=0):
+    rng = np.random.default_rng(seed)
+    samples, masks = [], {}
+    for i in range(n):
+        clean = (rng.random((size, size, 3)) * 0.2 + 0.4).astype(np.float32)
+        opacity = np.zeros((size, size), np.float32)
+        for _ in range(6):
+            y, x = rng.integers(5, size - 5, 2)
+            opacity[y - 1:y + 2, x - 1:x + 2] = rng.uniform(0.6, 1.0)
+        damaged = (clean * (1 - opacity[:, :, None])).astype(np.float32)  # dark specks
+        c8, d8 = np.rint(clean * 255).astype(np.uint8), np.rint(damaged * 255).astype(np.uint8)
+        masks[round(float((d8.astype(np.float32) / 255).sum()), 3)] = opacity
+        samples.append(Sample(f"s{i}", d8, c8, np.rint(opacity * 255).astype(np.uint8)))
+    return samples, masks
+
+
+def test_calibration_picks_an_operating_point_on_validation_pairs():
+    samples, masks = _pairs()
+    method = DetectInpaint(Oracle(masks), threshold=0.5, dilate=1)
+    f1 = calibrate_detector(method, samples, "f1")
+    assert f1["threshold"] > 0.4 and f1["score"] == pytest.approx(1.0)  # above the false alarm, all damage
+    best = calibrate_detector(method, samples, "psnr")
+    assert best["threshold"] > 0.4  # filling the false alarm only loses PSNR
+    chosen = DetectInpaint(Oracle(masks), threshold=best["threshold"], dilate=best["dilate"])
+    for s in samples:
+        image = s.damaged.astype(np.float32) / 255
+        out = np.rint(chosen(image) * 255).astype(np.uint8)
+        assert psnr(s.clean, out) > psnr(s.clean, s.damaged)
+        touched = dilate_mask(chosen.detect(image), best["dilate"]) > 0
+        assert np.array_equal(out[~touched], s.damaged[~touched])  # do no harm: the rest is returned as it came
+    grid = {(g["threshold"], g["dilate"]) for g in best["grid"]}
+    assert len(grid) == len(best["grid"]) and best["images"] == 3
