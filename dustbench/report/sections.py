@@ -74,10 +74,15 @@ def table1_lines(df, record: dict, cfg) -> list[str]:
         lines.append("")
     if record.get("masked_plot"):
         lines += [f"![Masked metrics]({record['masked_plot']})", ""]
+    return lines + honest_differences(record, cfg)
+
+
+def honest_differences(record: dict, cfg) -> list[str]:
+    """What still differs from the paper's setting, in plain words."""
     steps = ", ".join(f"{m} {rec['train']['steps']}" for m, rec in record["models"].items())
     notes = "; ".join(f"{m}: {k} {v}" for m, rec in record["models"].items()
                       for k, v in (rec["train"].get("notes") or {}).items() if k == "perceptual")
-    lines += ["**Honest differences from the paper.**", "",
+    return ["**Honest differences from the paper.**", "",
               "- *Training data*: the paper uses 2,500 film photographs with 100 synthetic artifact types; every "
               f"model here trains on `{record['shared_train']['data']}`: `{record['shared_train']['presets']}` "
               f"damage drawn afresh for every patch on the {len(BUILTIN_TRAIN)} other images that ship offline "
@@ -102,7 +107,6 @@ def table1_lines(df, record: dict, cfg) -> list[str]:
               "the validation split).",
               "- *Metrics*: ours are RGB, 8-bit, SSIM with an 11×11 Gaussian window (see Conventions); the paper "
               "does not state its conventions.", ""]
-    return lines
 
 
 def detection_lines(record: dict) -> list[str]:
