@@ -26,6 +26,7 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # before numpy/torch load; spawned workers inherit it
 
 import argparse  # noqa: E402
+import itertools  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -55,7 +56,7 @@ class PreMade(IterableDataset):
         for k in KEYS:
             np.save(self.paths[k], np.stack([s[k].numpy() for s in samples]))
         self.row = {g: i for i, g in enumerate(self.order)}
-        self.source = [s["source"] for s in samples]
+        self.extra = [{k: s[k] for k in ("source", "scan_scale") if k in s} for s in samples]
 
     def __iter__(self):
         info = get_worker_info()
@@ -64,8 +65,7 @@ class PreMade(IterableDataset):
         mine = self.order if info is None else self.split[info.id]
         for g in mine:
             i = self.row[g]
-            yield {**{k: torch.from_numpy(np.array(arrays[k][i])) for k in KEYS}, "index": g,
-                   "source": self.source[i]}
+            yield {**{k: torch.from_numpy(np.array(arrays[k][i])) for k in KEYS}, "index": g, **self.extra[i]}
 
 
 class Clocked(IterableDataset):
@@ -109,12 +109,11 @@ def rate(dataset, batch: int, workers: int) -> tuple[float, float]:
 def cpu_ms(stream: DamageStream, n: int = 320) -> float:
     """CPU ms per sample of iterating the stream in this process (sharing-proof), after 32 samples."""
     it = iter(stream)
-    for _ in range(32):
-        next(it)
+    for _ in itertools.islice(it, 32):
+        pass
     t = time.process_time()
-    for _ in range(n):
-        next(it)
-    return (time.process_time() - t) * 1000 / n
+    done = sum(1 for _ in itertools.islice(it, n))
+    return (time.process_time() - t) * 1000 / done if done else float("nan")
 
 
 def scenario(name: str, args) -> None:
