@@ -15,6 +15,9 @@ at a time, alternating between them, so consecutive samples come from several so
 
 Damage is drawn as on the full source frame and rendered only on the region around the patch
 (``dustbench.synth.crop``), then image and damage are rotated/resized together (``augment.py``).
+Only the artifacts that reach the pixels the warp reads (the turned patch plus its interpolation
+margin, ``augment.footprint``) are rendered: the patch gets the same bytes as if the whole region
+had been damaged (``tests/test_stream_fast.py``).
 With ``scan_scale`` (S, or a ``(lo, hi)`` range drawn log-uniformly per sample) the region is drawn
 instead as a crop of a 3:2 film frame of short side S px, whatever the source's own size
 (``dustbench.synth.scale``): specks get the pixel sizes of real scans at that resolution.
@@ -39,11 +42,11 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from ..errors import DustbenchError
-from ..io import atomic_path, check_image, to_chw, to_float, with_channels
+from ..io import atomic_path, check_image, to_float, with_channels
 from ..sources import ArraySource, Source, open_sources, source_from_record
-from ..synth import DEFAULT_PRESETS, library, regenerate, resolve_presets
+from ..synth import DEFAULT_PRESETS, artifact_mask, composite, family_labels, library, render, resolve_presets
 from ..synth.scale import check_scan_scale, draw_scan_scale, scaled_params, smallest
-from .augment import IDENTITY, Augment, draw, region_side, warp
+from .augment import IDENTITY, Augment, draw, footprint, region_side, warp
 from .codec import read_dataset_manifest
 
 STREAM_KEY = 0x5D57  # keeps stream seeds apart from make-dataset's SeedSequence([seed, split, i])
@@ -169,18 +172,22 @@ class DamageStream(IterableDataset):
         _, world = self._rank_world()
         return self._blocks_per_rank(world) * self.patches_per_visit
 
+    def _groups(self, worker: int, num_workers: int, rank: int, world_size: int) -> list[list[int]]:
+        """The blocks one worker of one rank visits, `interleave` at a time, in order."""
+        blocks = [rank + world_size * t for t in range(self._blocks_per_rank(world_size))][worker::num_workers]
+        return [blocks[i:i + self.interleave] for i in range(0, len(blocks), self.interleave)]
+
     def indices(self, worker: int = 0, num_workers: int = 1, rank: int | None = None,
                 world_size: int | None = None) -> list[int]:
         """The global sample indices that one worker of one rank yields, in yield order."""
         if rank is None or world_size is None:
             rank, world_size = self._rank_world()
-        per_rank = self._blocks_per_rank(world_size)
-        blocks = [rank + world_size * t for t in range(per_rank)][worker::num_workers]
-        b, out = self.patches_per_visit, []
-        for start in range(0, len(blocks), self.interleave):
-            group = blocks[start:start + self.interleave]
-            out += [blk * b + j for j in range(b) for blk in group]
-        return out
+        return [g for group in self._groups(worker, num_workers, rank, world_size) for g in self._visit(group)]
+
+    def _visit(self, group: list[int]) -> list[int]:
+        """The samples of a group of blocks in yield order: alternating between the blocks."""
+        b = self.patches_per_visit
+        return [blk * b + j for j in range(b) for blk in group]
 
     def __iter__(self):
         info = get_worker_info()
@@ -188,10 +195,21 @@ class DamageStream(IterableDataset):
             import cv2
             cv2.setNumThreads(1)
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
-        for g in self.indices(worker, workers):
-            yield self.sample(g)
+        for group in self._groups(worker, workers, *self._rank_world()):
+            self._keep_cached(group)
+            for g in self._visit(group):
+                yield self.sample(g)
 
-    # -- one sample -------------------------------------------------------------------------------
+    # -- sources -----------------------------------------------------------------------------------
+    def _keep_cached(self, blocks: list[int]) -> None:
+        """Mark the sources these blocks use as the most recent, so that a new one evicts a source
+        the group does not need (plain LRU would evict one it is about to revisit, again and again)."""
+        perm = self._permutation()
+        for blk in blocks:
+            sid = self.sources[perm[blk % len(self.sources)]].id
+            if sid in self._cache:
+                self._cache.move_to_end(sid)
+
     def _image(self, source) -> np.ndarray:
         image = self._cache.get(source.id)
         if image is not None:
@@ -214,12 +232,14 @@ class DamageStream(IterableDataset):
                     np.save(f, source.load())
         return np.load(path, mmap_mode="r")
 
-    def _block_source(self, block: int):
-        n = len(self.sources)
+    def _permutation(self) -> np.ndarray:
         if self._perm is None or self._perm[0] != (self.seed, self.epoch):
             ss = np.random.SeedSequence([self.seed, STREAM_KEY + 1, self.epoch])
-            self._perm = ((self.seed, self.epoch), np.random.default_rng(ss).permutation(n))
-        perm = self._perm[1]
+            self._perm = ((self.seed, self.epoch), np.random.default_rng(ss).permutation(len(self.sources)))
+        return self._perm[1]
+
+    def _block_source(self, block: int):
+        n, perm = len(self.sources), self._permutation()
         for step in range(n):
             source = self.sources[perm[(block + step) % n]]
             if source.id in self._too_small:
@@ -231,6 +251,7 @@ class DamageStream(IterableDataset):
             self._cache.pop(source.id, None)
         raise DustbenchError(f"every source image is smaller than the {self.patch}-px patch")
 
+    # -- one sample -------------------------------------------------------------------------------
     def sample(self, g: int) -> dict[str, Any]:
         """Sample ``g`` of the current epoch (the same whichever worker or rank makes it)."""
         source, image = self._block_source(g // self.patches_per_visit)
@@ -241,14 +262,25 @@ class DamageStream(IterableDataset):
         side, scale = region_side(self.patch, d, min(h, w))
         y0, x0 = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
         frame = draw_scan_scale(self.scan_scale, rng)
+        window = footprint(self.patch, d, scale, side)  # only what the warp reads gets drawn
         if frame is None:  # the source is the whole frame
-            cp = scaled_params(preset, image.shape, rng, None, (y0, x0, side, side), d.artifact_scale, d.intensity)
+            cp = scaled_params(preset, image.shape, rng, None, (y0, x0, side, side), d.artifact_scale, d.intensity,
+                               window)
         else:  # the region is a crop of a frame of that short side, whatever the source's own size
-            cp = scaled_params(preset, (side, side), rng, frame, None, d.artifact_scale, d.intensity)
+            cp = scaled_params(preset, (side, side), rng, frame, None, d.artifact_scale, d.intensity, window)
         region = with_channels(to_float(image[y0:y0 + side, x0:x0 + side]), self.channels)
-        s = regenerate(np.ascontiguousarray(region), cp)
-        (damaged, clean, mask), labels = warp([s.damaged, s.clean, s.mask], s.labels, d, scale, self.patch)
-        tensor = lambda a: torch.from_numpy(to_chw(a))  # noqa: E731
-        out = {"damaged": tensor(damaged), "clean": tensor(clean), "mask": tensor(mask),
+        damaged, clean, mask, labels = _damage(np.ascontiguousarray(region), cp, d, scale, self.patch)
+        out = {"damaged": torch.from_numpy(damaged), "clean": torch.from_numpy(clean), "mask": torch.from_numpy(mask),
                "labels": torch.from_numpy(labels), "index": g, "source": source.id}
         return out if frame is None else {**out, "scan_scale": frame}
+
+
+def _damage(region: np.ndarray, params: dict, d, scale: float, patch: int) -> tuple[np.ndarray, ...]:
+    """Damaged, clean, mask (C×H×W float32) and labels of one patch: `params` drawn on the region, then warped."""
+    layer = render(params, region.shape)
+    if not layer.sprites:  # nothing drawn: damaged is clean, mask and labels 0 (what warping zeros gives)
+        (clean,), _ = warp([region], None, d, scale, patch, chw=True)
+        return clean, clean.copy(), np.zeros((1, patch, patch), np.float32), np.zeros((patch, patch), np.uint8)
+    images = [composite(region, layer), region, artifact_mask(layer)]
+    (damaged, clean, mask), labels = warp(images, family_labels(layer), d, scale, patch, chw=True)
+    return damaged, clean, mask, labels

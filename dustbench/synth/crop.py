@@ -40,12 +40,33 @@ def _reach(g: dict[str, Any], short: float) -> np.ndarray:
             + blur + 2.0)
 
 
+def _kept(value, keep: np.ndarray) -> list:
+    """The kept entries of a per-artifact column (a list, or an array from ``sample_params(lists=False)``) as a list."""
+    return value[keep].tolist() if isinstance(value, np.ndarray) else [value[i] for i in keep]
+
+
+def _touches(px: np.ndarray, py: np.ndarray, reach: np.ndarray, h: int, w: int, window) -> np.ndarray:
+    """Indices of the artifacts whose reach touches the h×w box and, if given, the window."""
+    near = (px + reach > 0) & (px - reach < w) & (py + reach > 0) & (py - reach < h)
+    if window is not None:  # offsets turned as cv2.getRotationMatrix2D(centre, angle, 1) turns them
+        cy, cx, half, angle = window
+        c, s = np.cos(np.radians(angle)), np.sin(np.radians(angle))
+        dx, dy = px - cx, py - cy
+        near &= (np.abs(c * dx + s * dy) < half + reach) & (np.abs(c * dy - s * dx) < half + reach)
+    return np.flatnonzero(near)
+
+
 def crop_params(params: dict[str, Any], frame_shape, box, size_scale: float = 1.0,
-                opacity_scale: float = 1.0) -> dict[str, Any]:
+                opacity_scale: float = 1.0, window=None) -> dict[str, Any]:
     """Rewrite a full-frame parameter record for the crop ``box = (y0, x0, h, w)`` (frame pixels).
 
     The result renders on an image of shape (h, w) exactly what the frame record renders inside
     the box (``size_scale`` = 1). It records the frame and the box under ``"crop"``.
+    ``window = (cy, cx, half, angle)`` (crop pixels, degrees) drops as well the artifacts that
+    cannot reach the square of points whose offsets (dx, dy) from (cx, cy) have
+    |dx·cos + dy·sin| and |dy·cos − dx·sin| below `half`: the only pixels a later warp reads (the
+    stream's turned patch, :func:`dustbench.data.augment.footprint`); the crop's other pixels
+    may then lack some of their damage.
     """
     fh, fw = int(frame_shape[0]), int(frame_shape[1])
     y0, x0, h, w = (int(v) for v in box)
@@ -59,11 +80,11 @@ def crop_params(params: dict[str, Any], frame_shape, box, size_scale: float = 1.
         px = np.asarray(g["x"], dtype=np.float64) * fw - x0
         py = np.asarray(g["y"], dtype=np.float64) * fh - y0
         reach = _reach(g, frame_short) * size_scale if n else np.zeros(0)
-        keep = np.flatnonzero((px + reach > 0) & (px - reach < w) & (py + reach > 0) & (py - reach < h))
+        keep = _touches(px, py, reach, h, w, window)
         out: dict[str, Any] = {}
         for key, value in g.items():
-            if isinstance(value, list) and len(value) == n:  # one entry per artifact
-                out[key] = [value[i] for i in keep]
+            if isinstance(value, (list, np.ndarray)) and len(value) == n:  # one entry per artifact
+                out[key] = _kept(value, keep)
             else:
                 out[key] = value
         out["n"] = int(keep.size)
@@ -78,6 +99,8 @@ def crop_params(params: dict[str, Any], frame_shape, box, size_scale: float = 1.
     crop = {"frame_shape": [fh, fw], "box": [y0, x0, h, w]}
     if size_scale != 1.0 or opacity_scale != 1.0:
         crop.update(size_scale=float(size_scale), opacity_scale=float(opacity_scale))
+    if window is not None:
+        crop["window"] = [float(v) for v in window]
     return {**params, "image_shape": [h, w], "groups": groups, "crop": crop}
 
 

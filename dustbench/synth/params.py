@@ -58,9 +58,13 @@ def _colors(rng: np.random.Generator, p: Preset, n: int) -> np.ndarray:
     return np.clip(grey + rng.uniform(-0.02, 0.02, (n, 3)), 0.0, 1.0)
 
 
-def _sample_group(p: Preset, scale: float, shape, rng: np.random.Generator) -> dict[str, Any]:
+def _as_lists(g: dict[str, Any], lists: bool) -> dict[str, Any]:
+    return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in g.items()} if lists else g
+
+
+def _sample_group(p: Preset, scale: float, shape, rng: np.random.Generator, lists: bool = True) -> dict[str, Any]:
     if p.family == "stamp":  # before any draw: procedural groups keep their exact random stream
-        return _sample_stamps(p, scale, shape, rng)
+        return _as_lists(_sample_stamps(p, scale, shape, rng), lists)
     density = float(rng.uniform(*p["density"])) * scale
     n = int(rng.poisson(expected_count(density, shape)))
     g: dict[str, Any] = {"preset": p.name, "family": p.family, "density": density, "n": n}
@@ -89,7 +93,7 @@ def _sample_group(p: Preset, scale: float, shape, rng: np.random.Generator) -> d
             g["spread"] = _uniform(rng, p["spread"], n)
         if p.family == "scratch":
             g.update(_scratch_layout(p, shape, rng, n, g))
-    return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in g.items()}
+    return _as_lists(g, lists)
 
 
 def _scratch_layout(p: Preset, shape, rng, n, g) -> dict[str, Any]:
@@ -140,20 +144,23 @@ def _sample_stamps(p: Preset, scale: float, shape, rng: np.random.Generator) -> 
     g = {"preset": p.name, "family": "stamp", "density": density, "n": n, "stamps": str(stamps.folder),
          "digest": stamps.digest, "stamp": pick, "families": families, "x": x, "y": y, "angle": angle,
          "flip": flip, "size": size, "opacity": opacity}
-    return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in g.items()}
+    return g
 
 
-def sample_params(presets: str | Preset | Iterable, shape: tuple[int, ...], rng: np.random.Generator) -> dict[str, Any]:
+def sample_params(presets: str | Preset | Iterable, shape: tuple[int, ...], rng: np.random.Generator,
+                  lists: bool = True) -> dict[str, Any]:
     """Draw every artifact of `presets` (all of them, mixes expanded) for an image of `shape`.
 
     Returns a JSON-serializable record; ``render(record, shape)`` turns it into pixels.
+    ``lists=False`` leaves the per-artifact values as numpy arrays (same values, same draws): for
+    :func:`~dustbench.synth.crop.crop_params`, which keeps a few of thousands and makes those lists.
     """
     if not isinstance(rng, np.random.Generator):
         raise TypeError("rng must be a numpy.random.Generator (e.g. np.random.default_rng(seed))")
     if len(shape) < 2 or min(shape[:2]) < 1:
         raise ValueError(f"invalid image shape {tuple(shape)}")
     selected = resolve_presets(presets)
-    groups = [_sample_group(component, scale, shape, rng)
+    groups = [_sample_group(component, scale, shape, rng, lists)
               for preset in selected for component, scale in expand(preset)]
     return {"version": PARAMS_VERSION, "image_shape": [int(shape[0]), int(shape[1])],
             "presets": [p.name for p in selected], "groups": groups}

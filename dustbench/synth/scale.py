@@ -119,24 +119,25 @@ def frame_around(shape, short: int, rng: np.random.Generator) -> tuple[tuple[int
 
 
 def scaled_params(presets, shape, rng: np.random.Generator, scan_scale: int | None = None, box=None,
-                  size_scale: float = 1.0, opacity_scale: float = 1.0) -> dict[str, Any]:
+                  size_scale: float = 1.0, opacity_scale: float = 1.0, window=None) -> dict[str, Any]:
     """Damage parameters for an image of `shape` (optionally only its region ``box = (y0, x0, h, w)``).
 
     ``scan_scale=None``: the image is the whole frame (``sample_params`` on it; then ``crop_params``
     for a box or the augmentation factors), exactly as before scales existed. Otherwise the image
     is a crop of a frame of short side `scan_scale` px (see the module docstring); the record says
-    so under ``"scan_scale"``.
+    so under ``"scan_scale"``. ``window``: see :func:`~dustbench.synth.crop.crop_params`.
     """
     shape = tuple(int(v) for v in shape[:2])
     box = tuple(int(v) for v in box) if box is not None else None
-    plain = box is None and size_scale == 1.0 and opacity_scale == 1.0
-    if scan_scale is None:
-        params = sample_params(presets, shape, rng)
-        return params if plain else crop_params(params, shape, box or (0, 0, *shape), size_scale, opacity_scale)
+    plain = box is None and size_scale == 1.0 and opacity_scale == 1.0 and window is None
+    if scan_scale is None:  # arrays while crop_params follows: it makes lists of the few it keeps
+        params = sample_params(presets, shape, rng, lists=plain)
+        return params if plain else crop_params(params, shape, box or (0, 0, *shape), size_scale, opacity_scale,
+                                                window)
     frame, (fy, fx) = frame_around(shape, int(scan_scale), rng)
     y0, x0, h, w = box or (0, 0, *shape)
-    params = crop_params(sample_params(presets, frame, rng), frame, (fy + y0, fx + x0, h, w), size_scale,
-                         opacity_scale)
+    params = crop_params(sample_params(presets, frame, rng, lists=False), frame, (fy + y0, fx + x0, h, w),
+                         size_scale, opacity_scale, window)
     return {**params, "scan_scale": int(scan_scale)}
 
 
