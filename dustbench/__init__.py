@@ -5,7 +5,8 @@
     >>> dustbench.list_methods(), dustbench.create_method("median", radius=2)
     >>> result = dustbench.evaluate("median", "builtin")                 # the shared harness
 
-Models (``list_models``, ``create_model``) import torch, so they load on first use.
+Models (``list_models``, ``create_model``) import torch, so they load on first use, and so does
+``dustbench.transforms`` (``FilmDamage``: albumentations-style, imports albumentations when installed).
 """
 from __future__ import annotations
 
@@ -26,4 +27,8 @@ def __getattr__(name):
         from . import models  # deferred: imports torch
 
         return getattr(models, name)
+    if name == "transforms":
+        import importlib  # `from . import transforms` here would call this __getattr__ again
+
+        return importlib.import_module(f"{__name__}.transforms")  # deferred: albumentations (and torch) load slowly
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

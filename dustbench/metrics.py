@@ -23,8 +23,9 @@ import cv2
 import numpy as np
 
 from dustbench.errors import DustbenchError
+from dustbench.stats import bootstrap_ci, paired_comparison
 
-__all__ = ["psnr", "ssim", "masked_metrics", "touch_metrics", "bootstrap_ci", "paired_comparison",
+__all__ = ["psnr", "ssim", "masked_metrics", "touch_metrics", "labelled_psnr", "bootstrap_ci", "paired_comparison",
            "MetricInputError", "DEFAULT_DATA_RANGE"]
 
 WINDOW, SIGMA, K1, K2 = 11, 1.5, 0.01, 0.03
@@ -298,6 +299,30 @@ def masked_metrics(reference, restored, mask, data_range=None, *, dilate_px=3,
     }
 
 
+def labelled_psnr(reference, restored, labels, names, data_range=None, *, dilate_px=3) -> dict:
+    """PSNR inside each labelled region: ``{name: (psnr, pixels)}`` for the labels present.
+
+    ``labels`` is an H×W integer map (0 = none); ``names[i]`` names label ``i + 1``. Label ``i + 1``'s
+    region is ``labels == i + 1`` dilated like :func:`masked_metrics`' region (a square of side
+    ``2·dilate_px + 1``), so it covers the soft fringe the labels leave out; regions of different
+    labels may overlap. PSNR is over the region's pixels and all channels (inf when error-free).
+    """
+    x, y, R = _check_pair(reference, restored, data_range)
+    lab = np.asarray(labels)
+    if lab.shape != x.shape[:2] or lab.dtype.kind not in "ui":
+        raise MetricInputError(f"labels must be an integer H×W map matching the image {x.shape[:2]}, "
+                               f"got {lab.dtype} {lab.shape}")
+    diff = (x.astype(np.float64) - y.astype(np.float64)).reshape(x.shape[0], x.shape[1], -1)
+    sse_px = np.einsum("ijc,ijc->ij", diff, diff)
+    present = np.flatnonzero(np.bincount(lab.reshape(-1), minlength=len(names) + 1)[1:len(names) + 1])
+    out = {}
+    for i in present:
+        region = _region(lab == i + 1, lab.shape, dilate_px)
+        n = int(region.sum())
+        out[names[i]] = (_psnr_from_mse(float(sse_px[region].sum()) / (n * diff.shape[2]), R), n)
+    return out
+
+
 def touch_metrics(reference, damaged, restored, mask, data_range=None, *, dilate_px=3,
                   change_threshold=2 / 255) -> dict:
     """What a method touched, against the damage: precision, recall and F1 of its changed pixels.
@@ -327,77 +352,3 @@ def touch_metrics(reference, damaged, restored, mask, data_range=None, *, dilate
         f1 = 2 * precision * recall / (precision + recall)
     return {"touch_precision": precision, "touch_recall": recall, "touch_f1": f1,
             "touched_fraction": n_touched / touched.size}
-
-
-def _as_values(values, name="values") -> np.ndarray:
-    v = np.asarray(values, dtype=np.float64)
-    if v.ndim != 1 or v.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D sequence, got shape {v.shape}")
-    if np.isnan(v).any():
-        raise ValueError(f"{name} contains NaN")
-    if np.isinf(v).any():
-        raise ValueError(f"{name} contains inf (e.g. PSNR of a pixel-identical image); cap it "
-                         "explicitly first, e.g. np.minimum(values, 100.0), and report the cap")
-    return v
-
-
-def _check_stats_args(rng, n_resamples, confidence):
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    if int(n_resamples) != n_resamples or n_resamples < 1:
-        raise ValueError(f"n_resamples must be a positive integer, got {n_resamples!r}")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
-
-
-def _chunks(total: int, n: int):
-    """Row counts of resampling blocks, each holding at most ~4M draws."""
-    step = max(1, (1 << 22) // n)
-    for start in range(0, total, step):
-        yield min(step, total - start)
-
-
-def bootstrap_ci(values, rng: np.random.Generator, n_resamples=2000, confidence=0.95):
-    """Percentile-bootstrap CI of the mean: returns ``(mean, low, high)``.
-
-    ``inf``/NaN values are refused (ValueError): cap PSNR of identical images explicitly first.
-    All randomness comes from ``rng``.
-    """
-    v = _as_values(values)
-    _check_stats_args(rng, n_resamples, confidence)
-    n = v.size
-    means = np.concatenate([v[rng.integers(0, n, size=(k, n))].mean(axis=1)
-                            for k in _chunks(int(n_resamples), n)])
-    alpha = 1.0 - confidence
-    low, high = np.quantile(means, [alpha / 2, 1 - alpha / 2])
-    return float(v.mean()), float(low), float(high)
-
-
-def paired_comparison(a, b, rng: np.random.Generator, n_resamples=2000, confidence=0.95) -> dict:
-    """Compare two methods scored on the same images; differences are ``b - a``.
-
-    Returns ``n``, ``mean_diff`` (mean of b − a; positive = b scores higher), ``ci_low`` /
-    ``ci_high`` (percentile bootstrap of the mean difference), ``wins`` / ``losses`` / ``ties``
-    (images where b > a, b < a, b == a) and ``p_value`` of a two-sided sign-flip permutation test
-    of mean difference 0: exact over all 2**n sign patterns when 2**n <= n_resamples
-    (``p_method='exact'``), else ``n_resamples`` random flips with p = (k + 1)/(n_resamples + 1)
-    (``p_method='monte-carlo'``).
-    """
-    a, b = _as_values(a, "a"), _as_values(b, "b")
-    if a.shape != b.shape:
-        raise ValueError(f"a and b must have the same length, got {a.size} and {b.size}")
-    d = b - a
-    mean, low, high = bootstrap_ci(d, rng, n_resamples, confidence)
-    n = d.size
-    observed = abs(d.sum())
-    tol = 1e-9 * np.abs(d).sum()  # float-summation slack, so the observed pattern counts itself
-    if 2 ** n <= n_resamples:
-        signs = 1.0 - 2.0 * ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1)
-        p, method = float(np.mean(np.abs(signs @ d) >= observed - tol)), "exact"
-    else:
-        hits = sum(int((np.abs(rng.choice([-1.0, 1.0], size=(k, n)) @ d) >= observed - tol).sum())
-                   for k in _chunks(int(n_resamples), n))
-        p, method = (hits + 1) / (n_resamples + 1), "monte-carlo"
-    return {"n": n, "mean_diff": mean, "ci_low": low, "ci_high": high,
-            "wins": int((d > 0).sum()), "losses": int((d < 0).sum()), "ties": int((d == 0).sum()),
-            "p_value": p, "p_method": method}

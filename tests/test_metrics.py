@@ -338,3 +338,9 @@ def test_bench_psnr(benchmark, bench_pair, impl):
     _skip_unless_benchmarking(benchmark)
     fn = psnr if impl == "dustbench" else (lambda a, b: sk_psnr(a, b, data_range=255))
     benchmark(fn, *bench_pair)
+
+
+def test_statistics_of_a_single_image():
+    assert bootstrap_ci([31.5], np.random.default_rng(0)) == (31.5, 31.5, 31.5)
+    one = paired_comparison([30.0], [31.0], np.random.default_rng(0))
+    assert (one["mean_diff"], one["ci_low"], one["ci_high"], one["p_value"], one["wins"]) == (1.0, 1.0, 1.0, 1.0, 1)

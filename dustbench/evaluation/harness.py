@@ -34,6 +34,7 @@ from ..threads import fixed_threads
 from ..methods import Method, OutputIssues, apply_method, load_method
 from ..methods.tuning import tune_if_needed
 from ..data.truth import truth_layer
+from .model_card import card_record, read_card
 from .region import with_region
 from .rows import COLUMNS, CONVENTIONS, CONVENTIONS_SHORT, PSNR_CAP, aggregate, image_row, read_rows, rows_to_csv
 
@@ -218,7 +219,7 @@ def evaluate(method, data, out=None, split: str = "test", tile: int | None = 512
     if not run.rows:
         raise DustbenchError(f"{data.name}: no images to evaluate")
     summary = _summary(method, data, run.rows, fingerprint, key, seed, n_resamples, device,
-                       train_data, run.issues, run.resumed)
+                       train_data, run.issues, run.resumed, _card_of(method, key))
     summary["skipped"] = [{"image_id": i, "error": e} for i, e in run.skipped]
     summary["runtime"]["threads"] = counts
     if out is not None:
@@ -257,16 +258,28 @@ def _walk(run: _Run, limit: int | None, progress: bool) -> str:
     return fingerprint.hexdigest()
 
 
-def _summary(method, data, rows, fingerprint, key, seed, n_resamples, device, train_data, issues, resumed) -> dict:
+def _card_of(method, key: dict) -> dict | None:
+    """The model card of a model file evaluated under its file name (``file:NAME.pt``), if it has one."""
+    path = method.options.get("path")
+    if not (path and method.name.startswith("file:") and key.get("model_sha256")):
+        return None
+    card = read_card(path, key["model_sha256"])
+    return card_record(card, path) if card else None
+
+
+def _summary(method, data, rows, fingerprint, key, seed, n_resamples, device, train_data, issues, resumed,
+             card=None) -> dict:
     agg = aggregate(rows, seed, n_resamples)
     runtime = float(sum(r["runtime_s"] for r in rows))
     mp = float(sum(r["megapixels"] for r in rows))
     opts = method.options
     if train_data is None and method.param_count == 0:
         train_data = f"tuned on {opts['tuned_on']}" if opts.get("tuned_on") else "none"
+    if train_data is None and card:
+        train_data = card["train_data"]
     return {
         "schema": SCHEMA, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "method": method.name, "options": opts, "config": config_string(opts), "train_data": train_data,
+        "method": card["name"] if card else method.name, "model_card": card, "options": opts, "config": config_string(opts), "train_data": train_data,
         "param_count": method.param_count, "is_oracle": bool(method.is_oracle), "needs_mask": bool(method.needs_mask),
         "needs_layer": bool(method.needs_layer),
         "data": {**data.describe(), "n_images": len(rows), "fingerprint": fingerprint,

@@ -14,13 +14,16 @@ import math
 import numpy as np
 
 from ..io import from_float, to_float
-from ..metrics import WINDOW, bootstrap_ci, masked_metrics, psnr, ssim, touch_metrics
+from ..metrics import WINDOW, bootstrap_ci, labelled_psnr, masked_metrics, psnr, ssim, touch_metrics
+from ..synth.presets import FAMILIES
 
 PSNR_CAP = 100.0  # dB; stands in for inf (pixel-identical output) in means and CIs
 COLUMNS = ["image_id", "families", "presets", "height", "width", "channels", "bit_depth", "psnr", "ssim",
            "psnr_input", "psnr_in", "psnr_out", "clean_change_rate", "region_fraction", "mask_source",
-           "touch_precision", "touch_recall", "touch_f1", "runtime_s", "megapixels", "output_fixes", "digest"]
-TEXT_COLUMNS = {"image_id", "families", "presets", "mask_source", "digest"}
+           "touch_precision", "touch_recall", "touch_f1", "family_psnr", "family_psnr_input", "family_pixels",
+           "runtime_s", "megapixels", "output_fixes", "digest"]
+FAMILY_COLUMNS = ("family_psnr", "family_psnr_input", "family_pixels")
+TEXT_COLUMNS = {"image_id", "families", "presets", "mask_source", "digest", *FAMILY_COLUMNS}
 TOUCH = ("touch_precision", "touch_recall", "touch_f1")
 CONVENTIONS = {
     "quantisation": "restored output quantised to the reference bit depth (dustbench.io.from_float: "
@@ -39,6 +42,9 @@ CONVENTIONS = {
              "touch_precision = touched inside the region / touched (NaN when nothing is touched); "
              "touch_recall = touched among the visibly damaged pixels (mask > 0 and |damaged - clean| > 2/255) "
              "/ those; touch_f1 = their harmonic mean",
+    "family_psnr": "PSNR inside each artifact family's labelled pixels (labels == family, 1..6 = dust, dirt, "
+                   "hair, lint, scratch, blotch) dilated by 3 px like the masked region; per family the mean over "
+                   "the images that contain it",
     "ci": "95% percentile bootstrap of the mean over images (dustbench.metrics.bootstrap_ci)",
     "runtime": "method time only (no reading, metrics or writing), after one warm-up call; "
                "ms per megapixel = total time / total megapixels",
@@ -53,6 +59,30 @@ def _fmt(value) -> str:
     if isinstance(value, float):
         return "inf" if value == math.inf else repr(value)
     return str(value)
+
+
+def family_text(values: dict) -> str:
+    """``{"dust": 41.2, ...}`` as ``dust=41.2;...`` (floats as repr, so reading back is exact)."""
+    return ";".join(f"{k}={_fmt(v)}" for k, v in values.items())
+
+
+def parse_family(text) -> dict:
+    """The inverse of :func:`family_text` (empty for an empty or missing cell)."""
+    if not isinstance(text, str) or not text:
+        return {}
+    pairs = (item.split("=", 1) for item in text.split(";"))
+    return {k: _number(v) for k, v in pairs}
+
+
+def family_scores(reference, restored, damaged, labels) -> dict:
+    """The three family columns of a row: PSNR of the output and of the input inside each family's
+    labelled pixels (dilated by 3 px), and those regions' sizes in pixels."""
+    if labels.ndim == 3:  # a label image saved with channels: they repeat the ids
+        labels = labels[..., 0]
+    out, inp = labelled_psnr(reference, restored, labels, FAMILIES), labelled_psnr(reference, damaged, labels, FAMILIES)
+    return {"family_psnr": family_text({k: v[0] for k, v in out.items()}),
+            "family_psnr_input": family_text({k: v[0] for k, v in inp.items()}),
+            "family_pixels": family_text({k: v[1] for k, v in out.items()})}
 
 
 def rows_to_csv(rows: list[dict]) -> str:
@@ -108,6 +138,8 @@ def image_row(sample, restored: np.ndarray, seconds: float, output_fixes: int) -
            "psnr_input": psnr(ref, damaged), "runtime_s": seconds,
            "megapixels": ref.shape[0] * ref.shape[1] / 1e6, "output_fixes": output_fixes, "digest": sample.digest,
            "mask_source": sample.mask_source if sample.mask is not None else ""}
+    if sample.labels is not None:
+        row.update(family_scores(ref, restored, damaged, sample.labels))
     return {**row, **scores}
 
 
@@ -152,12 +184,31 @@ def aggregate(rows: list[dict], seed: int = 0, n_resamples: int = 2000) -> dict:
                "clean_change_rate": _mean(col("clean_change_rate")), "n_masked": len(masked),
                **{k: _mean(col(k)) for k in TOUCH}, "n_touched": _count(col("touch_precision")),
                "mask_source": mask_source(rows)}
-    groups: dict[str, dict[str, list]] = {"per_family": {}, "per_preset": {}}
+    per_preset: dict[str, list] = {}
     for r in rows:
-        for key, field in (("per_family", "families"), ("per_preset", "presets")):
-            for name in filter(None, str(r.get(field) or "").split(";")):
-                groups[key].setdefault(name, []).append(r)
-    per = {key: {name: {"n": len(rs), "psnr": _mean(_capped(col("psnr", rs))), "ssim": _mean(col("ssim", rs)),
-                        "psnr_input": _mean(_capped(col("psnr_input", rs)))}
-                 for name, rs in g.items()} for key, g in groups.items()}
-    return {"metrics": metrics, **per}
+        for name in filter(None, str(r.get("presets") or "").split(";")):
+            per_preset.setdefault(name, []).append(r)
+    return {"metrics": metrics, "per_family": per_family(rows, seed, n_resamples),
+            "per_preset": {name: {"n": len(rs), "psnr": _mean(_capped(col("psnr", rs))), "ssim": _mean(col("ssim", rs)),
+                                  "psnr_input": _mean(_capped(col("psnr_input", rs)))}
+                           for name, rs in per_preset.items()}}
+
+
+def per_family(rows: list[dict], seed: int = 0, n_resamples: int = 2000) -> dict:
+    """Per artifact family, over the images that contain it: mean PSNR inside the family's region
+    (capped, with a bootstrap CI), the input's, and the number of images and region pixels."""
+    scores: dict[str, dict[str, list]] = {}
+    for r in rows:
+        out, inp, px = (parse_family(r.get(c)) for c in FAMILY_COLUMNS)
+        for name, value in out.items():
+            s = scores.setdefault(name, {"psnr": [], "psnr_input": [], "pixels": []})
+            s["psnr"].append(value)
+            s["psnr_input"].append(inp.get(name, math.nan))
+            s["pixels"].append(px.get(name, 0))
+    result = {}
+    for name in [f for f in FAMILIES if f in scores] + sorted(set(scores) - set(FAMILIES)):
+        s = scores[name]
+        ci = _ci(_capped(s["psnr"]), seed, n_resamples)
+        result[name] = {"n": ci["n"], "pixels": int(sum(s["pixels"])), "psnr": ci["mean"], "ci_low": ci["ci_low"],
+                        "ci_high": ci["ci_high"], "psnr_input": _mean(_capped(s["psnr_input"]))}
+    return result

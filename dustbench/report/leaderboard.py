@@ -19,13 +19,16 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DustbenchError
+from ..evaluation.model_card import card_record, read_card
 from ..evaluation.rows import PSNR_CAP, TOUCH, aggregate, read_rows
 from ..io import atomic_path, output_dir, write_text_atomic
-from .plots import label, nan_if_none, plot_family_bars, plot_psnr_runtime, plot_qualitative, slug
+from . import paired
+from .plots import label, nan_if_none, plot_family_bars, plot_psnr_runtime, plot_qualitative, short_label, slug
 
 COLUMNS = ["method", "config", "train_data", "test_set", "n_images", "psnr", "psnr_ci_low", "psnr_ci_high",
-           "ssim", "ssim_ci_low", "ssim_ci_high", "masked_psnr_in", "masked_psnr_out", "clean_change_rate",
-           "touch_precision", "touch_recall", "touch_f1", "mask_source", "params_m", "runtime_ms_per_mp", "peak_memory_mib", "device", "is_oracle", "conventions",
+           "ssim", "ssim_ci_low", "ssim_ci_high", *paired.COLUMNS, "masked_psnr_in", "masked_psnr_out",
+           "clean_change_rate", "touch_precision", "touch_recall", "touch_f1", "mask_source", "params_m",
+           "runtime_ms_per_mp", "threads", "device", "peak_memory_mib", "is_oracle", "conventions",
            "git_commit", "fingerprint", "result"]
 
 
@@ -58,6 +61,35 @@ def load_result(folder: Path) -> tuple[dict, list[dict]]:
     return summary, read_rows(folder / "per_image.csv")
 
 
+def threads_of(summary: dict) -> str:
+    """The thread counts the method ran with: ``1`` when OpenCV and torch agree (or torch was not
+    loaded), else ``opencv 2, torch 1``; ``?`` when the result did not record them."""
+    counts = (summary.get("runtime") or {}).get("threads") or \
+        ((summary.get("provenance") or {}).get("hardware") or {}).get("threads") or {}
+    known = {k: counts.get(k) for k in ("opencv", "torch") if counts.get(k) is not None}
+    if not known:
+        return "?"
+    values = set(known.values())
+    return str(values.pop()) if len(values) == 1 else ", ".join(f"{k} {v}" for k, v in known.items())
+
+
+def _named(folder, summary: dict) -> tuple[str, str]:
+    """The row's method name and training data; a model file named ``file:X.pt`` by a result made
+    before cards were read gets them from its card (when the card is for the very file evaluated)."""
+    name, train = summary["method"], summary.get("train_data")
+    path = (summary.get("options") or {}).get("path")
+    if name.startswith("file:") and path and Path(path).is_file():
+        try:
+            sha = json.loads((Path(folder) / "run.json").read_text(encoding="utf-8")).get("model_sha256")
+        except (OSError, ValueError):
+            sha = None
+        card = read_card(path, sha) if sha else None
+        if card:
+            rec = card_record(card, path)
+            name, train = rec["name"], train or rec["train_data"]
+    return name, train or "unknown"
+
+
 def leaderboard_table(results, seed: int = 0, n_resamples: int = 2000) -> pd.DataFrame:
     """One tidy row per method × config × test set (the latest result wins over duplicates).
 
@@ -75,8 +107,9 @@ def leaderboard_table(results, seed: int = 0, n_resamples: int = 2000) -> pd.Dat
         test_set = s["test_set"] if len(names[s["test_set"]]) == 1 else \
             f"{s['test_set']}@{s['data']['fingerprint'][:8]}"
         params = s.get("param_count")
+        method, train_data = _named(folder, s)
         records.append({
-            "method": s["method"], "config": s.get("config", ""), "train_data": s.get("train_data") or "unknown",
+            "method": method, "config": s.get("config", ""), "train_data": train_data,
             "test_set": test_set, "n_images": len(rows),
             "psnr": agg["psnr"]["mean"], "psnr_ci_low": agg["psnr"]["ci_low"], "psnr_ci_high": agg["psnr"]["ci_high"],
             "ssim": agg["ssim"]["mean"], "ssim_ci_low": agg["ssim"]["ci_low"], "ssim_ci_high": agg["ssim"]["ci_high"],
@@ -85,7 +118,8 @@ def leaderboard_table(results, seed: int = 0, n_resamples: int = 2000) -> pd.Dat
             **{k: nan_if_none(agg[k]) for k in TOUCH}, "mask_source": agg["mask_source"],
             "params_m": math.nan if params is None else params / 1e6,
             "runtime_ms_per_mp": nan_if_none(s["runtime"]["ms_per_megapixel"]),
-            "peak_memory_mib": nan_if_none(s["peak_memory"]["rss_mib"]), "device": s.get("device", ""),
+            "threads": threads_of(s), "peak_memory_mib": nan_if_none(s["peak_memory"]["rss_mib"]),
+            "device": s.get("device", ""),
             "is_oracle": bool(s.get("is_oracle")), "conventions": s.get("conventions_short", ""),
             "git_commit": (s.get("provenance", {}).get("git", {}).get("commit") or "")[:12],
             "fingerprint": s["data"]["fingerprint"], "result": str(folder), "_created": s.get("created", "")})
@@ -95,7 +129,8 @@ def leaderboard_table(results, seed: int = 0, n_resamples: int = 2000) -> pd.Dat
         warnings.warn(f"{len(records) - len(df)} duplicate result(s) (same method, config, test set) ignored; "
                       "the most recent one is used", stacklevel=2)
     df = df.sort_values(["test_set", "is_oracle", "psnr"], ascending=[True, True, False])
-    return df.drop(columns="_created")[COLUMNS].reset_index(drop=True)
+    df = paired.add_paired(df.drop(columns="_created"), {str(f): v for f, v in results.items()}, seed, n_resamples)
+    return df[COLUMNS].reset_index(drop=True)
 
 
 def _cell(v, digits=2, ci=None) -> str:
@@ -119,6 +154,21 @@ def _region_note(part: pd.DataFrame) -> str:
             "detection of `fit-preset`); masked and touch metrics marked (derived) use it.")
 
 
+def _threads_cell(threads: str) -> str:
+    return f"{threads} thr" if threads.isdigit() else threads
+
+
+def _timing_note(part: pd.DataFrame) -> list[str]:
+    """A warning under a table whose runtimes were measured with different thread counts or devices."""
+    differ = [what for what, col in (("thread counts", "threads"), ("devices", "device")) if part[col].nunique() > 1]
+    if not differ:
+        return []
+    groups = "; ".join(f"{_threads_cell(t)} on {d or '?'}: {', '.join(g['method'])}"
+                       for (t, d), g in part.groupby(["threads", "device"], sort=True))
+    return [f"*Runtimes here were measured with different {' and '.join(differ)}: {groups}. Compare ms/MP only "
+            "between rows with the same threads and device.*", ""]
+
+
 def markdown(df: pd.DataFrame, sections: dict[str, dict], seed: int, n_resamples: int, conventions: dict,
              extra: list[str] | None = None) -> str:
     """The leaderboard page; ``extra`` (markdown lines) goes after the tables, before the conventions."""
@@ -129,14 +179,19 @@ def markdown(df: pd.DataFrame, sections: dict[str, dict], seed: int, n_resamples
              "outside the dilated artifact region; *clean changed* is the share of pixels outside it that the "
              "method altered; *touched P / R / F1* are the precision, recall and F1 of the pixels the method "
              "changed against the damage (– = it changed nothing). Rows marked [oracle] use ground truth (the "
-             "mask or the synthesis layer: upper references, not competitors). Full columns: `leaderboard.csv`.", ""]
+             "mask or the synthesis layer: upper references, not competitors). Below each table, every method is "
+             "compared with the input (`identity`) image by image: the paired difference, its CI and p-value "
+             "say whether a gain is more than chance (it often is not, with few images). *ms/MP* is method time "
+             "per megapixel with the thread count and device it was measured with. Full columns: "
+             "`leaderboard.csv`.", ""]
     for test_set, sec in sections.items():
         part = df[df["test_set"] == test_set]
         lines += [f"## {test_set}", "", f"{int(part['n_images'].max())} images, data fingerprint "
                   f"`{part['fingerprint'].iloc[0][:12]}`.{_region_note(part)}", "",
                   "| # | method | config | train data | PSNR (dB) [95 % CI] | SSIM [95 % CI] | masked PSNR in / out "
-                  "(dB) | clean changed (%) | touched P / R / F1 | params (M) | ms/MP | peak mem (MiB) | device |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "(dB) | clean changed (%) | touched P / R / F1 | params (M) | ms/MP (threads, device) | peak mem "
+                  "(MiB) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for k, (_, r) in enumerate(part.iterrows(), 1):
             name = f"{r['method']} [oracle]" if r["is_oracle"] else r["method"]
             lines.append(" | ".join([
@@ -145,9 +200,10 @@ def markdown(df: pd.DataFrame, sections: dict[str, dict], seed: int, n_resamples
                 _cell(r["ssim"], 4, (r["ssim_ci_low"], r["ssim_ci_high"])),
                 f"{_cell(r['masked_psnr_in'])} / {_cell(r['masked_psnr_out'])}{_derived_mark(r)}",
                 _cell(100 * r["clean_change_rate"], 3), " / ".join(_cell(r[k]) for k in TOUCH)
-                + _derived_mark(r), _cell(r["params_m"], 3), _cell(r["runtime_ms_per_mp"], 1),
-                _cell(r["peak_memory_mib"], 0), f"{r['device']} |"]))
-        lines.append("")
+                + _derived_mark(r), _cell(r["params_m"], 3),
+                f"{_cell(r['runtime_ms_per_mp'], 1)} ({_threads_cell(r['threads'])}, {r['device'] or '?'})",
+                f"{_cell(r['peak_memory_mib'], 0)} |"]))
+        lines += ["", *_timing_note(part), *paired.paired_table(part)]
         for title, key in (("PSNR vs runtime", "runtime"), ("PSNR per artifact family", "family"),
                            ("Qualitative crops", "qualitative")):
             if sec.get(key):
@@ -180,11 +236,12 @@ def build_leaderboard(results, out, *, seed: int = 0, n_resamples: int = 2000, p
         prefix = slug(test_set)
         title = f"{test_set}, {int(part['n_images'].max())} images"
         sec["runtime"] = plot_psnr_runtime(part, out / f"{prefix}_psnr_vs_runtime.png", f"PSNR vs runtime — {title}")
-        entries = [(label(r), *summaries[r["result"]], Path(r["result"])) for _, r in part.iterrows()]
+        entries = [(label(r, k), *summaries[r["result"]], Path(r["result"]), short_label(r, k))
+                   for k, (_, r) in enumerate(part.iterrows(), 1)]
         sec["family"] = plot_family_bars([(e[0], e[1]) for e in entries], out / f"{prefix}_per_family_psnr.png",
                                          f"PSNR per artifact family — {title}")
         if sec["family"] is None:
-            sec["family_note"] = "no family information (no labels or manifest)"
+            sec["family_note"] = "no per-family regions (the data has no family labels, or the results predate them)"
         sec["qualitative"], sec["qualitative_note"] = plot_qualitative(
             entries, out / f"{prefix}_qualitative.png", test_set, grid_images, crop)
     first = next(iter(summaries.values()))[0]

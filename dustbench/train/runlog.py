@@ -88,9 +88,10 @@ class RunLog:
                 a.plot(steps, ys, marker=".", label=k[5:])
         a.set_yscale("log")
         a.set_xlabel("step")
+        a.set_ylabel("loss (log scale)")
         a.set_title("training losses (epoch means)")
         if loss_keys:
-            a.legend(fontsize=7)
+            a.legend(fontsize=7, title="loss term", title_fontsize=7)
         vals = [(r["step"], r.get("val_psnr")) for r in self.rows if _finite(r.get("val_psnr"))]
         if vals:
             b.plot(*zip(*vals), marker="o", label="model")
@@ -99,11 +100,11 @@ class RunLog:
                 b.axhline(ident[-1], color="grey", ls="--", label="identity (input)")
             b.legend(fontsize=7)
         b.set_xlabel("step")
-        b.set_ylabel("PSNR (dB)")
+        b.set_ylabel("mean PSNR on the validation images (dB)")
         b.set_title(f"validation PSNR ({self.val_name})")
         fig.tight_layout()
         with atomic_path(self.out / "curves.png") as tmp:
-            fig.savefig(tmp, dpi=100, format="png")
+            fig.savefig(tmp, dpi=100, format="png", bbox_inches="tight")
         plt.close(fig)
 
 

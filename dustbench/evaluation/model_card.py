@@ -1,0 +1,71 @@
+"""What a model file's card says about it: the name and the training data a leaderboard row shows.
+
+``dustbench export`` writes ``NAME.card.json`` beside ``NAME.pt`` (:mod:`dustbench.train.export`).
+A card counts only when its ``sha256`` is that of the file (a re-exported file with an old card
+beside it is another model). Without a card a file is named ``file:NAME.pt`` and its training data
+is whatever ``--train-data`` said.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+
+def card_path(model_path) -> Path:
+    path = Path(model_path)
+    return path.with_name(f"{path.stem}.card.json")
+
+
+def file_sha256(path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def read_card(model_path, sha256: str | None = None) -> dict | None:
+    """The card beside ``model_path`` when there is a readable one for these very bytes, else None."""
+    path = card_path(model_path)
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+        sha256 = sha256 or file_sha256(model_path)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(card, dict) or not card.get("model") or card.get("sha256") != sha256:
+        return None
+    return card
+
+
+def _duration(seconds) -> str:
+    s = int(round(float(seconds)))
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def card_train_data(card: dict) -> str:
+    """One line on what the model was trained on, e.g. ``builtin-train (*_scan_*), 861 steps, 15m00s on 1× cpu``."""
+    t = card.get("training") or {}
+    data, cfg = t.get("data") or {}, t.get("train_config") or {}
+    name = data.get("name") or cfg.get("data") or "unknown data"
+    presets = data.get("presets") or cfg.get("presets")
+    scale = cfg.get("scan_scale")
+    what = f"{name} ({presets}" + (f", scan scale {scale}" if scale else "") + ")" if presets else str(name)
+    parts = [what]
+    if t.get("steps") is not None:
+        parts.append(f"{t['steps']} steps")
+    if t.get("wall_time_s") is not None:
+        parts.append(f"{_duration(t['wall_time_s'])} on {t.get('world_size') or 1}× {t.get('device') or '?'}")
+    if cfg.get("init_from"):
+        parts.append(f"from {cfg['init_from']}")
+    return ", ".join(parts)
+
+
+def card_name(card: dict, model_path) -> str:
+    """The row's method name: the model's family name, with the file's name when that differs."""
+    path = Path(model_path)
+    return card["model"] if path.stem == card["model"] else f"{card['model']} ({path.name})"
+
+
+def card_record(card: dict, model_path) -> dict:
+    """What ``summary.json`` keeps of the card (``model_card``)."""
+    return {"card": str(card_path(model_path)), "model": card["model"], "name": card_name(card, model_path),
+            "sha256": card["sha256"], "parameters": card.get("parameters"), "kind": card.get("kind", "restorer"),
+            "train_data": card_train_data(card)}

@@ -1,0 +1,197 @@
+"""Film damage as an albumentations-style transform that knows where the image sits in the frame.
+
+    >>> import albumentations as A
+    >>> from dustbench.transforms import FilmDamage
+    >>> aug = A.Compose([A.RandomCrop(256, 256), FilmDamage("*_scan_*")], save_applied_params=True, seed=0)
+    >>> out = aug(image=frame)        # image (damaged), clean, mask, labels, damage_params
+
+Preset sizes are fractions of the *frame's* short side and densities are counts per frame, so
+damaging a 256-px crop as if it were the frame draws specks fifteen times too large, four times too
+dense. :class:`FilmDamage` draws the damage for the frame and cuts it at the image's place
+(:func:`dustbench.synth.crop.crop_params`), so a crop gets exactly what the frame would show there:
+
+* the frame is the image given to the pipeline (default); with ``scan_scale=S`` (px, a range
+  ``(lo, hi)``, or ``"35mm@4000dpi"``) that image is itself a crop of a 3:2 frame of short side S,
+  and with ``frame_shape=(H, W)`` of a frame of that shape, placed at random (seeded);
+* where the transformed image sits in the pipeline's input comes from the crops before it, which
+  albumentations records with ``A.Compose(..., save_applied_params=True)`` (any transform that
+  records ``crop_coords``: RandomCrop, CenterCrop, Crop, ...). Pixel-level transforms before it are
+  fine; a geometric one other than a crop (flip, resize, rotation) breaks the link, so the image's
+  place is then drawn at random in the frame, as it is without the record.
+
+Outputs: ``image`` (damaged, same dtype and layout as the input: uint8/uint16/float32, grey or RGB),
+``clean`` (the input), ``mask`` (float32 H×W opacity), ``labels`` (uint8 H×W family ids, see
+``dustbench.FAMILIES``) and ``damage_params`` (JSON text, collate-friendly): the seed, the frame, the
+box and the synthesis record, which :func:`replay` turns back into the same sample. Transforms after
+it see ``mask`` as a mask; declare ``additional_targets={"clean": "image", "labels": "mask"}`` in
+``A.Compose`` so they transform ``clean`` and ``labels`` too.
+
+Randomness: with ``seed`` the transform draws from its own generator (so ``FilmDamage(seed=0)`` gives
+the same sequence in any pipeline); without, from albumentations' (``A.Compose(seed=...)``). A
+``damage_seed`` in the data (an int or a sequence, e.g. ``(epoch, index)`` in a torch ``Dataset``)
+draws that sample from ``default_rng(damage_seed)`` alone: the same damage whatever the worker.
+Without albumentations installed the transform still works as a plain callable
+(``FilmDamage(...)(image=img)``).
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from .errors import DustbenchError
+from .io import check_image
+from .synth import regenerate
+from .synth.crop import crop_params
+from .synth.params import sample_params
+from .synth.scale import check_scan_scale, draw_scan_scale, scale_label, scaled_params
+
+try:  # albumentations is optional: the transform is a DualTransform when it is installed
+    from albumentations.core.transforms_interface import DualTransform as _Base
+except ImportError:  # pragma: no cover - exercised where albumentations is missing
+    _Base = None
+
+__all__ = ["FilmDamage", "replay", "recorded_box"]
+
+
+class _Plain:
+    """The albumentations calling convention, for when albumentations is not installed."""
+
+    def __init__(self, p: float = 1.0):
+        self.p = p
+        self.random_generator = np.random.default_rng()
+        self.params: dict = {}
+
+    def __call__(self, *args, force_apply: bool = False, **data):
+        if args:
+            raise KeyError("pass data by name, e.g. transform(image=image)")
+        self.params = self.get_params_dependent_on_data({"shape": np.shape(data["image"])}, data)
+        return self.apply_with_params(self.params, **data)
+
+
+def recorded_box(applied, shape) -> tuple[tuple[int, int], tuple | None] | None:
+    """From albumentations' ``applied_transforms`` and the current image's shape: the shape of the
+    pipeline's input and the image's box ``(y0, x0, h, w)`` in it, the box None when a geometric
+    transform other than a crop came first (the place is lost); None when nothing was recorded."""
+    if applied is None:
+        return None
+    y0 = x0 = 0
+    first, lost = None, False
+    for name, params in applied:
+        if "crop_coords" in params and not params.get("pad_params"):
+            first = first or tuple(params["shape"][:2])
+            cx0, cy0 = params["crop_coords"][:2]
+            y0, x0 = y0 + int(cy0), x0 + int(cx0)
+        elif not _pixel_only(name):
+            first, lost = first or tuple(params.get("shape", shape)[:2]), True
+    h, w = int(shape[0]), int(shape[1])
+    return (first or (h, w)), (None if lost else (y0, x0, h, w))
+
+
+def _pixel_only(name: str) -> bool:
+    """Whether the albumentations transform ``name`` leaves geometry alone (an ImageOnlyTransform)."""
+    import albumentations as A  # deferred: only reached when albumentations recorded the pipeline
+
+    cls = getattr(A, name, None)
+    return cls is not None and issubclass(cls, A.ImageOnlyTransform)
+
+
+def _place(found, shape, rng: np.random.Generator):
+    """(pipeline input shape, the image's box in it, how the box was known: recorded / drawn / whole)."""
+    h, w = int(shape[0]), int(shape[1])
+    if found is None:
+        return (h, w), (0, 0, h, w), "whole"
+    source, box = found
+    if box is not None:
+        return source, box, "recorded"
+    if source[0] < h or source[1] < w:  # resized up: the image no longer fits its source
+        return (h, w), (0, 0, h, w), "whole"
+    return source, (int(rng.integers(0, source[0] - h + 1)), int(rng.integers(0, source[1] - w + 1)), h, w), "drawn"
+
+
+class FilmDamage(_Base or _Plain):
+    """Film damage drawn for the whole frame and cut at the image's place in it (see the module doc).
+
+    ``presets``: names, globs or Preset objects (all are applied, mixes expanded, as in
+    ``synthesize``); ``scan_scale`` / ``frame_shape``: the frame the pipeline's input is a crop of
+    (at most one; neither = the input is the frame); ``size_scale`` / ``opacity_scale``: the
+    augmentation factors of :func:`~dustbench.synth.crop.crop_params`; ``p``: probability of damage
+    (an undamaged sample still gets ``clean``, an empty ``mask`` and ``labels``); ``seed``: see the
+    module doc.
+    """
+
+    def __init__(self, presets="*_scan_*", scan_scale=None, frame_shape=None, size_scale: float = 1.0,
+                 opacity_scale: float = 1.0, p: float = 1.0, seed=None):
+        super().__init__(p=1.0)  # the probability is drawn here, from the sample's own generator
+        if scan_scale is not None and frame_shape is not None:
+            raise DustbenchError("FilmDamage: give scan_scale or frame_shape, not both")
+        if not 0.0 <= p <= 1.0:
+            raise DustbenchError(f"FilmDamage: p must be in [0, 1], got {p!r}")
+        self.presets, self.scan_scale = presets, check_scan_scale(scan_scale)
+        self.frame_shape = None if frame_shape is None else tuple(int(v) for v in frame_shape[:2])
+        self.size_scale, self.opacity_scale, self.damage_p, self.seed = size_scale, opacity_scale, p, seed
+        self._rng = None if seed is None else np.random.default_rng(seed)
+
+    def get_base_init_args(self) -> dict:
+        return {"p": self.damage_p}
+
+    def get_transform_init_args_names(self):
+        return ("presets", "scan_scale", "frame_shape", "size_scale", "opacity_scale", "seed")
+
+    @property
+    def targets_as_params(self):
+        return ["image"]
+
+    def _sample_rng(self, data: dict) -> tuple[np.random.Generator, object]:
+        """The generator of this sample and the seed that recreates it (with p < 1 its first draw decides
+        whether to damage; the damage is drawn from it next, as ``synthesize`` would)."""
+        if data.get("damage_seed") is not None:
+            seed = data["damage_seed"]
+            seed = [int(v) for v in seed] if np.ndim(seed) else int(seed)
+        else:
+            seed = int((self._rng or self.random_generator).integers(2**63))
+        return np.random.default_rng(seed), seed
+
+    def get_params_dependent_on_data(self, params: dict, data: dict) -> dict:
+        image = data["image"]
+        check_image(np.asarray(image), "FilmDamage image")
+        rng, seed = self._sample_rng(data)
+        record = {"seed": seed, "applied": self.damage_p >= 1 or bool(rng.random() < self.damage_p)}
+        if record["applied"]:
+            source, box, place = _place(recorded_box(data.get("applied_transforms"), image.shape), image.shape, rng)
+            record.update(self._damage(rng, source, box), place=place)
+        return {"damage": record}
+
+    def _damage(self, rng: np.random.Generator, source, box) -> dict:
+        """The synthesis record of ``box`` in a pipeline input of shape ``source`` (see the module doc)."""
+        if self.frame_shape is None:
+            scale = draw_scan_scale(self.scan_scale, rng)
+            params = scaled_params(self.presets, source, rng, scale, box, self.size_scale, self.opacity_scale)
+            return {"scan_scale": scale_label(scale), "params": params}
+        fh, fw = self.frame_shape
+        if fh < source[0] or fw < source[1]:
+            raise DustbenchError(f"FilmDamage: frame_shape {self.frame_shape} is smaller than the image "
+                                 f"{tuple(source)} it should contain")
+        fy, fx = int(rng.integers(0, fh - source[0] + 1)), int(rng.integers(0, fw - source[1] + 1))
+        frame = sample_params(self.presets, (fh, fw), rng)
+        params = crop_params(frame, (fh, fw), (fy + box[0], fx + box[1], box[2], box[3]), self.size_scale,
+                             self.opacity_scale)
+        return {"frame_shape": [fh, fw], "params": params}
+
+    def apply_with_params(self, params: dict, *args, **data) -> dict:
+        image = np.asarray(data["image"])
+        record = params["damage"]
+        out = dict(data)
+        if record["applied"]:
+            s = regenerate(image, record["params"])
+            out.update(image=s.damaged, mask=s.mask, labels=s.labels)
+        else:
+            out.update(mask=np.zeros(image.shape[:2], np.float32), labels=np.zeros(image.shape[:2], np.uint8))
+        out.update(clean=image, damage_params=json.dumps(record))
+        return out
+
+
+def replay(image: np.ndarray, damage_params) -> dict:
+    """The sample :class:`FilmDamage` made from ``image`` with this record (dict or its JSON text)."""
+    record = json.loads(damage_params) if isinstance(damage_params, str) else damage_params
+    return FilmDamage().apply_with_params({"damage": record}, image=image)
