@@ -105,13 +105,14 @@ def test_one_step_lowers_the_loss():
     target = seg.labels(batch["mask"])
     assert int(target.sum()) == int((batch["mask"] > 0.05).sum())
 
-    def ce():
+    def loss():  # the task's own loss (focal + soft Dice by default)
         with torch.no_grad():
-            return float(torch.nn.functional.cross_entropy(seg.model(batch["damaged"], True), target))
+            return float(seg.loss(seg.model(batch["damaged"], True), target))
 
-    before = ce()
-    seg.training_step(batch, 0)
-    assert ce() < before
+    before = loss()
+    for step in range(10):  # Adam's first few unit-size steps are noisy on the Dice term; ten are not
+        seg.training_step(batch, step)
+    assert loss() < before - 0.02
 
 
 def test_pix2pix_schedule_and_lr_warning():

@@ -44,7 +44,8 @@ def test_writes_the_whole_leaderboard(board):
         assert (work / "results" / model / "images").is_dir()
     md = (out / "leaderboard.md").read_text()
     for text in ("## Beside the paper's Table 1", "**Ranking.**", "## Detection: `segnet`", "## How this was made",
-                 "disjoint: no test pixel is trained on", "CPU only", "leaderboard reproduce", "## Conventions"):
+                 "disjoint: no test pixel is trained on", "CPU only", "leaderboard reproduce", "## Conventions",
+                 "images: p = ", "**Paired differences vs the input**"):
         assert text in md
     for row, psnr, ssim, ours in PAPER_TABLE1:
         assert f"| {row} | {psnr:.2f} / {ssim:.2f} | `{ours}`" in md

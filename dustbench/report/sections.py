@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..sources import BUILTIN as TEST_PHOTOS
 from ..sources import BUILTIN_TRAIN
+from .paired import delta_cells
 from .recipe import OPERATING_POINTS
 
 # Mironică (2020), Table 1 (500 real community-retouched test photos): (row, PSNR, SSIM, our method).
@@ -35,6 +36,14 @@ def _method_cells(r, ident) -> list[str]:
     return [f"{_num(r['psnr'])} [{_num(r['psnr_ci_low'])}, {_num(r['psnr_ci_high'])}]", _num(r["ssim"], 4),
             _num(delta), f"{_num(r['masked_psnr_in'])} / {_num(r['masked_psnr_out'])}",
             _num(r["clean_change_rate"], 2, 100)]
+
+
+def _paired_words(r) -> str:
+    """'; paired: p = …, wins/ties/losses, verdict' from the leaderboard's paired columns (empty without)."""
+    if "delta_psnr" not in r or math.isnan(float(r["delta_psnr"])):
+        return ""
+    _, p, wtl, verdict = delta_cells(r, "psnr")
+    return f"; paired over {int(r['n_paired'])} images: p = {p}, {wtl.replace(' / ', '/')} wins/ties/losses, {verdict}"
 
 
 def table1_lines(df, record: dict, cfg) -> list[str]:
@@ -70,7 +79,7 @@ def table1_lines(df, record: dict, cfg) -> list[str]:
                          f"overall ({verdict} the input); inside the artifacts {_num(r['masked_psnr_in'])} dB "
                          f"({r['masked_psnr_in'] - ident['masked_psnr_in']:+.2f} dB), outside "
                          f"{_num(r['masked_psnr_out'])} dB with {_num(r['clean_change_rate'], 2, 100)} % of clean "
-                         "pixels changed.")
+                         f"pixels changed{_paired_words(r)}.")
         lines.append("")
     if record.get("masked_plot"):
         lines += [f"![Masked metrics]({record['masked_plot']})", ""]
