@@ -6,6 +6,7 @@ canvases because OpenCV anti-aliases (LINE_AA) only there, with 4 fractional bit
 
 What does not depend on the canvas (outlines, boxes, tiles, which segment reaches which canvas)
 is computed for a whole group at once; what is left per canvas is the OpenCV calls themselves.
+Blobs are drawn by :mod:`dustbench.synth.blobs`; strokes and stamps here.
 """
 from __future__ import annotations
 
@@ -17,64 +18,17 @@ from typing import Iterator
 import cv2
 import numpy as np
 
+from .blobs import blob_sprites
 from .layer import Layer, Sprite, pack
 from .presets import FAMILIES
+from .raster import ONE as _ONE, SHIFT as _SHIFT, reach as _reach, sprite as _sprite
 from .stamps import draw_stamp, group_stamps
 
-_SHIFT = 4  # fractional bits for OpenCV drawing
-_ONE = 1 << _SHIFT
 _TILE = 64
 _TILE_ABOVE = 4 * _TILE * _TILE  # a stroke whose box is larger than this is drawn tile by tile
 
 
 _BLOBS = ("dust", "dirt", "blotch")
-
-
-def _hash_uniform(seeds: np.ndarray, count: int, salt: int) -> np.ndarray:
-    """(n, count) uniforms in [0, 1) from each artifact's shape_seed: splitmix64, vectorized.
-
-    A Generator per artifact would cost ~20 µs each; thousands of specks make that the bottleneck.
-    """
-    with np.errstate(over="ignore"):
-        x = (np.asarray(seeds, np.uint64)[:, None] * np.uint64(0x9E3779B97F4A7C15)
-             + np.uint64(salt) * np.uint64(0xD1B54A32D192ED03) + np.arange(1, count + 1, dtype=np.uint64))
-        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        x = x ^ (x >> np.uint64(31))
-    return (x >> np.uint64(11)).astype(np.float64) * 2.0**-53
-
-
-_HARMONICS = np.arange(2, 9)
-
-
-def _blob_outlines(cx, cy, radius, elongation, angle, roughness, seeds, vertices: int) -> np.ndarray:
-    """(n, vertices, 2) closed outlines of irregular blobs; the wobble comes from each shape_seed."""
-    u = _hash_uniform(seeds, 3 * _HARMONICS.size, salt=1)
-    k = _HARMONICS.size
-    normal = np.sqrt(-2.0 * np.log1p(-u[:, :k])) * np.cos(2 * math.pi * u[:, k:2 * k])  # Box-Muller
-    amps = roughness[:, None] * normal / _HARMONICS**0.8
-    phases = 2 * math.pi * u[:, 2 * k:]
-    theta = np.linspace(0.0, 2 * math.pi, vertices, endpoint=False)
-    wobble = np.einsum("nk,nkv->nv", amps, np.cos(_HARMONICS[None, :, None] * theta + phases[:, :, None]))
-    r = radius[:, None] * np.clip(1.0 + wobble, 0.3, 2.0)
-    sx, sy = np.sqrt(elongation)[:, None], 1.0 / np.sqrt(elongation)[:, None]
-    x, y = r * np.cos(theta) * sx, r * np.sin(theta) * sy
-    ca, sa = np.cos(angle)[:, None], np.sin(angle)[:, None]
-    return np.stack([cx[:, None] + ca * x - sa * y, cy[:, None] + sa * x + ca * y], axis=2)
-
-
-def _group_outlines(g: dict, shape) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(indices, outlines) of the small and of the large blobs of a group, each computed together."""
-    h, w = shape
-    s = float(min(h, w))
-    cols = {k: np.asarray(g[k], dtype=np.float64) for k in ("x", "y", "size", "elongation", "angle", "roughness")}
-    radius = 0.5 * cols["size"] * s
-    seeds = np.asarray(g["shape_seed"], dtype=np.uint64)
-    for large in (False, True):
-        idx = np.flatnonzero((radius >= 40) == large)
-        if idx.size:
-            yield idx, _blob_outlines(cols["x"][idx] * w, cols["y"][idx] * h, radius[idx], cols["elongation"][idx],
-                                      cols["angle"][idx], cols["roughness"][idx], seeds[idx], 64 if large else 24)
 
 
 def _linspace(lo: float, hi: float, m: int) -> np.ndarray:
@@ -98,11 +52,6 @@ def _stroke_path(cx, cy, length, angle, curvature, seed, step=6.0) -> np.ndarray
     steps = np.stack([np.cos(heading), np.sin(heading)], axis=1) * seg
     pts = np.concatenate([[[0.0, 0.0]], np.cumsum(steps[:-1], axis=0)])
     return pts - pts[m // 2] + (cx, cy)
-
-
-def _reach(blur_px) -> np.ndarray:
-    """Padding of a canvas (per blur): its blur then sees every part of the shape that reaches in."""
-    return np.where(blur_px > 0.25, np.ceil(3.0 * blur_px) + 2, 2).astype(np.int64)
 
 
 def _box(lo, hi, margin: int, shape) -> tuple[int, int, int, int] | None:
@@ -141,104 +90,6 @@ def _regions(box: tuple[int, int, int, int], path: np.ndarray, path_pad: float, 
     regions = np.stack([np.maximum(tx * _TILE, x0), np.maximum(ty * _TILE, y0),
                         np.minimum((tx + 1) * _TILE, x1), np.minimum((ty + 1) * _TILE, y1)], axis=1)
     return regions[(regions[:, 2] > regions[:, 0]) & (regions[:, 3] > regions[:, 1])]
-
-
-def _sprite(alpha: np.ndarray, blur_px: float, reach: int, y0: int, x0: int, color, family: int) -> Sprite | None:
-    """Blur a padded canvas, drop the padding, crop to the drawn pixels (None: nothing drawn)."""
-    if blur_px > 0.25:
-        alpha = cv2.GaussianBlur(alpha, (0, 0), blur_px, borderType=cv2.BORDER_CONSTANT)
-    alpha = alpha[reach:-reach, reach:-reach]
-    x, y, w, h = cv2.boundingRect((alpha != 0).view(np.uint8))
-    if not w:
-        return None
-    return Sprite(y0 + y, x0 + x, np.ascontiguousarray(alpha[y:y + h, x:x + w]), color, family)
-
-
-def _supersampling(radius_px: np.ndarray) -> np.ndarray:
-    # OpenCV's LINE_AA adds about half a pixel around a filled polygon, which would make a 1 px
-    # speck almost 3× too heavy. Small blobs are filled without AA on a finer grid and averaged
-    # down instead, so their alpha sums to their area at any resolution.
-    return np.where(radius_px < 40, np.clip(np.ceil(16.0 / np.maximum(radius_px, 0.25)), 2, 16), 1).astype(np.int64)
-
-
-def _blob_canvases(g: dict, shape: tuple[int, int]) -> list:
-    """Per blob, in group order: None (outside the image) or (box, reach, supersampling factor,
-    outline in fixed point on the canvas, the fine pixels it spans and 1 more around), all
-    computed for the whole group at once."""
-    h, w = shape
-    s = float(min(h, w))
-    blur = np.asarray(g["blur"], np.float64) * s
-    f = _supersampling(0.5 * np.asarray(g["size"], np.float64) * s)
-    out: list = [None] * g["n"]
-    for idx, outlines in _group_outlines(g, shape):
-        reach = _reach(blur[idx])[:, None]
-        low = np.maximum(np.floor(outlines.min(1)).astype(np.int64) - reach, 0)
-        high = np.minimum(np.ceil(outlines.max(1)).astype(np.int64) + reach, (w, h))
-        origin = low - reach  # the canvas is padded by the blur's reach
-        # Pixel centres sit at integer coordinates at both scales: x_fine = (x + ½)·f − ½.
-        fi = f[idx][:, None, None]
-        pts = np.rint(((outlines - origin[:, None]) + 0.5) * fi * _ONE - 0.5 * _ONE).astype(np.int32)
-        fine = (pts + (_ONE >> 1)) >> _SHIFT  # rounded as fillPoly rounds them
-        span = np.hstack([fine.min(1) - 1, fine.max(1) + 2])
-        keep = np.flatnonzero((high > low).all(axis=1))
-        for i, box, r, k, p, sp in zip(idx[keep].tolist(), np.hstack([low, high])[keep].tolist(), reach[keep, 0].tolist(),
-                                       f[idx][keep].tolist(), pts[keep], span[keep].tolist()):
-            out[i] = (box, r, k, p, sp)
-    return out
-
-
-def _fill_down(pts: np.ndarray, span: list, hw: tuple[int, int], f: int) -> np.ndarray | None:
-    """A blob filled (255, no anti-aliasing) on an f× finer grid and averaged down to hw, drawn only
-    over the whole pixels its outline spans (empty blocks average to 0). None when the outline
-    reaches the canvas's edge: fillPoly then clips edges by the canvas, so only it draws the same."""
-    x0, y0, x1, y1 = span
-    if x0 < 0 or y0 < 0 or x1 > hw[1] * f or y1 > hw[0] * f:
-        return None
-    x0, y0, x1, y1 = x0 // f, y0 // f, -(-x1 // f), -(-y1 // f)
-    fine = np.zeros(((y1 - y0) * f, (x1 - x0) * f), np.float32)
-    cv2.fillPoly(fine, [pts - np.array([x0, y0], np.int32) * (f << _SHIFT)], 255, cv2.LINE_8, _SHIFT)
-    alpha = np.zeros(hw, np.float32)
-    alpha[y0:y1, x0:x1] = cv2.resize(fine, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
-    return alpha
-
-
-def _draw_blob(pts: np.ndarray, span: list, hw: tuple[int, int], f: int, opacity: float, rim: float,
-               rim_px: float) -> np.ndarray:
-    """Alpha of a blob whose outline `pts` is in fixed point on an f× finer canvas of size hw."""
-    filled = _fill_down(pts, span, hw, f) if f > 1 and rim <= 0 else None
-    if filled is not None:
-        return filled * np.float32(opacity / 255.0)
-    big = (hw[0] * f, hw[1] * f)
-    line = cv2.LINE_8 if f > 1 else cv2.LINE_AA
-    # Anti-aliasing needs 8 bits; without it the fine canvas is drawn in float32 directly.
-    depth = np.float32 if f > 1 else np.uint8
-    canvas = np.zeros(big, depth)
-    cv2.fillPoly(canvas, [pts], 255, line, _SHIFT)
-
-    def down(c):
-        c = c.astype(np.float32, copy=False)
-        return cv2.resize(c, (hw[1], hw[0]), interpolation=cv2.INTER_AREA) if f > 1 else c
-    alpha = down(canvas) * np.float32(opacity / 255.0)
-    if rim > 0:  # a water mark: a darker edge where the drying front stopped
-        ring = np.zeros(big, depth)
-        cv2.polylines(ring, [pts], True, 255, max(1, int(round(rim_px * f))), line, _SHIFT)
-        alpha = np.minimum(alpha + down(ring) * np.float32(rim / 255.0), 1.0)
-    return alpha
-
-
-def _blob_sprites(family: str, g: dict, shape: tuple[int, int], fid: int) -> Iterator[Sprite]:
-    s = float(min(shape))
-    colors = np.asarray(g["color"], np.float32).reshape(-1, 3)
-    for i, canvas in enumerate(_blob_canvases(g, shape)):
-        if canvas is None:
-            continue
-        (x0, y0, x1, y1), reach, f, pts, span = canvas
-        rim = g["rim"][i] if family == "blotch" else 0.0
-        alpha = _draw_blob(pts, span, (y1 - y0 + 2 * reach, x1 - x0 + 2 * reach), f, g["opacity"][i], rim,
-                           0.04 * (0.5 * g["size"][i] * s))
-        sprite = _sprite(alpha, g["blur"][i] * s, reach, y0, x0, colors[i], fid)
-        if sprite is not None:
-            yield sprite
 
 
 def _profile(m: int, width: float, taper: float) -> tuple[np.ndarray, np.ndarray]:
@@ -402,7 +253,7 @@ def render(params: dict, shape: tuple[int, ...]) -> Layer:
         if family == "stamp":
             sprites.extend(_stamp_sprites(g, hw))
         elif g["n"]:
-            draw = _blob_sprites if family in _BLOBS else _stroke_sprites
+            draw = blob_sprites if family in _BLOBS else _stroke_sprites
             sprites.extend(draw(family, g, hw, FAMILIES.index(family) + 1))
     layer = Layer(hw, sprites)
     pack(layer)  # compositing-ready, while the alphas are still in the CPU cache
