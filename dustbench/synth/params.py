@@ -17,6 +17,7 @@ from .presets import REFERENCE_SHORT_SIDE, Preset, PresetError, expand, resolve_
 from .stamps import StampError, load_stamps
 
 PARAMS_VERSION = 1
+_SIGNS = np.array([-1.0, 1.0])
 
 
 def expected_count(density: float, shape: tuple[int, int]) -> float:
@@ -53,9 +54,10 @@ def _colors(rng: np.random.Generator, p: Preset, n: int) -> np.ndarray:
     if pol == "mixed":
         bright = rng.random(n) < p["bright_fraction"]
         level = np.where(bright, 1.0 - level, level)
-    grey = np.repeat(level[:, None], 3, axis=1)
     # A slight per-artifact tint: real dirt is rarely perfectly neutral.
-    return np.clip(grey + rng.uniform(-0.02, 0.02, (n, 3)), 0.0, 1.0)
+    tinted = rng.uniform(-0.02, 0.02, (n, 3))
+    tinted += level[:, None]
+    return np.minimum(np.maximum(tinted, 0.0, out=tinted), 1.0, out=tinted)  # np.clip, cheaper
 
 
 def _as_lists(g: dict[str, Any], lists: bool) -> dict[str, Any]:
@@ -84,7 +86,7 @@ def _sample_group(p: Preset, scale: float, shape, rng: np.random.Generator, list
     else:  # strokes: hair, lint, scratch
         g["width"] = _loguniform(rng, p["width"], n)
         g["length"] = _loguniform(rng, p["length"], n)
-        g["curvature"] = _uniform(rng, p["curvature"], n) * rng.choice([-1.0, 1.0], n)
+        g["curvature"] = _uniform(rng, p["curvature"], n) * _SIGNS[rng.integers(0, 2, n)]  # = rng.choice(_SIGNS, n)
         g["taper"] = _uniform(rng, p["taper"], n)
         g["angle"] = rng.uniform(0.0, math.pi, n)
         if p.family == "lint":

@@ -60,14 +60,16 @@ def _paths(cx, cy, length, angle, curvature, seeds: list) -> tuple[np.ndarray, n
     t = np.arange(int(m.max()), dtype=np.float64) * (1.0 / (m - 1))[:, None]  # _linspace(0, 1, m), padded
     t[rows, m - 1] = 1.0
     amps = (0.15 * np.abs(curvature) + 0.05)[:, None] * draws[:, :3] / _K
-    wave = [amps[:, j, None] * np.sin(_WAVES[j] * t + draws[:, 3 + j, None]) for j in range(3)]
-    heading = angle[:, None] + curvature[:, None] * (t - 0.5) + (wave[0] + wave[1] + wave[2])
+    wave = np.sin(_WAVES[None] * t[:, None] + draws[:, 3:, None])  # strokes × 3 × points
+    wave *= amps[:, :, None]
+    heading = angle[:, None] + curvature[:, None] * (t - 0.5) + (wave[:, 0] + wave[:, 1] + wave[:, 2])
     seg = (length / (m - 1))[:, None]
     pts = np.zeros(t.shape + (2,))
     np.cumsum(np.cos(heading[:, :-1]) * seg, axis=1, out=pts[:, 1:, 0])
     np.cumsum(np.sin(heading[:, :-1]) * seg, axis=1, out=pts[:, 1:, 1])
     pts -= pts[rows, m // 2][:, None]
-    pts += np.stack([cx, cy], axis=1)[:, None]
+    pts[:, :, 0] += cx[:, None]
+    pts[:, :, 1] += cy[:, None]
     return pts, m
 
 
@@ -152,14 +154,18 @@ def _stroke_plan(family: str, g: dict, shape) -> tuple[tuple, np.ndarray, np.nda
     if family == "scratch":
         _scratch(g, s, pts, m, visible)
     # Boxes of each artifact's points (all fibres of a tuft), widened by its width + 2 and reach.
-    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
-    lo = np.minimum.reduceat(np.where(valid[..., None], pts, np.inf).min(axis=1), starts)
-    hi = np.maximum.reduceat(np.where(valid[..., None], pts, -np.inf).max(axis=1), starts)
+    lo = np.where(valid[..., None], pts, np.inf).min(axis=1)
+    hi = np.where(valid[..., None], pts, -np.inf).max(axis=1)
+    if family == "lint":
+        starts = np.flatnonzero(np.diff(owner, prepend=-1))
+        lo, hi = np.minimum.reduceat(lo, starts), np.maximum.reduceat(hi, starts)
     pad = np.asarray(g["width"], np.float64) * s + 2
     margin = reach(np.asarray(g["blur"], np.float64) * s)
     box = np.concatenate([np.maximum(np.floor(lo - pad[:, None]).astype(np.int64) - margin[:, None], 0),
                           np.minimum(np.ceil(hi + pad[:, None]).astype(np.int64) + margin[:, None], (w, h))], axis=1)
-    inside = ((box[:, 2:] > box[:, :2]).all(axis=1))
+    inside = (box[:, 2:] > box[:, :2]).all(axis=1)
+    if not inside.any():
+        return (pts[:0, 0],), np.zeros(g["n"] + 1, np.int64), np.zeros((0, 6), np.int64)
     canvases = []
     for i in inside.nonzero()[0].tolist():
         b = box[i].tolist()
