@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import dustbench.synth.blobs as blobs
+import dustbench.synth.strokes as strokes
 from dustbench.synth import render, sample_params
 from dustbench.synth.crop import crop_params
 from dustbench.synth.strokes import _paths, _stroke_path
@@ -74,3 +75,24 @@ def test_blobs_filled_on_a_strip_equal_blobs_filled_one_by_one(monkeypatch, pres
         monkeypatch.setattr(blobs, "_STRIP_FROM", 10**9)
         alone = render(p, shape)
         assert together.sprites and _sprites(together) == _sprites(alone)
+
+
+@pytest.mark.parametrize("preset,frame,seed", [("hair_and_lint_mix", (500, 500), 5), ("cinema_print_worn", (900, 1350), 6),
+                                               ("negative_scan_heavy", (1600, 2400), 7)])
+def test_strokes_drawn_without_the_grid_equal_strokes_matched_on_it(monkeypatch, preset, frame, seed):
+    """Artifacts with one canvas each skip the grid of cells that pairs segments with canvases (every
+    segment of the artifact is a candidate); the exact test then keeps the same segments."""
+    rng = np.random.default_rng(seed)
+    params = sample_params(preset, frame, rng)
+    cases = [(params, frame)]
+    for size_scale in (0.7, 1.5):
+        h, w = int(rng.integers(60, 300)), int(rng.integers(60, 300))
+        box = (int(rng.integers(0, frame[0] - h)), int(rng.integers(0, frame[1] - w)), h, w)
+        cases.append((crop_params(params, frame, box, size_scale, 0.8), (h, w)))
+    real = strokes._candidates
+    for p, shape in cases:
+        direct = render(p, shape)
+        monkeypatch.setattr(strokes, "_candidates", lambda *a: real(*a[:4], -1, *a[5:]))  # always the grid
+        gridded = render(p, shape)
+        monkeypatch.setattr(strokes, "_candidates", real)
+        assert direct.sprites and _sprites(direct) == _sprites(gridded)

@@ -236,10 +236,12 @@ def blob_sprites(family: str, g: dict, shape: tuple[int, int], fid: int) -> list
     rims = np.asarray(g["rim"], np.float64) if family == "blotch" else np.zeros(g["n"])
     out: list = [None] * g["n"]
     for idx, box, pad, f, pts, span in _blob_canvases(cols, shape, blur, _supersampling(0.5 * cols["size"] * s)):
-        w, h = (box[:, 2:] - box[:, :2] + 2 * pad[:, None]).T
-        # What _draw_blob fills with _fill_down: supersampled, no rim, the outline inside its canvas
-        easy = (f > 1) & (rims[idx] <= 0) & (span[:, 0] >= 0) & (span[:, 1] >= 0) & (span[:, 2] <= w * f) \
-            & (span[:, 3] <= h * f) & (blur[idx] <= 0.25)  # and unblurred: the strip's sprites are final
+        easy = np.zeros(idx.size, bool)
+        if idx.size >= _STRIP_FROM:
+            w, h = (box[:, 2:] - box[:, :2] + 2 * pad[:, None]).T
+            # What _draw_blob fills with _fill_down: supersampled, no rim, the outline inside its canvas
+            easy = (f > 1) & (rims[idx] <= 0) & (span[:, 0] >= 0) & (span[:, 1] >= 0) & (span[:, 2] <= w * f) \
+                & (span[:, 3] <= h * f) & (blur[idx] <= 0.25)  # and unblurred: the strip's sprites are final
         if easy.sum() >= _STRIP_FROM:
             e = easy.nonzero()[0]
             _strip_sprites(out, idx[e], box[e], pad[e], f[e], pts[e], span[e], cols["opacity"][idx[e]], colors, fid)

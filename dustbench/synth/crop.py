@@ -84,7 +84,7 @@ def crop_params(params: dict[str, Any], frame_shape, box, size_scale: float = 1.
         out: dict[str, Any] = {}
         for key, value in g.items():
             if isinstance(value, (list, np.ndarray)) and len(value) == n:  # one entry per artifact
-                out[key] = _kept(value, keep)
+                out[key] = _kept(value, keep) if keep.size else []
             else:
                 out[key] = value
         out["n"] = int(keep.size)

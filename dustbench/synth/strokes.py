@@ -224,21 +224,15 @@ def _segments(pts, widths, values, visible, lengths) -> tuple[np.ndarray, ...]:
     return seg_w / 2 + 2, shows, grey, thick
 
 
-def _line_calls(strokes: tuple, first: np.ndarray, canvases: np.ndarray):
-    """The cv2.line calls that draw a group's strokes on its canvases: (number of calls per
-    canvas, then the calls' start points, end points, grey levels and thicknesses, canvas by
-    canvas). Canvas c (rows: artifact, x0, y0, x1, y1, pad) gets the segments of its artifact's
-    strokes, the points first[a]:first[a + 1], that reach it, in order."""
-    pts = strokes[0]
-    reach, shows, grey, thick = _segments(*strokes)
-    origin = canvases[:, 1:3] - canvases[:, 5:]
-    size = canvases[:, 3:5] - canvases[:, 1:3] + 2 * canvases[:, 5:]  # (w, h)
-    # Candidates share a grid cell with the segment's box widened by 1 px more than its reach;
-    # then the exact test, in canvas coordinates, as when each canvas was drawn on its own.
-    seg = np.flatnonzero(shows)
-    if not seg.size:
-        return np.zeros(len(canvases), np.int64), [], [], [], []
-    art = np.searchsorted(first, seg, "right") - 1
+def _candidates(pts, reach, seg, art, drawn, canvases, origin, size) -> tuple[np.ndarray, np.ndarray]:
+    """(canvas, segment) pairs, by canvas then segment, that may draw: with one canvas per artifact
+    that has points (`drawn` of them; no tiles) every segment of the artifact; else those sharing a
+    grid cell with the canvas (the segment's box widened by 1 px more than its reach), never across
+    artifacts."""
+    if len(canvases) == drawn and np.unique(canvases[:, 0]).size == drawn:
+        of = np.zeros(int(canvases[:, 0].max()) + 1, np.int64)
+        of[canvases[:, 0]] = np.arange(drawn)
+        return of[art], seg
     ends = np.stack([pts[seg], pts[seg + 1]])
     r = reach[seg][:, None] + 1
     seg_box, seg_key = _cells(art, ends.min(0) - r, ends.max(0) + r)
@@ -248,7 +242,24 @@ def _line_calls(strokes: tuple, first: np.ndarray, canvases: np.ndarray):
     n = hi - lo
     match = order[np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n) + np.repeat(lo, n)]
     pair = np.unique(np.repeat(can_box, n) * len(seg) + seg_box[match])  # by canvas, then segment
-    canvas, seg = pair // len(seg), seg[pair % len(seg)]
+    return pair // len(seg), seg[pair % len(seg)]
+
+
+def _line_calls(strokes: tuple, first: np.ndarray, canvases: np.ndarray):
+    """The cv2.line calls that draw a group's strokes on its canvases: (number of calls per
+    canvas, then the calls' start points, end points, grey levels and thicknesses, canvas by
+    canvas). Canvas c (rows: artifact, x0, y0, x1, y1, pad) gets the segments of its artifact's
+    strokes, the points first[a]:first[a + 1], that reach it, in order."""
+    pts = strokes[0]
+    reach, shows, grey, thick = _segments(*strokes)
+    origin = canvases[:, 1:3] - canvases[:, 5:]
+    size = canvases[:, 3:5] - canvases[:, 1:3] + 2 * canvases[:, 5:]  # (w, h)
+    seg = np.flatnonzero(shows)
+    if not seg.size:
+        return np.zeros(len(canvases), np.int64), [], [], [], []
+    art = np.searchsorted(first, seg, "right") - 1
+    canvas, seg = _candidates(pts, reach, seg, art, int((np.diff(first) > 0).sum()), canvases, origin, size)
+    # The exact test, in canvas coordinates, as when each canvas was drawn on its own.
     a, b = pts[seg] - origin[canvas], pts[seg + 1] - origin[canvas]
     r = reach[seg][:, None]
     near = ((np.minimum(a, b) - r < size[canvas]) & (np.maximum(a, b) + r > 0)).all(axis=1)
