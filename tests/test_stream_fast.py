@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import dustbench.data.stream as stream_module
-from dustbench.data.augment import Draw, _affine, _affine_all, footprint, warp
+from dustbench.data.augment import Draw, _affine, _affine_all, _turn, footprint, warp
 from dustbench.data.stream import DamageStream
 from dustbench.sources import ArraySource
 from dustbench.synth import crop_params, sample_params
@@ -141,3 +141,18 @@ def test_a_group_of_blocks_keeps_its_sources_cached():
                      patches_per_visit=2, cache_size=4, interleave=4, augment=False)
     groups = len(s._groups(0, 1, 0, 1))
     assert sum(1 for _ in s) == 160 and len(loads) <= 4 + groups
+
+
+@pytest.mark.parametrize("k", range(4))
+def test_quarter_turns_by_opencv_equal_np_rot90(k):
+    rng = np.random.default_rng(k)
+    for im in (rng.random((30, 40, 4), dtype=np.float32), rng.random((30, 40, 3), dtype=np.float32),
+               rng.random((30, 40), dtype=np.float32), rng.integers(0, 7, (30, 40), dtype=np.uint8)):
+        assert np.array_equal(_turn(im, k), np.rot90(im, k, axes=(0, 1)))
+    images = [rng.random((70, 70, 3), dtype=np.float32), rng.random((70, 70, 3), dtype=np.float32),
+              rng.random((70, 70), dtype=np.float32)]
+    d = Draw(k=k, angle=-3.0, scale=1.1)
+    chw, _ = warp(images, None, d, 1.1, 48, chw=True)
+    for im, out in zip(_affine_all(images, -3.0, 1.1, 48), chw):
+        turned = np.rot90(im, k, axes=(0, 1))
+        assert np.array_equal(out, turned[None] if turned.ndim == 2 else turned.transpose(2, 0, 1))
