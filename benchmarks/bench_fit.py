@@ -32,7 +32,7 @@ from skimage import data
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 from dustbench.fit.run import Scan, closure, fit_scans  # noqa: E402
 from dustbench.synth import synthesize  # noqa: E402
-from dustbench.synth.render import _stroke_path  # noqa: E402
+from dustbench.synth.strokes import _stroke_path  # noqa: E402
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")
 CASES = (  # (preset, fitted family, dtype, channels)

@@ -12,7 +12,7 @@ from dustbench.fit.detect import DetectionSettings
 from dustbench.fit.run import Scan, closure, fit_scans
 from dustbench.synth import library, synthesize
 from dustbench.synth.presets import validate_preset
-from dustbench.synth.render import _stroke_path
+from dustbench.synth.strokes import _stroke_path
 
 PHOTOS = (data.astronaut, data.chelsea, data.coffee, data.rocket)
 

@@ -16,7 +16,7 @@ from .blobs import blob_sprites
 from .layer import Layer, Sprite, pack
 from .presets import FAMILIES
 from .stamps import draw_stamp, group_stamps
-from .strokes import _stroke_path, stroke_sprites  # noqa: F401  (_stroke_path: the fit tools trace paths with it)
+from .strokes import stroke_sprites
 
 _BLOBS = ("dust", "dirt", "blotch")
 
