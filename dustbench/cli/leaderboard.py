@@ -6,6 +6,7 @@ from __future__ import annotations
 import shlex
 
 from ..errors import DustbenchError
+from ..evaluation.model_card import fmt_duration
 from ..io import write_json_atomic
 from ..report.recipe import CLASSICAL, LEARNED
 from ._args import add_command, parse_duration, parse_key_values
@@ -115,8 +116,6 @@ def parse_sets(items: list[str]) -> dict:
 
 def command_of(args) -> str:
     """The reproduce command as parsed (not sys.argv: main() may be called with other arguments)."""
-    from ..report.sections import fmt_duration  # deferred: the report package imports the trainer (torch)
-
     parts = ["dustbench", "leaderboard", "reproduce", "--out", args.out, "--work", args.work,
              "--budget", fmt_duration(args.budget), "--models", args.models, "--methods", args.methods]
     for flag in ("device", "eval_device", "batch_size", "patch", "max_steps", "threads", "limit", "publish_weights"):

@@ -35,9 +35,10 @@ def read_card(model_path, sha256: str | None = None) -> dict | None:
     return card
 
 
-def _duration(seconds) -> str:
+def fmt_duration(seconds) -> str:
+    """``4h05m``, ``15m00s`` or ``42s``: how cards, boards and the CLI write a wall time."""
     s = int(round(float(seconds)))
-    return f"{s // 3600}h{(s % 3600) // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
 
 
 def card_train_data(card: dict) -> str:
@@ -52,7 +53,7 @@ def card_train_data(card: dict) -> str:
     if t.get("steps") is not None:
         parts.append(f"{t['steps']} steps")
     if t.get("wall_time_s") is not None:
-        parts.append(f"{_duration(t['wall_time_s'])} on {t.get('world_size') or 1}× {t.get('device') or '?'}")
+        parts.append(f"{fmt_duration(t['wall_time_s'])} on {t.get('world_size') or 1}× {t.get('device') or '?'}")
     if cfg.get("init_from"):
         parts.append(f"from {cfg['init_from']}")
     return ", ".join(parts)

@@ -36,6 +36,7 @@ from .. import provenance
 from ..data.eval_data import open_data
 from ..errors import DustbenchError
 from ..evaluation.harness import evaluate
+from ..evaluation.model_card import fmt_duration
 from ..io import to_float, write_json_atomic
 from ..methods import load_model_file
 from ..methods.calibrate import calibrate_detector
@@ -46,7 +47,7 @@ from ..train.state import train_state
 from .leaderboard import build_leaderboard
 from .plots import plot_masked, slug
 from .recipe import CLASSICAL, LEARNED, OPERATING_POINTS, RECIPE_KEYS, RECIPES, SHARED_TRAIN, TEST_DATA
-from .sections import fmt_duration, published_sections
+from .sections import published_sections
 
 
 

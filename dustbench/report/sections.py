@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+from ..evaluation.model_card import fmt_duration
 from ..sources import BUILTIN as TEST_PHOTOS
 from ..sources import BUILTIN_TRAIN
 from .paired import delta_cells
@@ -15,11 +16,6 @@ from .recipe import OPERATING_POINTS
 # Mironică (2020), Table 1 (500 real community-retouched test photos): (row, PSNR, SSIM, our method).
 PAPER_TABLE1 = (("Pix2Pix [12]", 31.91, 0.80, "pix2pix"), ("Strubel et al. [21]", 25.07, 0.65, "segnet"),
                 ("Photoshop [10]", 22.17, 0.62, "median_tuned"), ("Proposed approach", 35.12, 0.92, "dust_gan"))
-
-
-def fmt_duration(seconds: float) -> str:
-    s = int(round(seconds))
-    return f"{s // 3600}h{(s % 3600) // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
 
 
 def _row(df, method):
