@@ -31,4 +31,4 @@ clean:
 # The published leaderboard (leaderboard/): train dust_gan, pix2pix, segnet for BUDGET each, evaluate all; resumable.
 .PHONY: leaderboard
 leaderboard: $(STAMP)
-	$(VENV)/bin/dustbench leaderboard reproduce --out leaderboard --work runs/leaderboard --budget $(or $(BUDGET),45m) --resume --publish-weights pretrained
+	$(VENV)/bin/dustbench leaderboard reproduce --out leaderboard --work runs/leaderboard --budget $(or $(BUDGET),60m) --resume --publish-weights pretrained

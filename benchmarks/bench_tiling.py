@@ -7,8 +7,10 @@
   ``--height`` × ``--width`` RGB image. Peak memory is measured with tracemalloc (numpy reports its
   buffers to it) and excludes the input image; time is the best of ``--repeat`` runs without tracing.
 * ``models``: each TorchScript file in leaderboard/models through ``load_model_file`` (512-px tiles,
-  overlap 32): ms/MP on one 512×512 tile and on a ``--size``² image (4 MP by default), the pixels
-  the tiles cover over the frame's, and MET/MISSED for the target "ms/MP at 4 MP <= 1.2 × one
+  overlap 32): ms/MP on one 512×512 tile and on a ``--size``² image (4 MP by default), with the
+  layout for the model's own padding (``LoadedModel.multiple``) and, in brackets, the plain layout
+  in the same run; the pixels the model computes (tiles padded to its multiple) over the frame's,
+  and MET/MISSED for the target "ms/MP at 4 MP <= 1.2 × one
   tile's"; then the module on one tile with NCHW vs NHWC (channels_last) input, which
   ``LoadedModel`` uses on CPU, with the max abs difference of their outputs.
 
@@ -103,23 +105,36 @@ def bench_models(size: int, repeat: int, tile: int = 512, overlap: int = 32) -> 
     print(f"\n## models: {tile}/{overlap} tiles; one {tile}² tile vs a {size}² frame ({size * size / 1e6:.1f} MP, "
           f"{n_tiles}² tiles covering {computed:.3f}× its pixels); best of {repeat} after 2 warm-ups "
           f"(frame: best of {max(1, repeat - 1)} after 1)")
-    print("| model | 1 tile ms/MP | frame ms/MP | ratio | target <= 1.2 | NCHW tile ms | NHWC tile ms | "
-          "NHWC speed-up | NHWC max abs diff |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| model | pads to | computed px / frame (plain layout) | 1 tile ms/MP | frame ms/MP (plain layout) | "
+          "ratio (plain) | target <= 1.2 | NCHW tile ms | NHWC tile ms | NHWC speed-up | NHWC max abs diff |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for path in sorted(MODELS.glob("*.pt")):
         method = load_model_file(path, tile=tile, overlap=overlap)
         net = getattr(method, "detector", method)  # a detector's network, without its inpainting
+        multiple = net.multiple
         per_tile = best_time(lambda: net(one), repeat) * 1e3 / (tile * tile / 1e6)
-        per_frame = best_time(lambda: net(frame), max(1, repeat - 1), warmup=1) * 1e3 / (size * size / 1e6)
-        ratio = per_frame / per_tile
+        per_frame = {}
+        for m in dict.fromkeys((multiple, 1)):  # the padding-aware layout, then the plain one
+            net.multiple = m
+            per_frame[m] = best_time(lambda: net(frame), max(1, repeat - 1), warmup=1) * 1e3 / (size * size / 1e6)
+        net.multiple = multiple
+        cost = {m: padded_pixels(size, tile, overlap, m, multiple) for m in (multiple, 1)}
+        ratio = per_frame[multiple] / per_tile
         x = torch.from_numpy(one.transpose(2, 0, 1).copy())[None]
         xl = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
             nchw, nhwc = (best_time(lambda v=v: net.module(v), repeat) * 1e3 for v in (x, xl))
             diff = (net.module(x) - net.module(xl)).abs().max().item()
-        print(f"| {path.stem} | {per_tile:.0f} | {per_frame:.0f} | {ratio:.2f}× | "
+        print(f"| {path.stem} | {multiple} | {cost[multiple]:.3f}× ({cost[1]:.3f}×) | {per_tile:.0f} | "
+              f"{per_frame[multiple]:.0f} ({per_frame[1]:.0f}) | {ratio:.2f}× ({per_frame[1] / per_tile:.2f}×) | "
               f"{'MET' if ratio <= TARGET else 'MISSED'} | {nchw:.0f} | {nhwc:.0f} | {nchw / nhwc:.2f}× | "
               f"{diff:.1e} |", flush=True)
+
+
+def padded_pixels(size: int, tile: int, overlap: int, layout_multiple: int, model_multiple: int) -> float:
+    """Pixels a model padding to ``model_multiple`` computes on a size² frame, over the frame's."""
+    side, starts = tile_layout(size, tile, overlap, layout_multiple)
+    return (len(starts) * -(-side // model_multiple) * model_multiple / size) ** 2
 
 
 def main() -> None:

@@ -113,6 +113,42 @@ def test_computed_pixels_of_a_4mp_image():
     assert len(calls) == 25 and computed / 2000 ** 2 <= 1.15  # was 25 tiles of 512²: 1.64
 
 
+def padded_cost(length, size, count, multiple):
+    return count * -(-size // multiple) * multiple
+
+
+@pytest.mark.parametrize("multiple", [2, 32, 128])
+def test_layout_for_padding_models_covers_and_never_costs_more_than_the_plain_layout(multiple):
+    # A model padding each tile to `multiple` computes the padded size: the aware layout must still
+    # cover with enough overlap, and its padded cost must never exceed the plain layout's.
+    for length in [*LENGTHS, *range(1100, 7000, 131)]:
+        size, starts = tile_layout(length, 512, 32, multiple)
+        if length <= 512:
+            assert (size, starts) == (length, [0])
+            continue
+        assert starts[0] == 0 and starts[-1] == length - size and size <= 512
+        assert all(b - a <= size - 32 for a, b in zip(starts, starts[1:]))
+        plain_size, plain_starts = tile_layout(length, 512, 32)
+        assert padded_cost(length, size, len(starts), multiple) <= padded_cost(length, plain_size, len(plain_starts),
+                                                                               multiple)
+
+
+def test_layout_for_pix2pix_padding_at_2000_px():
+    # By hand: 5 tiles of 426 px each pad to 512 (2,560 px computed); 6 tiles of 384 = 2,304 px,
+    # and 384 is itself a multiple of 128, so the tiles are widened to it (no padding at all).
+    assert tile_layout(2000, 512, 32, 128) == (384, [0, 323, 646, 969, 1292, 1616])
+    assert tile_layout(2000, 512, 32, 1) == tile_layout(2000, 512, 32)
+
+
+def test_apply_tiled_with_multiple_stays_exact_for_local_functions():
+    image = rand_image((1000, 700, 3), seed=4)
+    fn = box_blur(32 // 4)
+    calls = []
+    out = apply_tiled(lambda x: calls.append(x.shape[:2]) or fn(x), image, tile=512, overlap=32, multiple=128)
+    assert np.abs(out - fn(image)).max() < 1e-5
+    assert all(h % 128 == 0 and w % 128 == 0 for h, w in calls)
+
+
 @pytest.mark.parametrize("shape", [(513, 514), (1000, 700, 3), (1441, 300)])
 def test_exact_on_default_sized_tiles_for_awkward_sizes(shape):
     image = rand_image(shape, seed=2)

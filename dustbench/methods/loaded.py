@@ -52,13 +52,17 @@ class LoadedModel(Method):
                                   "channels": channels, "tile": tile, "overlap": overlap, **(extra or {})})
         self.module, self.device, self.channels = module, device, channels
         self.tile, self.overlap = tile, overlap
+        # a network that pads its input to a multiple of `factor` (pix2pix, segnet: 2^depth; kept by
+        # TorchScript) gets tiles laid out for that padding (dustbench.methods.tiling.tile_layout)
+        factor = getattr(module, "factor", 1)
+        self.multiple = factor if isinstance(factor, int) and factor > 0 else 1
         self.where = str(path) if path is not None else self.name  # names the model in errors
         self.param_count = sum(int(p.numel()) for p in module.parameters())
 
     def run(self, image, mask):
         if self.tile is None:
             return self._forward(image)
-        return apply_tiled(self._forward, image, tile=self.tile, overlap=self.overlap)
+        return apply_tiled(self._forward, image, tile=self.tile, overlap=self.overlap, multiple=self.multiple)
 
     def _forward(self, image: np.ndarray) -> np.ndarray:
         """H×W×C float32 numpy -> model -> H×W×C float32 numpy, adapting grey/RGB."""
