@@ -37,6 +37,8 @@ class Method:
             premultiplied colour of all artifacts; see :func:`check_layer`). Implies needs_mask.
         is_oracle: True for upper references that use information a real method cannot have.
         param_count: learned parameters (0 for classical methods, None if unknown).
+        multiple: the method pads its input to a multiple of this (a U-Net's 2^depth); tiles are
+            laid out for that padding (:func:`dustbench.methods.tiling.tile_layout`).
     """
 
     name: str = ""
@@ -44,6 +46,7 @@ class Method:
     needs_layer: bool = False
     is_oracle: bool = False
     param_count: int | None = None
+    multiple: int = 1
 
     def __init__(self, name: str = "", options: dict | None = None):
         self.name = name or type(self).name or type(self).__name__
@@ -213,7 +216,7 @@ def apply_method(method: Method, image: np.ndarray, mask: np.ndarray | None = No
         return check_output(method.run(part, part_mask), part.shape, part, where, on_bad_output, issues)
 
     if tile:
-        out = apply_tiled(fn, work, tile=tile, overlap=overlap, mask=m)
+        out = apply_tiled(fn, work, tile=tile, overlap=overlap, mask=m, multiple=method.multiple)
     else:
         out = fn(work, m)
     np.clip(out, 0.0, 1.0, out=out)  # blending of in-range tiles stays in range but for rounding

@@ -101,6 +101,7 @@ class DetectInpaint(Method):
         self.detector = detector
         self.module = getattr(detector, "module", None)  # the torch module, for export checks
         self.param_count = detector.param_count
+        self.multiple = detector.multiple
 
     @classmethod
     def from_loaded(cls, detector: Method, metadata: dict, **overrides) -> "DetectInpaint":
