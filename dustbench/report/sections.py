@@ -114,19 +114,33 @@ def honest_differences(record: dict, cfg) -> list[str]:
               "does not state its conventions.", ""]
 
 
+# What a detector that detects should reach on visible damage (the reference-methods issue, #16).
+DETECTION_TARGET = {"truth": "visible damage (opacity >= 0.25)", "precision": 0.7, "recall": 0.5}
+
+
 def detection_lines(record: dict) -> list[str]:
     lines = []
     for name, rec in record["methods"].items():
         det = rec.get("detection")
         if not det:
             continue
+        point = (record.get("exports", {}).get(name) or {}).get("operating_point") or {}
+        how = (f"the operating point chosen for {point['calibrated']}, never the test split" if point.get("calibrated")
+               else "the threshold recorded in the model file")
+        dilate = point.get("dilate")
         lines += [f"## Detection: `{name}`", "",
-                  f"Pixels flagged at P(artifact) ≥ {det['threshold']:g} (before the 1-px dilation used for "
-                  f"inpainting; a fixed threshold, not tuned), pooled over {det['images']} test images; "
-                  f"{100 * det['flagged_fraction']:.2f} % of pixels flagged.", "",
+                  f"Pixels flagged at P(artifact) ≥ {det['threshold']:g} ({how}; counted before the "
+                  f"{'' if dilate is None else f'{dilate}-px '}dilation used for inpainting), pooled over "
+                  f"{det['images']} test images; {100 * det['flagged_fraction']:.2f} % of pixels flagged.", "",
                   "| ground truth | precision | recall | IoU | F1 |", "|---|---|---|---|---|"]
         for truth, c in det["against"].items():
             lines.append(f"| {truth} | {c['precision']:.3f} | {c['recall']:.3f} | {c['iou']:.3f} | {c['f1']:.3f} |")
+        visible = det["against"].get(DETECTION_TARGET["truth"])
+        if visible is not None:
+            met = visible["precision"] >= DETECTION_TARGET["precision"] and visible["recall"] >= DETECTION_TARGET["recall"]
+            lines += ["", f"Target for a detector that detects: precision ≥ {DETECTION_TARGET['precision']:g} and "
+                          f"recall ≥ {DETECTION_TARGET['recall']:g} on {DETECTION_TARGET['truth']}: "
+                          f"{'met' if met else '**missed**'} ({visible['precision']:.3f} / {visible['recall']:.3f})."]
         lines.append("")
     return lines
 
