@@ -136,14 +136,16 @@ def test_model_file_named_by_its_card(tmp_path):
         shutil.copy(MODELS / f"dust_gan{suffix}", tmp_path / f"gan{suffix}")
     res = evaluate(str(tmp_path / "gan.pt"), "builtin", tmp_path / "r", limit=2, progress=False, device="cpu")
     assert res.summary["method"] == "dust_gan (gan.pt)"
-    assert res.summary["train_data"] == "builtin-train (*_scan_*), 861 steps, 15m00s on 1× cpu"
+    card = json.loads((tmp_path / "gan.card.json").read_text())["training"]
+    assert res.summary["train_data"] == (f"stream:builtin-train (*_scan_*, scan scale [2000, 4200]), {card['steps']} "
+                                         f"steps, 1h00m on 1× cpu")  # the published leaderboard recipe
     assert res.summary["model_card"]["sha256"] == json.loads((tmp_path / "gan.card.json").read_text())["sha256"]
     # a result written before cards were read gets the name when the leaderboard is built
     s = json.loads((tmp_path / "r" / "summary.json").read_text())
     s.update(method="file:gan.pt", train_data=None, model_card=None)
     (tmp_path / "r" / "summary.json").write_text(json.dumps(s))
     row = leaderboard_table([tmp_path / "r"]).iloc[0]
-    assert row["method"] == "dust_gan (gan.pt)" and row["train_data"].startswith("builtin-train")
+    assert row["method"] == "dust_gan (gan.pt)" and row["train_data"].startswith("stream:builtin-train")
     # a card for other weights does not count
     card = json.loads((tmp_path / "gan.card.json").read_text())
     (tmp_path / "gan.card.json").write_text(json.dumps({**card, "sha256": "0" * 64}))
