@@ -8,6 +8,10 @@ LEARNED = ("dust_gan", "pix2pix", "segnet")
 # `gated`, the do-no-harm method: the same detector at the threshold (and dilation) of best
 # restoration PSNR; every pixel it does not flag is returned exactly as it came.
 OPERATING_POINTS = {"segnet": ("segnet", "f1"), "gated": ("segnet", "psnr")}
+# What a detector that detects should reach (#16): precision and recall of its flags against the
+# visible damage, pixels of synthesis opacity >= "opacity" (also what segnet's F1 point is chosen on).
+DETECTION_TARGET = {"opacity": 0.25, "precision": 0.7, "recall": 0.5}
+VISIBLE_DAMAGE = f"visible damage (opacity >= {DETECTION_TARGET['opacity']:g})"
 CLASSICAL = ("identity", "median", "median_tuned", "oracle_inpaint", "oracle_unblend")
 TEST_DATA = "builtin-v2"  # the standard suite: full-resolution photographs, damage at scan scale
 # Every learned model: the same data, scale, patches, batch, seed and validation (TrainConfig fields).

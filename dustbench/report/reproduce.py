@@ -46,7 +46,8 @@ from ..train import TrainConfig, export_model, train
 from ..train.state import train_state
 from .leaderboard import build_leaderboard
 from .plots import plot_masked, slug
-from .recipe import CLASSICAL, LEARNED, OPERATING_POINTS, RECIPE_KEYS, RECIPES, SHARED_TRAIN, TEST_DATA
+from .recipe import (CLASSICAL, DETECTION_TARGET, LEARNED, OPERATING_POINTS, RECIPE_KEYS, RECIPES, SHARED_TRAIN,
+                     TEST_DATA, VISIBLE_DAMAGE)
 from .sections import published_sections
 
 
@@ -138,7 +139,7 @@ def operating_point(checkpoint: str, criterion: str, cfg: ReproduceConfig) -> di
     """A detector's threshold (and dilation) chosen on the validation split for ``criterion``."""
     detector = load_model_file(checkpoint, cfg.eval_device, tile=None)
     data = open_data(cfg.data, "validation")
-    found = calibrate_detector(detector, data, criterion)
+    found = calibrate_detector(detector, data, criterion, visible=DETECTION_TARGET["opacity"])
     return {"threshold": found["threshold"], "dilate": found["dilate"],
             "calibrated": f"{criterion} on {data.name}", "calibration": {k: v for k, v in found.items()}}
 
@@ -183,12 +184,12 @@ def evaluate_one(name: str, cfg: ReproduceConfig, model_file: str | None = None,
 
 def detection_metrics(method, data: str, limit: int | None = None) -> dict:
     """Pixel precision/recall/IoU of a DetectInpaint method's flags (before dilation) on the test split,
-    pooled over images, against two ground truths: the training labels (mask opacity above the
-    label threshold), the visible damage (opacity >= 0.25, the issue's target) and any damage (mask > 0,
-    the region of the masked metrics before dilation)."""
+    pooled over images, against three ground truths: the training labels (mask opacity above the
+    label threshold), the visible damage the detection target is about (``VISIBLE_DAMAGE``) and any
+    damage (mask > 0, the region of the masked metrics before dilation)."""
     label_threshold = float(method.options.get("label_threshold", 0.0))
     truths = {f"labels (opacity > {label_threshold:g})": (label_threshold, False),
-              "visible damage (opacity >= 0.25)": (0.25, True), "any damage (mask > 0)": (0.0, False)}
+              VISIBLE_DAMAGE: (DETECTION_TARGET["opacity"], True), "any damage (mask > 0)": (0.0, False)}
     totals = {k: {"tp": 0, "fp": 0, "fn": 0, "pixels": 0} for k in truths}
     flagged, pixels, n = 0, 0, 0
     for i, s in enumerate(open_data(data, "test")):

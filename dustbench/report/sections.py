@@ -11,7 +11,7 @@ from ..evaluation.model_card import fmt_duration
 from ..sources import BUILTIN as TEST_PHOTOS
 from ..sources import BUILTIN_TRAIN
 from .paired import delta_cells
-from .recipe import OPERATING_POINTS
+from .recipe import DETECTION_TARGET, OPERATING_POINTS, VISIBLE_DAMAGE
 
 # Mironică (2020), Table 1 (500 real community-retouched test photos): (row, PSNR, SSIM, our method).
 PAPER_TABLE1 = (("Pix2Pix [12]", 31.91, 0.80, "pix2pix"), ("Strubel et al. [21]", 25.07, 0.65, "segnet"),
@@ -114,10 +114,6 @@ def honest_differences(record: dict, cfg) -> list[str]:
               "does not state its conventions.", ""]
 
 
-# What a detector that detects should reach on visible damage (the reference-methods issue, #16).
-DETECTION_TARGET = {"truth": "visible damage (opacity >= 0.25)", "precision": 0.7, "recall": 0.5}
-
-
 def detection_lines(record: dict) -> list[str]:
     lines = []
     for name, rec in record["methods"].items():
@@ -135,11 +131,11 @@ def detection_lines(record: dict) -> list[str]:
                   "| ground truth | precision | recall | IoU | F1 |", "|---|---|---|---|---|"]
         for truth, c in det["against"].items():
             lines.append(f"| {truth} | {c['precision']:.3f} | {c['recall']:.3f} | {c['iou']:.3f} | {c['f1']:.3f} |")
-        visible = det["against"].get(DETECTION_TARGET["truth"])
+        visible = det["against"].get(VISIBLE_DAMAGE)
         if visible is not None:
             met = visible["precision"] >= DETECTION_TARGET["precision"] and visible["recall"] >= DETECTION_TARGET["recall"]
             lines += ["", f"Target for a detector that detects: precision ≥ {DETECTION_TARGET['precision']:g} and "
-                          f"recall ≥ {DETECTION_TARGET['recall']:g} on {DETECTION_TARGET['truth']}: "
+                          f"recall ≥ {DETECTION_TARGET['recall']:g} on {VISIBLE_DAMAGE}: "
                           f"{'met' if met else '**missed**'} ({visible['precision']:.3f} / {visible['recall']:.3f})."]
         lines.append("")
     return lines
