@@ -39,6 +39,8 @@ class Method:
         param_count: learned parameters (0 for classical methods, None if unknown).
         multiple: the method pads its input to a multiple of this (a U-Net's 2^depth); tiles are
             laid out for that padding (:func:`dustbench.methods.tiling.tile_layout`).
+        tile_batch: tiles handed to :meth:`run_batch` at once when applied in tiles (a network
+            runs them as one batch: what keeps a GPU busy).
     """
 
     name: str = ""
@@ -47,6 +49,7 @@ class Method:
     is_oracle: bool = False
     param_count: int | None = None
     multiple: int = 1
+    tile_batch: int = 1
 
     def __init__(self, name: str = "", options: dict | None = None):
         self.name = name or type(self).name or type(self).__name__
@@ -56,6 +59,12 @@ class Method:
         """Restore a checked float32 H×W×C image. ``mask`` is the truth the method declared: None,
         the float32 H×W opacity in [0, 1] (``needs_mask``), or the H×W×(1+C) layer (``needs_layer``)."""
         raise NotImplementedError
+
+    def run_batch(self, images: np.ndarray, masks: np.ndarray | None) -> np.ndarray:
+        """:meth:`run` on N equal-sized images stacked N×H×W×C (truth stacked likewise, or None);
+        returns N×H×W×C. Methods that gain from batches (networks) override it."""
+        return np.stack([self.run(im, None if masks is None else m)
+                         for im, m in zip(images, masks if masks is not None else images)])
 
     def __call__(self, image: np.ndarray, mask: np.ndarray | None = None, layer: np.ndarray | None = None
                  ) -> np.ndarray:
@@ -136,6 +145,11 @@ def check_output(out, expected: tuple, source: np.ndarray, where: str, policy: s
                                  + (" (floats are cast under --on-bad-output clip)" if out.dtype.kind == "f" else ""))
         issues.cast_from = str(out.dtype)
         out = out.astype(np.float32)
+    lo, hi = out.min(initial=0.0), out.max(initial=1.0)  # NaN propagates: fails the test below
+    if lo >= 0.0 and hi <= 1.0:  # the usual case: two read-only passes instead of five and a copy
+        # a fresh, writable, C-ordered array, as np.clip gives on the other path
+        fresh = out.flags.writeable and not np.may_share_memory(out, source)
+        return np.ascontiguousarray(out) if fresh else out.copy()
     finite = np.isfinite(out)
     nonfinite = int(out.size - np.count_nonzero(finite))
     if nonfinite:
@@ -215,9 +229,14 @@ def apply_method(method: Method, image: np.ndarray, mask: np.ndarray | None = No
     def fn(part: np.ndarray, part_mask: np.ndarray | None = None) -> np.ndarray:
         return check_output(method.run(part, part_mask), part.shape, part, where, on_bad_output, issues)
 
+    def fn_batch(parts: np.ndarray, part_masks: np.ndarray | None = None) -> np.ndarray:
+        return check_output(method.run_batch(parts, part_masks), parts.shape, parts, where, on_bad_output, issues)
+
     if tile:
-        out = apply_tiled(fn, work, tile=tile, overlap=overlap, mask=m, multiple=method.multiple)
+        batch = int(method.tile_batch) if method.tile_batch > 1 else None  # None: run() tile by tile
+        out = apply_tiled(fn if batch is None else fn_batch, work, tile=tile, overlap=overlap, mask=m,
+                          multiple=method.multiple, batch=batch)
+        np.clip(out, 0.0, 1.0, out=out)  # blending of in-range tiles stays in range but for rounding
     else:
-        out = fn(work, m)
-    np.clip(out, 0.0, 1.0, out=out)  # blending of in-range tiles stays in range but for rounding
+        out = fn(work, m)  # checked: in [0, 1], and never the caller's array
     return out[:, :, 0] if squeeze else out

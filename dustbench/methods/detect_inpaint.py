@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DustbenchError
-from .base import Method
+from .base import Method, OutputIssues, check_output
 from .classical import dilate_mask, median_blur, telea_inpaint
 
 DEFAULTS = {"threshold": 0.5, "dilate": 1, "radius": 3.0, "fill": "telea"}
@@ -101,7 +101,7 @@ class DetectInpaint(Method):
         self.detector = detector
         self.module = getattr(detector, "module", None)  # the torch module, for export checks
         self.param_count = detector.param_count
-        self.multiple = detector.multiple
+        self.multiple, self.tile_batch = detector.multiple, detector.tile_batch
 
     @classmethod
     def from_loaded(cls, detector: Method, metadata: dict, **overrides) -> "DetectInpaint":
@@ -109,7 +109,7 @@ class DetectInpaint(Method):
         unknown = sorted(set(overrides) - set(DEFAULTS))
         if unknown:
             raise DustbenchError(f"detector option(s) {', '.join(unknown)} unknown; valid: {', '.join(DEFAULTS)}, "
-                                 "channels, tile, overlap")
+                                 "channels, tile, overlap, tile_batch")
         settings = {k: metadata.get(k, v) for k, v in DEFAULTS.items()}
         settings.update({k: v for k, v in overrides.items() if v is not None})
         return cls(detector, metadata=metadata, **settings)
@@ -124,5 +124,15 @@ class DetectInpaint(Method):
         return self.probability(image) >= np.float32(self.options["threshold"])
 
     def run(self, image, mask):
+        return self._fill(image, self.detect(image))
+
+    def run_batch(self, images, masks):
+        """The detector on all the images at once (one network batch), then each one's fill."""
+        prob = check_output(self.detector.run_batch(images, None), images.shape, images,
+                            f"detector {self.name!r}", "error", OutputIssues()).max(axis=3)
+        flagged = prob >= np.float32(self.options["threshold"])
+        return np.stack([self._fill(image, f) for image, f in zip(images, flagged)])
+
+    def _fill(self, image: np.ndarray, flagged: np.ndarray) -> np.ndarray:
         o = self.options
-        return fill_mask(image, self.detect(image), o["fill"], o["dilate"], o["radius"])
+        return fill_mask(image, flagged, o["fill"], o["dilate"], o["radius"])

@@ -45,65 +45,55 @@ class LoadedModel(Method):
     ``torch.inference_mode()``, with grey/RGB adapted to the channels it takes."""
 
     def __init__(self, module, path: Path | None, kind: str, device: torch.device, channels: int | None,
-                 tile: int | None, overlap: int, extra: dict | None = None):
+                 tile: int | None, overlap: int, extra: dict | None = None, tile_batch: int | None = None):
         where = {"path": str(path)} if path is not None else {"module": type(module).__name__}
         super().__init__(name=f"file:{path.name}" if path is not None else f"module:{type(module).__name__}",
                          options={**where, "format": kind, "device": str(device),
                                   "channels": channels, "tile": tile, "overlap": overlap, **(extra or {})})
         self.module, self.device, self.channels = module, device, channels
+        self.where = str(path) if path is not None else self.name  # names the model in errors
         self.tile, self.overlap = tile, overlap
         # a network that pads its input to a multiple of `factor` (pix2pix, segnet: 2^depth; kept by
         # TorchScript) gets tiles laid out for that padding (dustbench.methods.tiling.tile_layout)
         factor = getattr(module, "factor", 1)
         self.multiple = factor if isinstance(factor, int) and factor > 0 else 1
-        self.where = str(path) if path is not None else self.name  # names the model in errors
+        self.tile_batch = _tile_batch(tile_batch, device, self.where)
         self.param_count = sum(int(p.numel()) for p in module.parameters())
 
     def run(self, image, mask):
         if self.tile is None:
-            return self._forward(image)
-        return apply_tiled(self._forward, image, tile=self.tile, overlap=self.overlap, multiple=self.multiple)
+            return self._forward(image[None])[0]
+        return apply_tiled(self._forward, image, tile=self.tile, overlap=self.overlap, multiple=self.multiple,
+                           batch=self.tile_batch)
 
-    def _forward(self, image: np.ndarray) -> np.ndarray:
-        """H×W×C float32 numpy -> model -> H×W×C float32 numpy, adapting grey/RGB."""
-        height, width, c = image.shape
-        x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None]  # 1×C×H×W
+    def run_batch(self, images, masks):
+        return self._forward(images) if self.tile is None else super().run_batch(images, masks)
+
+    def _forward(self, images: np.ndarray) -> np.ndarray:
+        """N×H×W×C float32 numpy -> model (one batch) -> N×H×W×C float32 numpy, adapting grey/RGB."""
+        n, height, width, c = images.shape
+        # N×C×H×W with NHWC strides: channels_last without a copy (see _call_module); viewed from
+        # flat so that a batch of one has a real batch stride (numpy may give it 0, which oneDNN
+        # reads as NCHW)
+        flat = torch.from_numpy(np.ascontiguousarray(images).reshape(-1))
+        x = flat.view(n, height, width, c).permute(0, 3, 1, 2)
         want = self.channels
         as_batch = want == 1 and c > 1
         if want is not None and want != c:
             if c == 1:
                 x = x.repeat(1, want, 1, 1)
             elif as_batch:
-                x = x.transpose(0, 1)  # C×1×H×W: each channel as its own grey image
+                x = x.reshape(n * c, 1, height, width)  # each channel as its own grey image
             else:
                 raise DustbenchError(f"{self.name}: model takes {want} channels, image has {c}")
-        x = x.to(self.device)
-        # NHWC (channels_last) input makes oneDNN convolutions 1.1-1.9x faster on CPU, within 1e-6
-        # (benchmarks/bench_tiling.py). A model that fails on it (say .view() on its activations) is
-        # retried, and from then on run, in NCHW.
-        nhwc = self.device.type == "cpu" and self.__dict__.get("_nhwc", True)
-        try:
-            with torch.inference_mode():
-                try:
-                    y = self.module(x.contiguous(memory_format=torch.channels_last) if nhwc else x)
-                except Exception:
-                    if not nhwc:
-                        raise
-                    self._nhwc = False
-                    y = self.module(x)
-        except Exception as exc:  # report which file and input failed, in one line
-            hint = ("; a torch.export program must be exported with dynamic_shapes for H and W"
-                    if self.options["format"] == "export" else "")
-            raise DustbenchError(f"{self.where}: model failed on input {tuple(x.shape)}: "
-                                 f"{_brief(exc)}{hint}") from exc
-        if isinstance(y, (tuple, list)):
-            y = y[0]
-        if not isinstance(y, torch.Tensor) or y.ndim != 4 or tuple(y.shape[2:]) != (height, width):
+        y = self._call_module(x.to(self.device))
+        if not isinstance(y, torch.Tensor) or y.ndim != 4 or tuple(y.shape[2:]) != (height, width) or \
+                y.shape[0] != x.shape[0]:
             raise DustbenchError(f"{self.name}: model returned {getattr(y, 'shape', type(y).__name__)} "
-                                 f"for input {tuple(x.shape)}; expected N×C×{height}×{width}")
+                                 f"for input {tuple(x.shape)}; expected {x.shape[0]}×C×{height}×{width}")
         y = y.detach().float().cpu()
         if as_batch:
-            y = y.transpose(0, 1)  # C×1×H×W back to 1×C×H×W
+            y = y.reshape(n, c * y.shape[1], height, width)  # (N·C)×1×H×W back to N×C×H×W
         if y.shape[1] != c:
             if c == 1 and y.shape[1] == x.shape[1]:
                 y = y.mean(dim=1, keepdim=True)  # RGB model on a grey image repeated to RGB: average back
@@ -111,11 +101,44 @@ class LoadedModel(Method):
                 raise DustbenchError(f"{self.name}: model returned {y.shape[1]} channels for a {c}-channel image "
                                      f"given to it as {x.shape[1]} channel(s); expected {c} (or {x.shape[1]}, "
                                      "averaged back to grey)")
-        return y[0].permute(1, 2, 0).numpy()
+        # C-ordered N×H×W×C: a planar (NCHW) result viewed as NHWC made tile blending 2-5× slower
+        return y.permute(0, 2, 3, 1).contiguous().numpy()
+
+    def _call_module(self, x: torch.Tensor):
+        """The module's output for N×C×H×W ``x``; failures name the file and the input shape."""
+        # NHWC (channels_last) input makes oneDNN convolutions 1.1-1.9x faster on CPU, within 1e-6
+        # (benchmarks/bench_tiling.py). A model that fails on it (say .view() on its activations) is
+        # retried, and from then on run, in NCHW.
+        nhwc = self.device.type == "cpu" and self.__dict__.get("_nhwc", True)
+        try:
+            with torch.inference_mode():
+                try:
+                    y = self.module(x.contiguous(memory_format=torch.channels_last) if nhwc else x.contiguous())
+                except Exception:
+                    if not nhwc:
+                        raise
+                    self._nhwc = False
+                    y = self.module(x.contiguous())
+        except Exception as exc:  # report which file and input failed, in one line
+            hint = ("; a torch.export program must be exported with dynamic_shapes for H and W"
+                    if self.options["format"] == "export" else "")
+            raise DustbenchError(f"{self.where}: model failed on input {tuple(x.shape)}: "
+                                 f"{_brief(exc)}{hint}") from exc
+        return y[0] if isinstance(y, (tuple, list)) else y
+
+
+def _tile_batch(value, device: torch.device, where: str) -> int:
+    """Tiles per network call: ``value``, else 1 on CPU (bench_tiling: batches of 2-6 tiles gain
+    at most ~5 % there, and cost dust_gan 15-50 %) and 4 on an accelerator (not measured here)."""
+    if value is None:
+        return 1 if device.type == "cpu" else 4
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise DustbenchError(f"{where}: tile_batch must be an integer >= 1, got {value!r}")
+    return int(value)
 
 
 def module_method(module: torch.nn.Module, *, channels: int | None = None, tile: int | None = None,
-                  overlap: int = 32) -> Method:
+                  overlap: int = 32, tile_batch: int | None = None) -> Method:
     """An ``nn.Module`` (N×C×H×W float in [0, 1] -> the same) as a Method, like a model file.
 
     It runs where its parameters are (it is not moved) and is put in eval mode; ``channels`` defaults
@@ -124,14 +147,16 @@ def module_method(module: torch.nn.Module, *, channels: int | None = None, tile:
     params = next(iter(module.parameters()), None)
     device = params.device if params is not None else torch.device("cpu")
     module.eval()  # dropout/batch-norm in inference mode, as for a model file
-    return LoadedModel(module, None, "module", device, channels or _weight_channels(module), tile, overlap)
+    return LoadedModel(module, None, "module", device, channels or _weight_channels(module), tile, overlap,
+                       tile_batch=tile_batch)
 
 
 def load_model_file(path, device: str = "cpu", *, channels: int | None = None,
-                    tile: int | None = 512, overlap: int = 32, **detector) -> Method:
+                    tile: int | None = 512, overlap: int = 32, tile_batch: int | None = None, **detector) -> Method:
     """Load a TorchScript file, a ``torch.export`` ``.pt2`` or a dustbench checkpoint as a Method.
 
-    ``tile``/``overlap`` set tiled inference (``tile=None`` runs whole images); ``channels``
+    ``tile``/``overlap`` set tiled inference (``tile=None`` runs whole images); ``tile_batch``: tiles
+    per network call (default 1 on CPU, 4 on a GPU), also when ``apply_method`` tiles; ``channels``
     overrides the guessed number of input channels; ``detector`` options (``threshold``, ``dilate``,
     ``radius``, ``fill``) override what a detector file recorded. Raises DustbenchError naming the file when it
     is missing, has an unknown suffix, is corrupt, or would need arbitrary unpickling.
@@ -169,12 +194,13 @@ def load_model_file(path, device: str = "cpu", *, channels: int | None = None,
         module.eval()  # dropout/batch-norm in inference mode
     except (AttributeError, NotImplementedError):
         pass  # exported modules fix train/eval behaviour at export time
-    loaded = LoadedModel(module, path, kind, dev, channels or _weight_channels(module), tile, overlap, extra)
+    loaded = LoadedModel(module, path, kind, dev, channels or _weight_channels(module), tile, overlap, extra,
+                         tile_batch)
     if info.get("kind") == "detector":  # its output is P(artifact): inpaint what it flags
         return DetectInpaint.from_loaded(loaded, info, **detector)
     if detector:
         raise DustbenchError(f"{path}: option(s) {', '.join(sorted(detector))} apply to detector models only "
-                             "(e.g. an exported segnet); valid options: channels, tile, overlap")
+                             "(e.g. an exported segnet); valid options: channels, tile, overlap, tile_batch")
     return loaded
 
 

@@ -81,10 +81,10 @@ def load_method(spec, options: dict | None = None, device: str = "cpu") -> Metho
         if _is_module(spec):
             from .loaded import module_method  # deferred: imports torch
 
-            unknown = sorted(set(options) - {"channels", "tile", "overlap"})
+            unknown = sorted(set(options) - {"channels", "tile", "overlap", "tile_batch"})
             if unknown:
                 raise DustbenchError(f"option(s) {', '.join(unknown)} do not apply to a torch.nn.Module; "
-                                     "valid: channels, tile, overlap")
+                                     "valid: channels, tile, overlap, tile_batch")
             return module_method(spec, **options)
         if callable(spec):
             return FunctionMethod(spec)

@@ -6,13 +6,17 @@ size ``s = ceil((L + (n - 1) * overlap) / n) <= tile`` with their starts spread 
 adjacent tiles overlap by about ``overlap`` px. Per axis ``fn`` computes ``n * s < L * (tile + 1) /
 (tile - overlap)`` px, so for the default 512/32 at most 1.069² = 1.142 × the frame's pixels at any
 size (tiles every ``tile - overlap`` px with the last one moved back to the border computed up to
-2 × per axis: 1.64 × the frame for 2000 × 2000). A model that pads its input to a multiple of
-``m`` (a U-Net: 2^depth) computes the padded size; with ``multiple=m`` the layout minimises that
-instead (pix2pix, m = 128, at 2000 px: 6 tiles of 384 = 1.15 × per axis, against 5 tiles of 426
-padded to 512 = 1.28 ×). Every tile of an image has the same shape. Inside
-an overlap each tile's weight is 0 on the ``overlap // 4`` pixels nearest its edge (where a
-model sees its own padding instead of the neighbouring pixels), then rises along a raised
-cosine to 1. Edges on the image border get no ramp.
+2 × per axis: 1.64 × the frame for 2000 × 2000).
+
+A model that pads its input to a multiple of ``m`` (a U-Net: 2^depth) computes the padded size;
+with ``multiple=m`` the layout minimises that instead: tiles are multiples of ``m`` (no padding at
+all), of at most two sizes ``k·m`` and ``(k+1)·m``, their total the smallest multiple of ``m`` that
+covers the axis with the overlaps, the few pixels over shared out as extra overlap. At 2000 px,
+512/32: pix2pix (m = 128) computes 512, 512, 384, 384, 384 = 2176 px per axis (1.088×; 5 × 426
+padded to 512 was 1.28×, 6 equal tiles of 384 1.15×), segnet (m = 32) 448, 448, 416, 416, 416 =
+2144 (1.072×; 5 equal tiles of 448: 1.12×). Inside an overlap each tile's weight is 0 on the
+``overlap // 4`` pixels nearest its edge (where a model sees its own padding instead of the
+neighbouring pixels), then rises along a raised cosine to 1. Edges on the image border get no ramp.
 
 What exactly holds: if ``fn`` is *local with radius r <= overlap // 4* (its output at a pixel
 depends only on inputs at most r px away, the same way everywhere, and it treats a tile's edges
@@ -32,30 +36,54 @@ import numpy as np
 from ..errors import DustbenchError
 
 
-def tile_layout(length: int, tile: int, overlap: int, multiple: int = 1) -> tuple[int, list[int]]:
-    """(size, starts) of the equal tiles covering ``length`` px; see the module docstring.
+def tile_layout(length: int, tile: int, overlap: int, multiple: int = 1) -> list[tuple[int, int]]:
+    """(start, size) of the tiles covering ``length`` px, in order; see the module docstring.
 
-    ``multiple``: the model pads each tile up to a multiple of this (a U-Net's 2^depth), so a tile
-    costs its *padded* size. Among layouts of ``n`` tiles (from the fewest up) the cheapest
-    ``n × padded size`` wins (ties: fewer tiles), and a tile is widened to its padded size when that
-    fits in ``tile``, so the model sees real pixels instead of its own padding. ``multiple=1``: the
-    fewest tiles, as small as they can be."""
+    ``multiple=1``: the fewest tiles, all of one size, as small as they can be. ``multiple=m``: the
+    model pads each tile up to a multiple of ``m`` (a U-Net's 2^depth), so a tile costs its padded
+    size; the layout with the fewest padded pixels wins (ties: fewer tiles, then one size)."""
     if length <= tile:
-        return length, [0]
+        return [(0, length)]
     n = -(-(length - overlap) // (tile - overlap))
-    best = None
-    for count in range(n, n + 1 if multiple <= 1 else n + tile // multiple + 1):
-        # count*size >= length + (count-1)*overlap: every gap (length-size)/(count-1), rounded up,
-        # is <= size - overlap
-        size = -(-(length + (count - 1) * overlap) // count)
-        padded = -(-size // multiple) * multiple
-        if count > n and size < 2 * overlap:  # more, smaller tiles would be mostly overlap
-            break
-        cost = count * padded
-        if best is None or cost < best[0]:
-            best = (cost, count, padded if padded <= min(tile, length) else size)
-    _, count, size = best
-    return size, [i * (length - size) // (count - 1) for i in range(count)]
+    candidates = [_equal_tiles(length, n, overlap, tile, multiple)]
+    for count in range(n, n + tile // multiple + 1) if multiple > 1 else ():
+        more = [_equal_tiles(length, count, overlap, tile, multiple), _two_sizes(length, count, overlap, tile, multiple)]
+        # more, smaller tiles would be mostly overlap
+        candidates += [c for c in more if c is not None and min(s for _, s in c) >= 2 * overlap]
+    valid = [c for c in candidates if c is not None]
+    cost = lambda tiles: (sum(-(-s // multiple) * multiple for _, s in tiles), len(tiles),  # noqa: E731
+                          len({s for _, s in tiles}))
+    return min(valid, key=cost)
+
+
+def _equal_tiles(length: int, count: int, overlap: int, tile: int, multiple: int) -> list[tuple[int, int]] | None:
+    """``count`` tiles of one size, starts spread evenly; widened to the padded size when that
+    fits (the model then sees real pixels instead of its own padding). None if they cannot cover."""
+    # count*size >= length + (count-1)*overlap: every gap (length-size)/(count-1), rounded up, is <= size - overlap
+    size = -(-(length + (count - 1) * overlap) // count)
+    padded = -(-size // multiple) * multiple
+    if size > tile:
+        return None
+    size = padded if padded <= min(tile, length) else size
+    return [(i * (length - size) // (count - 1), size) for i in range(count)]
+
+
+def _two_sizes(length: int, count: int, overlap: int, tile: int, multiple: int) -> list[tuple[int, int]] | None:
+    """``count`` tiles that are multiples of ``multiple``, of two sizes at most (the larger first),
+    their total the least such that covers ``length`` with overlaps >= ``overlap``; the excess
+    (< multiple px) goes to the overlaps, shared out evenly. None if that does not fit ``tile``."""
+    need = length + (count - 1) * overlap
+    units = -(-need // multiple)
+    q, r = divmod(units, count)
+    sizes = [(q + 1) * multiple] * r + [q * multiple] * (count - r)
+    excess = units * multiple - need
+    joints = [overlap + excess * (j + 1) // (count - 1) - excess * j // (count - 1) for j in range(count - 1)]
+    if max(sizes) > tile or min(sizes) <= 2 * max(joints):  # too big, or a tile swallowed by overlaps
+        return None
+    starts = [0]
+    for size, joint in zip(sizes, joints):
+        starts.append(starts[-1] + size - joint)
+    return list(zip(starts, sizes))
 
 
 def _profile(size: int, ramp_left: bool, ramp_right: bool, overlap: int) -> np.ndarray:
@@ -76,53 +104,93 @@ def _profile(size: int, ramp_left: bool, ramp_right: bool, overlap: int) -> np.n
 
 def _axis_weights(length: int, tile: int, overlap: int, multiple: int = 1) -> list[tuple[int, np.ndarray]]:
     """(start, normalised float32 weight profile) for each tile along one axis."""
-    size, starts = tile_layout(length, tile, overlap, multiple)
-    profiles = [_profile(size, s > 0, s + size < length, overlap) for s in starts]
+    tiles = tile_layout(length, tile, overlap, multiple)
+    profiles = [_profile(size, s > 0, s + size < length, overlap) for s, size in tiles]
     total = np.zeros(length, np.float64)
-    for s, p in zip(starts, profiles):
+    for (s, size), p in zip(tiles, profiles):
         total[s:s + size] += p
     assert total.min() > 0, "tiling leaves pixels without weight"  # guaranteed by tile >= 2*overlap
-    return [(s, (p / total[s:s + size]).astype(np.float32)) for s, p in zip(starts, profiles)]
+    return [(s, (p / total[s:s + p.size]).astype(np.float32)) for (s, _), p in zip(tiles, profiles)]
 
 
 def apply_tiled(fn: Callable[..., np.ndarray], image: np.ndarray, tile: int = 512, overlap: int = 32,
-                mask: np.ndarray | None = None, multiple: int = 1) -> np.ndarray:
+                mask: np.ndarray | None = None, multiple: int = 1, batch: int | None = None) -> np.ndarray:
     """Apply ``fn`` to overlapping ``tile``×``tile`` tiles of an H×W(×C) float image and blend them.
 
     ``fn(tile_image)`` (or ``fn(tile_image, tile_mask)`` when ``mask`` is given, for oracle
     methods) must return an array with the tile's height and width. An image that fits in one
     tile is passed to ``fn`` once, whole, and its result returned as is. Needs ``tile >= 2 *
     overlap``; the result is float32. See the module docstring for what is exact. ``multiple``:
-    ``fn`` pads its input to a multiple of this (see :func:`tile_layout`).
+    ``fn`` pads its input to a multiple of this (see :func:`tile_layout`). ``batch=n``: ``fn``
+    takes up to ``n`` tiles at once, stacked N×h×w×C (masks N×h×w), and returns N×h×w×C' (one
+    network call per batch: what keeps a GPU busy); the result is the same as one by one.
     """
     if not isinstance(image, np.ndarray) or image.ndim not in (2, 3):
         raise DustbenchError(f"apply_tiled: expected an H×W or H×W×C array, got {getattr(image, 'shape', image)!r}")
     tile, overlap = int(tile), int(overlap)
+    stacked = batch is not None  # fn takes N×h×w×C stacks
+    batch = max(1, int(batch or 1))
     if overlap < 0 or tile < 1 or tile < 2 * overlap:
         raise DustbenchError(f"apply_tiled: need tile >= 2*overlap >= 0, got tile={tile}, overlap={overlap}")
     height, width = image.shape[:2]
     if mask is not None and np.shape(mask)[:2] != (height, width):
         raise DustbenchError(f"apply_tiled: mask shape {np.shape(mask)} does not match image {image.shape}")
 
-    def call(y: slice, x: slice) -> np.ndarray:
-        part = np.ascontiguousarray(image[y, x])
-        return fn(part) if mask is None else fn(part, np.ascontiguousarray(mask[y, x]))
+    def call(boxes: list[tuple[slice, slice]]) -> np.ndarray:
+        """fn's outputs for the tiles in ``boxes``, stacked (N×h×w(×C'))."""
+        if not stacked:
+            (y, x), = boxes
+            part = np.ascontiguousarray(image[y, x])
+            result = fn(part) if mask is None else fn(part, np.ascontiguousarray(mask[y, x]))
+            return np.asarray(result)[None]
+        parts = np.stack([image[y, x] for y, x in boxes])
+        return np.asarray(fn(parts) if mask is None else fn(parts, np.stack([mask[y, x] for y, x in boxes])))
 
-    if height <= tile and width <= tile:
-        return call(slice(None), slice(None))
+    if height <= tile and width <= tile:  # the image itself, whole, once
+        if not stacked:
+            return fn(image) if mask is None else fn(image, mask)
+        return np.asarray(fn(image[None]) if mask is None else fn(image[None], np.asarray(mask)[None]))[0]
+    groups = _tile_groups(height, width, tile, overlap, max(1, int(multiple)), batch)
     out = None
-    multiple = max(1, int(multiple))
+    for group in groups:
+        boxes = [(slice(y0, y0 + wy.size), slice(x0, x0 + wx.size)) for y0, wy, x0, wx in group]
+        results = call(boxes)
+        size = (group[0][1].size, group[0][3].size)
+        if results.ndim < 3 or results.shape[0] != len(group) or results.shape[1:3] != size:
+            got = results.shape if stacked else results.shape[1:]
+            raise DustbenchError(f"apply_tiled: fn returned shape {got} for {len(group)} "
+                                 f"{size[0]}×{size[1]} tile(s); it must keep height and width")
+        if out is None:
+            out = np.zeros((height, width) + results.shape[3:], np.float32)
+        for (ys, xs), (_, wy, _, wx), result in zip(boxes, group, results):
+            _blend(out[ys, xs], result, wy, wx)
+    return out
+
+
+def _tile_groups(height: int, width: int, tile: int, overlap: int, multiple: int, batch: int) -> list[list]:
+    """The tiles (y0, wy, x0, wx) in batches of up to ``batch`` of one shape (a layout for a padding
+    model has up to four shapes); the order does not depend on ``batch`` (the same float sums)."""
+    shapes: dict[tuple[int, int], list] = {}
     for y0, wy in _axis_weights(height, tile, overlap, multiple):
         for x0, wx in _axis_weights(width, tile, overlap, multiple):
-            ys, xs = slice(y0, y0 + wy.size), slice(x0, x0 + wx.size)
-            result = np.asarray(call(ys, xs))
-            if result.shape[:2] != (wy.size, wx.size):
-                raise DustbenchError(f"apply_tiled: fn returned shape {result.shape} for a "
-                                     f"{wy.size}×{wx.size} tile; it must keep height and width")
-            if out is None:
-                out = np.zeros((height, width) + result.shape[2:], np.float32)
-            weight = np.outer(wy, wx)
-            if result.ndim == 3:
-                weight = weight[:, :, None]
-            out[ys, xs] += weight * result
-    return out
+            shapes.setdefault((wy.size, wx.size), []).append((y0, wy, x0, wx))
+    return [same[i:i + batch] for same in shapes.values() for i in range(0, len(same), batch)]
+
+
+def _blend(target: np.ndarray, result: np.ndarray, wy: np.ndarray, wx: np.ndarray) -> None:
+    """``target += (wy ⊗ wx) · result`` (the weights broadcast over channels). Where both weights
+    are 1 no other tile reaches (the weights are normalised), so the result is copied there."""
+    (y0, y1), (x0, x1) = _ones(wy), _ones(wx)
+    for ys, xs in ((slice(0, y0), slice(None)), (slice(y1, None), slice(None)),
+                   (slice(y0, y1), slice(0, x0)), (slice(y0, y1), slice(x1, None))):
+        part = result[ys, xs]
+        if part.size:
+            weight = np.outer(wy[ys], wx[xs])
+            target[ys, xs] += weight * part if part.ndim == 2 else weight[:, :, None] * part
+    target[y0:y1, x0:x1] = result[y0:y1, x0:x1]
+
+
+def _ones(w: np.ndarray) -> tuple[int, int]:
+    """[first, end) of the run of weights equal to 1 (a tile's interior; empty when there is none)."""
+    one = np.flatnonzero(w == 1.0)
+    return (int(one[0]), int(one[-1]) + 1) if one.size else (0, 0)
