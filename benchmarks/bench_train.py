@@ -26,7 +26,6 @@ import textwrap
 import time
 import warnings
 
-import numpy as np
 import torch
 
 warnings.simplefilter("ignore")

@@ -10,7 +10,6 @@ import cv2
 import datasets
 import numpy as np
 import pytest
-import torch
 from huggingface_hub import DatasetCard
 from torch.utils.data import DataLoader
 

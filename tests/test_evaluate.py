@@ -70,7 +70,7 @@ def pairs(tmp_path_factory):
 
 
 def test_pairs_folder_schema_and_summary(pairs, tmp_path):
-    result = evaluate("median", pairs, tmp_path / "r", options={"radius": 1}, progress=False)
+    evaluate("median", pairs, tmp_path / "r", options={"radius": 1}, progress=False)
     df = pd.read_csv(tmp_path / "r" / "per_image.csv", keep_default_na=False)
     assert list(df.columns) == COLUMNS and len(df) == 3
     assert list(df["image_id"]) == ["img0", "img1", "img2"]

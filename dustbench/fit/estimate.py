@@ -253,6 +253,6 @@ def fit_presets(components: pd.DataFrame, images: list[ImageInfo], name: str, so
                                                 thresholds)
         stats[fam] = {"density": mean, "density_range": density, "size": size_column(fam), **family_stats(df)}
     if records:
-        records[name] = {"family": "mix", "description": f"All damage fitted by dustbench fit-preset"
+        records[name] = {"family": "mix", "description": "All damage fitted by dustbench fit-preset"
                          + (f" on {source}" if source else ""), "components": list(records)}
     return Fit(name, records, stats, components, images)

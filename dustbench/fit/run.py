@@ -170,7 +170,7 @@ def closure(run: FitRun, scans: list[Scan], settings: DetectionSettings = Detect
     """
     fit = run.fit
     presets = resolve_presets([fit.name], presets=fit.presets())
-    rows, shapes = [], []
+    rows = []
     for i, scan in enumerate(tqdm(scans, desc="closure check", unit="scan", disable=not progress)):
         if scan.id not in {im.id for im in fit.images}:
             continue

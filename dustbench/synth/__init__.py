@@ -31,8 +31,8 @@ from .stamps import Stamp, StampError, StampSet, load_stamps, write_stamps
 __all__ = [
     "DEFAULT_PRESETS", "FAMILIES", "FILM_FORMATS", "REFERENCE_SHORT_SIDE", "Layer", "Preset", "PresetError", "Sprite", "Stamp",
     "StampError", "StampSet", "Synthesis", "artifact_mask", "composite", "count_by_family", "crop_params",
-    "expected_count", "families_present", "family_labels", "library", "load_preset_file", "load_presets", "load_stamps", "regenerate", "render", "resolve_presets",
-    "sample_params", "synthesize", "write_stamps",
+    "expected_count", "families_present", "family_labels", "library", "load_preset_file", "load_presets", "load_stamps", "parse_scan_scale",
+    "regenerate", "render", "resolve_presets", "sample_params", "short_side_px", "synthesize", "write_stamps",
 ]
 
 
