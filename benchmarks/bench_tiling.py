@@ -11,7 +11,9 @@
   layout for the model's own padding (``LoadedModel.multiple``) and, in brackets, the plain layout
   in the same run; the pixels the model computes (tiles padded to its multiple) over the frame's,
   and MET/MISSED for the target "ms/MP at 4 MP <= 1.2 × one
-  tile's"; the frame again with 4 tiles per network call (``tile_batch``: what a GPU wants; the
+  tile's". ``--repeat`` rounds, each timing the tile (best of 3) and then each frame variant once,
+  side by side; the ratio is the median of the rounds' own ratios (a shared machine's load swings
+  single timings by ±15 %). The frame again with 4 tiles per network call (``tile_batch``: what a GPU wants; the
   default on CPU is 1); then the module on one tile with NCHW vs NHWC (channels_last) input, which
   ``LoadedModel`` uses on CPU, with the max abs difference of their outputs.
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import time
 import tracemalloc
 from pathlib import Path
@@ -95,6 +98,27 @@ def best_time(run, repeat: int, warmup: int = 2) -> float:
     return min(times)
 
 
+def paired_rounds(net, one: np.ndarray, frame: np.ndarray, rounds: int, variants: dict) -> dict:
+    """Median over ``rounds`` of ms/MP of one tile (best of 3 in the round) and of the frame once under
+    each variant (a function that sets the net up), and the median of each round's frame / tile ratio:
+    tile and frame are timed side by side, so a change of load hits both alike."""
+    mp_one, mp_frame = one.shape[0] * one.shape[1] / 1e6, frame.shape[0] * frame.shape[1] / 1e6
+    for setup in variants.values():  # warm-up: TorchScript profiles each new input shape
+        setup()
+        net(frame)
+    net(one), net(one)
+    got: dict = {"tile": []}
+    for _ in range(rounds):
+        got["tile"].append(best_time(lambda: net(one), 3, warmup=0) * 1e3 / mp_one)
+        for name, setup in variants.items():
+            setup()
+            got.setdefault(name, []).append(best_time(lambda: net(frame), 1, warmup=0) * 1e3 / mp_frame)
+    med = {k: statistics.median(v) for k, v in got.items()}
+    med.update({f"{k} ratio": statistics.median(f / t for f, t in zip(v, got["tile"]))
+                for k, v in got.items() if k != "tile"})
+    return med
+
+
 def bench_models(size: int, repeat: int, tile: int = 512, overlap: int = 32) -> None:
     import torch
 
@@ -102,12 +126,11 @@ def bench_models(size: int, repeat: int, tile: int = 512, overlap: int = 32) -> 
 
     rng = np.random.default_rng(0)
     one, frame = rng.random((tile, tile, 3), dtype=np.float32), rng.random((size, size, 3), dtype=np.float32)
-    n_tiles = len(tile_layout(size, tile, overlap))
-    computed = padded_pixels(size, tile, overlap, 1, 1)
     print(f"\n## models: {tile}/{overlap} tiles; one {tile}² tile vs a {size}² frame ({size * size / 1e6:.1f} MP, "
-          f"{n_tiles}² tiles covering {computed:.3f}× its pixels); best of {repeat} after 2 warm-ups "
-          f"(frame: best of {max(1, repeat - 1)} after 1); frame with the model's default tile_batch, and in the "
-          f"last column {BATCH} tiles per network call")
+          f"{len(tile_layout(size, tile, overlap))}² tiles covering {padded_pixels(size, tile, overlap, 1, 1):.3f}× "
+          f"its pixels); {repeat} rounds, each timing one tile (best of 3) then the frame once per variant; medians "
+          f"over rounds, ratios the median of each round's own; frame with the model's default tile_batch, and "
+          f"{BATCH} tiles per network call in the batched column")
     print("| model | pads to | computed px / frame (plain layout) | 1 tile ms/MP | frame ms/MP (plain layout) | "
           f"ratio (plain) | target <= 1.2 | frame ms/MP, batches of {BATCH} | NCHW tile ms | NHWC tile ms | "
           "NHWC speed-up | NHWC max abs diff |")
@@ -115,27 +138,24 @@ def bench_models(size: int, repeat: int, tile: int = 512, overlap: int = 32) -> 
     for path in sorted(MODELS.glob("*.pt")):
         method = load_model_file(path, tile=tile, overlap=overlap)
         net = getattr(method, "detector", method)  # a detector's network, without its inpainting
-        multiple = net.multiple
-        per_tile = best_time(lambda: net(one), repeat) * 1e3 / (tile * tile / 1e6)
-        per_frame = {}
-        for m in dict.fromkeys((multiple, 1)):  # the padding-aware layout, then the plain one
-            net.multiple = m
-            per_frame[m] = best_time(lambda: net(frame), max(1, repeat - 1), warmup=1) * 1e3 / (size * size / 1e6)
-        net.multiple, default_batch = multiple, net.tile_batch
-        net.tile_batch = BATCH
-        batched = best_time(lambda: net(frame), max(1, repeat - 1), warmup=1) * 1e3 / (size * size / 1e6)
-        net.tile_batch = default_batch
+        multiple, default_batch = net.multiple, net.tile_batch
+
+        def variant(m: int, batch: int):
+            return lambda: (setattr(net, "multiple", m), setattr(net, "tile_batch", batch))
+        t = paired_rounds(net, one, frame, repeat, {"aware": variant(multiple, default_batch),
+                                                    "plain": variant(1, default_batch),
+                                                    "batched": variant(multiple, BATCH)})
+        variant(multiple, default_batch)()
         cost = {m: padded_pixels(size, tile, overlap, m, multiple) for m in (multiple, 1)}
-        ratio = per_frame[multiple] / per_tile
         x = torch.from_numpy(one.transpose(2, 0, 1).copy())[None]
         xl = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
             nchw, nhwc = (best_time(lambda v=v: net.module(v), repeat) * 1e3 for v in (x, xl))
             diff = (net.module(x) - net.module(xl)).abs().max().item()
-        print(f"| {path.stem} | {multiple} | {cost[multiple]:.3f}× ({cost[1]:.3f}×) | {per_tile:.0f} | "
-              f"{per_frame[multiple]:.0f} ({per_frame[1]:.0f}) | {ratio:.2f}× ({per_frame[1] / per_tile:.2f}×) | "
-              f"{'MET' if ratio <= TARGET else 'MISSED'} | {batched:.0f} | {nchw:.0f} | {nhwc:.0f} | {nchw / nhwc:.2f}× | "
-              f"{diff:.1e} |", flush=True)
+        print(f"| {path.stem} | {multiple} | {cost[multiple]:.3f}× ({cost[1]:.3f}×) | {t['tile']:.0f} | "
+              f"{t['aware']:.0f} ({t['plain']:.0f}) | {t['aware ratio']:.2f}× ({t['plain ratio']:.2f}×) | "
+              f"{'MET' if t['aware ratio'] <= TARGET else 'MISSED'} | {t['batched']:.0f} | {nchw:.0f} | {nhwc:.0f} | "
+              f"{nchw / nhwc:.2f}× | {diff:.1e} |", flush=True)
 
 
 def padded_pixels(size: int, tile: int, overlap: int, layout_multiple: int, model_multiple: int) -> float:
@@ -151,7 +171,7 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=6000)
     parser.add_argument("--width", type=int, default=4000)
     parser.add_argument("--size", type=int, default=2000, help="side of the square frame for `models`")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=3, help="best of N (memory); rounds (models)")
     args = parser.parse_args()
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # read when torch loads its OpenMP/MKL runtime
         os.environ[var] = str(args.threads)
