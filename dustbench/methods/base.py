@@ -63,8 +63,8 @@ class Method:
     def run_batch(self, images: np.ndarray, masks: np.ndarray | None) -> np.ndarray:
         """:meth:`run` on N equal-sized images stacked N×H×W×C (truth stacked likewise, or None);
         returns N×H×W×C. Methods that gain from batches (networks) override it."""
-        return np.stack([self.run(im, None if masks is None else m)
-                         for im, m in zip(images, masks if masks is not None else images)])
+        masks = [None] * len(images) if masks is None else masks
+        return np.stack([self.run(image, mask) for image, mask in zip(images, masks)])
 
     def __call__(self, image: np.ndarray, mask: np.ndarray | None = None, layer: np.ndarray | None = None
                  ) -> np.ndarray:

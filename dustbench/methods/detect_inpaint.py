@@ -127,9 +127,10 @@ class DetectInpaint(Method):
         return self._fill(image, self.detect(image))
 
     def run_batch(self, images, masks):
-        """The detector on all the images at once (one network batch), then each one's fill."""
+        """The detector on all the images at once (one network batch), then each one's fill; its
+        output checked as :meth:`probability` checks it (``method(image)``: bad values clipped)."""
         prob = check_output(self.detector.run_batch(images, None), images.shape, images,
-                            f"detector {self.name!r}", "error", OutputIssues()).max(axis=3)
+                            f"detector {self.name!r}", "clip", OutputIssues()).max(axis=3)
         flagged = prob >= np.float32(self.options["threshold"])
         return np.stack([self._fill(image, f) for image, f in zip(images, flagged)])
 

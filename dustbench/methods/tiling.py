@@ -47,8 +47,9 @@ def tile_layout(length: int, tile: int, overlap: int, multiple: int = 1) -> list
     n = -(-(length - overlap) // (tile - overlap))
     candidates = [_equal_tiles(length, n, overlap, tile, multiple)]
     for count in range(n, n + tile // multiple + 1) if multiple > 1 else ():
+        if length + (count - 1) * overlap < 2 * overlap * count:  # more, smaller tiles: mostly overlap
+            break
         more = [_equal_tiles(length, count, overlap, tile, multiple), _two_sizes(length, count, overlap, tile, multiple)]
-        # more, smaller tiles would be mostly overlap
         candidates += [c for c in more if c is not None and min(s for _, s in c) >= 2 * overlap]
     valid = [c for c in candidates if c is not None]
     cost = lambda tiles: (sum(-(-s // multiple) * multiple for _, s in tiles), len(tiles),  # noqa: E731
