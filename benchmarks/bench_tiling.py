@@ -11,7 +11,7 @@
   layout for the model's own padding (``LoadedModel.multiple``) and, in brackets, the plain layout
   in the same run; the pixels the model computes (tiles padded to its multiple) over the frame's,
   and MET/MISSED for the target "ms/MP at 4 MP <= 1.2 × one
-  tile's". ``--repeat`` rounds, each timing the tile (best of 3) and then each frame variant once,
+  tile's". ``--repeat`` rounds, each timing the tile (5 calls back to back) and then each frame variant once,
   side by side; the ratio is the median of the rounds' own ratios (a shared machine's load swings
   single timings by ±15 %). The frame again with 4 tiles per network call (``tile_batch``: what a GPU wants; the
   default on CPU is 1); then the module on one tile with NCHW vs NHWC (channels_last) input, which
@@ -36,6 +36,7 @@ from dustbench.methods.tiling import apply_tiled, tile_layout
 MODELS = Path(__file__).resolve().parent.parent / "leaderboard" / "models"
 TARGET = 1.2  # ms/MP on a 4 MP frame over ms/MP on one tile
 BATCH = 4  # tiles per network call in the batched column
+TILE_RUNS = 5  # back-to-back single-tile calls timed together in each round
 
 
 def pointwise(x: np.ndarray) -> np.ndarray:
@@ -99,9 +100,11 @@ def best_time(run, repeat: int, warmup: int = 2) -> float:
 
 
 def paired_rounds(net, one: np.ndarray, frame: np.ndarray, rounds: int, variants: dict) -> dict:
-    """Median over ``rounds`` of ms/MP of one tile (best of 3 in the round) and of the frame once under
-    each variant (a function that sets the net up), and the median of each round's frame / tile ratio:
-    tile and frame are timed side by side, so a change of load hits both alike."""
+    """Median over ``rounds`` of ms/MP of one tile and of the frame once under each variant (a function
+    that sets the net up), and the median of each round's frame / tile ratio: tile and frame are timed
+    side by side, so a change of load hits both alike. A round's tile time is the mean of
+    ``TILE_RUNS`` back-to-back calls, as a frame is ~25 back-to-back tiles (a best-of would pit the
+    tile's luckiest run against the frame's average one)."""
     mp_one, mp_frame = one.shape[0] * one.shape[1] / 1e6, frame.shape[0] * frame.shape[1] / 1e6
     for setup in variants.values():  # warm-up: TorchScript profiles each new input shape
         setup()
@@ -109,7 +112,10 @@ def paired_rounds(net, one: np.ndarray, frame: np.ndarray, rounds: int, variants
     net(one), net(one)
     got: dict = {"tile": []}
     for _ in range(rounds):
-        got["tile"].append(best_time(lambda: net(one), 3, warmup=0) * 1e3 / mp_one)
+        start = time.perf_counter()
+        for _ in range(TILE_RUNS):
+            net(one)
+        got["tile"].append((time.perf_counter() - start) / TILE_RUNS * 1e3 / mp_one)
         for name, setup in variants.items():
             setup()
             got.setdefault(name, []).append(best_time(lambda: net(frame), 1, warmup=0) * 1e3 / mp_frame)
@@ -128,7 +134,7 @@ def bench_models(size: int, repeat: int, tile: int = 512, overlap: int = 32) -> 
     one, frame = rng.random((tile, tile, 3), dtype=np.float32), rng.random((size, size, 3), dtype=np.float32)
     print(f"\n## models: {tile}/{overlap} tiles; one {tile}² tile vs a {size}² frame ({size * size / 1e6:.1f} MP, "
           f"{len(tile_layout(size, tile, overlap))}² tiles covering {padded_pixels(size, tile, overlap, 1, 1):.3f}× "
-          f"its pixels); {repeat} rounds, each timing one tile (best of 3) then the frame once per variant; medians "
+          f"its pixels); {repeat} rounds, each timing one tile ({TILE_RUNS} back-to-back calls) then the frame once per variant; medians "
           f"over rounds, ratios the median of each round's own; frame with the model's default tile_batch, and "
           f"{BATCH} tiles per network call in the batched column")
     print("| model | pads to | computed px / frame (plain layout) | 1 tile ms/MP | frame ms/MP (plain layout) | "

@@ -79,6 +79,34 @@ def test_model_tiling_itself_uses_its_tile_batch():
     net.batches.clear()
     batched = module_method(net, tile=64, overlap=16, tile_batch=3)(image)
     assert np.abs(batched - whole).max() < 1e-6 and max(net.batches) == 3
+    net.batches.clear()  # tiled by apply_method into tiles that fit the model's own: still batched
+    apply_method(module_method(net, tile=64, overlap=16, tile_batch=3), image, tile=64, overlap=16)
+    assert max(net.batches) == 3
+
+
+class Halves(nn.Module):
+    """Writes to its input (an in-place op), as some user models do."""
+
+    def forward(self, x):
+        return x.mul_(0.5)
+
+
+@pytest.mark.parametrize("tile", [None, 64])
+def test_a_model_that_writes_to_its_input_leaves_the_callers_image_alone(tile):
+    image = np.full((40, 50, 3), 0.8, np.float32)
+    out = module_method(Halves(), channels=3, tile=tile)(image)
+    assert np.all(image == np.float32(0.8)) and np.allclose(out, 0.4)
+
+
+def test_a_method_that_returns_a_buffer_it_keeps_gets_a_copy_back():
+    kept = np.zeros((20, 30, 3), np.float32)
+
+    def fill(x):
+        kept[:] = x.mean()
+        return kept
+    first = apply_method(FunctionMethod(fill), np.full((20, 30, 3), 0.1, np.float32), tile=None)
+    apply_method(FunctionMethod(fill), np.full((20, 30, 3), 0.4, np.float32), tile=None)
+    assert first is not kept and np.allclose(first, 0.1)
 
 
 def test_detector_batch_flags_and_fills_like_one_by_one():

@@ -67,15 +67,17 @@ class LoadedModel(Method):
                            batch=self.tile_batch)
 
     def run_batch(self, images, masks):
-        return self._forward(images) if self.tile is None else super().run_batch(images, masks)
+        if self.tile is None or max(images.shape[1:3]) <= self.tile:  # each image is one tile of ours
+            return self._forward(images)
+        return super().run_batch(images, masks)  # each image tiled (in batches) by run
 
     def _forward(self, images: np.ndarray) -> np.ndarray:
         """N×H×W×C float32 numpy -> model (one batch) -> N×H×W×C float32 numpy, adapting grey/RGB."""
         n, height, width, c = images.shape
-        # N×C×H×W with NHWC strides: channels_last without a copy (see _call_module); viewed from
-        # flat so that a batch of one has a real batch stride (numpy may give it 0, which oneDNN
-        # reads as NCHW)
-        flat = torch.from_numpy(np.ascontiguousarray(images).reshape(-1))
+        # N×C×H×W with NHWC strides: channels_last with one copy (see _call_module), which also keeps
+        # a model that writes to its input off the caller's image; viewed from flat so that a batch
+        # of one has a real batch stride (numpy may give it 0, which oneDNN reads as NCHW)
+        flat = torch.from_numpy(np.array(images, np.float32, order="C").reshape(-1))
         x = flat.view(n, height, width, c).permute(0, 3, 1, 2)
         want = self.channels
         as_batch = want == 1 and c > 1
