@@ -112,10 +112,8 @@ def paired_rounds(net, one: np.ndarray, frame: np.ndarray, rounds: int, variants
     net(one), net(one)
     got: dict = {"tile": []}
     for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(TILE_RUNS):
-            net(one)
-        got["tile"].append((time.perf_counter() - start) / TILE_RUNS * 1e3 / mp_one)
+        runs = best_time(lambda: [net(one) for _ in range(TILE_RUNS)], 1, warmup=0)
+        got["tile"].append(runs / TILE_RUNS * 1e3 / mp_one)
         for name, setup in variants.items():
             setup()
             got.setdefault(name, []).append(best_time(lambda: net(frame), 1, warmup=0) * 1e3 / mp_frame)

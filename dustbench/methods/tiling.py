@@ -45,16 +45,15 @@ def tile_layout(length: int, tile: int, overlap: int, multiple: int = 1) -> list
     if length <= tile:
         return [(0, length)]
     n = -(-(length - overlap) // (tile - overlap))
-    candidates = [_equal_tiles(length, n, overlap, tile, multiple)]
+    candidates = [_equal_tiles(length, n, overlap, tile, multiple)]  # n tiles of <= tile always cover
     for count in range(n, n + tile // multiple + 1) if multiple > 1 else ():
         if length + (count - 1) * overlap < 2 * overlap * count:  # more, smaller tiles: mostly overlap
             break
         more = [_equal_tiles(length, count, overlap, tile, multiple), _two_sizes(length, count, overlap, tile, multiple)]
         candidates += [c for c in more if c is not None and min(s for _, s in c) >= 2 * overlap]
-    valid = [c for c in candidates if c is not None]
     cost = lambda tiles: (sum(-(-s // multiple) * multiple for _, s in tiles), len(tiles),  # noqa: E731
                           len({s for _, s in tiles}))
-    return min(valid, key=cost)
+    return min(candidates, key=cost)
 
 
 def _equal_tiles(length: int, count: int, overlap: int, tile: int, multiple: int) -> list[tuple[int, int]] | None:
@@ -174,8 +173,9 @@ def _tile_groups(height: int, width: int, tile: int, overlap: int, multiple: int
     """The tiles (y0, wy, x0, wx) in batches of up to ``batch`` of one shape (a layout for a padding
     model has up to four shapes); the order does not depend on ``batch`` (the same float sums)."""
     shapes: dict[tuple[int, int], list] = {}
+    columns = _axis_weights(width, tile, overlap, multiple)
     for y0, wy in _axis_weights(height, tile, overlap, multiple):
-        for x0, wx in _axis_weights(width, tile, overlap, multiple):
+        for x0, wx in columns:
             shapes.setdefault((wy.size, wx.size), []).append((y0, wy, x0, wx))
     return [same[i:i + batch] for same in shapes.values() for i in range(0, len(same), batch)]
 
