@@ -18,7 +18,8 @@
   ``LoadedModel`` uses on CPU, with the max abs difference of their outputs.
 
 Thread counts are fixed (``--threads`` for torch intra-op and OpenMP/MKL, set before torch is
-imported) and printed.
+imported) and printed, and so is the allocator setting (``--allocator keep``, the default, is what the
+``dustbench`` commands run under: :mod:`dustbench.allocator`).
 """
 from __future__ import annotations
 
@@ -176,7 +177,13 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=4000)
     parser.add_argument("--size", type=int, default=2000, help="side of the square frame for `models`")
     parser.add_argument("--repeat", type=int, default=3, help="best of N (memory); rounds (models)")
+    parser.add_argument("--allocator", choices=("keep", "default"), default="keep",
+                        help="keep: glibc keeps freed blocks, as the dustbench commands set it (dustbench.allocator); "
+                             "default: glibc's own thresholds")
     args = parser.parse_args()
+    from dustbench.allocator import allocator_settings, keep_freed_memory
+
+    allocator = keep_freed_memory() if args.allocator == "keep" else allocator_settings()
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # read when torch loads its OpenMP/MKL runtime
         os.environ[var] = str(args.threads)
     import torch
@@ -184,7 +191,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}: {torch.get_num_threads()} intra-op / {torch.get_num_interop_threads()} "
           f"inter-op threads, OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}, "
-          f"{os.cpu_count()} logical cores visible")
+          f"{os.cpu_count()} logical cores visible; allocator {allocator}")
     for what in args.what.split(","):
         {"memory": lambda: bench_memory(args.height, args.width, args.repeat),
          "models": lambda: bench_models(args.size, args.repeat)}[what.strip()]()

@@ -174,9 +174,16 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--height", type=int, default=6000)
     p.add_argument("--width", type=int, default=4000)
+    p.add_argument("--allocator", choices=("keep", "default"), default="keep",
+                   help="keep: glibc keeps freed blocks, as `dustbench train` sets it (dustbench.allocator); "
+                        "default: glibc's own thresholds (batch-32 steps measured 13-15 %% slower)")
     args = p.parse_args()
+    from dustbench.allocator import allocator_settings, keep_freed_memory
+
+    allocator = keep_freed_memory() if args.allocator == "keep" else allocator_settings()
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {args.threads} thread(s), CPU: {os.cpu_count()} logical cores visible")
+    print(f"torch {torch.__version__}, {args.threads} thread(s), CPU: {os.cpu_count()} logical cores visible; "
+          f"allocator {allocator}")
     for what in args.what.split(","):
         {"steps": lambda: bench_steps(args.repeat), "infer": lambda: bench_infer(args.repeat),
          "scan": lambda: bench_scan(args.height, args.width, args.threads),

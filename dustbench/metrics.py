@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from dustbench.errors import DustbenchError
+from dustbench.io import channel_max
 from dustbench.stats import bootstrap_ci, paired_comparison
 
 __all__ = ["psnr", "ssim", "masked_metrics", "touch_metrics", "labelled_psnr", "bootstrap_ci", "paired_comparison",
@@ -258,7 +259,7 @@ def _region(mask, hw, dilate_px) -> np.ndarray:
 def _changed(a: np.ndarray, b: np.ndarray, threshold: float) -> np.ndarray:
     """bool H×W: pixels where |a − b| exceeds ``threshold`` (strictly) in any channel."""
     diff = np.abs(a.astype(np.float64) - b.astype(np.float64))
-    return (diff.max(axis=2) if diff.ndim == 3 else diff) > threshold
+    return (channel_max(diff) if diff.ndim == 3 else diff) > threshold
 
 
 def masked_metrics(reference, restored, mask, data_range=None, *, dilate_px=3,
@@ -288,7 +289,7 @@ def masked_metrics(reference, restored, mask, data_range=None, *, dilate_px=3,
         return math.nan if n == 0 else _psnr_from_mse(float(sse_px[sel].sum()) / (n * nc), R)
 
     if damaged is None:
-        changed = np.abs(diff).max(axis=2) > change_threshold * R
+        changed = channel_max(np.abs(diff)) > change_threshold * R
     else:
         changed = _changed(y, _check_pair(reference, damaged, data_range)[1], change_threshold * R)
     return {

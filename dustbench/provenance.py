@@ -13,6 +13,8 @@ from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
+from .allocator import allocator_settings
+
 PACKAGES = ("dustbench", "numpy", "torch", "opencv-python-headless", "scikit-image", "scipy",
             "datasets", "pandas", "matplotlib")
 
@@ -78,7 +80,8 @@ def _memory_total_gib() -> float | None:
 
 
 def hardware(device: str = "cpu") -> dict:
-    """CPU model, cores (logical, and usable by this process), RAM, torch/OpenCV threads, device."""
+    """CPU model, cores (logical, and usable by this process), RAM, torch/OpenCV threads, the
+    allocator setting (:mod:`dustbench.allocator`: it moves CPU timings by ~10 %), device."""
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not on Linux
@@ -86,7 +89,8 @@ def hardware(device: str = "cpu") -> dict:
     info = {"platform": platform.platform(), "machine": platform.machine(), "cpu": cpu_model(),
             "cpu_count": os.cpu_count(), "cpu_usable": usable, "memory_gib": _memory_total_gib(),
             "device": str(device), "gpu": None,
-            "threads": {"omp_num_threads_env": os.environ.get("OMP_NUM_THREADS")}}
+            "threads": {"omp_num_threads_env": os.environ.get("OMP_NUM_THREADS")},
+            "allocator": allocator_settings()}
     try:
         import cv2
         info["threads"]["opencv"] = cv2.getNumThreads()

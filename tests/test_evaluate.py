@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from dustbench.allocator import allocator_settings
 from dustbench.cli import main
 from dustbench.errors import DustbenchError, UnknownNameError
 from dustbench.evaluation import COLUMNS, evaluate
@@ -292,7 +293,10 @@ def test_cli_evaluate(pairs, tmp_path, capsys):
                  "--tile", "32", "--overlap", "8", "--quiet"]) == 0
     text = capsys.readouterr().out
     assert "PSNR" in text and "per_image.csv" in text
-    assert json.loads((out / "summary.json").read_text())["tile"] == 32
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["tile"] == 32
+    # the command set the process's allocator (dustbench.allocator) and the timings say under what
+    assert summary["provenance"]["hardware"]["allocator"] == allocator_settings() and allocator_settings().get("why") != "not requested"
     assert main(["evaluate", "median", "--data", str(tmp_path / "nowhere"), "--out", str(out), "--quiet"]) == 2
     assert "no such folder" in capsys.readouterr().err
 

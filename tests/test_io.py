@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dustbench.io import (ImageFormatError, ImageReadError, check_image, dtype_max, encode_image, from_float,
-                          list_images, read_image, to_float, write_image)
+from dustbench.io import (ImageFormatError, ImageReadError, channel_max, check_image, dtype_max, encode_image,
+                          from_float, list_images, read_image, to_float, write_image)
 
 
 def random_image(dtype, shape, seed=0):
@@ -222,3 +222,21 @@ def test_storable_converts_floats_only():
         assert storable(img) is img
     f = np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4)
     np.testing.assert_array_equal(storable(f), np.rint(f * 65535).astype(np.uint16))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint8, np.uint16, bool])
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+def test_channel_max_is_max_over_the_last_axis(dtype, channels):
+    rng = np.random.default_rng(channels)
+    image = (rng.random((7, 5, channels)) * 300).astype(dtype)
+    got = channel_max(image)
+    assert got.dtype == image.dtype and got.shape == (7, 5)
+    np.testing.assert_array_equal(got, image.max(axis=-1))
+    assert not np.shares_memory(got, image)  # a new array even for one channel
+
+
+def test_channel_max_propagates_nan_as_numpy_does():
+    image = np.zeros((2, 2, 3), np.float32)
+    image[0, 0, 1], image[1, 1, 2] = np.nan, 5.0
+    np.testing.assert_array_equal(channel_max(image), image.max(axis=2))  # NaN where numpy gives NaN
+    assert np.isnan(channel_max(image)[0, 0]) and channel_max(image)[1, 1] == 5.0

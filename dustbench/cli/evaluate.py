@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 
+from ..allocator import keep_freed_memory
 from ._args import add_command, parse_options
 
 
@@ -63,6 +64,8 @@ def _fmt(stat: dict, digits: int) -> str:
 
 def run(args) -> int:
     from ..evaluation import evaluate  # deferred: keeps `dustbench --help` light
+
+    keep_freed_memory()  # a process-wide allocator setting: the command owns the process
 
     result = evaluate(args.model, args.data, args.out, split=args.split, tile=args.tile or None,
                       overlap=args.overlap, options=parse_options(args.option), device=args.device,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shlex
 
+from ..allocator import keep_freed_memory
 from ..errors import DustbenchError
 from ..evaluation.model_card import fmt_duration
 from ..io import write_json_atomic
@@ -131,6 +132,8 @@ def command_of(args) -> str:
 
 def run_reproduce(args) -> int:
     from ..report.reproduce import ReproduceConfig, reproduce  # deferred: imports torch
+
+    keep_freed_memory()  # a process-wide allocator setting: the command owns the process
 
     train = {k: v for k, v in (("batch_size", args.batch_size), ("patch", args.patch), ("max_steps", args.max_steps),
                                ("threads", args.threads)) if v is not None}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 
+from ..allocator import keep_freed_memory
 from ._args import add_command, parse_options
 from .evaluate import add_method_arguments
 
@@ -26,6 +27,8 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from ..methods.restore import restore  # deferred: keeps `dustbench --help` light
+
+    keep_freed_memory()  # a process-wide allocator setting: the command owns the process
 
     records = restore(args.model, args.inputs, args.out, options=parse_options(args.option), device=args.device,
                       tile=args.tile or None, overlap=args.overlap, compare=args.compare,

@@ -8,6 +8,7 @@ import json
 import signal
 from pathlib import Path
 
+from ..allocator import keep_freed_memory
 from ..errors import DustbenchError
 from ..synth.scale import parse_scan_scale
 from ._args import add_command, parse_duration, parse_key_values
@@ -131,6 +132,8 @@ def run(args) -> int:
     import os
 
     from ..train import train  # deferred: imports torch
+
+    keep_freed_memory()  # a process-wide allocator setting: the command owns the process
 
     config = build_config(args)
     result = train(config, resume=args.resume, stop_after=args.stop_after, overwrite=args.overwrite)

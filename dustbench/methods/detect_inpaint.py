@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DustbenchError
+from ..io import channel_max
 from .base import Method, OutputIssues, check_output
 from .classical import dilate_mask, median_blur, telea_inpaint
 
@@ -117,7 +118,7 @@ class DetectInpaint(Method):
     def probability(self, image: np.ndarray) -> np.ndarray:
         """P(artifact) as float32 H×W for a float32 H×W×C image (any channel's detection counts)."""
         prob = self.detector(image)  # the detector's own checks, tiling and grey/RGB handling
-        return prob.max(axis=2) if prob.ndim == 3 else prob
+        return channel_max(prob) if prob.ndim == 3 else prob
 
     def detect(self, image: np.ndarray) -> np.ndarray:
         """Bool H×W: the pixels the detector flags (before dilation)."""
@@ -130,7 +131,8 @@ class DetectInpaint(Method):
         """The detector on all the images at once (one network batch), then each one's fill; its
         output checked as :meth:`probability` checks it (``method(image)``: bad values clipped)."""
         prob = check_output(self.detector.run_batch(images, None), images.shape, images,
-                            f"detector {self.name!r}", "clip", OutputIssues()).max(axis=3)
+                            f"detector {self.name!r}", "clip", OutputIssues())
+        prob = channel_max(prob)
         flagged = prob >= np.float32(self.options["threshold"])
         return np.stack([self._fill(image, f) for image, f in zip(images, flagged)])
 

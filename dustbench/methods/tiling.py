@@ -182,18 +182,27 @@ def _tile_groups(height: int, width: int, tile: int, overlap: int, multiple: int
 
 def _blend(target: np.ndarray, result: np.ndarray, wy: np.ndarray, wx: np.ndarray) -> None:
     """``target += (wy ⊗ wx) · result`` (the weights broadcast over channels). Where both weights
-    are 1 no other tile reaches (the weights are normalised), so the result is copied there."""
+    are 1 no other tile reaches (the weights are normalised), so the result is copied there; where
+    either is 0 (a tile's edge margin) nothing is added."""
     (y0, y1), (x0, x1) = _ones(wy), _ones(wx)
-    for ys, xs in ((slice(0, y0), slice(None)), (slice(y1, None), slice(None)),
-                   (slice(y0, y1), slice(0, x0)), (slice(y0, y1), slice(x1, None))):
+    (a, b), (c, d) = _span(wy > 0), _span(wx > 0)
+    channels = result.shape[2] if result.ndim == 3 else 1
+    for ys, xs in ((slice(a, y0), slice(c, d)), (slice(y1, b), slice(c, d)),
+                   (slice(y0, y1), slice(c, x0)), (slice(y0, y1), slice(x1, d))):
         part = result[ys, xs]
         if part.size:
-            weight = np.outer(wy[ys], wx[xs])
-            target[ys, xs] += weight * part if part.ndim == 2 else weight[:, :, None] * part
+            # rows of w·C values: a weight broadcast over a 3-long channel axis made numpy loop 3 at a time
+            weight = np.outer(wy[ys], np.repeat(wx[xs], channels))
+            target[ys, xs] += (weight * part.reshape(weight.shape)).reshape(part.shape)
     target[y0:y1, x0:x1] = result[y0:y1, x0:x1]
+
+
+def _span(flags: np.ndarray) -> tuple[int, int]:
+    """[first, end) of the True entries of a 1-D bool array (which are one run; (0, 0) when none)."""
+    idx = np.flatnonzero(flags)
+    return (int(idx[0]), int(idx[-1]) + 1) if idx.size else (0, 0)
 
 
 def _ones(w: np.ndarray) -> tuple[int, int]:
     """[first, end) of the run of weights equal to 1 (a tile's interior; empty when there is none)."""
-    one = np.flatnonzero(w == 1.0)
-    return (int(one[0]), int(one[-1]) + 1) if one.size else (0, 0)
+    return _span(w == 1.0)
