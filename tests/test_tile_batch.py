@@ -91,10 +91,10 @@ class Halves(nn.Module):
         return x.mul_(0.5)
 
 
-@pytest.mark.parametrize("tile", [None, 64])
-def test_a_model_that_writes_to_its_input_leaves_the_callers_image_alone(tile):
+@pytest.mark.parametrize("tile, batch", [(None, 1), (64, 1), (24, 1), (24, 3)])  # whole, one tile, tiled
+def test_a_model_that_writes_to_its_input_leaves_the_callers_image_alone(tile, batch):
     image = np.full((40, 50, 3), 0.8, np.float32)
-    out = module_method(Halves(), channels=3, tile=tile)(image)
+    out = module_method(Halves(), channels=3, tile=tile, overlap=8, tile_batch=batch)(image)
     assert np.all(image == np.float32(0.8)) and np.allclose(out, 0.4)
 
 
@@ -107,6 +107,21 @@ def test_a_method_that_returns_a_buffer_it_keeps_gets_a_copy_back():
     first = apply_method(FunctionMethod(fill), np.full((20, 30, 3), 0.1, np.float32), tile=None)
     apply_method(FunctionMethod(fill), np.full((20, 30, 3), 0.4, np.float32), tile=None)
     assert first is not kept and np.allclose(first, 0.1)
+
+
+def test_tiles_from_a_buffer_the_method_keeps_are_blended_before_it_is_reused():
+    kept: dict = {}
+    calls = []
+
+    def echo(x):  # returns the same buffer for every tile of a shape (tiles are not copied when checked)
+        buf = kept.setdefault(x.shape, np.empty(x.shape, np.float32))
+        buf[:] = x
+        calls.append(x.shape)
+        return buf
+    image = rand_image((70, 90, 3), seed=4)
+    out = apply_method(FunctionMethod(echo), image, tile=32, overlap=8)
+    assert len(calls) > len(kept) and all(not np.shares_memory(out, b) for b in kept.values())
+    np.testing.assert_allclose(out, image, atol=1e-6)  # a pixel-wise method tiles exactly
 
 
 def test_detector_batch_flags_and_fills_like_one_by_one():
@@ -133,3 +148,19 @@ def test_output_is_a_fresh_writable_array_even_when_a_method_returns_its_input()
     read_only.flags.writeable = False
     out = apply_method(FunctionMethod(lambda x: read_only), image, tile=None)
     assert out.flags.writeable and out.flags.c_contiguous
+
+
+class Padded(nn.Module):
+    """A network that pads its input to a multiple of ``factor`` (as the U-Nets say they do)."""
+
+    factor = 32
+
+    def forward(self, x):
+        return x
+
+
+def test_default_tile_batch_batches_downsampling_networks_on_cpu_only():
+    assert module_method(Padded(), tile=64).multiple == 32
+    assert module_method(Padded(), tile=64).tile_batch == 4  # deep layers small: a batch shares their cost
+    assert module_method(Halves(), tile=64).tile_batch == 1  # full resolution: batching was slower
+    assert module_method(Padded(), tile=64, tile_batch=1).tile_batch == 1  # the user's choice wins

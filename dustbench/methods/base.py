@@ -133,8 +133,10 @@ class OutputIssues:
 
 
 def check_output(out, expected: tuple, source: np.ndarray, where: str, policy: str,
-                 issues: OutputIssues) -> np.ndarray:
-    """Validate one output (tile); repair it under policy "clip", counting into ``issues``."""
+                 issues: OutputIssues, fresh: bool = True) -> np.ndarray:
+    """Validate one output (tile); repair it under policy "clip", counting into ``issues``.
+    ``fresh=False``: the caller only reads the result before the method runs again (a tile being
+    blended), so a valid output is passed through instead of copied."""
     if not isinstance(out, np.ndarray):
         raise BadOutputError(f"{where}: returned {type(out).__name__}, expected a float32 numpy array")
     if out.shape != expected:
@@ -147,7 +149,7 @@ def check_output(out, expected: tuple, source: np.ndarray, where: str, policy: s
         out = out.astype(np.float32)
     lo, hi = out.min(initial=0.0), out.max(initial=1.0)  # NaN propagates: fails the test below
     if lo >= 0.0 and hi <= 1.0:  # the usual case: two read-only passes and a copy, not five and a copy
-        return out.copy(order="C")  # a fresh array, as np.clip gives: never one the method keeps
+        return out.copy(order="C") if fresh else out  # fresh as np.clip gives: never one the method keeps
     finite = np.isfinite(out)
     nonfinite = int(out.size - np.count_nonzero(finite))
     if nonfinite:
@@ -224,11 +226,14 @@ def apply_method(method: Method, image: np.ndarray, mask: np.ndarray | None = No
     m = _truth(method, mask, layer, work.shape, name)
     where = f"{name}: method {method.name!r}"
 
+    fresh = not tile or max(work.shape[:2]) <= tile  # the output is returned, not only blended into a new one
+
     def fn(part: np.ndarray, part_mask: np.ndarray | None = None) -> np.ndarray:
-        return check_output(method.run(part, part_mask), part.shape, part, where, on_bad_output, issues)
+        return check_output(method.run(part, part_mask), part.shape, part, where, on_bad_output, issues, fresh)
 
     def fn_batch(parts: np.ndarray, part_masks: np.ndarray | None = None) -> np.ndarray:
-        return check_output(method.run_batch(parts, part_masks), parts.shape, parts, where, on_bad_output, issues)
+        return check_output(method.run_batch(parts, part_masks), parts.shape, parts, where, on_bad_output, issues,
+                            fresh)
 
     if tile:
         batch = int(method.tile_batch) if method.tile_batch > 1 else None  # None: run() tile by tile

@@ -122,8 +122,8 @@ def apply_tiled(fn: Callable[..., np.ndarray], image: np.ndarray, tile: int = 51
     tile is passed to ``fn`` once, whole, and its result returned as is. Needs ``tile >= 2 *
     overlap``; the result is float32. See the module docstring for what is exact. ``multiple``:
     ``fn`` pads its input to a multiple of this (see :func:`tile_layout`). ``batch=n``: ``fn``
-    takes up to ``n`` tiles at once, stacked N×h×w×C (masks N×h×w), and returns N×h×w×C' (one
-    network call per batch: what keeps a GPU busy). Tiles are blended in the same order either way,
+    takes up to ``n`` tiles at once, stacked N×h×w×C (masks N×h×w) into new arrays that ``fn`` may
+    overwrite, and returns N×h×w×C' (one network call per batch: what keeps a GPU busy). Tiles are blended in the same order either way,
     so the result is the one-by-one result whenever ``fn`` treats each tile of a batch as it would
     alone (a network may differ by float rounding: its kernels can change with the batch size).
     """
