@@ -145,7 +145,13 @@ def main() -> None:
     p.add_argument("--what", default="training,inference", help="comma list of training, inference")
     p.add_argument("--rows", default="leaderboard/models", help="folder of exported rows to time "
                    "(default leaderboard/models)")
+    p.add_argument("--allocator", choices=("keep", "default"), default="keep",
+                   help="keep: glibc keeps freed blocks, as `dustbench train`/`evaluate` set it (dustbench.allocator); "
+                        "default: glibc's own thresholds")
     args = p.parse_args()
+    from dustbench.allocator import allocator_settings, keep_freed_memory
+
+    allocator = keep_freed_memory() if args.allocator == "keep" else allocator_settings()
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(1)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -153,7 +159,7 @@ def main() -> None:
         if m not in RECIPES:
             raise SystemExit(f"--models: {m!r} is not in the recipe ({', '.join(RECIPES)})")
     print(f"torch {torch.__version__}, {args.threads} trainer thread(s), {os.cpu_count()} logical cores visible, "
-          f"load average {os.getloadavg()[0]:.1f}")
+          f"load average {os.getloadavg()[0]:.1f}; allocator {allocator}")
     for what in args.what.split(","):
         {"training": lambda: bench_training(models, args.steps),
          "inference": lambda: bench_inference(args.rows)}[what.strip()]()
