@@ -5,13 +5,14 @@ glibc serves each allocation over its mmap threshold (at most 32 MiB by default)
 layer: 64 MiB) are page-faulted and zeroed again on every tile: ~10,000 faults (41 MB) per 512² segnet
 call. Raising the threshold and the trim threshold keeps them in the heap. Measured on 2 cores
 (``dustbench evaluate`` on builtin-v2, 2 threads): segnet 268-276 -> 245 ms/MP, dust_gan 779-880 ->
-713-742, pix2pix 82 -> 75; the process keeps up to the limit of freed memory (a loop of 24 frames of
-0.6-16 MP through pix2pix: peak RSS 694 -> 894 MB with 256 MiB). This is what jemalloc/tcmalloc,
-which PyTorch's CPU tuning guide recommends preloading, do on their own.
+713-742, pix2pix 82 -> 75. The price: freed blocks under the limit stay with the process for reuse,
+so its resident memory can stay near its peak instead of falling between images (a loop of 24 frames
+of 0.6-16 MP through pix2pix: peak RSS 694 -> 894 MB with 256 MiB). jemalloc/tcmalloc, which
+PyTorch's CPU tuning guide recommends preloading, make the same trade on their own.
 
 It is a process-wide setting, so only the command line applies it (commands that run models);
-library users call :func:`keep_freed_memory` themselves. A user's own ``MALLOC_*`` environment
-settings win: nothing is changed then.
+library users call :func:`keep_freed_memory` themselves. A user's own ``MALLOC_*`` / ``GLIBC_TUNABLES``
+settings, or a preloaded jemalloc/tcmalloc/mimalloc, win: nothing is changed then.
 """
 from __future__ import annotations
 
@@ -19,8 +20,12 @@ import ctypes
 import os
 import platform
 
+from .errors import DustbenchError
+
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's <malloc.h> mallopt parameters
 LIMIT_MB = 256  # whole 24 MP float frames (288 MB) still get their own mapping, returned when freed
+MAX_MB = 2047  # mallopt takes a C int of bytes
+PRELOADED = ("jemalloc", "tcmalloc", "mimalloc")  # allocators that replace glibc's malloc
 
 _applied: dict | None = None
 
@@ -31,11 +36,14 @@ def keep_freed_memory(limit_mb: int = LIMIT_MB) -> dict:
     Does nothing (and says why) off glibc, or when the environment sets glibc's ``MALLOC_*`` tunables;
     the first call decides."""
     global _applied
+    if isinstance(limit_mb, bool) or not isinstance(limit_mb, int) or not 1 <= limit_mb <= MAX_MB:
+        raise DustbenchError(f"keep_freed_memory: limit_mb must be an integer in [1, {MAX_MB}], got {limit_mb!r}")
     if _applied is None:
         why = _reason_not_to()
         if why is None:
-            size = int(limit_mb) << 20
+            size = limit_mb << 20
             libc = ctypes.CDLL("libc.so.6")
+            libc.mallopt.argtypes = (ctypes.c_int, ctypes.c_int)  # a C int: larger values must not wrap around
             if libc.mallopt(M_MMAP_THRESHOLD, size) and libc.mallopt(M_TRIM_THRESHOLD, size):
                 _applied = {"malloc": "glibc", "mmap_threshold_mb": int(limit_mb), "trim_threshold_mb": int(limit_mb)}
             else:
@@ -58,4 +66,6 @@ def _reason_not_to() -> str | None:
     user = sorted(name for name in os.environ if name.startswith("MALLOC_"))
     if "malloc" in os.environ.get("GLIBC_TUNABLES", ""):
         user.append("GLIBC_TUNABLES")
+    if any(name in os.environ.get("LD_PRELOAD", "") for name in PRELOADED):
+        user.append("LD_PRELOAD")
     return f"set by the environment ({', '.join(user)})" if user else None

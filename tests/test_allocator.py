@@ -9,6 +9,9 @@ import sys
 
 import pytest
 
+from dustbench.allocator import keep_freed_memory
+from dustbench.errors import DustbenchError
+
 glibc = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc only")
 
 # minor page faults of allocating, writing and freeing a 64 MiB array 6 times (numpy allocates through malloc)
@@ -46,3 +49,15 @@ def test_the_users_own_malloc_settings_win():
     got = probe("keep", MALLOC_ARENA_MAX="2")
     assert got["settings"] == {"malloc": "default", "why": "set by the environment (MALLOC_ARENA_MAX)"}
     assert probe("keep", GLIBC_TUNABLES="glibc.malloc.trim_threshold=0")["settings"]["malloc"] == "default"
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2048, 4096, 1.5, True, "256"])
+def test_limits_a_c_int_cannot_hold_are_refused_not_wrapped(bad):
+    with pytest.raises(DustbenchError, match="limit_mb must be an integer in"):
+        keep_freed_memory(bad)
+
+
+@glibc
+def test_a_preloaded_allocator_wins():
+    got = probe("keep", LD_PRELOAD="/usr/lib/x86_64-linux-gnu/libjemalloc.so.2-not-loaded")
+    assert got["settings"] == {"malloc": "default", "why": "set by the environment (LD_PRELOAD)"}

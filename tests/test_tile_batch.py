@@ -164,3 +164,10 @@ def test_default_tile_batch_batches_downsampling_networks_on_cpu_only():
     assert module_method(Padded(), tile=64).tile_batch == 4  # deep layers small: a batch shares their cost
     assert module_method(Halves(), tile=64).tile_batch == 1  # full resolution: batching was slower
     assert module_method(Padded(), tile=64, tile_batch=1).tile_batch == 1  # the user's choice wins
+
+
+def test_a_method_that_writes_to_its_tiles_leaves_the_callers_image_and_the_result_alone():
+    halve = FunctionMethod(lambda x: np.multiply(x, np.float32(0.5), out=x))  # writes to its input
+    image = np.full((100, 30, 3), 0.8, np.float32)  # full-width tiles: contiguous slices of the image
+    out = apply_method(halve, image, tile=32, overlap=8)
+    assert np.all(image == np.float32(0.8)) and np.allclose(out, 0.4)

@@ -57,7 +57,8 @@ class Method:
 
     def run(self, image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
         """Restore a checked float32 H×W×C image. ``mask`` is the truth the method declared: None,
-        the float32 H×W opacity in [0, 1] (``needs_mask``), or the H×W×(1+C) layer (``needs_layer``)."""
+        the float32 H×W opacity in [0, 1] (``needs_mask``), or the H×W×(1+C) layer (``needs_layer``).
+        ``image`` may be the caller's own array: a method must not write to it (tiles are copies)."""
         raise NotImplementedError
 
     def run_batch(self, images: np.ndarray, masks: np.ndarray | None) -> np.ndarray:
@@ -226,7 +227,7 @@ def apply_method(method: Method, image: np.ndarray, mask: np.ndarray | None = No
     m = _truth(method, mask, layer, work.shape, name)
     where = f"{name}: method {method.name!r}"
 
-    fresh = not tile or max(work.shape[:2]) <= tile  # the output is returned, not only blended into a new one
+    fresh = not tile or max(work.shape[:2]) <= int(tile)  # the output is returned, not only blended into a new one
 
     def fn(part: np.ndarray, part_mask: np.ndarray | None = None) -> np.ndarray:
         return check_output(method.run(part, part_mask), part.shape, part, where, on_bad_output, issues, fresh)

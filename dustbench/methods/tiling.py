@@ -122,8 +122,9 @@ def apply_tiled(fn: Callable[..., np.ndarray], image: np.ndarray, tile: int = 51
     tile is passed to ``fn`` once, whole, and its result returned as is. Needs ``tile >= 2 *
     overlap``; the result is float32. See the module docstring for what is exact. ``multiple``:
     ``fn`` pads its input to a multiple of this (see :func:`tile_layout`). ``batch=n``: ``fn``
-    takes up to ``n`` tiles at once, stacked N×h×w×C (masks N×h×w) into new arrays that ``fn`` may
-    overwrite, and returns N×h×w×C' (one network call per batch: what keeps a GPU busy). Tiles are blended in the same order either way,
+    takes up to ``n`` tiles at once, stacked N×h×w×C (masks N×h×w), and returns N×h×w×C' (one
+    network call per batch: what keeps a GPU busy). The tiles ``fn`` gets are copies it may
+    overwrite (an image that fits in one tile is passed as it is). Tiles are blended in the same order either way,
     so the result is the one-by-one result whenever ``fn`` treats each tile of a batch as it would
     alone (a network may differ by float rounding: its kernels can change with the batch size).
     """
@@ -142,7 +143,7 @@ def apply_tiled(fn: Callable[..., np.ndarray], image: np.ndarray, tile: int = 51
         """fn's outputs for the tiles in ``boxes``, stacked (N×h×w(×C'))."""
         if not stacked:
             (y, x), = boxes
-            part = np.ascontiguousarray(image[y, x])
+            part = np.array(image[y, x], order="C")  # a copy even of a contiguous slice: fn may write to it
             result = fn(part) if mask is None else fn(part, np.ascontiguousarray(mask[y, x]))
             return np.asarray(result)[None]
         parts = np.stack([image[y, x] for y, x in boxes])
