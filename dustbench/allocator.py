@@ -33,8 +33,9 @@ _applied: dict | None = None
 def keep_freed_memory(limit_mb: int = LIMIT_MB) -> dict:
     """Raise glibc's mmap and trim thresholds to ``limit_mb`` MiB; returns :func:`allocator_settings`.
 
-    Does nothing (and says why) off glibc, or when the environment sets glibc's ``MALLOC_*`` tunables;
-    the first call decides."""
+    Does nothing (and says why) off glibc, or when the environment sets glibc's malloc tunables or
+    preloads another allocator; the first call decides. Raises DustbenchError for a limit outside
+    [1, 2047] MiB (mallopt takes a C int of bytes)."""
     global _applied
     if isinstance(limit_mb, bool) or not isinstance(limit_mb, int) or not 1 <= limit_mb <= MAX_MB:
         raise DustbenchError(f"keep_freed_memory: limit_mb must be an integer in [1, {MAX_MB}], got {limit_mb!r}")
@@ -45,7 +46,7 @@ def keep_freed_memory(limit_mb: int = LIMIT_MB) -> dict:
             libc = ctypes.CDLL("libc.so.6")
             libc.mallopt.argtypes = (ctypes.c_int, ctypes.c_int)  # a C int: larger values must not wrap around
             if libc.mallopt(M_MMAP_THRESHOLD, size) and libc.mallopt(M_TRIM_THRESHOLD, size):
-                _applied = {"malloc": "glibc", "mmap_threshold_mb": int(limit_mb), "trim_threshold_mb": int(limit_mb)}
+                _applied = {"malloc": "glibc", "mmap_threshold_mb": limit_mb, "trim_threshold_mb": limit_mb}
             else:
                 why = "glibc refused the thresholds"
         if why is not None:

@@ -227,7 +227,7 @@ def apply_method(method: Method, image: np.ndarray, mask: np.ndarray | None = No
     m = _truth(method, mask, layer, work.shape, name)
     where = f"{name}: method {method.name!r}"
 
-    fresh = not tile or max(work.shape[:2]) <= int(tile)  # the output is returned, not only blended into a new one
+    fresh = not tile or max(work.shape[:2]) <= int(tile)  # returned as it is, not only blended into a new one
 
     def fn(part: np.ndarray, part_mask: np.ndarray | None = None) -> np.ndarray:
         return check_output(method.run(part, part_mask), part.shape, part, where, on_bad_output, issues, fresh)

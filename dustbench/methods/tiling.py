@@ -124,9 +124,10 @@ def apply_tiled(fn: Callable[..., np.ndarray], image: np.ndarray, tile: int = 51
     ``fn`` pads its input to a multiple of this (see :func:`tile_layout`). ``batch=n``: ``fn``
     takes up to ``n`` tiles at once, stacked N×h×w×C (masks N×h×w), and returns N×h×w×C' (one
     network call per batch: what keeps a GPU busy). The tiles ``fn`` gets are copies it may
-    overwrite (an image that fits in one tile is passed as it is). Tiles are blended in the same order either way,
-    so the result is the one-by-one result whenever ``fn`` treats each tile of a batch as it would
-    alone (a network may differ by float rounding: its kernels can change with the batch size).
+    overwrite (an image that fits in one tile is passed as it is). Tiles are blended in the same
+    order either way, so the result is the one-by-one result whenever ``fn`` treats each tile of a
+    batch as it would alone (a network may differ by float rounding: its kernels can change with the
+    batch size).
     """
     if not isinstance(image, np.ndarray) or image.ndim not in (2, 3):
         raise DustbenchError(f"apply_tiled: expected an H×W or H×W×C array, got {getattr(image, 'shape', image)!r}")
