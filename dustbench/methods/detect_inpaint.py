@@ -29,6 +29,7 @@ from ..errors import DustbenchError
 from ..io import channel_max
 from .base import Method, OutputIssues, check_output
 from .classical import dilate_mask, median_blur, telea_inpaint
+from .registry import MODEL_OPTIONS
 
 DEFAULTS = {"threshold": 0.5, "dilate": 1, "radius": 3.0, "fill": "telea"}
 FILLS = ("telea", "median")
@@ -109,8 +110,8 @@ class DetectInpaint(Method):
         """Wrap a loaded detector with the settings its file recorded, then ``overrides`` (None = keep)."""
         unknown = sorted(set(overrides) - set(DEFAULTS))
         if unknown:
-            raise DustbenchError(f"detector option(s) {', '.join(unknown)} unknown; valid: {', '.join(DEFAULTS)}, "
-                                 "channels, tile, overlap, tile_batch")
+            raise DustbenchError(f"detector option(s) {', '.join(unknown)} unknown; valid: "
+                                 f"{', '.join((*DEFAULTS, *MODEL_OPTIONS))}")
         settings = {k: metadata.get(k, v) for k, v in DEFAULTS.items()}
         settings.update({k: v for k, v in overrides.items() if v is not None})
         return cls(detector, metadata=metadata, **settings)

@@ -32,7 +32,7 @@ from ..models.checkpoint import build_model, checkpoint_channels, file_info, rea
 from ..safe_torch import load_export_program
 from .base import Method
 from .detect_inpaint import DetectInpaint
-from .registry import MODEL_SUFFIXES
+from .registry import MODEL_OPTIONS, MODEL_SUFFIXES
 from .tiling import apply_tiled
 
 # TorchScript extra file written by `dustbench export` (what the file is: a detector and its settings);
@@ -209,7 +209,7 @@ def load_model_file(path, device: str = "cpu", *, channels: int | None = None,
         return DetectInpaint.from_loaded(loaded, info, **detector)
     if detector:
         raise DustbenchError(f"{path}: option(s) {', '.join(sorted(detector))} apply to detector models only "
-                             "(e.g. an exported segnet); valid options: channels, tile, overlap, tile_batch")
+                             f"(e.g. an exported segnet); valid options: {', '.join(MODEL_OPTIONS)}")
     return loaded
 
 

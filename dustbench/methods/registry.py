@@ -15,6 +15,7 @@ from ..registry import Registry, option_params
 from .base import FunctionMethod, Method
 
 MODEL_SUFFIXES = (".pt", ".pth", ".pt2", ".ts", ".ckpt")
+MODEL_OPTIONS = ("channels", "tile", "overlap", "tile_batch")  # what every model file or nn.Module takes
 
 _METHODS = Registry("method")
 register_method = _METHODS.register  # @register_method("name") on a Method subclass or a factory of one
@@ -81,10 +82,10 @@ def load_method(spec, options: dict | None = None, device: str = "cpu") -> Metho
         if _is_module(spec):
             from .loaded import module_method  # deferred: imports torch
 
-            unknown = sorted(set(options) - {"channels", "tile", "overlap", "tile_batch"})
+            unknown = sorted(set(options) - set(MODEL_OPTIONS))
             if unknown:
                 raise DustbenchError(f"option(s) {', '.join(unknown)} do not apply to a torch.nn.Module; "
-                                     "valid: channels, tile, overlap, tile_batch")
+                                     f"valid: {', '.join(MODEL_OPTIONS)}")
             return module_method(spec, **options)
         if callable(spec):
             return FunctionMethod(spec)
