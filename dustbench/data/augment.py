@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .. import portable_math as pm
+
 
 @dataclass(frozen=True)
 class Augment:
@@ -62,7 +64,7 @@ IDENTITY = Draw()
 
 
 def _loguniform(rng: np.random.Generator, lo: float, hi: float) -> float:
-    return float(math.exp(rng.uniform(math.log(lo), math.log(hi)))) if hi > lo else float(lo)
+    return float(pm.exp(rng.uniform(pm.log(lo), pm.log(hi)))) if hi > lo else float(lo)
 
 
 def draw(rng: np.random.Generator, aug: Augment) -> Draw:
@@ -83,7 +85,7 @@ def region_side(patch: int, d: Draw, short_side: int) -> tuple[int, float]:
     if d.angle == 0.0 and d.scale == 1.0:
         return patch, 1.0
     a = math.radians(d.angle)
-    cover = abs(math.cos(a)) + abs(math.sin(a))  # a rotated square's bounding box, per side
+    cover = abs(float(pm.cos(a))) + abs(float(pm.sin(a)))  # a rotated square's bounding box, per side
     scale = d.scale
     side = math.ceil(patch * cover / scale) + 2  # +2: bilinear taps at the border stay inside
     if side > short_side:

@@ -18,6 +18,7 @@ import numpy as np
 
 from .layer import Sprite
 from .raster import ONE, SHIFT, reach, sprite
+from .. import portable_math as pm
 
 
 def _hash_uniform(seeds: np.ndarray, count: int, salt: int) -> np.ndarray:
@@ -42,7 +43,7 @@ _OFFSETS: dict[tuple[int, int], np.ndarray] = {}
 _GOLDEN, _MIX1, _MIX2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 _S11, _S27, _S30, _S31 = (np.uint64(v) for v in (11, 27, 30, 31))
 _HARMONICS = np.arange(2, 9)
-_DAMPING = _HARMONICS**0.8
+_DAMPING = pm.power(_HARMONICS.astype(np.float64), 0.8)
 _STRIP_FROM = 10  # fewer blobs are filled one by one: the strip's fixed cost is larger (measured)
 _CIRCLES: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
@@ -51,7 +52,7 @@ def _circle(vertices: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """cos θ, sin θ and each harmonic times θ at `vertices` angles around a circle (computed once)."""
     if vertices not in _CIRCLES:
         theta = np.linspace(0.0, 2 * math.pi, vertices, endpoint=False)
-        _CIRCLES[vertices] = np.cos(theta), np.sin(theta), _HARMONICS[None, :, None] * theta
+        _CIRCLES[vertices] = pm.cos(theta), pm.sin(theta), _HARMONICS[None, :, None] * theta
     return _CIRCLES[vertices]
 
 
@@ -59,16 +60,16 @@ def _blob_outlines(cx, cy, radius, elongation, angle, roughness, seeds, vertices
     """(n, vertices, 2) closed outlines of irregular blobs; the wobble comes from each shape_seed."""
     u = _hash_uniform(seeds, 3 * _HARMONICS.size, salt=1)
     k = _HARMONICS.size
-    normal = np.sqrt(-2.0 * np.log1p(-u[:, :k])) * np.cos(2 * math.pi * u[:, k:2 * k])  # Box-Muller
+    normal = np.sqrt(-2.0 * pm.log1p(-u[:, :k])) * pm.cos(2 * math.pi * u[:, k:2 * k])  # Box-Muller
     amps = roughness[:, None] * normal / _DAMPING
     phases = 2 * math.pi * u[:, 2 * k:]
     cos_t, sin_t, harmonics = _circle(vertices)
-    wobble = np.einsum("nk,nkv->nv", amps, np.cos(harmonics + phases[:, :, None]))
+    wobble = np.einsum("nk,nkv->nv", amps, pm.cos(harmonics + phases[:, :, None]))
     wobble += 1.0
     r = radius[:, None] * np.minimum(np.maximum(wobble, 0.3, out=wobble), 2.0, out=wobble)  # np.clip, cheaper
     root = np.sqrt(elongation)[:, None]
     x, y = r * cos_t * root, r * sin_t * (1.0 / root)
-    ca, sa = np.cos(angle)[:, None], np.sin(angle)[:, None]
+    ca, sa = pm.cos(angle)[:, None], pm.sin(angle)[:, None]
     out = np.empty((len(cx), vertices, 2))
     out[:, :, 0] = cx[:, None] + ca * x - sa * y
     out[:, :, 1] = cy[:, None] + sa * x + ca * y

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from .. import portable_math as pm
+
 # Keys that are lengths in units of the short side; every other per-artifact key is unitless.
 LENGTH_KEYS = ("size", "width", "length", "blur", "spread", "wobble")
 
@@ -50,7 +52,7 @@ def _touches(px: np.ndarray, py: np.ndarray, reach: np.ndarray, h: int, w: int, 
     near = (px + reach > 0) & (px - reach < w) & (py + reach > 0) & (py - reach < h)
     if window is not None:  # offsets turned as cv2.getRotationMatrix2D(centre, angle, 1) turns them
         cy, cx, half, angle = window
-        c, s = np.cos(np.radians(angle)), np.sin(np.radians(angle))
+        c, s = pm.cos(np.radians(angle)), pm.sin(np.radians(angle))
         dx, dy = px - cx, py - cy
         near &= (np.abs(c * dx + s * dy) < half + reach) & (np.abs(c * dy - s * dx) < half + reach)
     return np.flatnonzero(near)

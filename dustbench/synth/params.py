@@ -15,6 +15,7 @@ import numpy as np
 
 from .presets import REFERENCE_SHORT_SIDE, Preset, PresetError, expand, resolve_presets
 from .stamps import StampError, load_stamps
+from .. import portable_math as pm
 
 PARAMS_VERSION = 1
 _SIGNS = np.array([-1.0, 1.0])
@@ -41,7 +42,7 @@ def _loguniform(rng: np.random.Generator, rng_range, n: int) -> np.ndarray:
     lo, hi = rng_range
     if lo <= 0 or hi <= lo:
         return rng.uniform(lo, hi, n)
-    return np.exp(rng.uniform(math.log(lo), math.log(hi), n))
+    return pm.exp(rng.uniform(pm.log(lo), pm.log(hi), n))
 
 
 def _colors(rng: np.random.Generator, p: Preset, n: int) -> np.ndarray:

@@ -24,6 +24,7 @@ import numpy as np
 from ..errors import DustbenchError
 from .crop import crop_params
 from .params import sample_params
+from .. import portable_math as pm
 
 # Short side of the exposed image area in mm (what a film scanner's crop of one frame measures).
 FILM_FORMATS = {"35mm": 24.0, "half-frame": 18.0, "645": 41.5, "6x6": 56.0, "6x7": 56.0, "6x9": 56.0,
@@ -91,7 +92,7 @@ def draw_scan_scale(scale: ScanScale, rng: np.random.Generator) -> int | None:
     if not isinstance(scale, tuple):
         return scale
     lo, hi = scale
-    return int(round(math.exp(rng.uniform(math.log(lo), math.log(hi)))))
+    return int(round(float(pm.exp(rng.uniform(pm.log(lo), pm.log(hi))))))
 
 
 def smallest(scale: ScanScale) -> int | None:

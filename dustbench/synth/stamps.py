@@ -29,6 +29,7 @@ import numpy as np
 from ..errors import DustbenchError
 from ..io import write_bytes_atomic, write_text_atomic
 from .presets import FAMILIES
+from .. import portable_math as pm
 
 INDEX_NAME = "index.csv"
 REQUIRED_META = ("short_side", "size")
@@ -334,7 +335,7 @@ def draw_stamp(rgba: np.ndarray, cx: float, cy: float, scale: float, angle: floa
         fx, fy = sw / nw, sh / nh
         step = np.diag([fx, fy])  # shrunk pixel q sits at original p = step·q + offset
         offset = np.array([0.5 * fx - 0.5, 0.5 * fy - 0.5])
-    c, s = math.cos(angle), math.sin(angle)
+    c, s = float(pm.cos(angle)), float(pm.sin(angle))
     a = scale * np.array([[c, -s], [s, c]]) @ np.diag([-1.0 if flip else 1.0, 1.0])
     centre = np.array([(sw - 1) / 2.0, (sh - 1) / 2.0])
     # Bilinear sampling reaches half a source pixel beyond the stamp's edge pixels.

@@ -16,6 +16,7 @@ import numpy as np
 
 from .layer import Sprite
 from .raster import ONE, SHIFT, reach, sprite
+from .. import portable_math as pm
 
 _TILE = 64
 _TILE_ABOVE = 4 * _TILE * _TILE  # a stroke whose box is larger than this is drawn tile by tile
@@ -39,9 +40,9 @@ def _stroke_path(cx, cy, length, angle, curvature, seed, step=6.0) -> np.ndarray
     k = np.arange(1, 4)
     amps = (0.15 * abs(curvature) + 0.05) * local.normal(0.0, 1.0, 3) / k
     phases = local.uniform(0.0, 2 * math.pi, 3)
-    heading = angle + curvature * (t - 0.5) + (amps[:, None] * np.sin(2 * math.pi * k[:, None] * t + phases[:, None])).sum(0)
+    heading = angle + curvature * (t - 0.5) + (amps[:, None] * pm.sin(2 * math.pi * k[:, None] * t + phases[:, None])).sum(0)
     seg = length / (m - 1)
-    steps = np.stack([np.cos(heading), np.sin(heading)], axis=1) * seg
+    steps = np.stack([pm.cos(heading), pm.sin(heading)], axis=1) * seg
     pts = np.concatenate([[[0.0, 0.0]], np.cumsum(steps[:-1], axis=0)])
     return pts - pts[m // 2] + (cx, cy)
 
@@ -60,13 +61,13 @@ def _paths(cx, cy, length, angle, curvature, seeds: list) -> tuple[np.ndarray, n
     t = np.arange(int(m.max()), dtype=np.float64) * (1.0 / (m - 1))[:, None]  # _linspace(0, 1, m), padded
     t[rows, m - 1] = 1.0
     amps = (0.15 * np.abs(curvature) + 0.05)[:, None] * draws[:, :3] / _K
-    wave = np.sin(_WAVES[None] * t[:, None] + draws[:, 3:, None])  # strokes × 3 × points
+    wave = pm.sin(_WAVES[None] * t[:, None] + draws[:, 3:, None])  # strokes × 3 × points
     wave *= amps[:, :, None]
     heading = angle[:, None] + curvature[:, None] * (t - 0.5) + (wave[:, 0] + wave[:, 1] + wave[:, 2])
     seg = (length / (m - 1))[:, None]
     pts = np.zeros(t.shape + (2,))
-    np.cumsum(np.cos(heading[:, :-1]) * seg, axis=1, out=pts[:, 1:, 0])
-    np.cumsum(np.sin(heading[:, :-1]) * seg, axis=1, out=pts[:, 1:, 1])
+    np.cumsum(pm.cos(heading[:, :-1]) * seg, axis=1, out=pts[:, 1:, 0])
+    np.cumsum(pm.sin(heading[:, :-1]) * seg, axis=1, out=pts[:, 1:, 1])
     pts -= pts[rows, m // 2][:, None]
     pts[:, :, 0] += cx[:, None]
     pts[:, :, 1] += cy[:, None]
@@ -117,8 +118,8 @@ def _scratch(g: dict, s: float, pts: np.ndarray, m: np.ndarray, visible: np.ndar
         if wobble > 0:  # sideways drift of a transport scratch
             local = np.random.default_rng([seed, 3])
             t = np.linspace(0, 1, m[i])
-            drift = wobble * np.sin(2 * math.pi * local.uniform(0.5, 3.0) * t + local.uniform(0, 2 * math.pi))
-            normal = np.array([-math.sin(g["angle"][i]), math.cos(g["angle"][i])])
+            drift = wobble * pm.sin(2 * math.pi * local.uniform(0.5, 3.0) * t + local.uniform(0, 2 * math.pi))
+            normal = np.array([-pm.sin(g["angle"][i]), pm.cos(g["angle"][i])])
             pts[i, :m[i]] = pts[i, :m[i]] + drift[:, None] * normal
         gaps = _gaps(int(m[i]), g["gaps"][i], seed)
         if gaps is not None:
