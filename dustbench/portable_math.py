@@ -94,7 +94,7 @@ def cos(x):
 def exp(x):
     """``exp(x)``, float64, the same bits on every CPU."""
     a = np.asarray(x, dtype=np.float64)
-    clipped = np.clip(a, -746.0, 710.0)  # beyond these exp is 0 or inf anyway; keeps k a small int
+    clipped = np.clip(np.where(np.isnan(a), 0.0, a), -746.0, 710.0)  # beyond these exp is 0 or inf anyway; keeps k a small int
     k = np.rint(clipped * _INV_LN2)
     hi = clipped - k * _LN2_HI
     lo = k * _LN2_LO
