@@ -4,14 +4,20 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+LOCK   := requirements.lock
+PIP_VERSION := 26.3
 
-$(STAMP): pyproject.toml
+.PHONY: demo test bench clean lock test-latest
+
+# Installs go through the lock (exact versions): a new release of a dependency never changes what
+# make demo / make test / CI run. The CPU build of torch first: an unpinned torch would pull
+# several GB of CUDA packages. dustbench itself last, without resolving anything again.
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --upgrade pip
-	# The CPU build of torch first: an unpinned torch would pull several GB of CUDA packages.
+	$(PY) -m pip install pip==$(PIP_VERSION)
 	$(PY) -m pip install torch==2.13.0
-	$(PY) -m pip install -e ".[dev]"
+	$(PY) -m pip install -r $(LOCK)
+	$(PY) -m pip install --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -26,7 +32,26 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_fit.py --quick
 
 clean:
-	rm -rf $(VENV) demo_out
+	rm -rf $(VENV) .venv-lock .venv-latest demo_out
+
+# Regenerate the lock: a fresh venv resolved from pyproject.toml's ranges (newest allowed), frozen.
+# Run `make test` afterwards: the golden tests name any package whose new release changed bytes.
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install pip==$(PIP_VERSION) torch==2.13.0
+	.venv-lock/bin/python -m pip install hatchling editables -e ".[dev]"
+	{ sed -n '1,/^[^#]/{/^#/p}' $(LOCK); .venv-lock/bin/python -m pip freeze --exclude-editable \
+	  | grep -v '^#' | grep -v '^torch==' ; echo 'torch==2.13.0'; } > $(LOCK).new && mv $(LOCK).new $(LOCK)
+	rm -rf .venv-lock
+
+# The suite against the newest versions pyproject.toml allows: drift reported as a finding (the
+# drifted packages, then the test summary), never a red `make test`.
+test-latest:
+	rm -rf .venv-latest && $(PYTHON) -m venv .venv-latest
+	.venv-latest/bin/python -m pip install --upgrade pip && .venv-latest/bin/python -m pip install torch==2.13.0
+	.venv-latest/bin/python -m pip install --upgrade --upgrade-strategy eager -e ".[dev]"
+	.venv-latest/bin/python -c "from dustbench.lockfile import drift_note; print('test-latest:', drift_note())"
+	-.venv-latest/bin/python -m pytest -q -p no:cacheprovider
 
 # The published leaderboard (leaderboard/): train dust_gan, pix2pix, segnet for BUDGET each, evaluate all; resumable.
 .PHONY: leaderboard

@@ -1,4 +1,4 @@
-"""Where a result came from: package versions, git commit, hardware, threads, peak memory.
+"""Where a result came from: package versions (and the lock they should match), git commit, hardware, threads, peak memory.
 
 Everything here is best effort and never raises: a field that cannot be found is ``None``.
 """
@@ -14,6 +14,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .allocator import allocator_settings
+from .lockfile import lock_record
 
 PACKAGES = ("dustbench", "numpy", "torch", "opencv-python-headless", "scikit-image", "scipy",
             "datasets", "pandas", "matplotlib")
@@ -123,5 +124,5 @@ def peak_cuda_mib(device: str = "cpu") -> float | None:
 
 def collect(device: str = "cpu") -> dict:
     """Versions, git commit and hardware in one JSON-serializable dict."""
-    return {"versions": package_versions(), "git": git_commit(), "hardware": hardware(device),
-            "argv": list(sys.argv)}
+    return {"versions": package_versions(), "lock": lock_record(), "git": git_commit(),
+            "hardware": hardware(device), "argv": list(sys.argv)}

@@ -65,3 +65,25 @@ def test_v2_tells_the_oracle_from_doing_nothing():
     assert ident["data"]["version"] == "v2" and ident["test_set"] == "builtin-v2:test"
     assert ident["metrics"]["psnr"]["n"] == 80
     assert ident["metrics"]["psnr"]["ci_high"] < oracle["metrics"]["psnr"]["ci_low"]
+
+
+def test_the_standard_suite_renders_as_published_and_guards_itself(monkeypatch, tmp_path, capsys):
+    """Guards trust in the board: builtin-v2 renders to the fingerprint it was published on; a suite
+    that renders otherwise (simulated by another recorded fingerprint) is refused with a message
+    naming the versions, and evaluated only when asked, which the summary records."""
+    from dustbench.cli import main
+    from dustbench.data import builtin_sets
+
+    data = open_data("builtin-v2", "test")
+    assert data.check_published() == {"published": builtin_sets.PUBLISHED[("v2", "test")],
+                                      "rendered": builtin_sets.PUBLISHED[("v2", "test")], "matches": True}
+    monkeypatch.setitem(builtin_sets.PUBLISHED, ("v2", "test"), "0" * 64)
+    with pytest.raises(DustbenchError, match=r"not the one the leaderboard was published on \(000000000000\).*"
+                                             r"(installed versions|requirements.lock).*--allow-suite-drift"):
+        evaluate("identity", "builtin-v2", limit=1, progress=False)
+    assert main(["evaluate", "identity", "--data", "builtin-v2", "--limit", "1", "--out", str(tmp_path / "a"),
+                 "--quiet"]) != 0
+    assert "--allow-suite-drift" in capsys.readouterr().err
+    res = evaluate("identity", "builtin-v2", limit=1, progress=False, allow_suite_drift=True)
+    suite = res.summary["data"]["published_suite"]
+    assert suite["matches"] is False and suite["allowed_drift"] is True and suite["published"] == "0" * 64

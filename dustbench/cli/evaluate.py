@@ -52,6 +52,9 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap confidence intervals")
     p.add_argument("--limit", type=int, help="evaluate only the first N images")
     p.add_argument("--overwrite", action="store_true", help="replace results of a different run in --out")
+    p.add_argument("--allow-suite-drift", action="store_true",
+                   help="evaluate on builtin-v2/builtin even when it renders otherwise than the published suite "
+                        "(other library versions than requirements.lock); recorded in summary.json")
     add_method_arguments(p)
     p.set_defaults(func=run)
 
@@ -72,7 +75,7 @@ def run(args) -> int:
                       save_images=args.save_images, on_bad_output=args.on_bad_output, seed=args.seed,
                       tune_on=args.tune_on, train_data=args.train_data, limit=args.limit,
                       overwrite=args.overwrite, on_error=args.on_error, threads=args.threads,
-                      progress=not args.quiet)
+                      progress=not args.quiet, allow_suite_drift=args.allow_suite_drift)
     s, m = result.summary, result.summary["metrics"]
     print(f"{s['method']} ({s['config'] or 'defaults'}) on {s['test_set']}, {s['data']['n_images']} images"
           f" ({s['resumed_images']} resumed)")
@@ -83,6 +86,9 @@ def run(args) -> int:
               f"clean pixels changed {num(m['clean_change_rate'], 100)} %")
     else:
         print("  no masks: masked metrics left empty")
+    suite = s["data"].get("published_suite")
+    if suite and not suite["matches"]:
+        print(f"  warning: this suite renders otherwise than the published one ({suite['note']})")
     ms = s["runtime"]["ms_per_megapixel"]
     print(f"  {ms:.1f} ms/MP, peak RSS {s['peak_memory']['rss_mib']:.0f} MiB")
     if s["bad_outputs"]["images"]:

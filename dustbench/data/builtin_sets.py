@@ -8,15 +8,17 @@
 """
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
 
 import numpy as np
 
 from ..errors import DustbenchError
 from ..io import mask_to_image
+from ..lockfile import drift_note
 from ..sources import builtin_sources, open_sources
 from ..synth import DEFAULT_PRESETS, families_present, library, resolve_presets, short_side_px, synthesize
-from .eval_base import EvalData, Sample, hash_arrays
+from .eval_base import EvalData, Sample, fingerprint_line, hash_arrays
 
 BUILTIN_SEED = 1234
 BUILTIN_CROP = 192
@@ -42,6 +44,14 @@ SUITE = {
     "regions": {"test": (1 / 3, 1.0), "validation": (0.0, 1 / 3)},  # fractions of the width
 }
 SPECS = {"builtin": "v1", "builtin-v2": "v2"}
+# The fingerprints the published results were computed on (evaluate's data fingerprint): a suite
+# rendered otherwise (another NumPy/OpenCV release, a changed preset) is another test set.
+PUBLISHED = {
+    ("v2", "test"): "7a6fcaedbc0fa55a781d52a17f809ab056395f5fb8b084d8ea7e58b21a88a8c7",
+    ("v2", "validation"): "632d82cb3b8b7c9032b07d17ad884f44cbd7c35ef2e124988e26f4eca5f8a330",
+    ("v1", "test"): "f511b83c3a01c4e3bc8e7922bef36bf4b8697d50f9c144cb12b7fd784b7c4755",
+    ("v1", "validation"): "4a7132c3d12253e6cca740d1f7d98301a31eb3638b1320472705e57d5f25af2f",
+}
 SPLIT_CODES = {"test": 0, "validation": 1}
 MAX_REDRAWS = 20  # a crop of a frame can be clean; a test sample must hold damage
 
@@ -79,6 +89,31 @@ class BuiltinData(EvalData):
 
     def validation(self):
         return BuiltinData("validation", self.version) if self.split != "validation" else None
+
+    def fingerprint(self) -> str:
+        """The whole split's data fingerprint, as ``evaluate`` computes it over the samples it scores."""
+        h = hashlib.sha256()
+        for sample in self._samples():
+            h.update(fingerprint_line(sample))
+        return h.hexdigest()
+
+    def check_published(self, allow_drift: bool = False) -> dict:
+        """Compare the rendered suite with the one its results were published on.
+
+        A mismatch (another NumPy/OpenCV than the lock's, a changed preset) raises a clear error
+        naming the drifted versions, unless ``allow_drift``; the returned record goes into the
+        results either way, so a score on a drifted suite says so."""
+        published, rendered = PUBLISHED[(self.version, self.split)], self.fingerprint()
+        record = {"published": published, "rendered": rendered, "matches": published == rendered}
+        if record["matches"]:
+            return record
+        if not allow_drift:
+            raise DustbenchError(
+                f"{self.name}: the rendered suite (fingerprint {rendered[:12]}) is not the one the leaderboard "
+                f"was published on ({published[:12]}), so its scores would not be comparable; {drift_note()}. "
+                "Install the locked versions (make test / requirements.lock), or pass --allow-suite-drift "
+                "to evaluate anyway (recorded in the results)")
+        return {**record, "allowed_drift": True, "note": drift_note()}
 
     def describe(self) -> dict:
         if self.version == "v1":

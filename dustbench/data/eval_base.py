@@ -60,6 +60,11 @@ def hash_arrays(sample_id: str, *arrays) -> str:
     return h.hexdigest()
 
 
+def fingerprint_line(sample: Sample) -> bytes:
+    """A sample's share of a test set's fingerprint (sha256 over these lines, in order)."""
+    return f"{sample.id}\0{sample.digest}\n".encode()
+
+
 def eval_mask(mask: np.ndarray | None, shape, what: str) -> np.ndarray | None:
     """A mask image as H×W: bool/uint8/uint16 kept (opacity), anything else as ``nonzero = damaged``."""
     if mask is None:
@@ -107,6 +112,10 @@ class EvalData:
 
     def validation(self) -> "EvalData | None":
         """The matching validation split (for tuning), or None when this data has none."""
+        return None
+
+    def check_published(self, allow_drift: bool = False) -> dict | None:
+        """For a versioned standard suite: whether it renders as published (see BuiltinData)."""
         return None
 
     def describe(self) -> dict:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -25,6 +26,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .. import provenance
+from ..data.eval_base import fingerprint_line
 from ..data.eval_data import EvalData, open_data
 from ..errors import DustbenchError
 from ..version import __version__
@@ -189,7 +191,8 @@ def evaluate(method, data, out=None, split: str = "test", tile: int | None = 512
              options: dict | None = None, device: str = "cpu", save_images: bool = False,
              on_bad_output: str = "error", seed: int = 0, n_resamples: int = 2000, tune_on=None,
              train_data: str | None = None, limit: int | None = None, overwrite: bool = False,
-             on_error: str = "stop", threads: int | None = None, progress: bool = True) -> Result:
+             on_error: str = "stop", threads: int | None = None, progress: bool = True,
+             allow_suite_drift: bool = False) -> Result:
     """Evaluate ``method`` (a registered name, a model file, or a Method) on ``data``.
 
     ``data`` is ``"builtin"``, a folder (pairs, synth output, make-dataset output) or an
@@ -199,16 +202,19 @@ def evaluate(method, data, out=None, split: str = "test", tile: int | None = 512
     ``seed`` seeds the bootstrap CIs. ``train_data`` is recorded for the leaderboard. A bad pair
     (unreadable, mismatched, too small) stops the run (``on_error="stop"``) or is reported and left
     out (``"skip"``, listed in the summary). ``threads`` fixes OpenCV's and torch's thread counts
-    while the method runs (recorded with the runtime either way).
+    while the method runs (recorded with the runtime either way). A built-in suite that renders
+    otherwise than it was published is refused unless ``allow_suite_drift`` (recorded).
     """
     if on_error not in ("stop", "skip"):
         raise DustbenchError(f"on_error must be 'stop' or 'skip', got {on_error!r}")
     data = open_data(data, split)
+    suite_check = data.check_published(allow_suite_drift)
     out = output_dir(out) if out is not None else None
     spec = method if isinstance(method, str) else getattr(method, "name", "")
     options = tune_if_needed(str(spec), dict(options or {}), data, tune_on, out) if isinstance(method, str) \
         else options
     method = load_method(method, options, device)
+    device = device_used(method, device)
     key = _run_key(method, data, tile, overlap, on_bad_output)
     run = _Run(method, data, out, tile, overlap, on_bad_output, save_images, _previous_rows(out, key, overwrite),
                on_error)
@@ -221,6 +227,8 @@ def evaluate(method, data, out=None, split: str = "test", tile: int | None = 512
     summary = _summary(method, data, run.rows, fingerprint, key, seed, n_resamples, device,
                        train_data, run.issues, run.resumed, _card_of(method, key))
     summary["skipped"] = [{"image_id": i, "error": e} for i, e in run.skipped]
+    if suite_check is not None:
+        summary["data"]["published_suite"] = suite_check
     summary["runtime"]["threads"] = counts
     if out is not None:
         write_json_atomic(out / "summary.json", summary)
@@ -239,7 +247,7 @@ def _walk(run: _Run, limit: int | None, progress: bool) -> str:
             if sample is None:
                 bar.update(1)
                 continue
-            fingerprint.update(f"{sample.id}\0{sample.digest}\n".encode())
+            fingerprint.update(fingerprint_line(sample))
             row = run.kept_row(sample)
             if row is not None:
                 run.resumed += 1
@@ -256,6 +264,21 @@ def _walk(run: _Run, limit: int | None, progress: bool) -> str:
         if run.out is not None and run.rows:
             write_text_atomic(run.out / "per_image.csv", rows_to_csv(run.rows))
     return fingerprint.hexdigest()
+
+
+def device_used(method: Method, requested) -> str:
+    """The device the method ran on, as recorded: a model's own (``auto`` already resolved when it
+    was loaded), else ``auto`` resolved the way model files resolve it (summaries said "auto")."""
+    own = method.options.get("device")
+    if own:
+        return str(own)
+    if str(requested or "auto") != "auto":
+        return str(requested)
+    if "torch" not in sys.modules:  # a method that never imported torch ran on the CPU
+        return "cpu"
+    from ..devices import pick_device
+
+    return str(pick_device("auto"))
 
 
 def _card_of(method, key: dict) -> dict | None:
