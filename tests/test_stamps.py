@@ -13,6 +13,7 @@ import pytest
 from dustbench.cli import main
 from dustbench.errors import DustbenchError
 from dustbench.io import read_image, write_image
+from dustbench.lockfile import drift_note
 from dustbench.synth import (FAMILIES, Layer, PresetError, Sprite, Stamp, StampError, composite, count_by_family,
                              expected_count, library, load_preset_file, load_stamps, regenerate, render,
                              resolve_presets, sample_params, synthesize, write_stamps)
@@ -426,4 +427,4 @@ def test_procedural_presets_draw_what_they_drew_before(name, seed):
     h = hashlib.sha256(json.dumps(s.params, sort_keys=True).encode())
     for a in (s.damaged, s.mask, s.labels):
         h.update(a.tobytes())
-    assert h.hexdigest() == OLD_OUTPUT[(name, seed)]
+    assert h.hexdigest() == OLD_OUTPUT[(name, seed)], drift_note()
