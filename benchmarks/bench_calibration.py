@@ -32,6 +32,8 @@ def main() -> int:
     ap.add_argument("--draws", type=int, default=2, help="draws of the mix per photograph")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
+    from dustbench.provenance import benchmark_header
+    print(benchmark_header(), flush=True)
     cv2.setNumThreads(1)
     photos = pair_photos()
     missed = 0

@@ -150,6 +150,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="best-of-N for every timing")
     ap.add_argument("--quick", action="store_true", help="smoke test: side 600, 2 images")
     args = ap.parse_args()
+    from dustbench.provenance import benchmark_header
+    print(benchmark_header(), flush=True)
     if args.quick:
         args.side, args.images = 600, 2
 

@@ -84,6 +84,8 @@ def main():
     ap.add_argument("--size", type=int, default=2048)
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
+    from dustbench.provenance import benchmark_header
+    print(benchmark_header(), flush=True)
     a, b = make_pair(args.size)
     threads = cv2.getNumThreads()
 

@@ -149,6 +149,8 @@ def main() -> None:
                    help="keep: glibc keeps freed blocks, as `dustbench train`/`evaluate` set it (dustbench.allocator); "
                         "default: glibc's own thresholds")
     args = p.parse_args()
+    from dustbench.provenance import benchmark_header
+    print(benchmark_header(), flush=True)
     from dustbench.allocator import allocator_settings, keep_freed_memory
 
     allocator = keep_freed_memory() if args.allocator == "keep" else allocator_settings()

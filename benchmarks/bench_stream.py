@@ -146,6 +146,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
     args = ap.parse_args()
+    from dustbench.provenance import benchmark_header
+    print(benchmark_header(), flush=True)
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
     print(f"128×128 patches/s, {args.workers} spawned workers, batch {args.batch}, {args.patches} patches per epoch, "

@@ -126,3 +126,26 @@ def collect(device: str = "cpu") -> dict:
     """Versions, git commit and hardware in one JSON-serializable dict."""
     return {"versions": package_versions(), "lock": lock_record(), "git": git_commit(),
             "hardware": hardware(device), "argv": list(sys.argv)}
+
+
+def benchmark_header() -> str:
+    """What a benchmark's figures were measured under, printed above its table: versions (and the
+    lock's verdict on them), commit, CPU, load average, thread settings. Figures copied into the
+    README come with this header, so a reader can tell a slow machine from a slow change."""
+    from .lockfile import drift_note
+    v = package_versions()
+    git = git_commit()
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    threads = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    if "cv2" in sys.modules:
+        threads["opencv"] = sys.modules["cv2"].getNumThreads()
+    if "torch" in sys.modules:
+        threads["torch"] = sys.modules["torch"].get_num_threads()
+    hw = hardware()
+    return "\n".join([
+        f"# dustbench {v.get('dustbench')} at {(git['commit'] or 'unknown')[:10]}{' (dirty)' if git['dirty'] else ''}; "
+        f"python {v['python']}, numpy {v.get('numpy')}, opencv {v.get('opencv')}, torch {v.get('torch')}, "
+        f"scikit-image {v.get('scikit-image')}",
+        f"# {drift_note()}",
+        f"# {hw['cpu']}: {hw['cpu_usable']} of {hw['cpu_count']} CPUs usable, {hw['memory_gib']} GiB; "
+        f"load average {load} (1/5/15 min); threads {threads}"])

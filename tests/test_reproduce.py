@@ -61,6 +61,11 @@ def test_writes_the_whole_leaderboard(board):
     det = record["methods"]["segnet"]["detection"]
     assert det["images"] == 2 and {"precision", "recall", "iou"} <= set(det["against"]["any damage (mask > 0)"])
     assert json.loads((work / "results" / "segnet" / "detection.json").read_text()) == det
+    # the per-image results ship with the board (not the images), so `compare` can read it
+    for row in rows:
+        assert {p.name for p in (out / "results" / row).iterdir()} >= {"summary.json", "per_image.csv"}
+    assert not (out / "results" / "segnet" / "images").exists()
+    assert main(["leaderboard", "compare", str(out), str(work / "results")]) == 0
 
 
 def test_an_exported_model_reproduces_its_row(board, tmp_path):

@@ -37,7 +37,7 @@ from ..data.eval_data import open_data
 from ..errors import DustbenchError
 from ..evaluation.harness import evaluate
 from ..evaluation.model_card import fmt_duration
-from ..io import to_float, write_json_atomic
+from ..io import to_float, write_bytes_atomic, write_json_atomic
 from ..methods import load_model_file
 from ..methods.calibrate import calibrate_detector
 from ..methods.detect_inpaint import detection_scores, scores_from_counts
@@ -246,8 +246,27 @@ def reproduce(cfg: ReproduceConfig) -> dict:
         record["methods"][row] = rec
         results.append(rec["result"])
     build_leaderboard(results, out, plots=cfg.plots, extra=lambda df: _finish(df, record, cfg, out, start))
+    publish_results(results, out / PUBLISHED_RESULTS)
     write_json_atomic(out / "reproduce.json", record)
     return record
+
+
+PUBLISHED_RESULTS = "results"
+RESULT_FILES = ("summary.json", "per_image.csv", "detection.json")  # not the restored images: too large
+
+
+def publish_results(results, dest: Path) -> list[Path]:
+    """Copy each row's per-image results and summary next to the board (``OUT/results/<row>/``), so
+    ``dustbench leaderboard compare OUT my_results/`` can compare another test set with it."""
+    written = []
+    for folder in map(Path, results):
+        target = dest / folder.name
+        target.mkdir(parents=True, exist_ok=True)
+        for name in RESULT_FILES:
+            if (folder / name).is_file():
+                write_bytes_atomic(target / name, (folder / name).read_bytes())
+        written.append(target)
+    return written
 
 
 def _finish(df, record: dict, cfg: ReproduceConfig, out: Path, start: float) -> list[str]:
