@@ -14,7 +14,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .allocator import allocator_settings
-from .lockfile import lock_record
+from .lockfile import drift_note, lock_record
 
 PACKAGES = ("dustbench", "numpy", "torch", "opencv-python-headless", "scikit-image", "scipy",
             "datasets", "pandas", "matplotlib")
@@ -132,7 +132,6 @@ def benchmark_header() -> str:
     """What a benchmark's figures were measured under, printed above its table: versions (and the
     lock's verdict on them), commit, CPU, load average, thread settings. Figures copied into the
     README come with this header, so a reader can tell a slow machine from a slow change."""
-    from .lockfile import drift_note
     v = package_versions()
     git = git_commit()
     load = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"

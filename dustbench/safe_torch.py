@@ -1,6 +1,6 @@
 """Opening torch files that came from elsewhere without running code they carry.
 
-Three ways a model file could run code when loaded, and what we do about each:
+The ways a model file could run code when loaded, and what we do about each:
 
 * **Pickles.** ``torch.load`` without ``weights_only`` unpickles arbitrary Python (a
   ``__reduce__`` that calls ``os.system``). :func:`load_weights` always passes
@@ -10,14 +10,24 @@ Three ways a model file could run code when loaded, and what we do about each:
   inputs that fail the safe load, unpickles custom/opaque objects, feeds expression strings to
   ``sympy.sympify`` (an ``eval``), ``exec``s the program's ``guards_code``, and resolves node
   targets by walking attributes of ``torch`` (``torch.os.system`` is reachable that way).
-  :func:`check_export_archive` reads the archive with :mod:`zipfile` and :mod:`json` first and
-  refuses anything outside a plain exported program: unknown members, pickled payloads, custom
-  objects, call targets other than ``torch.ops.{aten,prims}`` operators and a few ``operator``
-  and ``math`` functions, expressions that are not arithmetic over shape symbols, guards that
-  are not comparisons of input sizes. :func:`load_export_program` then loads it with
-  ``torch.load`` held to ``weights_only=True`` for the duration, as a second line.
-* **TorchScript** runs only its own TorchScript code through a C++ unpickler restricted to torch
-  types, so it is loaded as is.
+  :func:`check_export_archive` reads the archive with :func:`open_archive` and :mod:`json` first
+  and refuses anything outside a plain exported program: unknown members, pickled payloads, custom
+  objects, call targets other than allowed ``torch.ops.{aten,prims}`` operators (see TorchScript
+  below) and a few ``operator`` and ``math`` functions, expressions that are not arithmetic over
+  shape symbols, guards that are not comparisons of input sizes. :func:`load_export_program`
+  then loads it with ``torch.load`` held to ``weights_only=True`` for the duration, as a second
+  line.
+* **Zip archives** (.pt2, TorchScript, checkpoints) are read by torch's own zip reader, which can
+  pick another copy of a member than :mod:`zipfile` does. :func:`open_archive` is the one reader
+  dustbench inspects archives with: it refuses any archive whose member names could be read two
+  ways (duplicates, also after case folding; ``..``, ``.``, backslashes, leading ``/``, NULs) or
+  whose layout could (data before it, a trailing comment), so the check sees the bytes torch reads.
+* **TorchScript** runs only its own TorchScript code, but that code may call any registered operator
+  (``aten::from_file(..., shared=True)`` writes to a file, ``aten::save`` creates one) and
+  ``__setstate__`` runs while torch loads the file. :func:`load_script_module` refuses code that
+  defines ``__setstate__`` before loading, then walks every method and forward hook of every
+  submodule (inlined graphs) and refuses any operator outside :data:`dustbench.model_ops.ALLOWED_OPS`, what a
+  restoration network needs; the operators an exported program calls are held to the same list.
 
 Torch is imported inside the functions: importing this module costs nothing.
 """
@@ -33,6 +43,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
 
 from .errors import DustbenchError
+from .model_ops import ALLOWED_HIGHER_ORDER, allowed_op
 
 
 class UnsafeModelError(DustbenchError):
@@ -75,6 +86,122 @@ def load_weights(source, where, map_location="cpu"):
                              f"{brief})") from None
 
 
+# -- zip archives -----------------------------------------------------------------------------------
+_EOCD_SIZE = 22  # end-of-central-directory record without a comment
+
+
+def open_archive(path) -> zipfile.ZipFile:
+    """``path`` as a :class:`zipfile.ZipFile` whose every member torch's zip reader (miniz) finds
+    under the same name with the same bytes; anything that could be read two ways is refused.
+
+    miniz looks names up case-insensitively and reads the central directory where the end record
+    says it is, while :mod:`zipfile` keeps the last of duplicate names, cuts names at a NUL and
+    allows data before the archive: each is a way for a check to read one copy and torch another.
+    """
+    path = Path(path)
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, UnicodeDecodeError, ValueError) as exc:
+        raise DustbenchError(f"{path}: not a readable zip archive ({exc})") from None
+    try:
+        _check_layout(archive, path)
+        _check_names(archive.infolist(), path)
+    except BaseException:
+        archive.close()
+        raise
+    return archive
+
+
+def _check_layout(archive: zipfile.ZipFile, path) -> None:
+    """The central directory starts where the end record says and the end record ends the file."""
+    fp = archive.fp
+    end = zipfile._EndRecData(fp)  # what zipfile itself read; None cannot happen after it opened
+    size = fp.seek(0, io.SEEK_END)
+    if end is None or end[zipfile._ECD_COMMENT_SIZE] or end[zipfile._ECD_LOCATION] + _EOCD_SIZE != size:
+        raise _unsafe(path, "its zip end record is not at the end of the file (a comment or trailing data)")
+    if archive.start_dir != end[zipfile._ECD_OFFSET]:
+        raise _unsafe(path, "data precedes its zip archive, so zip readers disagree on where members are")
+    if end[zipfile._ECD_ENTRIES_TOTAL] != len(archive.infolist()):
+        raise _unsafe(path, "its zip directory holds another number of members than its end record says")
+
+
+def _check_names(infos, path) -> None:
+    """Every name plain, relative and unique, also after case folding (miniz compares that way)."""
+    seen: set = set()
+    for info in infos:
+        name = info.orig_filename  # before zipfile cut it at a NUL
+        raw = name.encode("utf-8" if info.flag_bits & 0x800 else "cp437")
+        parts = name.rstrip("/").split("/")
+        if name != info.filename or "\\" in name or name.startswith("/") or \
+                any(p in ("", ".", "..") for p in parts) or any(ord(c) < 32 for c in name):
+            raise _unsafe(path, f"zip member {name!r} is not a plain relative name")
+        if info.flag_bits & 0x1:
+            raise _unsafe(path, f"zip member {name!r} is encrypted")
+        keys = {("text", name.casefold()), ("bytes", raw.lower())}
+        if keys & seen:
+            raise _unsafe(path, f"zip member {name!r} appears twice (zip readers may pick different copies)")
+        seen |= keys
+
+
+
+
+def _refused_op(path, op: str) -> UnsafeModelError:
+    return _unsafe(path, f"the model calls operator {op!r}, which a restoration network does not need "
+                         "(dustbench allows tensor operators only: no files, processes or extensions)")
+
+
+def _graph_kinds(block, out: set) -> set:
+    """Node kinds of a TorchScript graph or block, nested blocks (if/loop bodies) included."""
+    for node in block.nodes():
+        out.add(node.kind())
+        for inner in node.blocks():
+            _graph_kinds(inner, out)
+    return out
+
+
+def _script_functions(module) -> Iterator[Any]:
+    """Every compiled method and forward (pre-)hook of a TorchScript module and its submodules:
+    calling the module runs its hooks too, outside forward's graph."""
+    for _, sub in module.named_modules():
+        yield from (sub._c._get_method(name) for name in sub._c._method_names())
+        yield from sub._c._get_forward_pre_hooks()
+        yield from sub._c._get_forward_hooks()
+
+
+def check_script_module(module, path) -> None:
+    """Refuse a loaded TorchScript module if any method or hook of any submodule calls an operator
+    outside the allow-list. Graphs are inlined, so called functions and methods count; a call
+    that cannot be inlined (an interface) stays a prim::CallMethod and is refused."""
+    kinds: set = set()
+    for function in _script_functions(module):
+        _graph_kinds(function.inlined_graph, kinds)
+    for kind in sorted(kinds):
+        namespace, _, name = kind.partition("::")
+        if not allowed_op(namespace, name):
+            raise _refused_op(path, kind)
+
+
+def _check_code(archive: zipfile.ZipFile, path) -> None:
+    """torch runs ``__setstate__`` while it loads a TorchScript file, before any check can see
+    the loaded module: refuse code that defines it."""
+    for name in archive.namelist():  # lower(): torch finds code/x.py under CODE/X.PY too
+        if "/code/" in name.lower() and b"__setstate__" in archive.read(name):
+            raise _unsafe(path, f"{name} defines __setstate__, code that torch runs while loading the file")
+
+
+def load_script_module(path, map_location=None, extra_files=None):
+    """``torch.jit.load`` of a TorchScript file that passed :func:`open_archive`, has no
+    ``__setstate__`` and calls only allowed operators (checked before it runs anything else)."""
+    import torch
+
+    with open_archive(path) as archive:
+        _check_code(archive, path)
+    extra_files = {} if extra_files is None else extra_files  # torch fills it in
+    module = torch.jit.load(str(path), map_location=map_location, _extra_files=extra_files)
+    check_script_module(module, path)
+    return module
+
+
 # -- torch.export archives --------------------------------------------------------------------------
 # Members of an archive written by torch.export.save, relative to its top folder.
 _MEMBERS = [re.compile(p) for p in (
@@ -85,7 +212,8 @@ _MEMBERS = [re.compile(p) for p in (
 _PAYLOAD = {"weights": re.compile(r"weight_\d+"), "constants": re.compile(r"tensor_\d+")}
 # Call targets a restoration network needs; anything else (torch.os.system, torch.ops.load_library,
 # torch.hub.load, an extension operator) is refused.
-_OP = re.compile(r"torch\.ops\.(?:aten|prims)\.\w+\.\w+|torch\.ops\.higher_order\.\w+")
+_OP = re.compile(r"torch\.ops\.(?P<ns>aten|prims)\.(?P<name>\w+)\.\w+|torch\.ops\.higher_order\.(?P<hop>\w+)",
+                 re.ASCII)
 _PY_TARGETS = {f"_operator.{n}" for n in (
     "getitem", "add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "neg", "pos", "abs", "eq", "ne",
     "lt", "le", "gt", "ge", "and_", "or_", "not_")} | {f"math.{n}" for n in ("ceil", "floor", "trunc", "sqrt")}
@@ -210,6 +338,17 @@ def _walk(obj: Any) -> Iterator[tuple[str, Any, Any]]:
             yield from _walk(v)
 
 
+def _check_target(target: str, path) -> None:
+    """A call target: an allowed aten/prims operator, higher-order op, or operator/math function."""
+    if target in _PY_TARGETS:
+        return
+    op = _OP.fullmatch(target)
+    if op is None:
+        raise _unsafe(path, f"the graph calls {target!r}, which is not a tensor operator")
+    if not (allowed_op(op["ns"], op["name"]) if op["ns"] else op["hop"] in ALLOWED_HIGHER_ORDER):
+        raise _refused_op(path, target)
+
+
 def _check_program(archive: zipfile.ZipFile, top: str, rel: str, path) -> None:
     try:
         program = json.loads(archive.read(f"{top}/{rel}"))
@@ -223,9 +362,7 @@ def _check_program(archive: zipfile.ZipFile, top: str, rel: str, path) -> None:
         _check_expression(key, path, "range constraint")
     for key, value, parent in _walk(program.get("graph_module")):
         if key == "target" and "inputs" in parent:
-            target = str(value)
-            if not (_OP.fullmatch(target) or target in _PY_TARGETS):
-                raise _unsafe(path, f"the graph calls {target!r}, which is not a tensor operator")
+            _check_target(str(value), path)
         elif key == "expr_str":
             _check_expression(value, path, "shape expression")
 
@@ -233,11 +370,7 @@ def _check_program(archive: zipfile.ZipFile, top: str, rel: str, path) -> None:
 def check_export_archive(path) -> None:
     """Raise :class:`UnsafeModelError` unless ``path`` is a plain torch.export archive (see module doc)."""
     path = Path(path)
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise DustbenchError(f"{path}: not a torch.export archive (not a readable zip file: {exc})") from None
-    with archive:
+    with open_archive(path) as archive:
         top, members = _members(archive, path)
         if archive.read(f"{top}/archive_format").strip() != b"pt2":
             raise _unsafe(path, "its archive_format is not 'pt2'")

@@ -2,7 +2,9 @@
 
 Nothing here runs code a file carries (see :mod:`dustbench.safe_torch`): checkpoints are read with
 ``torch.load(weights_only=True)``, a file that holds a whole pickled ``nn.Module`` is refused with
-instructions to export it, and a ``torch.export`` archive is inspected before torch opens it.
+instructions to export it, a ``torch.export`` archive is inspected before torch opens it, a zip whose
+members could be read two ways is refused, and a TorchScript or exported model may call tensor
+operators only (no files, processes or extensions).
 Models take N×C×H×W float32 in [0, 1] and return the same; images go through in tiles
 (:func:`dustbench.methods.tiling.apply_tiled`) so memory stays bounded on full-resolution scans.
 
@@ -29,7 +31,7 @@ import torch
 from ..devices import pick_device
 from ..errors import DustbenchError
 from ..models.checkpoint import build_model, checkpoint_channels, file_info, read_checkpoint
-from ..safe_torch import load_export_program
+from ..safe_torch import load_export_program, load_script_module, open_archive
 from .base import Method
 from .detect_inpaint import DetectInpaint
 from .registry import MODEL_OPTIONS, MODEL_SUFFIXES
@@ -189,7 +191,7 @@ def load_model_file(path, device: str = "cpu", *, channels: int | None = None,
             files = {INFO_FILE: "", LEGACY_INFO_FILE: ""}
             with warnings.catch_warnings():  # torch 2.9+ flags TorchScript as deprecated; still supported
                 warnings.simplefilter("ignore", DeprecationWarning)
-                module = torch.jit.load(str(path), map_location=dev, _extra_files=files)
+                module = load_script_module(path, map_location=dev, extra_files=files)
             info = _parse_info(path, files[INFO_FILE] or files[LEGACY_INFO_FILE])
         else:
             module, ckpt_channels, extra, info = _load_checkpoint(path, dev)
@@ -237,11 +239,8 @@ def _sniff(path: Path) -> str:
     """'export', 'torchscript' or 'checkpoint', from the archive contents (suffix only for .pt2)."""
     if not zipfile.is_zipfile(path):
         return "export" if path.suffix.lower() == ".pt2" else "checkpoint"  # legacy torch.save
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise DustbenchError(f"{path}: corrupt archive ({exc})") from None
+    with open_archive(path) as archive:  # refuses members that torch could read another copy of
+        names = [n.lower() for n in archive.namelist()]  # torch looks names up ignoring case
     if any(n.endswith("/archive_format") for n in names) or path.suffix.lower() == ".pt2":
         return "export"
     if any("/code/" in n or n.endswith("/constants.pkl") for n in names):

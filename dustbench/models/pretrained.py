@@ -28,6 +28,7 @@ import torch
 
 from ..errors import DustbenchError
 from ..io import write_json_atomic
+from ..safe_torch import load_script_module
 from .checkpoint import build_model, checkpoint_channels, read_checkpoint, write_checkpoint
 from .registry import create_model
 
@@ -164,7 +165,7 @@ def publish_torchscript(path, name: str, config: dict, folder, *, channels: int 
     path = Path(path)
     with warnings.catch_warnings():  # torch 2.9+ flags TorchScript as deprecated; still supported
         warnings.simplefilter("ignore", DeprecationWarning)
-        scripted = torch.jit.load(str(path), map_location="cpu")
+        scripted = load_script_module(path, map_location="cpu")  # checked as every loaded model file is
     model = create_model(name, **config)
     try:
         model.load_state_dict(scripted.state_dict(), strict=True)
