@@ -67,3 +67,23 @@ def test_cli_compare(sides, capsys):
     out = capsys.readouterr().out
     assert "Kendall tau-b = +0.667" in out and "1 of 6 pair(s) swap" in out and "m2 vs m3" in out
     assert json.loads((sides / "c.json").read_text())["swaps"][0]["first"] == "m2"
+
+
+def test_printed_rows_are_named_as_on_the_board(tmp_path, capsys):
+    # whole config strings made ~200-character lines; the text names rows, the JSON keeps the configs
+    long = ("calibrated=psnr on builtin-v2:validation, channels=3, dilate=0, fill=telea, format=torchscript, "
+            "kind=detector, label_threshold=0.2, radius=3.0, threshold=0.95")
+    rows = {"gated": ([40, 41], [33, 33], long), "median_r1": ([35, 35], [31, 32], "precision=exact, radius=1"),
+            "median_r2": ([30, 31], [25, 25], "precision=exact, radius=2"), "identity": ([37, 37], [30, 30], "")}
+    for folder, (a, b, config) in rows.items():
+        method = folder.split("_")[0]
+        write_result(tmp_path / "a" / folder, method, "builtin:test", a, config=config)
+        write_result(tmp_path / "b" / folder, method, "real:test", b, config=config)
+    assert main(["leaderboard", "compare", str(tmp_path / "a"), str(tmp_path / "b"),
+                 "--json", str(tmp_path / "c.json")]) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 100 and "calibrated" not in out
+    table = [line.split()[0] for line in out.splitlines()[2:6]]
+    assert table == ["gated", "identity", "median", "median"] and "median (radius=1)" in out
+    saved = json.loads((tmp_path / "c.json").read_text())
+    assert saved["configs"]["gated"] == long and saved["methods"][0] == {**saved["methods"][0], "config": long}

@@ -102,6 +102,10 @@ def test_pairs_folder_schema_and_summary(pairs, tmp_path):
 
 def test_no_masks_derives_the_region_marked_derived_and_16bit(tmp_path):
     data = make_pairs(tmp_path / "d", n=2, dtype=np.uint16, masks=False, labels=False)
+    for i in range(2):  # plus a visible speck: departures under 12/255 alone seed no derived region
+        damaged = read_image(data / "damaged" / f"img{i}.png")
+        damaged[10:13, 20:23] = 0
+        write_image(data / "damaged" / f"img{i}.png", damaged)
     result = evaluate("identity", data, tmp_path / "r", progress=False, save_images=True)
     text = (tmp_path / "r" / "per_image.csv").read_text().splitlines()
     row = dict(zip(text[0].split(","), text[1].split(",")))
@@ -110,7 +114,7 @@ def test_no_masks_derives_the_region_marked_derived_and_16bit(tmp_path):
     from dustbench.evaluation.region import derived_mask
     from dustbench.metrics import masked_metrics
     expected = masked_metrics(ref, dmg, derived_mask(dmg, ref))
-    assert float(row["psnr_in"]) == pytest.approx(expected["psnr_in"]) and float(row["psnr_out"]) > 55  # faint rest
+    assert float(row["psnr_in"]) == pytest.approx(expected["psnr_in"]) and float(row["psnr_out"]) > 50  # faint rest
     assert float(row["clean_change_rate"]) == 0 and row["touch_precision"] == "" and float(row["touch_recall"]) == 0
     assert result.summary["data"]["mask_source"] == result.summary["metrics"]["mask_source"] == "derived"
     saved = read_image(tmp_path / "r" / "images" / "img0.png")
@@ -322,3 +326,12 @@ def test_re_exported_model_is_not_resumed_from_old_rows(tmp_path):
         evaluate(str(model), "builtin", out=tmp_path / "res", limit=2, progress=False)
     second = evaluate(str(model), "builtin", out=tmp_path / "res", limit=2, progress=False, overwrite=True)
     assert second.psnr < first.psnr
+
+
+def test_summary_records_the_device_used_not_auto(pairs, tmp_path, model):
+    # "auto" is a request; the summary (and the board's "(1 thr, DEVICE)") must say what ran
+    out = tmp_path / "auto"
+    assert main(["evaluate", "identity", "--data", str(pairs), "--out", str(out), "--device", "auto",
+                 "--quiet"]) == 0
+    assert json.loads((out / "summary.json").read_text())["device"] == "cpu"
+    assert evaluate(model, pairs, device="auto", limit=1, progress=False).summary["device"] == "cpu"

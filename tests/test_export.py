@@ -98,3 +98,13 @@ def test_export_refuses_bad_input(tmp_path, run):
     torch.save({"a": torch.zeros(1)}, bogus)
     with pytest.raises(DustbenchError, match="not a dustbench checkpoint"):
         export_model(bogus, tmp_path / "m.pt")
+
+
+def test_export_takes_dash_o_as_the_output(run, tmp_path, capsys):
+    # `-o FILE` was the documented short form; it must stay an alias of --out
+    out, _ = run
+    from dustbench.cli import main
+
+    model_file = tmp_path / "short.pt"
+    assert main(["export", str(out / "checkpoint.pt"), "-o", str(model_file), "--no-card"]) == 0
+    assert model_file.is_file() and f"wrote {model_file}" in capsys.readouterr().out

@@ -135,7 +135,7 @@ def test_model_file_named_by_its_card(tmp_path):
     for suffix in (".pt", ".card.json"):
         shutil.copy(MODELS / f"dust_gan{suffix}", tmp_path / f"gan{suffix}")
     res = evaluate(str(tmp_path / "gan.pt"), "builtin", tmp_path / "r", limit=2, progress=False, device="cpu")
-    assert res.summary["method"] == "dust_gan (gan.pt)"
+    assert res.summary["method"] == "dust_gan"  # the name it was published under, not the copy's
     card = json.loads((tmp_path / "gan.card.json").read_text())["training"]
     assert res.summary["train_data"] == (f"stream:builtin-train (*_scan_*, scan scale [2000, 4200]), {card['steps']} "
                                          f"steps, 1h00m on 1× cpu")  # the published leaderboard recipe
@@ -145,12 +145,25 @@ def test_model_file_named_by_its_card(tmp_path):
     s.update(method="file:gan.pt", train_data=None, model_card=None)
     (tmp_path / "r" / "summary.json").write_text(json.dumps(s))
     row = leaderboard_table([tmp_path / "r"]).iloc[0]
-    assert row["method"] == "dust_gan (gan.pt)" and row["train_data"].startswith("stream:builtin-train")
+    assert row["method"] == "dust_gan" and row["train_data"].startswith("stream:builtin-train")
     # a card for other weights does not count
     card = json.loads((tmp_path / "gan.card.json").read_text())
     (tmp_path / "gan.card.json").write_text(json.dumps({**card, "sha256": "0" * 64}))
     other = evaluate(str(tmp_path / "gan.pt"), "builtin", tmp_path / "r2", limit=1, progress=False, device="cpu")
     assert other.summary["method"] == "file:gan.pt" and other.summary["train_data"] is None
+
+
+def test_published_model_file_reproduces_its_board_row(tmp_path):
+    # gated.pt is segnet's network at another operating point: a user's evaluation of it must give
+    # the published row's name and config, not "segnet (gated.pt)"
+    from dustbench.cli import main
+
+    board = pd.read_csv(MODELS.parent / "leaderboard.csv").set_index("method")
+    assert main(["evaluate", str(MODELS / "gated.pt"), "--data", "builtin", "--limit", "1", "--out",
+                 str(tmp_path / "r"), "--quiet"]) == 0
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["method"] == "gated" and summary["config"] == board.at["gated", "config"]
+    assert leaderboard_table([tmp_path / "r"]).iloc[0]["method"] == "gated"
 
 
 def test_labels_are_wrapped_not_cut():

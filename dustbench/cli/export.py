@@ -13,11 +13,11 @@ def register(subparsers) -> None:
                     "the checkpoint before it is kept. Also writes FILE.card.md/.card.json (config, data, steps, "
                     "wall time, validation metrics).",
                     ['dustbench export runs/gan --out gan.pt',
-                     'dustbench export runs/gan/checkpoint.pt --out gan.pt --no-card',
+                     'dustbench export runs/gan/checkpoint.pt -o gan.pt --no-card',
                      'dustbench export runs/gan --out gan.pt --push-to-hub me/film-dust-gan --datasets me/film-dust',
                      'dustbench export runs/gan --out leaderboard/models/dust_gan.pt --pretrained-dir pretrained/'])
     p.add_argument("checkpoint", help="RUN/checkpoint.pt (or the RUN folder)")
-    p.add_argument("--out", "--output", dest="output", required=True, metavar="FILE.pt",
+    p.add_argument("-o", "--out", "--output", dest="output", required=True, metavar="FILE.pt",
                    help="model file to write (TorchScript)")
     p.add_argument("--format", choices=("torchscript",), default="torchscript",
                    help="torch.export is not offered: it cannot keep H and W dynamic for this model")

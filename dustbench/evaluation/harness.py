@@ -37,7 +37,7 @@ from ..methods import Method, OutputIssues, apply_method, load_method
 from ..methods.tuning import tune_if_needed
 from ..data.truth import truth_layer
 from .model_card import card_record, read_card
-from .region import with_region
+from .region import DERIVED, derivation, with_region
 from .rows import COLUMNS, CONVENTIONS, CONVENTIONS_SHORT, PSNR_CAP, aggregate, image_row, read_rows, rows_to_csv
 
 SCHEMA = "dustbench.evaluate/1"
@@ -276,7 +276,7 @@ def device_used(method: Method, requested) -> str:
         return str(requested)
     if "torch" not in sys.modules:  # a method that never imported torch ran on the CPU
         return "cpu"
-    from ..devices import pick_device
+    from ..devices import pick_device  # deferred: devices imports torch, which classical methods never load
 
     return str(pick_device("auto"))
 
@@ -306,7 +306,8 @@ def _summary(method, data, rows, fingerprint, key, seed, n_resamples, device, tr
         "param_count": method.param_count, "is_oracle": bool(method.is_oracle), "needs_mask": bool(method.needs_mask),
         "needs_layer": bool(method.needs_layer),
         "data": {**data.describe(), "n_images": len(rows), "fingerprint": fingerprint,
-                 "has_masks": agg["metrics"]["n_masked"] > 0, "mask_source": agg["metrics"]["mask_source"]},
+                 "has_masks": agg["metrics"]["n_masked"] > 0, "mask_source": agg["metrics"]["mask_source"],
+                 "derived_region": derivation() if agg["metrics"]["mask_source"] in (DERIVED, "mixed") else None},
         "test_set": data.name, "split": data.split, "tile": key["tile"], "overlap": key["overlap"],
         "on_bad_output": key["on_bad_output"], "seed": seed, "n_resamples": n_resamples, "confidence": 0.95,
         **agg, "conventions": CONVENTIONS, "conventions_short": CONVENTIONS_SHORT,

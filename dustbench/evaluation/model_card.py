@@ -60,7 +60,13 @@ def card_train_data(card: dict) -> str:
 
 
 def card_name(card: dict, model_path) -> str:
-    """The row's method name: the model's family name, with the file's name when that differs."""
+    """The row's method name: the name the file was exported (published) under, as its card records it,
+    so a user's evaluation of ``gated.pt`` reproduces the board's ``gated`` row, not segnet's (same
+    family, other operating point). Cards that record no file name: the family, with the file's name
+    when that differs."""
+    published = card.get("name") or (Path(str(card["file"])).stem if card.get("file") else None)
+    if published:
+        return str(published)
     path = Path(model_path)
     return card["model"] if path.stem == card["model"] else f"{card['model']} ({path.name})"
 

@@ -36,8 +36,8 @@ CONVENTIONS = {
     "masked": "region = mask > 0 dilated by 3 px (square); psnr_in/psnr_out over pixels inside/outside it; "
               "clean_change_rate = fraction of outside pixels the method changed (vs its input) by more than "
               "2/255 of the range; "
-              "mask_source = truth (the data's mask) or derived (from |damaged - clean| by the noise-aware "
-              "detection of fit-preset, for pairs without masks)",
+              "mask_source = truth (the data's mask) or derived (for pairs without masks: from |damaged - clean| "
+              "above its noise, without the faint halos around each spot; summary.json data.derived_region says how)",
     "touch": "touched = pixels the method changed (|restored - damaged| > 2/255 of the range, any channel); "
              "touch_precision = touched inside the region / touched (NaN when nothing is touched); "
              "touch_recall = touched among the visibly damaged pixels (mask > 0 and |damaged - clean| > 2/255) "

@@ -133,25 +133,30 @@ def opacity_against_extremes(signed: np.ndarray, reference_luma: np.ndarray) -> 
     return np.clip(alpha, 0.0, 1.0).astype(np.float32)
 
 
+def local_sigma(signed: np.ndarray, reference_luma: np.ndarray) -> np.ndarray:
+    """Per-pixel noise sigma of a difference image: the larger of the block and contrast models."""
+    # Blocks follow noise that varies across the frame; the contrast model follows edges; the
+    # floor keeps clipped (saturated) regions, whose MAD is too small, from lowering the bar.
+    overall = robust_sigma(signed)
+    return np.maximum(np.maximum(noise_map(signed, overall=overall), edge_noise(signed, reference_luma)),
+                      LOCAL_FLOOR * overall)
+
+
 def _threshold(signed: np.ndarray, reference_luma: np.ndarray, settings: DetectionSettings, local: bool
                ) -> tuple[np.ndarray, float, float]:
     if settings.sigma is not None or not local:
         value = settings.sigma if settings.sigma is not None else robust_sigma(signed)
         sigma = np.full(signed.shape, value, np.float32)
     else:
-        # Blocks follow noise that varies across the frame; the contrast model follows edges; the
-        # floor keeps clipped (saturated) regions, whose MAD is too small, from lowering the bar.
-        overall = robust_sigma(signed)
-        sigma = np.maximum(np.maximum(noise_map(signed, overall=overall), edge_noise(signed, reference_luma)),
-                           LOCAL_FLOOR * overall)
+        sigma = local_sigma(signed, reference_luma)
     low = np.maximum(settings.k_low * sigma, settings.floor)
     high = np.maximum(settings.k_high * sigma, settings.floor * settings.k_high / settings.k_low)
     magnitude = np.abs(signed)
-    mask = _hysteresis(magnitude >= low, magnitude >= high)
+    mask = hysteresis(magnitude >= low, magnitude >= high)
     return mask, float(np.median(sigma)), float(np.median(low))
 
 
-def _hysteresis(weak: np.ndarray, strong: np.ndarray) -> np.ndarray:
+def hysteresis(weak: np.ndarray, strong: np.ndarray) -> np.ndarray:
     """Weak pixels connected (8-neighbours) to at least one strong pixel."""
     n, labels = cv2.connectedComponents(weak.astype(np.uint8), connectivity=8)
     keep = np.zeros(n, bool)

@@ -39,13 +39,43 @@ def _side(results, test_set: str | None, what: str, include_oracles: bool) -> tu
     return test_set, part.assign(key=keys).set_index("key")
 
 
+NAME_WIDTH = 40  # a printed row name longer than this is numbered instead (configs go to the JSON)
+
+
+def _options(config: str) -> dict:
+    return dict(kv.split("=", 1) if "=" in kv else (kv, "") for kv in config.split(", ") if kv)
+
+
+def row_names(rows: dict) -> dict:
+    """``{key: (method, config)}`` -> ``{key: name}``: the method's name as on the board; a method seen
+    with several configs adds the options that tell them apart, or ``#n`` when those run long
+    (whole configs made ~200-character lines)."""
+    by_method: dict = {}
+    for key, (method, config) in rows.items():
+        by_method.setdefault(method, []).append(key)
+    names = {}
+    for method, keys in by_method.items():
+        if len(keys) == 1:
+            names[keys[0]] = method
+            continue
+        opts = {k: _options(rows[k][1]) for k in keys}
+        differ = sorted({o for k in keys for o in opts[k] if len({opts[j].get(o) for j in keys}) > 1})
+        tags = {k: ", ".join(f"{o}={opts[k].get(o, '–')}" for o in differ) for k in keys}
+        longest = max(len(method) + len(t) + 3 for t in tags.values())
+        numbered = len(set(tags.values())) < len(keys) or longest > NAME_WIDTH
+        for i, k in enumerate(sorted(keys), 1):
+            names[k] = f"{method} #{i}" if numbered else f"{method} ({tags[k]})"
+    return names
+
+
 def compare_rankings(a_results, b_results, metric: str = "psnr", *, a_set: str | None = None,
                      b_set: str | None = None, include_oracles: bool = False) -> dict:
     """Compare how two sets of ``evaluate`` results rank the methods they share.
 
     ``a_results``/``b_results``: a result folder, a folder holding results, or a list of them,
     each covering one test set (or name it with ``a_set``/``b_set``). Higher ``metric`` is
-    better. Returns the test sets, ``methods`` (name, both scores and ranks), ``only_a`` /
+    better. Returns the test sets, ``methods`` (row name as on the board, config, both scores and
+    ranks; see :func:`row_names`), ``configs`` (row name -> full config), ``only_a`` /
     ``only_b`` (unmatched methods), ``tau`` and ``p_value`` (NaN when undefined, e.g. all tied),
     ``swaps`` (pairs ordered one way on A and the other way on B, with both differences) and
     ``agree`` (no pair swaps).
@@ -61,12 +91,17 @@ def compare_rankings(a_results, b_results, metric: str = "psnr", *, a_set: str |
     sa, sb = a.loc[shared, metric].astype(float), b.loc[shared, metric].astype(float)
     tau, p = kendalltau(sa.to_numpy(), sb.to_numpy())
     rank_a, rank_b = sa.rank(ascending=False, method="min"), sb.rank(ascending=False, method="min")
-    methods = [{"method": k, "a": float(sa[k]), "b": float(sb[k]), "rank_a": int(rank_a[k]), "rank_b": int(rank_b[k])}
-               for k in sorted(shared, key=lambda k: (rank_a[k], rank_b[k], k))]
-    swaps = [{"first": i, "second": j, "a_diff": float(sa[i] - sa[j]), "b_diff": float(sb[i] - sb[j])}
-             for i, j in combinations([m["method"] for m in methods], 2) if (sa[i] - sa[j]) * (sb[i] - sb[j]) < 0]
+    rows = {k: (side.at[k, "method"], side.at[k, "config"]) for side in (a, b) for k in side.index}
+    name = row_names(rows)
+    order = sorted(shared, key=lambda k: (rank_a[k], rank_b[k], k))
+    methods = [{"method": name[k], "config": rows[k][1], "a": float(sa[k]), "b": float(sb[k]),
+                "rank_a": int(rank_a[k]), "rank_b": int(rank_b[k])} for k in order]
+    swaps = [{"first": name[i], "second": name[j], "a_diff": float(sa[i] - sa[j]), "b_diff": float(sb[i] - sb[j])}
+             for i, j in combinations(order, 2) if (sa[i] - sa[j]) * (sb[i] - sb[j]) < 0]
     return {"a": a_name, "b": b_name, "metric": metric, "n": len(shared), "methods": methods,
-            "only_a": sorted(set(a.index) - set(shared)), "only_b": sorted(set(b.index) - set(shared)),
+            "only_a": sorted(name[k] for k in set(a.index) - set(shared)),
+            "only_b": sorted(name[k] for k in set(b.index) - set(shared)),
+            "configs": {name[k]: rows[k][1] for k in sorted(rows)},
             "tau": float(tau), "p_value": float(p), "swaps": swaps, "agree": not swaps}
 
 
@@ -82,6 +117,8 @@ def format_comparison(result: dict) -> str:
     tau = "undefined (all tied)" if math.isnan(result["tau"]) else f"{result['tau']:+.3f} (p = {result['p_value']:.3g})"
     lines.append(f"Kendall tau-b = {tau}")
     pairs = result["n"] * (result["n"] - 1) // 2
+    if any(result.get("configs", {}).values()):
+        lines.append("(rows are named as on the board; their configs are in the --json output)")
     if result["agree"]:
         lines.append(f"The rankings agree: none of the {pairs} pair(s) swaps.")
     else:

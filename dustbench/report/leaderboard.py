@@ -151,7 +151,9 @@ def _region_note(part: pd.DataFrame) -> str:
         return ""
     some = "some images have no mask: their" if sources & {"mixed", "truth"} else "the data has no masks: the"
     return (f" **Derived damage region** ({some} region is derived from |damaged − clean| by the noise-aware "
-            "detection of `fit-preset`); masked and touch metrics marked (derived) use it.")
+            "threshold of `fit-preset`, without the faint halos that retouching and JPEG re-encoding leave "
+            "around each spot; see the results' `data.derived_region`); masked and touch metrics marked "
+            "(derived) use it.")
 
 
 def _threads_cell(threads: str) -> str:

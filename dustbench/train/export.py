@@ -160,7 +160,8 @@ def model_card(ckpt: dict, checkpoint, out: Path, format: str, max_diff: float, 
     meta = ckpt.get("meta") or {}
     digest = hashlib.sha256(out.read_bytes()).hexdigest()
     return {
-        "model": ckpt["model"], "config": ckpt["config"], "file": out.name, "format": format, "sha256": digest,
+        "model": ckpt["model"], "name": out.stem,  # the row name evaluate and the board give this file
+        "config": ckpt["config"], "file": out.name, "format": format, "sha256": digest,
         "parameters": sum(int(p.numel()) for p in model.parameters()),
         "contract": "input N×C×H×W float32 in [0, 1], any H and W; output the same shape, in [0, 1]",
         "channels": int(ckpt.get("channels") or 3), "checkpoint": str(checkpoint),
