@@ -29,6 +29,7 @@ from .. import provenance
 from ..data.eval_base import fingerprint_line
 from ..data.eval_data import EvalData, open_data
 from ..errors import DustbenchError
+from ..writer_lock import one_writer
 from ..version import __version__
 from ..io import from_float, output_dir, storable, to_float, write_image, write_json_atomic, write_text_atomic
 from ..metrics import WINDOW
@@ -210,29 +211,30 @@ def evaluate(method, data, out=None, split: str = "test", tile: int | None = 512
     data = open_data(data, split)
     suite_check = data.check_published(allow_suite_drift)
     out = output_dir(out) if out is not None else None
-    spec = method if isinstance(method, str) else getattr(method, "name", "")
-    options = tune_if_needed(str(spec), dict(options or {}), data, tune_on, out) if isinstance(method, str) \
-        else options
-    method = load_method(method, options, device)
-    device = device_used(method, device)
-    key = _run_key(method, data, tile, overlap, on_bad_output)
-    run = _Run(method, data, out, tile, overlap, on_bad_output, save_images, _previous_rows(out, key, overwrite),
-               on_error)
-    if out is not None:
-        write_json_atomic(out / "run.json", key)
-    with fixed_threads(threads) as counts:
-        fingerprint = _walk(run, limit, progress)
-    if not run.rows:
-        raise DustbenchError(f"{data.name}: no images to evaluate")
-    summary = _summary(method, data, run.rows, fingerprint, key, seed, n_resamples, device,
-                       train_data, run.issues, run.resumed, _card_of(method, key))
-    summary["skipped"] = [{"image_id": i, "error": e} for i, e in run.skipped]
-    if suite_check is not None:
-        summary["data"]["published_suite"] = suite_check
-    summary["runtime"]["threads"] = counts
-    if out is not None:
-        write_json_atomic(out / "summary.json", summary)
-    return Result(summary, run.rows, out)
+    with one_writer(out, "evaluate"):  # a second run into out is refused, not mixed
+        spec = method if isinstance(method, str) else getattr(method, "name", "")
+        options = tune_if_needed(str(spec), dict(options or {}), data, tune_on, out) if isinstance(method, str) \
+            else options
+        method = load_method(method, options, device)
+        device = device_used(method, device)
+        key = _run_key(method, data, tile, overlap, on_bad_output)
+        run = _Run(method, data, out, tile, overlap, on_bad_output, save_images, _previous_rows(out, key, overwrite),
+                   on_error)
+        if out is not None:
+            write_json_atomic(out / "run.json", key)
+        with fixed_threads(threads) as counts:
+            fingerprint = _walk(run, limit, progress)
+        if not run.rows:
+            raise DustbenchError(f"{data.name}: no images to evaluate")
+        summary = _summary(method, data, run.rows, fingerprint, key, seed, n_resamples, device,
+                           train_data, run.issues, run.resumed, _card_of(method, key))
+        summary["skipped"] = [{"image_id": i, "error": e} for i, e in run.skipped]
+        if suite_check is not None:
+            summary["data"]["published_suite"] = suite_check
+        summary["runtime"]["threads"] = counts
+        if out is not None:
+            write_json_atomic(out / "summary.json", summary)
+        return Result(summary, run.rows, out)
 
 
 def _walk(run: _Run, limit: int | None, progress: bool) -> str:

@@ -9,6 +9,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import DustbenchError
+from ..writer_lock import one_writer
 from ..io import IMAGE_SUFFIXES, from_float, list_images, output_dir, read_image, storable_dtype, to_float, write_image
 from ..sheets import busiest_crop, contact_sheet
 from ..threads import fixed_threads
@@ -88,12 +89,13 @@ def restore(method, inputs, out, *, options: dict | None = None, device: str = "
     out = Path(out).expanduser()
     plan = plan_outputs(inputs, out)
     output_dir(out)
-    if isinstance(method, str):  # median_tuned without values: tuned on --tune-on pairs, recorded in out
-        options = tune_if_needed(method, dict(options or {}), None, tune_on, out)
-    method = load_method(method, options, device)
-    with fixed_threads(threads):
-        return [_restore_one(method, src, dst, out, tile, overlap, compare, overwrite, on_bad_output, on_error)
-                for src, dst in tqdm(plan, desc=f"restore {method.name}", unit="img", disable=not progress)]
+    with one_writer(out, "restore"):
+        if isinstance(method, str):  # median_tuned without values: tuned on --tune-on pairs, recorded in out
+            options = tune_if_needed(method, dict(options or {}), None, tune_on, out)
+        method = load_method(method, options, device)
+        with fixed_threads(threads):
+            return [_restore_one(method, src, dst, out, tile, overlap, compare, overwrite, on_bad_output, on_error)
+                    for src, dst in tqdm(plan, desc=f"restore {method.name}", unit="img", disable=not progress)]
 
 
 def _restore_one(method, src: Path, dst: Path, out: Path, tile, overlap, compare, overwrite, on_bad_output,

@@ -1,0 +1,66 @@
+"""One writer per output folder: a run holds an exclusive lock on ``OUT/.dustbench.lock`` while it
+writes, so two runs started into the same ``--out`` cannot mix their results.
+
+The lock is an ``fcntl.flock`` on a file that names its holder (command, process id, host, start
+time): the kernel releases it when the process ends however it ends, so a run killed with
+``kill -9`` leaves no stale lock behind, and the next run takes over (and resumes) as before. A
+second run while the first is alive is refused with a message naming the first. On systems
+without ``fcntl`` (Windows) the lock is skipped.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .errors import DustbenchError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+
+LOCK_NAME = ".dustbench.lock"
+_HELD: dict[Path, int] = {}  # folders this process already holds (nested calls, e.g. tuning inside evaluate)
+
+
+def _holder(path: Path) -> str:
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+        return f"`dustbench {info['command']}` (pid {info['pid']} on {info['host']}, since {info['started']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another dustbench run"
+
+
+@contextmanager
+def one_writer(folder, command: str):
+    """Hold ``folder``'s lock for the ``with`` block; refuse if another live run holds it."""
+    if folder is None or fcntl is None:
+        yield
+        return
+    folder = Path(folder).expanduser().resolve()
+    if folder in _HELD:
+        yield
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise DustbenchError(f"{folder}: {_holder(path)} is writing there; wait for it to finish or choose "
+                             "another output folder") from None
+    record = {"command": command, "pid": os.getpid(), "host": socket.gethostname(),
+              "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, (json.dumps(record) + "\n").encode(), 0)
+    _HELD[folder] = fd
+    try:
+        yield
+    finally:
+        del _HELD[folder]
+        os.close(fd)  # releases the lock; the file stays (removing it would race with a waiting run)

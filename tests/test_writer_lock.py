@@ -1,0 +1,73 @@
+"""One writer per output folder: a second evaluate/restore into a folder another live run writes is
+refused with a message naming that run; the first run's results stay intact; a killed run's lock
+does not block the next one (the kernel drops it with the process)."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from dustbench import evaluate
+from dustbench.cli import main
+from dustbench.errors import DustbenchError
+from dustbench.io import write_image
+from dustbench.writer_lock import LOCK_NAME, one_writer
+
+HOLD = """
+import sys, time
+from dustbench.writer_lock import one_writer
+with one_writer(sys.argv[1], "evaluate identity"):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+@pytest.fixture
+def pairs(tmp_path):
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        clean = rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)
+        damaged = clean.copy()
+        damaged[10:14, 10:14] = 255
+        write_image(tmp_path / "pairs" / "clean" / f"{name}.png", clean)
+        write_image(tmp_path / "pairs" / "damaged" / f"{name}.png", damaged)
+    return tmp_path / "pairs"
+
+
+def _holder(folder):
+    child = subprocess.Popen([sys.executable, "-c", HOLD, str(folder)], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "held"
+    return child
+
+
+def test_a_second_run_into_a_held_folder_is_refused_and_the_first_kept(pairs, tmp_path, capsys):
+    out = tmp_path / "out"
+    first = evaluate("identity", pairs, out, progress=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name != LOCK_NAME}
+    child = _holder(out)
+    try:
+        with pytest.raises(DustbenchError, match=r"`dustbench evaluate identity` \(pid \d+ on .*\) is writing there"):
+            evaluate("median", pairs, out, progress=False, overwrite=True)
+        assert main(["evaluate", "median", "--data", str(pairs), "--out", str(out), "--overwrite", "--quiet"]) != 0
+        assert "is writing there" in capsys.readouterr().err
+        assert main(["restore", "median", str(pairs / "damaged" / "a.png"), "--out", str(out), "--quiet"]) != 0
+        assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name != LOCK_NAME} == before
+    finally:
+        child.send_signal(signal.SIGKILL)  # a killed run: its lock goes with it
+        child.wait()
+    again = evaluate("identity", pairs, out, progress=False)
+    assert again.summary["metrics"]["psnr"] == first.summary["metrics"]["psnr"] and again.summary["resumed_images"] == 2
+
+
+def test_nested_use_in_one_process_is_allowed(tmp_path):
+    with one_writer(tmp_path, "outer"):
+        with one_writer(tmp_path, "inner"):
+            pass
+    with one_writer(tmp_path, "again"):  # released after the block
+        pass
+    assert (tmp_path / LOCK_NAME).is_file()
