@@ -9,6 +9,7 @@ C×H×W (:func:`to_chw`); damage masks are opacities in [0, 1] (:func:`mask_opac
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from contextlib import contextmanager
@@ -222,10 +223,19 @@ def max_pixels() -> int:
     text = os.environ.get(MAX_PIXELS_ENV, "").strip()
     if not text:
         return DEFAULT_MAX_PIXELS
+    return pixel_limit(text, f"${MAX_PIXELS_ENV}")
+
+
+def pixel_limit(text, what: str) -> int:
+    """A pixel limit as typed (``300e6``, ``0`` = none): a finite number ≥ 0, else a clear error
+    (a negative or NaN limit must not quietly turn the check off)."""
     try:
-        return max(0, int(float(text)))
-    except ValueError:
-        raise DustbenchError(f"${MAX_PIXELS_ENV}={text!r}: expected a number of pixels (0 = no limit)") from None
+        value = float(text)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise DustbenchError(f"{what}={text!r}: expected a number of pixels >= 0 (0 = no limit)")
+    return int(value)
 
 
 def check_pixel_limit(data, where: str) -> None:

@@ -36,6 +36,7 @@ Without albumentations installed the transform still works as a plain callable
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 
@@ -109,6 +110,28 @@ def _place(found, shape, rng: np.random.Generator):
     return source, (int(rng.integers(0, source[0] - h + 1)), int(rng.integers(0, source[1] - w + 1)), h, w), "drawn"
 
 
+def _number(name: str, value, low: float, high: float, low_open: bool = False) -> float:
+    """A finite number in [low, high] (a NaN scale used to damage half the image without an error)."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) and \
+        math.isfinite(value) and (low < value if low_open else low <= value) and value <= high
+    if not ok:
+        raise DustbenchError(f"FilmDamage: {name} must be a finite number in {'(' if low_open else '['}{low:g}, "
+                             f"{high:g}], got {value!r}")
+    return float(value)
+
+
+def _frame_shape(shape) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in tuple(shape)[:2])
+        if float(shape[0]) != h or float(shape[1]) != w:
+            raise ValueError
+    except (TypeError, ValueError, OverflowError):
+        raise DustbenchError(f"FilmDamage: frame_shape must be (height, width) in whole pixels, got {shape!r}") from None
+    if not (1 <= h <= 10**6 and 1 <= w <= 10**6):
+        raise DustbenchError(f"FilmDamage: frame_shape {shape!r} must be between 1 and 1,000,000 px per side")
+    return h, w
+
+
 class FilmDamage(_Base or _Plain):
     """Film damage drawn for the whole frame and cut at the image's place in it (see the module doc).
 
@@ -125,10 +148,13 @@ class FilmDamage(_Base or _Plain):
         super().__init__(p=1.0)  # the probability is drawn here, from the sample's own generator
         if scan_scale is not None and frame_shape is not None:
             raise DustbenchError("FilmDamage: give scan_scale or frame_shape, not both")
-        if not 0.0 <= p <= 1.0:
-            raise DustbenchError(f"FilmDamage: p must be in [0, 1], got {p!r}")
+        p = _number("p", p, 0.0, 1.0)
+        size_scale = _number("size_scale", size_scale, 1e-3, 100.0, low_open=True)
+        opacity_scale = _number("opacity_scale", opacity_scale, 0.0, 10.0)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise DustbenchError(f"FilmDamage: seed must be a whole number >= 0 or None, got {seed!r}")
         self.presets, self.scan_scale = presets, check_scan_scale(scan_scale)
-        self.frame_shape = None if frame_shape is None else tuple(int(v) for v in frame_shape[:2])
+        self.frame_shape = None if frame_shape is None else _frame_shape(frame_shape)
         self.size_scale, self.opacity_scale, self.damage_p, self.seed = size_scale, opacity_scale, p, seed
         self._rng = None if seed is None else np.random.default_rng(seed)
 

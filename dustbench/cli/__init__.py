@@ -13,7 +13,7 @@ import pkgutil
 import sys
 
 from ..errors import DustbenchError
-from ..io import MAX_PIXELS_ENV
+from ..io import MAX_PIXELS_ENV, pixel_limit
 from ..version import __version__
 from ._args import suggest_command
 
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="`dustbench COMMAND --help` shows each command's options and examples.",
     )
     parser.add_argument("--version", action="version", version=f"dustbench {__version__}")
-    parser.add_argument("--max-pixels", type=float, metavar="N",
+    parser.add_argument("--max-pixels", metavar="N",
                         help="refuse images whose header claims more than N pixels, before decoding "
                              f"(default 300e6, or ${MAX_PIXELS_ENV}; 0 = no limit)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
@@ -53,9 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     before = os.environ.get(MAX_PIXELS_ENV)
-    if args.max_pixels is not None:  # through the environment, so worker processes see it too
-        os.environ[MAX_PIXELS_ENV] = str(int(args.max_pixels))
     try:
+        if args.max_pixels is not None:  # through the environment, so worker processes see it too
+            os.environ[MAX_PIXELS_ENV] = str(pixel_limit(args.max_pixels, "--max-pixels"))
         result = args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at interpreter exit
     except DustbenchError as exc:

@@ -208,6 +208,8 @@ def evaluate(method, data, out=None, split: str = "test", tile: int | None = 512
     """
     if on_error not in ("stop", "skip"):
         raise DustbenchError(f"on_error must be 'stop' or 'skip', got {on_error!r}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise DustbenchError(f"limit must be a whole number of images >= 1 (or None for all), got {limit!r}")
     data = open_data(data, split)
     suite_check = data.check_published(allow_suite_drift)
     out = output_dir(out) if out is not None else None

@@ -55,8 +55,14 @@ def read_manifest(folder: Path | None = None) -> dict[str, Any]:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as exc:
         raise DustbenchError(f"{path}: unreadable manifest ({exc})") from None
-    if manifest.get("format") != FORMAT or not isinstance(manifest.get("models"), dict):
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or not isinstance(manifest.get("models"), dict):
         raise DustbenchError(f"{path}: not a {FORMAT} manifest")
+    for name, entry in manifest["models"].items():  # checked here, so every reader can trust the entries
+        if not isinstance(entry, dict) or not isinstance(entry.get("weights"), str) or not entry["weights"]:
+            raise DustbenchError(f"{path}: entry {name!r} is not an object with a 'weights' file name")
+        if not isinstance(entry.get("sha256"), str) or len(entry["sha256"]) != 64:
+            raise DustbenchError(f"{path}: entry {name!r} has no SHA-256 of its weights (64 hex digits), so "
+                                 "they could not be checked")
     return manifest
 
 
@@ -79,7 +85,7 @@ def pretrained_checkpoint(name: str, folder: Path | None = None) -> tuple[dict, 
     path = folder / entry["weights"]
     if not path.is_file():
         raise DustbenchError(f"{path}: the published weights of {name!r} are missing")
-    if entry.get("sha256") and _sha256(path) != entry["sha256"]:
+    if _sha256(path) != entry["sha256"]:
         raise DustbenchError(f"{path}: does not match the SHA-256 in {folder / MANIFEST} (changed or damaged)")
     ckpt = read_checkpoint(path)
     if ckpt["model"] != name:

@@ -54,7 +54,7 @@ def load_result(folder: Path) -> tuple[dict, list[dict]]:
         summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise DustbenchError(f"{folder / 'summary.json'}: unreadable ({exc})") from None
-    if not str(summary.get("schema", "")).startswith("dustbench.evaluate/"):
+    if not isinstance(summary, dict) or not str(summary.get("schema", "")).startswith("dustbench.evaluate/"):
         raise DustbenchError(f"{folder / 'summary.json'}: not a dustbench evaluate summary")
     if not (folder / "per_image.csv").is_file():
         raise DustbenchError(f"{folder}: summary.json without per_image.csv")

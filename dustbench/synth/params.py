@@ -18,6 +18,7 @@ from .stamps import StampError, load_stamps
 from .. import portable_math as pm
 
 PARAMS_VERSION = 1
+MAX_ARTIFACTS = 200_000  # per preset and sample: ~100x the densest library preset on a 3:2 frame
 _SIGNS = np.array([-1.0, 1.0])
 
 
@@ -69,7 +70,12 @@ def _sample_group(p: Preset, scale: float, shape, rng: np.random.Generator, list
     if p.family == "stamp":  # before any draw: procedural groups keep their exact random stream
         return _as_lists(_sample_stamps(p, scale, shape, rng), lists)
     density = float(rng.uniform(*p["density"])) * scale
-    n = int(rng.poisson(expected_count(density, shape)))
+    expected = expected_count(density, shape)
+    if not expected <= MAX_ARTIFACTS:  # also NaN: a scale or shape that no sample can hold
+        raise PresetError(f"preset {p.name!r}: {expected:.3g} artifacts expected on a {shape[0]}×{shape[1]} image "
+                          f"(density {density:.3g} per reference megapixel); the limit is {MAX_ARTIFACTS:,} "
+                          "per preset and sample")
+    n = int(rng.poisson(expected))
     g: dict[str, Any] = {"preset": p.name, "family": p.family, "density": density, "n": n}
     g["x"] = rng.random(n)
     g["y"] = rng.random(n)
@@ -130,7 +136,12 @@ def _sample_stamps(p: Preset, scale: float, shape, rng: np.random.Generator) -> 
         wanted = ", ".join(p["families"]) or "any family"
         raise PresetError(f"{where}: key 'families': the stamp folder {stamps.folder} holds no stamps of {wanted}")
     density = float(rng.uniform(*p["density"])) * scale
-    n = int(rng.poisson(expected_count(density, shape)))
+    expected = expected_count(density, shape)
+    if not expected <= MAX_ARTIFACTS:  # also NaN: a scale or shape that no sample can hold
+        raise PresetError(f"preset {p.name!r}: {expected:.3g} artifacts expected on a {shape[0]}×{shape[1]} image "
+                          f"(density {density:.3g} per reference megapixel); the limit is {MAX_ARTIFACTS:,} "
+                          "per preset and sample")
+    n = int(rng.poisson(expected))
     x, y = rng.random(n), rng.random(n)
     pick = rows[rng.integers(0, rows.size, n)]
     # Always drawn, so switching rotate/flip off changes nothing else.

@@ -122,7 +122,21 @@ class Preset:
         return {"name": self.name, **{k: v for k, v in self.values.items() if not k.startswith("_")}}
 
 
+# Upper bounds that keep one sample within a machine's memory (the library's largest density is
+# ~300 per reference megapixel): a typo such as 1e7 is refused here, not after 18 GB of artifacts.
+MAXIMA = {"density": 10_000.0, "density_scale": 100.0}
+
+
 def _check_value(kind: str, value: Any, where: str, key: str, allowed: tuple = ()) -> Any:
+    checked = _check_kind(kind, value, where, key, allowed)
+    top = MAXIMA.get(key)
+    if top is not None and max(checked if isinstance(checked, list) else [checked]) > top:
+        raise PresetError(f"{where}: key {key!r}: {value!r} is over the limit of {top:g} (one sample would "
+                          "need more memory than a machine has)")
+    return checked
+
+
+def _check_kind(kind: str, value: Any, where: str, key: str, allowed: tuple = ()) -> Any:
     def fail(msg: str):
         raise PresetError(f"{where}: key {key!r}: {msg}")
 
