@@ -326,6 +326,23 @@ def write_json_atomic(path: str | os.PathLike, obj) -> None:
     write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
+def claim_json(path: str | os.PathLike, obj) -> Any:
+    """Write ``obj`` to ``path`` only if no file is there, atomically and exclusively (a hard link:
+    of two runs starting at once, exactly one creates it); return what ``path`` holds afterwards,
+    so the caller can refuse a folder another run claimed with other settings."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(json.dumps(obj, sort_keys=True, indent=2) + "\n")
+        os.link(tmp, path)  # complete or absent, and it fails if the file exists
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(tmp)
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def encode_image(image: np.ndarray, suffix: str = ".png") -> bytes:
     """Encode an RGB/grey uint8 or uint16 array to PNG or TIFF bytes (deterministic)."""
     return _encode(image, suffix).tobytes()

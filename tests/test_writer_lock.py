@@ -3,6 +3,7 @@ refused with a message naming that run; the first run's results stay intact; a k
 does not block the next one (the kernel drops it with the process)."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -71,3 +72,19 @@ def test_nested_use_in_one_process_is_allowed(tmp_path):
     with one_writer(tmp_path, "again"):  # released after the block
         pass
     assert (tmp_path / LOCK_NAME).is_file()
+
+
+def test_a_make_dataset_run_with_other_settings_cannot_join_a_claimed_folder(tmp_path):
+    """Two overlapping make-dataset runs with seeds 0 and 1 used to mix: the second wrote its config
+    over the first's and made its rows with the first's splits. The config is now claimed
+    exclusively before any work, so the run that comes second (here: started while the other had
+    claimed the folder but made no row yet) is refused, and the claim is left as it was."""
+    from dustbench.data.make_dataset import WORK, DatasetConfig, make_dataset
+    out = tmp_path / "ds"
+    first = DatasetConfig(clean="builtin", out=str(out), seed=0, train_patches=4, patch=64, val_images=1,
+                          test_images=1)
+    (out / WORK).mkdir(parents=True)
+    (out / WORK / "config.json").write_text(json.dumps(first.identity()))
+    with pytest.raises(DustbenchError, match="claimed by another run"):
+        make_dataset(DatasetConfig(**{**first.__dict__, "seed": 1}), progress=False)
+    assert json.loads((out / WORK / "config.json").read_text()) == json.loads(json.dumps(first.identity()))

@@ -13,7 +13,6 @@ import multiprocessing as mp
 import os
 import shutil
 import sys
-import tempfile
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -23,7 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import DustbenchError
-from ..io import mask_to_image, output_dir, read_image, storable, write_image, write_text_atomic
+from ..io import claim_json, mask_to_image, output_dir, read_image, storable, write_image, write_text_atomic
 from ..sheets import contact_sheet
 from ..sources import Source, open_sources
 from . import synthesize
@@ -213,18 +212,8 @@ def claim_folder(out: Path, config: dict[str, Any], overwrite: bool = False) -> 
     elif not path.exists() and (out / RECORDS).is_dir() and any((out / RECORDS).iterdir()):
         raise DustbenchError(f"{out}: holds synth samples without a {RUN_FILE} record of how they were made; "
                              "write to a new folder, or add --overwrite to replace them")
-    text = json.dumps(config, sort_keys=True, indent=2) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{RUN_FILE}.", dir=out)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.link(tmp, path)  # complete or absent, and it fails if another run claimed the folder first
-    except FileExistsError:
-        pass
-    finally:
-        os.unlink(tmp)
-    existing = json.loads(path.read_text(encoding="utf-8"))
-    if existing != json.loads(text):
+    existing = claim_json(path, config)
+    if existing != json.loads(json.dumps(config)):
         diff = ", ".join(f"{k} {existing.get(k)!r} (now {config.get(k)!r})" for k in sorted(config)
                          if existing.get(k) != config.get(k))
         raise DustbenchError(f"{out}: holds samples of another synth run ({diff}); write to a new folder, or add "
