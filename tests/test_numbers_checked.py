@@ -98,3 +98,29 @@ def test_a_mix_cannot_scale_density_beyond_memory():
     from dustbench.synth.params import MAX_ARTIFACTS
     with pytest.raises(PresetError, match=f"limit is {MAX_ARTIFACTS:,}"):  # a 1-px-high strip: aspect 1e5
         sample_params("dust_negative_fine", (1, 100_000), np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("repo", ["../../x y/../..", "/abs", "a;b", "x" * 300, "a/b/c"])
+def test_a_bad_hub_repository_id_fails_before_any_work(repo, tmp_path, capsys):
+    out = tmp_path / "ds"
+    rc = main(["make-dataset", "--clean", "builtin", "--out", str(out), "--push-to-hub", repo, "--dry-run", "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "not a Hub repository id" in err and len(err.splitlines()) == 1 and not out.exists()
+
+
+def test_a_dry_run_leaves_no_staging_folder(tmp_path, monkeypatch, capsys):
+    import tempfile
+    from types import SimpleNamespace
+    from dustbench.cli._args import publish
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    (tmp_path / "f.txt").write_text("x")
+    publish(SimpleNamespace(dry_run=True, push_to_hub="me/x", private=False), {"f.txt": tmp_path / "f.txt"}, "model")
+    assert "f.txt" in capsys.readouterr().out and not any((tmp_path / "tmp").iterdir())
+
+
+def test_compare_checks_its_json_output_before_the_work(tmp_path, capsys):
+    (tmp_path / "taken").mkdir()
+    rc = main(["leaderboard", "compare", str(tmp_path / "nothing_a"), str(tmp_path / "nothing_b"),
+               "--json", str(tmp_path / "taken")])
+    assert rc == 2 and "--json" in capsys.readouterr().err  # not the missing results, found later

@@ -103,17 +103,28 @@ def add_hub_arguments(parser, what: str) -> None:
 
 
 def check_hub_arguments(args) -> None:
+    """Before any work: the Hub flags go together, and the repository id is one the Hub accepts
+    (``name`` or ``namespace/name``), so a bad id fails now, not after the data is built."""
     if (args.private or args.dry_run) and not args.push_to_hub:
         raise DustbenchError("--private and --dry-run apply to --push-to-hub REPO only")
+    if args.push_to_hub:
+        from huggingface_hub.utils import HFValidationError, validate_repo_id  # deferred: only for --push-to-hub
+
+        try:
+            validate_repo_id(args.push_to_hub)
+        except HFValidationError as exc:
+            raise DustbenchError(f"--push-to-hub {args.push_to_hub[:100]!r}: not a Hub repository id "
+                                 f"({' '.join(str(exc).split())[:200]})") from None
 
 
 def publish(args, files: dict, repo_type: str) -> None:
     """Stage ``files`` and push them to ``args.push_to_hub`` (or, with ``--dry-run``, only show them)."""
     folder = stage(files)
     if args.dry_run:
-        print(f"dry run: would push {len(files)} file(s) to {repo_type} {args.push_to_hub}; staged in {folder}:")
+        print(f"dry run: would push {len(files)} file(s) to {repo_type} {args.push_to_hub}:")
         for name in staged_files(folder):
             print(f"  {name}")
+        shutil.rmtree(folder, ignore_errors=True)  # a dry run leaves nothing behind in the temp folder
         return
     try:
         url = push(folder, args.push_to_hub, repo_type, private=args.private or None)

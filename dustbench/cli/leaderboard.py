@@ -8,7 +8,7 @@ import shlex
 from ..allocator import keep_freed_memory
 from ..errors import DustbenchError
 from ..evaluation.model_card import fmt_duration
-from ..io import write_json_atomic
+from ..io import output_file, write_json_atomic
 from ..report.recipe import CLASSICAL, LEARNED
 from ._args import add_command, parse_duration, parse_key_values
 
@@ -59,6 +59,8 @@ def _register_compare(sub) -> None:
 def run_compare(args) -> int:
     from ..report.compare import compare_rankings, format_comparison  # deferred: pandas, scipy
 
+    if args.json:
+        output_file(args.json, "--json")  # before the work, not after it
     result = compare_rankings(args.a, args.b, args.metric, a_set=args.a_set, b_set=args.b_set,
                               include_oracles=args.oracles)
     print(format_comparison(result))
