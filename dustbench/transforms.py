@@ -219,5 +219,17 @@ class FilmDamage(_Base or _Plain):
 
 def replay(image: np.ndarray, damage_params) -> dict:
     """The sample :class:`FilmDamage` made from ``image`` with this record (dict or its JSON text)."""
-    record = json.loads(damage_params) if isinstance(damage_params, str) else damage_params
+    try:
+        record = json.loads(damage_params) if isinstance(damage_params, str) else damage_params
+    except ValueError as exc:
+        raise DustbenchError(f"replay: damage_params is not JSON ({exc})") from None
+    if not isinstance(record, dict) or not isinstance(record.get("applied"), bool) or \
+            (record["applied"] and not isinstance(record.get("params"), dict)):
+        raise DustbenchError("replay: damage_params is not a FilmDamage record (expected the 'damage_params' "
+                             "a FilmDamage call returned)")
+    image = check_image(np.asarray(image), "replay: image")
+    made_for = record.get("params", {}).get("image_shape") if record["applied"] else None
+    if made_for is not None and list(made_for) != list(image.shape[:2]):
+        raise DustbenchError(f"replay: the record was made for a {made_for[0]}×{made_for[1]} image, not "
+                             f"{image.shape[0]}×{image.shape[1]}")
     return FilmDamage().apply_with_params({"damage": record}, image=image)

@@ -124,3 +124,16 @@ def test_compare_checks_its_json_output_before_the_work(tmp_path, capsys):
     rc = main(["leaderboard", "compare", str(tmp_path / "nothing_a"), str(tmp_path / "nothing_b"),
                "--json", str(tmp_path / "taken")])
     assert rc == 2 and "--json" in capsys.readouterr().err  # not the missing results, found later
+
+
+def test_replay_refuses_a_record_made_for_another_image_or_malformed():
+    """replay used to apply a record made for 192×256 to a 100×100 image."""
+    from dustbench.transforms import FilmDamage, replay
+    image = np.full((192, 256, 3), 128, np.uint8)
+    record = FilmDamage("dust_negative_fine", seed=0)(image=image)["damage_params"]
+    np.testing.assert_array_equal(replay(image, record)["image"], FilmDamage("dust_negative_fine", seed=0)(image=image)["image"])
+    with pytest.raises(DustbenchError, match="made for a 192×256 image, not 100×100"):
+        replay(np.full((100, 100, 3), 128, np.uint8), record)
+    for bad in ("{not json", "[1]", {"applied": "yes"}, {"applied": True}):
+        with pytest.raises(DustbenchError, match="replay: damage_params"):
+            replay(image, bad)
