@@ -137,3 +137,16 @@ def test_replay_refuses_a_record_made_for_another_image_or_malformed():
     for bad in ("{not json", "[1]", {"applied": "yes"}, {"applied": True}):
         with pytest.raises(DustbenchError, match="replay: damage_params"):
             replay(image, bad)
+
+
+@pytest.mark.parametrize("dtype", ["bool", "int64"])
+def test_a_module_returning_integers_is_refused_like_a_function(dtype, pairs):
+    """An nn.Module returning bool/int64 used to be scored (the function path refuses it)."""
+    import torch
+
+    class Thresh(torch.nn.Module):
+        def forward(self, x):
+            return (x > 0.5) if dtype == "bool" else (x * 255).long()
+
+    with pytest.raises(DustbenchError, match=f"returned dtype {dtype}"):
+        evaluate(Thresh(), pairs, progress=False)

@@ -32,7 +32,7 @@ from ..devices import pick_device
 from ..errors import DustbenchError
 from ..models.checkpoint import build_model, checkpoint_channels, file_info, read_checkpoint
 from ..safe_torch import load_export_program, load_script_module, open_archive
-from .base import Method
+from .base import BadOutputError, Method
 from .detect_inpaint import DetectInpaint
 from .registry import MODEL_OPTIONS, MODEL_SUFFIXES
 from .tiling import apply_tiled
@@ -99,6 +99,9 @@ class LoadedModel(Method):
                 y.shape[0] != x.shape[0]:
             raise DustbenchError(f"{self.name}: model returned {getattr(y, 'shape', type(y).__name__)} "
                                  f"for input {tuple(x.shape)}; expected {x.shape[0]}×C×{height}×{width}")
+        if not y.is_floating_point():  # as the function path: a bool/int mask is not a restored image
+            raise BadOutputError(f"{self.name}: model returned dtype {str(y.dtype).replace('torch.', '')}, "
+                                 "expected floats in [0, 1]")
         y = y.detach().float().cpu()
         if as_batch:
             y = y.reshape(n, c * y.shape[1], height, width)  # (N·C)×1×H×W back to N×C×H×W
