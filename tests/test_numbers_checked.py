@@ -150,3 +150,16 @@ def test_a_module_returning_integers_is_refused_like_a_function(dtype, pairs):
 
     with pytest.raises(DustbenchError, match=f"returned dtype {dtype}"):
         evaluate(Thresh(), pairs, progress=False)
+
+
+@pytest.mark.parametrize("scale", [float("nan"), float("inf"), 1e12, (8, float("nan")), (100, 50, 20)])
+def test_scan_scales_are_checked_not_crashed_on(scale):
+    from dustbench.transforms import FilmDamage
+    with pytest.raises(DustbenchError, match="scan scale"):
+        FilmDamage("dust_negative_fine", scan_scale=scale)
+
+
+def test_a_module_on_the_meta_device_is_refused_by_name():
+    import torch
+    with pytest.raises(DustbenchError, match="meta device"):
+        evaluate(torch.nn.Conv2d(3, 3, 1, device="meta"), "builtin", limit=1, progress=False)

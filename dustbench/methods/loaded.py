@@ -159,6 +159,9 @@ def module_method(module: torch.nn.Module, *, channels: int | None = None, tile:
     """
     params = next(iter(module.parameters()), None)
     device = params.device if params is not None else torch.device("cpu")
+    if device.type == "meta":
+        raise DustbenchError(f"{type(module).__name__}: its parameters are on the meta device (shapes without "
+                             "values); load its weights (e.g. module.to_empty(device='cpu') then load_state_dict)")
     module.eval()  # dropout/batch-norm in inference mode, as for a model file
     return LoadedModel(module, None, "module", device, channels or _weight_channels(module), tile, overlap,
                        tile_batch=tile_batch)

@@ -65,6 +65,19 @@ def parse_scan_scale(text: str | None) -> ScanScale:
                             else _one_side(parts[0], text))
 
 
+MAX_SCAN_SCALE = 1_000_000  # px on the frame's short side: far beyond any scanner (8x10" at 4000 dpi is 32,000)
+
+
+def _scale_px(value: Any, what: str) -> int:
+    try:
+        px = float(value)
+    except (TypeError, ValueError):
+        px = math.nan
+    if not (math.isfinite(px) and 8 <= round(px) <= MAX_SCAN_SCALE):
+        raise DustbenchError(f"{what}: the frame's short side must be a number of px, at least 8 and at most {MAX_SCAN_SCALE:,}")
+    return int(round(px))
+
+
 def check_scan_scale(scale: Any) -> ScanScale:
     """Validate a scan scale given as None, a number or a (lo, hi) pair; returns ints."""
     if scale is None:
@@ -72,14 +85,14 @@ def check_scan_scale(scale: Any) -> ScanScale:
     if isinstance(scale, str):
         return parse_scan_scale(scale)
     if isinstance(scale, Iterable):
-        lo, hi = (int(round(float(v))) for v in scale)
-        if not 8 <= lo <= hi:
+        values = list(scale)
+        if len(values) != 2:
+            raise DustbenchError(f"scan scale range {tuple(values)}: need (low, high) in px")
+        lo, hi = (_scale_px(v, f"scan scale range {tuple(values)}") for v in values)
+        if not lo <= hi:
             raise DustbenchError(f"scan scale range {tuple(scale)}: need 8 <= low <= high (px)")
         return (lo, hi) if lo < hi else lo
-    s = int(round(float(scale)))
-    if s < 8:
-        raise DustbenchError(f"scan scale {scale}: the frame's short side must be at least 8 px")
-    return s
+    return _scale_px(scale, f"scan scale {scale}")
 
 
 def scale_label(scale: ScanScale) -> str | int | list | None:
