@@ -1,5 +1,7 @@
 """One writer per output folder: a run holds an exclusive lock on ``OUT/.dustbench.lock`` while it
-writes, so two runs started into the same ``--out`` cannot mix their results.
+writes, so two runs started into the same ``--out`` cannot mix their results (``evaluate``,
+``restore``, ``train``, ``leaderboard build``; ``synth`` and ``make-dataset`` claim their settings
+with :func:`dustbench.io.claim_json` instead, because shards of one run share a folder by design).
 
 The lock is an ``fcntl.flock`` on a file that names its holder (command, process id, host, start
 time): the kernel releases it when the process ends however it ends, so a run killed with
@@ -17,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import DustbenchError
+from .io import output_dir
 
 try:
     import fcntl
@@ -41,11 +44,10 @@ def one_writer(folder, command: str):
     if folder is None or fcntl is None:
         yield
         return
-    folder = Path(folder).expanduser().resolve()
+    folder = output_dir(folder).resolve()  # a file in its place or an unwritable folder: one clear line
     if folder in _HELD:
         yield
         return
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_NAME
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:

@@ -66,5 +66,6 @@ def test_two_process_ddp_on_cpu(tmp_path):
     assert cfg["world_size"] == 2 and cfg["data"]["world_size"] == 2
     # only rank 0 wrote: one checkpoint, one log (and one TensorBoard event file), no stray temporary files
     logs = ["tensorboard"] if importlib.util.find_spec("tensorboard") else []  # the `dev` extra installs it
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "config.json", "history.csv", *logs]
+    assert sorted(p.name for p in out.iterdir()) == [".dustbench.lock", "checkpoint.pt", "config.json", "history.csv",
+                                                     *logs]  # the lock: rank 0's claim on the folder
     assert all(len(list((out / d).iterdir())) == 1 for d in logs)

@@ -88,3 +88,19 @@ def test_a_make_dataset_run_with_other_settings_cannot_join_a_claimed_folder(tmp
     with pytest.raises(DustbenchError, match="claimed by another run"):
         make_dataset(DatasetConfig(**{**first.__dict__, "seed": 1}), progress=False)
     assert json.loads((out / WORK / "config.json").read_text()) == json.loads(json.dumps(first.identity()))
+
+
+def test_train_and_leaderboard_build_are_refused_too(pairs, tmp_path, capsys):
+    results = tmp_path / "results"
+    evaluate("identity", pairs, results / "identity", progress=False)
+    held = tmp_path / "held"
+    child = _holder(held)
+    try:
+        assert main(["leaderboard", "build", str(results), "--out", str(held), "--no-plots"]) == 2
+        assert "is writing there" in capsys.readouterr().err
+        assert main(["train", "dust_gan", "--out", str(held), "--max-steps", "1", "--quiet"]) == 2
+        assert "is writing there" in capsys.readouterr().err
+        assert sorted(p.name for p in held.iterdir()) == [LOCK_NAME]  # nothing written by the refused runs
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()

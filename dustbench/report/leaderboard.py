@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DustbenchError
+from ..writer_lock import one_writer
 from ..evaluation.model_card import card_record, read_card
 from ..evaluation.rows import PSNR_CAP, TOUCH, aggregate, read_rows
 from ..io import atomic_path, output_dir, write_text_atomic
@@ -225,30 +226,31 @@ def build_leaderboard(results, out, *, seed: int = 0, n_resamples: int = 2000, p
     paper) after the tables.
     """
     out = output_dir(out)
-    summaries = {str(f): load_result(f) for f in find_results(results)}
-    df = leaderboard_table(summaries, seed, n_resamples)
-    with atomic_path(out / "leaderboard.csv") as tmp:
-        df.to_csv(tmp, index=False, float_format="%.6g")
-    sections: dict[str, dict] = {}
-    for test_set in dict.fromkeys(df["test_set"]):
-        part = df[df["test_set"] == test_set]
-        sec = sections.setdefault(test_set, {})
-        if not plots:
-            continue
-        prefix = slug(test_set)
-        title = f"{test_set}, {int(part['n_images'].max())} images"
-        sec["runtime"] = plot_psnr_runtime(part, out / f"{prefix}_psnr_vs_runtime.png", f"PSNR vs runtime — {title}")
-        entries = [(label(r, k), *summaries[r["result"]], Path(r["result"]), short_label(r, k))
-                   for k, (_, r) in enumerate(part.iterrows(), 1)]
-        sec["family"] = plot_family_bars([(e[0], e[1]) for e in entries], out / f"{prefix}_per_family_psnr.png",
-                                         f"PSNR per artifact family — {title}")
-        if sec["family"] is None:
-            sec["family_note"] = "no per-family regions (the data has no family labels, or the results predate them)"
-        sec["qualitative"], sec["qualitative_note"] = plot_qualitative(
-            entries, out / f"{prefix}_qualitative.png", test_set, grid_images, crop)
-    first = next(iter(summaries.values()))[0]
-    write_text_atomic(out / "leaderboard.md", markdown(df, sections, seed, n_resamples, first.get("conventions", {}),
-                                                       extra(df) if extra else None))
-    written = [out / "leaderboard.csv", out / "leaderboard.md"] + [
-        p for sec in sections.values() for k, p in sec.items() if isinstance(p, Path)]
-    return {"table": df, "files": written, "sections": sections}
+    with one_writer(out, "leaderboard build"):
+        summaries = {str(f): load_result(f) for f in find_results(results)}
+        df = leaderboard_table(summaries, seed, n_resamples)
+        with atomic_path(out / "leaderboard.csv") as tmp:
+            df.to_csv(tmp, index=False, float_format="%.6g")
+        sections: dict[str, dict] = {}
+        for test_set in dict.fromkeys(df["test_set"]):
+            part = df[df["test_set"] == test_set]
+            sec = sections.setdefault(test_set, {})
+            if not plots:
+                continue
+            prefix = slug(test_set)
+            title = f"{test_set}, {int(part['n_images'].max())} images"
+            sec["runtime"] = plot_psnr_runtime(part, out / f"{prefix}_psnr_vs_runtime.png", f"PSNR vs runtime — {title}")
+            entries = [(label(r, k), *summaries[r["result"]], Path(r["result"]), short_label(r, k))
+                       for k, (_, r) in enumerate(part.iterrows(), 1)]
+            sec["family"] = plot_family_bars([(e[0], e[1]) for e in entries], out / f"{prefix}_per_family_psnr.png",
+                                             f"PSNR per artifact family — {title}")
+            if sec["family"] is None:
+                sec["family_note"] = "no per-family regions (the data has no family labels, or the results predate them)"
+            sec["qualitative"], sec["qualitative_note"] = plot_qualitative(
+                entries, out / f"{prefix}_qualitative.png", test_set, grid_images, crop)
+        first = next(iter(summaries.values()))[0]
+        write_text_atomic(out / "leaderboard.md", markdown(df, sections, seed, n_resamples, first.get("conventions", {}),
+                                                           extra(df) if extra else None))
+        written = [out / "leaderboard.csv", out / "leaderboard.md"] + [
+            p for sec in sections.values() for k, p in sec.items() if isinstance(p, Path)]
+        return {"table": df, "files": written, "sections": sections}

@@ -31,8 +31,8 @@ from ..models.task import task_class
 from ..provenance import git_commit, package_versions
 from ..synth import DEFAULT_PRESETS
 from ..version import __version__
-from . import distributed
-from . import state as ckpt_io
+from ..writer_lock import one_writer
+from . import distributed, state as ckpt_io
 from .batches import TrainData
 from .runlog import RunLog
 from .validate import load_validation, resolve_validation, validate
@@ -140,7 +140,8 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
     """
     info = distributed.setup(config.device)
     try:
-        return _Run(config, info, resume, stop_after, overwrite).run()
+        with one_writer(config.out if info.is_main else None, "train"):  # one run per folder (rank 0 writes)
+            return _Run(config, info, resume, stop_after, overwrite).run()
     finally:
         distributed.teardown(info)
 
