@@ -9,10 +9,16 @@ PIP_VERSION := 26.3
 
 .PHONY: demo test bench clean lock test-latest
 
+# A failing command inside a pipe fails the recipe (a failed `pip freeze` must not write a lock).
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+
 # Installs go through the lock (exact versions): a new release of a dependency never changes what
 # make demo / make test / CI run. The CPU build of torch first: an unpinned torch would pull
 # several GB of CUDA packages. dustbench itself last, without resolving anything again.
 $(STAMP): pyproject.toml $(LOCK)
+	@$(PYTHON) -c "import sys; v = '%d.%d' % sys.version_info[:2]; want = open('$(LOCK)').read().split('# python ')[1].split()[0]; \
+	  sys.exit(0 if v == want else f'$(LOCK) was made for Python {want}, this is {v}: run make with PYTHON=python{want}')"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install pip==$(PIP_VERSION)
 	$(PY) -m pip install torch==2.13.0
@@ -40,8 +46,10 @@ lock:
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/python -m pip install pip==$(PIP_VERSION) torch==2.13.0
 	.venv-lock/bin/python -m pip install hatchling editables -e ".[dev]"
-	{ sed -n '1,/^[^#]/{/^#/p}' $(LOCK); .venv-lock/bin/python -m pip freeze --exclude-editable \
-	  | grep -v '^#' | grep -v '^torch==' ; echo 'torch==2.13.0'; } > $(LOCK).new && mv $(LOCK).new $(LOCK)
+	{ awk '/^# python /{next} /^#/{print; next} {exit}' $(LOCK); \
+	  .venv-lock/bin/python -c "import sys; print('# python %d.%d' % sys.version_info[:2])"; \
+	  .venv-lock/bin/python -m pip freeze --exclude-editable | { grep -v -e '^#' -e '^torch==' || true; }; \
+	  echo 'torch==2.13.0'; } > $(LOCK).new && mv $(LOCK).new $(LOCK)
 	rm -rf .venv-lock
 
 # The suite against the newest versions pyproject.toml allows: drift reported as a finding (the
@@ -49,7 +57,8 @@ lock:
 test-latest:
 	rm -rf .venv-latest && $(PYTHON) -m venv .venv-latest
 	.venv-latest/bin/python -m pip install --upgrade pip && .venv-latest/bin/python -m pip install torch==2.13.0
-	.venv-latest/bin/python -m pip install --upgrade --upgrade-strategy eager -e ".[dev]"
+	echo 'torch==2.13.0' > .venv-latest/torch-cpu.txt  # the newest of everything else, torch kept at the CPU build
+	.venv-latest/bin/python -m pip install --upgrade --upgrade-strategy eager -c .venv-latest/torch-cpu.txt -e ".[dev]"
 	.venv-latest/bin/python -c "from dustbench.lockfile import drift_note; print('test-latest:', drift_note())"
 	-.venv-latest/bin/python -m pytest -q -p no:cacheprovider
 

@@ -32,7 +32,7 @@ def main() -> int:
     ap.add_argument("--draws", type=int, default=2, help="draws of the mix per photograph")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    from dustbench.provenance import benchmark_header
+    from dustbench.provenance import benchmark_header  # deferred: after the thread settings above
     print(benchmark_header(), flush=True)
     cv2.setNumThreads(1)
     photos = pair_photos()

@@ -150,7 +150,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="best-of-N for every timing")
     ap.add_argument("--quick", action="store_true", help="smoke test: side 600, 2 images")
     args = ap.parse_args()
-    from dustbench.provenance import benchmark_header
+    from dustbench.provenance import benchmark_header  # deferred: after the thread settings above
     print(benchmark_header(), flush=True)
     if args.quick:
         args.side, args.images = 600, 2

@@ -84,7 +84,7 @@ def main():
     ap.add_argument("--size", type=int, default=2048)
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
-    from dustbench.provenance import benchmark_header
+    from dustbench.provenance import benchmark_header  # deferred: after the thread settings above
     print(benchmark_header(), flush=True)
     a, b = make_pair(args.size)
     threads = cv2.getNumThreads()

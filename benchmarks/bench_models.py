@@ -149,7 +149,7 @@ def main() -> None:
                    help="keep: glibc keeps freed blocks, as `dustbench train`/`evaluate` set it (dustbench.allocator); "
                         "default: glibc's own thresholds")
     args = p.parse_args()
-    from dustbench.provenance import benchmark_header
+    from dustbench.provenance import benchmark_header  # deferred: after the thread settings above
     print(benchmark_header(), flush=True)
     from dustbench.allocator import allocator_settings, keep_freed_memory
 

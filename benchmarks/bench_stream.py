@@ -146,7 +146,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
     args = ap.parse_args()
-    from dustbench.provenance import benchmark_header
+    from dustbench.provenance import benchmark_header  # deferred: after the thread settings above
     print(benchmark_header(), flush=True)
     torch.set_num_threads(1)
     cv2.setNumThreads(1)

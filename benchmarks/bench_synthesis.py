@@ -60,7 +60,7 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=6000)
     ap.add_argument("--repeat", type=int, default=7, help="rounds (default 7)")
     args = ap.parse_args()
-    from dustbench.provenance import benchmark_header
+    from dustbench.provenance import benchmark_header  # deferred: after the thread settings above
     print(benchmark_header(), flush=True)
     cv2.setNumThreads(1)
     load_before = os.getloadavg()

@@ -185,7 +185,7 @@ def main() -> None:
                         help="keep: glibc keeps freed blocks, as the dustbench commands set it (dustbench.allocator); "
                              "default: glibc's own thresholds")
     args = parser.parse_args()
-    from dustbench.provenance import benchmark_header
+    from dustbench.provenance import benchmark_header  # deferred: after the thread settings above
     print(benchmark_header(), flush=True)
     from dustbench.allocator import allocator_settings, keep_freed_memory
 

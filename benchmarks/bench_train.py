@@ -178,7 +178,7 @@ def main() -> None:
                    help="keep: glibc keeps freed blocks, as `dustbench train` sets it (dustbench.allocator); "
                         "default: glibc's own thresholds (batch-32 steps measured 13-15 %% slower)")
     args = p.parse_args()
-    from dustbench.provenance import benchmark_header
+    from dustbench.provenance import benchmark_header  # deferred: after the thread settings above
     print(benchmark_header(), flush=True)
     from dustbench.allocator import allocator_settings, keep_freed_memory
 

@@ -326,21 +326,34 @@ def write_json_atomic(path: str | os.PathLike, obj) -> None:
     write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
-def claim_json(path: str | os.PathLike, obj) -> Any:
+def claim_json(path: str | os.PathLike, obj) -> dict:
     """Write ``obj`` to ``path`` only if no file is there, atomically and exclusively (a hard link:
     of two runs starting at once, exactly one creates it); return what ``path`` holds afterwards,
     so the caller can refuse a folder another run claimed with other settings."""
     path = Path(path)
+    text = json.dumps(obj, sort_keys=True, indent=2) + "\n"
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(json.dumps(obj, sort_keys=True, indent=2) + "\n")
+            f.write(text)
         os.link(tmp, path)  # complete or absent, and it fails if the file exists
     except FileExistsError:
         pass
+    except OSError:  # no hard links here (FAT, some network mounts): an exclusive create instead
+        try:
+            with open(path, "x", encoding="utf-8") as f:
+                f.write(text)
+        except FileExistsError:
+            pass
     finally:
         os.unlink(tmp)
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        held = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DustbenchError(f"{path}: unreadable run record ({exc}); delete it if no run is writing there") from None
+    if not isinstance(held, dict):
+        raise DustbenchError(f"{path}: not a dustbench run record; delete it if no run is writing there")
+    return held
 
 
 def encode_image(image: np.ndarray, suffix: str = ".png") -> bytes:

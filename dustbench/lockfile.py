@@ -16,6 +16,8 @@ from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
+from packaging.version import InvalidVersion, Version
+
 LOCK_NAME = "requirements.lock"
 _PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([^\s;#]+)")
 
@@ -42,6 +44,14 @@ def _installed(name: str) -> str | None:
         return None
 
 
+def _release(version: str):
+    """A comparable version without its local label (torch's ``+cpu``): 2.13 == 2.13.0."""
+    try:
+        return Version(version.split("+")[0])
+    except InvalidVersion:
+        return version.split("+")[0]
+
+
 @lru_cache(maxsize=1)
 def drift() -> tuple[tuple[str, str, str | None], ...]:
     """``(package, locked, installed)`` for every locked package whose installed version differs
@@ -52,7 +62,7 @@ def drift() -> tuple[tuple[str, str, str | None], ...]:
     out = []
     for name, locked in sorted(parse_lock(path.read_text(encoding="utf-8")).items()):
         have = _installed(name)
-        if have is None or have.split("+")[0] != locked.split("+")[0]:
+        if have is None or _release(have) != _release(locked):
             out.append((name, locked, have))
     return tuple(out)
 
@@ -71,7 +81,11 @@ def drift_note() -> str:
 def lock_record() -> dict:
     """For provenance: the lock's SHA-256 and the drift from it (``None``s without a lock)."""
     path = lock_path()
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path else None
+    except OSError:  # provenance never raises
+        path, digest = None, None
     if path is None:
         return {"file": None, "sha256": None, "drift": None}
-    return {"file": LOCK_NAME, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+    return {"file": LOCK_NAME, "sha256": digest,
             "drift": {name: {"lock": locked, "installed": have} for name, locked, have in drift()}}

@@ -35,11 +35,11 @@ adaptive_avg_pool2d adaptive_avg_pool3d _adaptive_avg_pool2d adaptive_max_pool1d
 pad constant_pad_nd reflection_pad1d reflection_pad2d reflection_pad3d replication_pad1d
 replication_pad2d replication_pad3d _pad_circular _pad_enum
 size sym_size sym_numel sym_stride sym_storage_offset dim numel stride view reshape view_as reshape_as
-_unsafe_view _reshape_alias flatten unflatten squeeze unsqueeze permute transpose contiguous expand
+_unsafe_view flatten unflatten squeeze unsqueeze permute transpose contiguous expand
 expand_as repeat repeat_interleave tile cat concat concatenate stack split split_with_sizes
 tensor_split chunk unbind narrow slice select index index_select gather scatter scatter_add
 index_put index_add masked_select alias clone detach to type_as _to_copy copy zeros zeros_like ones
-ones_like full full_like empty empty_like new_zeros new_ones new_full new_empty arange linspace
+ones_like full full_like new_zeros new_ones new_full arange linspace
 meshgrid flip roll rot90 tril triu movedim moveaxis swapaxes fill zero lift_fresh lift_fresh_copy
 view_copy expand_copy permute_copy slice_copy select_copy squeeze_copy unsqueeze_copy transpose_copy
 alias_copy unbind_copy split_copy split_with_sizes_copy unfold im2col col2im scalar_tensor tensor

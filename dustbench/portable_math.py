@@ -6,8 +6,11 @@ in the last bit between CPU classes, and a last bit is enough to move a polygon 
 rounding boundary. These functions use only IEEE-754 operations that are correctly rounded
 everywhere (``+ - * /``, ``sqrt``, ``rint``, ``frexp``, ``ldexp``), each as its own ufunc call so
 nothing is contracted into an FMA, with the polynomial kernels of fdlibm (Sun Microsystems, 1993).
-Accuracy is within an ulp or two of the correctly rounded result; synthesis needs the same bits
-on every machine, not the last bit right.
+Accuracy: sin, cos, exp, log and log1p are within an ulp of the correctly rounded result (checked
+against mpmath); ``power`` is ``exp(y log x)``, whose error grows with ``|y log x|``. Synthesis needs
+the same bits on every machine, not the last bit right. sin and cos reduce their argument with a
+three-part pi/2 that is exact for ``|x| < 1.6e6`` rad and give NaN beyond (synthesis draws angles
+in [0, 2 pi) plus a few turns).
 
 Every path that decides a synthesized pixel or a recorded parameter calls these, never ``np.sin``
 / ``math.sin`` and kin (``tests/test_portable_math.py`` checks them against NumPy, and the golden
@@ -23,6 +26,7 @@ __all__ = ["sin", "cos", "exp", "log", "log1p", "power"]
 # the |n| < 2**20 that angles in synthesis need.
 _PIO2_1, _PIO2_2, _PIO2_3 = 1.57079632673412561417e+00, 6.07710050630396597660e-11, 2.02226624871116645580e-21
 _INV_PIO2 = 6.36619772367581382433e-01
+_MAX_ANGLE = 2.0**20 * _PIO2_1  # |n| < 2**20 keeps n * _PIO2_1 and n * _PIO2_2 exact
 _S = (-1.66666666666666324348e-01, 8.33333333332248946124e-03, -1.98412698298579493134e-04,
       2.75573137070700676789e-06, -2.50507602534068634195e-08, 1.58969099521155010221e-10)
 _C = (4.16666666666666019037e-02, -1.38888888888741095749e-03, 2.48015872894767294178e-05,
@@ -72,12 +76,13 @@ def _kernel_cos(r: np.ndarray) -> np.ndarray:
 
 def _sin_cos(x, shift: int):
     a = np.asarray(x, dtype=np.float64)
-    finite = np.isfinite(a)
+    finite = np.abs(a) < _MAX_ANGLE  # also False for inf and NaN
     r, q = _reduce(np.where(finite, a, 0.0))
     q = (q + shift) % 4
     s, c = _kernel_sin(r), _kernel_cos(r)
     out = np.where(q % 2 == 0, s, c)
     out = np.where(q >= 2, -out, out)
+    out = np.where(a == 0, a if shift == 0 else 1.0, out)  # sin(-0.0) is -0.0
     return _out(x, np.where(finite, out, np.nan))
 
 
@@ -135,7 +140,7 @@ def log1p(x):
     d = u - 1.0
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.where(d == 0, a, np.asarray(log(u)) * (a / np.where(d == 0, 1.0, d)))
-    return _out(x, out)
+    return _out(x, np.where(np.isposinf(a), np.inf, out))
 
 
 def power(x, y):

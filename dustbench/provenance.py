@@ -134,7 +134,10 @@ def benchmark_header() -> str:
     README come with this header, so a reader can tell a slow machine from a slow change."""
     v = package_versions()
     git = git_commit()
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    try:
+        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except (AttributeError, OSError):  # not on this platform
+        load = "n/a"
     threads = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
     if "cv2" in sys.modules:
         threads["opencv"] = sys.modules["cv2"].getNumThreads()

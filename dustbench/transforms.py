@@ -122,6 +122,8 @@ def _number(name: str, value, low: float, high: float, low_open: bool = False) -
 
 def _frame_shape(shape) -> tuple[int, int]:
     try:
+        if isinstance(shape, (str, bytes)):
+            raise TypeError
         h, w = (int(v) for v in tuple(shape)[:2])
         if float(shape[0]) != h or float(shape[1]) != w:
             raise ValueError
@@ -228,8 +230,15 @@ def replay(image: np.ndarray, damage_params) -> dict:
         raise DustbenchError("replay: damage_params is not a FilmDamage record (expected the 'damage_params' "
                              "a FilmDamage call returned)")
     image = check_image(np.asarray(image), "replay: image")
-    made_for = record.get("params", {}).get("image_shape") if record["applied"] else None
-    if made_for is not None and list(made_for) != list(image.shape[:2]):
+    made_for = record["params"].get("image_shape") if record["applied"] else list(image.shape[:2])
+    if not (isinstance(made_for, list) and len(made_for) == 2 and isinstance(record["params"].get("groups", []), list)) \
+            if record["applied"] else False:
+        raise DustbenchError("replay: damage_params has no image_shape [height, width] or groups list")
+    if list(made_for) != list(image.shape[:2]):
         raise DustbenchError(f"replay: the record was made for a {made_for[0]}×{made_for[1]} image, not "
                              f"{image.shape[0]}×{image.shape[1]}")
-    return FilmDamage().apply_with_params({"damage": record}, image=image)
+    try:
+        return FilmDamage().apply_with_params({"damage": record}, image=image)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:  # a record edited by hand: one line, not a traceback
+        raise DustbenchError(f"replay: damage_params is not a complete FilmDamage record ({type(exc).__name__}: "
+                             f"{exc})") from None

@@ -11,9 +11,11 @@ without ``fcntl`` (Windows) the lock is skipped.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
+import warnings
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -49,17 +51,29 @@ def one_writer(folder, command: str):
         yield
         return
     path = folder / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:  # no symlink followed: a planted link must not get its target truncated
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError as exc:
+        raise DustbenchError(f"{path}: cannot open the folder's lock file ({exc.strerror or exc})") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    except OSError as exc:
         os.close(fd)
-        raise DustbenchError(f"{folder}: {_holder(path)} is writing there; wait for it to finish or choose "
-                             "another output folder") from None
-    record = {"command": command, "pid": os.getpid(), "host": socket.gethostname(),
-              "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, (json.dumps(record) + "\n").encode(), 0)
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise DustbenchError(f"{folder}: {_holder(path)} is writing there; wait for it to finish or "
+                                 "choose another output folder") from None
+        # a file system without locks (some NFS/Lustre mounts): go on unlocked rather than refuse forever
+        warnings.warn(f"{folder}: the file system cannot lock files ({exc.strerror}); a second run into this "
+                      "folder would not be refused", stacklevel=3)
+        yield
+        return
+    try:
+        record = {"command": command, "pid": os.getpid(), "host": socket.gethostname(),
+                  "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(record) + "\n").encode(), 0)
+    except OSError:  # a full disk: the lock still holds, only its label is missing
+        pass
     _HELD[folder] = fd
     try:
         yield

@@ -269,3 +269,18 @@ def test_cli_refuses_the_operator_in_one_line_and_runs_nothing(case, command, tm
     assert len(err.splitlines()) == 1 and f"{case}.pt" in err and REFUSED[case] in err, err
     assert "Traceback" not in err
     assert victim.read_bytes() == VICTIM_BYTES and not fresh.exists()
+
+
+class RawAlias(nn.Module):
+    """aten::_reshape_alias takes strides unchecked: a view reaching outside the tensor's memory."""
+
+    def forward(self, x):
+        return torch.ops.aten._reshape_alias(x, [1], [1 << 20]) * 0 + x
+
+
+@pytest.mark.parametrize("module,op", [(RawAlias(), "aten::_reshape_alias")])
+def test_memory_escaping_internals_are_not_on_the_allow_list(module, op, tmp_path):
+    path = tmp_path / "alias.pt"
+    torch.jit.script(module.eval()).save(str(path))
+    with pytest.raises(UnsafeModelError, match=op):
+        load_model_file(path)

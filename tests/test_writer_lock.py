@@ -57,6 +57,7 @@ def test_a_second_run_into_a_held_folder_is_refused_and_the_first_kept(pairs, tm
         assert main(["evaluate", "median", "--data", str(pairs), "--out", str(out), "--overwrite", "--quiet"]) != 0
         assert "is writing there" in capsys.readouterr().err
         assert main(["restore", "median", str(pairs / "damaged" / "a.png"), "--out", str(out), "--quiet"]) != 0
+        assert "is writing there" in capsys.readouterr().err
         assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name != LOCK_NAME} == before
     finally:
         child.send_signal(signal.SIGKILL)  # a killed run: its lock goes with it

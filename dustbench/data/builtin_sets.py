@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import DustbenchError
 from ..io import mask_to_image
-from ..lockfile import drift_note
+from ..lockfile import drift, drift_note
 from ..sources import builtin_sources, open_sources
 from ..synth import DEFAULT_PRESETS, families_present, library, resolve_presets, short_side_px, synthesize
 from .eval_base import EvalData, Sample, fingerprint_line, hash_arrays
@@ -108,11 +108,12 @@ class BuiltinData(EvalData):
         if record["matches"]:
             return record
         if not allow_drift:
+            advice = "install the locked versions (make test / requirements.lock)" if drift() else \
+                "the versions match the lock, so the presets or synthesis code changed: republish the board"
             raise DustbenchError(
                 f"{self.name}: the rendered suite (fingerprint {rendered[:12]}) is not the one the leaderboard "
-                f"was published on ({published[:12]}), so its scores would not be comparable; {drift_note()}. "
-                "Install the locked versions (make test / requirements.lock), or pass --allow-suite-drift "
-                "to evaluate anyway (recorded in the results)")
+                f"was published on ({published[:12]}), so its scores would not be comparable; {drift_note()}; "
+                f"{advice}, or pass --allow-suite-drift to evaluate anyway (recorded in the results)")
         return {**record, "allowed_drift": True, "note": drift_note()}
 
     def describe(self) -> dict:

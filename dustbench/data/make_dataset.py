@@ -270,14 +270,6 @@ def make_dataset(cfg: DatasetConfig, progress: bool = True) -> DatasetReport:
     started = any((work / "chunks").glob("*.json"))  # rows already made: settings must not change
     old = work / "config.json"
     work.mkdir(parents=True, exist_ok=True)
-    # Claimed exclusively: of two runs started at once with other settings, the second is refused
-    # here instead of mixing its splits into the first's (shards of one run share the claim).
-    claimed = claim_json(old, cfg.identity())
-    if claimed != json.loads(json.dumps(cfg.identity())):
-        what = "holds an unfinished dataset" if started else "was claimed by another run (running, or stopped " \
-                                                             "before its first rows)"
-        raise DustbenchError(f"--out {out}: {what} made with other settings ({json.dumps(claimed, sort_keys=True)}); "
-                             f"re-run it with those, or delete {out}")
     scans = scan_sources(sources, work / "scan.jsonl", cfg.num_proc, progress)  # cached: survives errors
     plan = make_plan(sources, scans, seed=cfg.seed, patch=cfg.patch, val_images=cfg.val_images,
                      test_images=cfg.test_images, on_error=cfg.on_error, channels=cfg.channels)
@@ -289,6 +281,15 @@ def make_dataset(cfg: DatasetConfig, progress: bool = True) -> DatasetReport:
     for recs in plan.splits.values():  # before any row: a source larger than the frame cannot be a crop of it
         for rec in recs:
             check_fits(rec["shape"], check_scan_scale(cfg.scan_scale), f"--clean {rec['path'] or rec['id']}")
+    # Claimed exclusively once the settings are known to work (a run that failed above leaves no
+    # claim): of two runs started at once with other settings, the second is refused here, before
+    # any row, instead of mixing its splits into the first's. Shards of one run share the claim.
+    claimed = claim_json(old, cfg.identity())
+    if claimed != json.loads(json.dumps(cfg.identity())):
+        what = "holds an unfinished dataset" if started else "was claimed by another run (running, or stopped " \
+                                                             "before its first rows)"
+        raise DustbenchError(f"--out {out}: {what} made with other settings ({json.dumps(claimed, sort_keys=True)}); "
+                             f"re-run it with those, or delete {out}")
     write_json_atomic(plan_file, plan.to_json())
     tasks = plan_chunks(plan, cfg.train_patches)
     shard_i, shard_n = cfg.shard

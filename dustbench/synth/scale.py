@@ -84,13 +84,13 @@ def check_scan_scale(scale: Any) -> ScanScale:
         return None
     if isinstance(scale, str):
         return parse_scan_scale(scale)
-    if isinstance(scale, Iterable):
+    if isinstance(scale, Iterable) and np.ndim(scale) > 0:
         values = list(scale)
         if len(values) != 2:
             raise DustbenchError(f"scan scale range {tuple(values)}: need (low, high) in px")
         lo, hi = (_scale_px(v, f"scan scale range {tuple(values)}") for v in values)
         if not lo <= hi:
-            raise DustbenchError(f"scan scale range {tuple(scale)}: need 8 <= low <= high (px)")
+            raise DustbenchError(f"scan scale range {tuple(values)}: need 8 <= low <= high (px)")
         return (lo, hi) if lo < hi else lo
     return _scale_px(scale, f"scan scale {scale}")
 

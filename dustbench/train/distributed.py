@@ -8,6 +8,7 @@ helper here is a no-op, so the trainer has a single code path.
 from __future__ import annotations
 
 import os
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -87,6 +88,22 @@ def any_true(flag: bool, info: DistInfo) -> bool:
     t = torch.tensor([1.0 if flag else 0.0], device=info.device if info.backend == "nccl" else "cpu")
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item() > 0)
+
+
+@contextmanager
+def on_main_rank(info: DistInfo, make_context):
+    """Enter ``make_context()`` on rank 0 only (e.g. the output folder's lock); if it fails there,
+    every rank raises, instead of the others waiting in their first collective until the timeout."""
+    with ExitStack() as stack:
+        error = None
+        if info.is_main:
+            try:
+                stack.enter_context(make_context())
+            except DustbenchError as exc:
+                error = exc
+        if any_true(error is not None, info):
+            raise error or DustbenchError("rank 0 could not take the output folder (see its message)")
+        yield
 
 
 def mean_dict(values: dict[str, float], info: DistInfo) -> dict[str, float]:

@@ -140,7 +140,7 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
     """
     info = distributed.setup(config.device)
     try:
-        with one_writer(config.out if info.is_main else None, "train"):  # one run per folder (rank 0 writes)
+        with distributed.on_main_rank(info, lambda: one_writer(config.out, "train")):  # one run per folder
             return _Run(config, info, resume, stop_after, overwrite).run()
     finally:
         distributed.teardown(info)
