@@ -6,7 +6,11 @@ OpenMP thread: every timing dustbench publishes states (and fixes) its thread co
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import sys
+import threading
+import time
 from typing import Iterator
 
 import cv2
@@ -35,3 +39,34 @@ def fixed_threads(n: int | None) -> Iterator[dict]:
         cv2.setNumThreads(before["opencv"])
         if torch is not None:
             torch.set_num_threads(before["torch"])
+
+
+def pool_worker_setup() -> None:
+    """Initialiser of every worker process (synth, make-dataset, the source scan): one OpenCV
+    thread (one process per core already; more would only contend), and a quiet exit when the
+    parent is gone (a ``kill -9`` of the command): without it each worker prints a BrokenPipeError
+    traceback when it hands its next result to the dead parent."""
+    cv2.setNumThreads(1)
+    if _die_with_parent():
+        return
+    parent = os.getppid()
+
+    def watch() -> None:  # elsewhere than Linux: poll for being orphaned
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(1)  # the results have nowhere to go, and files are written atomically
+
+    threading.Thread(target=watch, name="dustbench-parent-watch", daemon=True).start()
+
+
+def _die_with_parent() -> bool:
+    """Linux: have the kernel end this process the moment its parent dies (prctl PR_SET_PDEATHSIG)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(1, signal.SIGKILL, 0, 0, 0) == 0  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return False

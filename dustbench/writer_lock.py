@@ -29,7 +29,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
 LOCK_NAME = ".dustbench.lock"
-_HELD: dict[Path, int] = {}  # folders this process already holds (nested calls, e.g. tuning inside evaluate)
+_HELD: dict[Path, int] = {}  # locks this process already holds (nested calls, e.g. tuning inside evaluate)
 
 
 def _holder(path: Path) -> str:
@@ -41,16 +41,17 @@ def _holder(path: Path) -> str:
 
 
 @contextmanager
-def one_writer(folder, command: str):
-    """Hold ``folder``'s lock for the ``with`` block; refuse if another live run holds it."""
+def one_writer(folder, command: str, name: str = LOCK_NAME):
+    """Hold ``folder``'s lock for the ``with`` block; refuse if another live run holds it.
+    ``name``: another lock file in the folder, for an output that is one file of a shared folder."""
     if folder is None or fcntl is None:
         yield
         return
     folder = output_dir(folder).resolve()  # a file in its place or an unwritable folder: one clear line
-    if folder in _HELD:
+    path = folder / name
+    if path in _HELD:
         yield
         return
-    path = folder / LOCK_NAME
     try:  # no symlink followed: a planted link must not get its target truncated
         fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
     except OSError as exc:
@@ -74,9 +75,9 @@ def one_writer(folder, command: str):
         os.pwrite(fd, (json.dumps(record) + "\n").encode(), 0)
     except OSError:  # a full disk: the lock still holds, only its label is missing
         pass
-    _HELD[folder] = fd
+    _HELD[path] = fd
     try:
         yield
     finally:
-        del _HELD[folder]
+        del _HELD[path]
         os.close(fd)  # releases the lock; the file stays (removing it would race with a waiting run)

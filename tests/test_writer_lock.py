@@ -105,3 +105,47 @@ def test_train_and_leaderboard_build_are_refused_too(pairs, tmp_path, capsys):
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()
+
+
+FIT_HOLD = """
+import sys, time
+from dustbench.writer_lock import one_writer
+with one_writer(sys.argv[1], "fit-preset", name=sys.argv[2]):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_fit_preset_holds_its_preset_file_not_the_whole_folder(pairs, tmp_path, capsys):
+    """Two fit-preset runs may write different presets into one folder, never the same file."""
+    presets = tmp_path / "presets"
+    child = subprocess.Popen([sys.executable, "-c", FIT_HOLD, str(presets), ".mine.toml.lock"], stdout=subprocess.PIPE,
+                             text=True)
+    assert child.stdout.readline().strip() == "held"
+    try:
+        assert main(["fit-preset", "--pairs", str(pairs), "--name", "mine", "--out", str(presets / "mine.toml"),
+                     "--no-check"]) == 2
+        assert "is writing there" in capsys.readouterr().err and not (presets / "mine.toml").exists()
+        assert main(["fit-preset", "--pairs", str(pairs), "--name", "other", "--out", str(presets / "other.toml"),
+                     "--no-check"]) == 0
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+
+
+def test_killing_synth_leaves_its_workers_quiet(tmp_path):
+    """kill -9 of a synth parent used to make each worker print a BrokenPipeError traceback (the
+    workers now die with their parent), and the folder resumes as before."""
+    out = tmp_path / "s"
+    argv = [sys.executable, "-m", "dustbench", "synth", "--clean", "builtin", "--out", str(out), "--n", "200",
+            "--workers", "2", "--quiet", "--no-contact-sheet"]
+    parent = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (out / "synth.json").is_file():
+        time.sleep(0.2)
+    time.sleep(2.0)  # workers busy
+    parent.send_signal(signal.SIGKILL)
+    _, err = parent.communicate(timeout=60)
+    time.sleep(1.0)  # what the orphaned workers would have printed
+    assert "Traceback" not in err, err[-2000:]
+    assert main(["synth", "--clean", "builtin", "--out", str(out), "--n", "3", "--quiet", "--no-contact-sheet"]) == 0

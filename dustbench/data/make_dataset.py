@@ -31,6 +31,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import DustbenchError, ImageReadError
+from ..threads import pool_worker_setup
 from ..io import atomic_path, claim_json, encode_image, mask_to_image, output_dir, write_json_atomic
 from ..sources import open_sources, source_from_record
 from ..synth import (DEFAULT_PRESETS, count_by_family, families_present, library, regenerate, resolve_presets,
@@ -210,8 +211,7 @@ _STATE: dict[str, Any] = {}
 
 
 def _pool_init(cfg, plan, presets, work) -> None:
-    import cv2
-    cv2.setNumThreads(1)
+    pool_worker_setup()
     _STATE["worker"] = _Worker(cfg, plan, presets, work)
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import DustbenchError, ImageReadError
+from ..threads import pool_worker_setup
 from ..headers import read_header
 from ..io import check_pixel_limit, read_file, storable
 from ..sources import HFSource, Source, source_record
@@ -76,11 +77,6 @@ def _file_facts(path: str) -> tuple[list[int], str, str] | None:
     return header.shape, header.dtype, "file:" + hashlib.sha256(data).hexdigest()
 
 
-def _init_worker() -> None:
-    import cv2
-    cv2.setNumThreads(1)
-
-
 def scan_sources(sources: list[Source], cache: Path | None, num_proc: int = 1,
                  progress: bool = True) -> dict[str, dict[str, Any]]:
     """id -> scan record (shape, dtype, sha256, or error) for every source, reusing `cache`."""
@@ -103,7 +99,7 @@ def scan_sources(sources: list[Source], cache: Path | None, num_proc: int = 1,
             it = map(scan_one, todo)
             pool = None
         else:
-            pool = mp.get_context("spawn").Pool(min(num_proc, len(todo)), initializer=_init_worker)
+            pool = mp.get_context("spawn").Pool(min(num_proc, len(todo)), initializer=pool_worker_setup)
             it = pool.imap_unordered(scan_one, todo)
         for rec in it:
             results[rec["id"]] = rec

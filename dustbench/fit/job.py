@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from ..io import output_dir, output_file, write_json_atomic, write_text_atomic
 from ..provenance import collect
 from ..synth.presets import FAMILIES, load_preset_file
 from ..synth.stamps import Stamp, write_stamps
+from ..writer_lock import one_writer
 from .check import summary as closure_summary
 from .classify import SYNTH_FAMILY, THRESHOLDS, describe_rules
 from .merge import describe_links
@@ -95,6 +97,14 @@ def fit_preset(cfg: FitPresetConfig, progress: bool = True, log=print) -> FitRun
     for flag, folder in (("--report", cfg.report), ("--stamps", cfg.stamps)):
         if folder:
             output_dir(folder, flag)
+    with ExitStack() as held:  # one writer per preset file and per folder, as for every command
+        held.enter_context(one_writer(out.parent, "fit-preset", name=f".{out.name}.lock"))
+        for folder in dict.fromkeys(f for f in (cfg.report, cfg.stamps) if f):
+            held.enter_context(one_writer(folder, "fit-preset"))
+        return _fit_and_write(cfg, out, progress, log)
+
+
+def _fit_and_write(cfg: FitPresetConfig, out: Path, progress: bool, log) -> FitRun:
     warn = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
     scans = pair_scans(cfg.pairs, cfg.on_error, warn) if cfg.pairs else blank_scans(cfg.blank)
     source = str(cfg.pairs) if cfg.pairs else f"{len(scans)} blank scan(s)"

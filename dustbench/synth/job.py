@@ -22,6 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import DustbenchError
+from ..threads import pool_worker_setup
 from ..io import claim_json, mask_to_image, output_dir, read_image, storable, write_image, write_text_atomic
 from ..sheets import contact_sheet
 from ..sources import Source, open_sources
@@ -111,8 +112,7 @@ _STATE: dict[str, Any] = {}
 
 
 def _worker_setup(cfg, sources, presets) -> None:
-    import cv2
-    cv2.setNumThreads(1)  # one process per core already; OpenCV threads would only contend
+    pool_worker_setup()
     _STATE.update(cfg=cfg, sources=sources, presets=presets)
 
 
