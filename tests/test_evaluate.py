@@ -335,3 +335,12 @@ def test_summary_records_the_device_used_not_auto(pairs, tmp_path, model):
                  "--quiet"]) == 0
     assert json.loads((out / "summary.json").read_text())["device"] == "cpu"
     assert evaluate(model, pairs, device="auto", limit=1, progress=False).summary["device"] == "cpu"
+
+
+def test_result_repr_is_one_short_line(tmp_path):
+    """A REPL shows the method, the data and the headline numbers, not many KB of summary."""
+    from dustbench import evaluate as run_evaluate
+    res = run_evaluate("identity", "builtin", limit=2, progress=False)
+    text = repr(res)
+    assert "\n" not in text and len(text) < 200, text
+    assert text.startswith("Result(method='identity', data='builtin:test', images=2, psnr=") and " dB, ssim=" in text

@@ -64,6 +64,19 @@ class Result:
         import pandas as pd
         return pd.DataFrame(self.rows, columns=COLUMNS)
 
+    def __repr__(self) -> str:
+        """One line, as a REPL shows it: the method, the data and the headline numbers with their CIs
+        (the whole summary is ``.summary``, the rows ``.frame()``)."""
+        s, m = self.summary, self.summary["metrics"]
+
+        def stat(key: str, digits: int) -> str:
+            x = m[key]
+            return "n/a" if x["mean"] is None else \
+                f"{x['mean']:.{digits}f} [{x['ci_low']:.{digits}f}, {x['ci_high']:.{digits}f}]"
+        where = f", out={str(self.out)!r}" if self.out is not None else ""
+        return (f"Result(method={s['method']!r}, data={s['test_set']!r}, images={len(self.rows)}, "
+                f"psnr={stat('psnr', 2)} dB, ssim={stat('ssim', 4)}{where})")
+
 
 def config_string(options: dict) -> str:
     """Options as ``k=v, ...`` without bookkeeping keys (path, device, score)."""
