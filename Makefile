@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml $(LOCK)
 	  sys.exit(0 if v == want else f'$(LOCK) was made for Python {want}, this is {v}: run make with PYTHON=python{want}')"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install pip==$(PIP_VERSION)
-	$(PY) -m pip install torch==2.13.0
+	$(PY) -m pip install torch==2.13.0 -c $(LOCK)  # torch's own dependencies at the lock's versions too
 	$(PY) -m pip install -r $(LOCK)
 	$(PY) -m pip install --no-deps --no-build-isolation -e .
 	touch $(STAMP)
@@ -48,7 +48,7 @@ lock:
 	.venv-lock/bin/python -m pip install hatchling editables -e ".[dev]"
 	{ awk '/^# python /{next} /^#/{print; next} {exit}' $(LOCK); \
 	  .venv-lock/bin/python -c "import sys; print('# python %d.%d' % sys.version_info[:2])"; \
-	  .venv-lock/bin/python -m pip freeze --exclude-editable | { grep -v -e '^#' -e '^torch==' || true; }; \
+	  .venv-lock/bin/python -m pip freeze --all --exclude-editable | { grep -v -e '^#' -e '^torch==' -e '^pip==' || true; }; \
 	  echo 'torch==2.13.0'; } > $(LOCK).new && mv $(LOCK).new $(LOCK)
 	rm -rf .venv-lock
 

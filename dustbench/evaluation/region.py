@@ -23,8 +23,7 @@ import cv2
 import numpy as np
 
 from ..data.eval_base import Sample
-from ..errors import DustbenchError
-from ..fit.detect import THRESHOLD_FLOOR, as_channels, hysteresis, local_sigma, luma
+from ..fit.detect import THRESHOLD_FLOOR, hysteresis, local_sigma, luma, pair_channels
 
 DERIVED = "derived"
 
@@ -60,10 +59,7 @@ def derived_mask(damaged: np.ndarray, clean: np.ndarray, where: str = "pair",
                  settings: RegionSettings = RegionSettings()) -> np.ndarray:
     """bool H×W: the pixels where ``damaged`` departs from ``clean`` by more than their noise,
     without the faint halos around each departure (see the module docstring)."""
-    d, c = as_channels(damaged), as_channels(clean)
-    if d.shape != c.shape:
-        raise DustbenchError(f"{where}: damaged image is {d.shape[0]}×{d.shape[1]}×{d.shape[2]} but its "
-                             f"reference is {c.shape[0]}×{c.shape[1]}×{c.shape[2]}: sizes and channels must match")
+    d, c = pair_channels(damaged, clean, where)
     reference = luma(c)
     signed = luma(d) - reference
     return region_of(signed, local_sigma(signed, reference), settings)

@@ -165,6 +165,15 @@ def hysteresis(weak: np.ndarray, strong: np.ndarray) -> np.ndarray:
     return keep[labels]
 
 
+
+def pair_channels(damaged: np.ndarray, reference: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Both images as H×W×C, refused in one line unless their sizes and channels match."""
+    d, r = as_channels(damaged), as_channels(reference)
+    if d.shape != r.shape:
+        raise DustbenchError(f"{where}: damaged image is {d.shape[0]}×{d.shape[1]}×{d.shape[2]} but its "
+                             f"reference is {r.shape[0]}×{r.shape[1]}×{r.shape[2]}: sizes and channels must match")
+    return d, r
+
 def detect(damaged: np.ndarray, reference: np.ndarray, settings: DetectionSettings = DetectionSettings(),
            where: str = "image", local: bool = True) -> Detection:
     """Damage of `damaged` against `reference` (same shape; any supported dtypes).
@@ -172,10 +181,7 @@ def detect(damaged: np.ndarray, reference: np.ndarray, settings: DetectionSettin
     `local`: let the noise estimate follow the picture (blocks, edges); blank film has no picture,
     so its scans use one sigma for the frame, which is also what exposes a scan that is not blank.
     """
-    d, r = as_channels(damaged), as_channels(reference)
-    if d.shape != r.shape:
-        raise DustbenchError(f"{where}: damaged image is {d.shape[0]}×{d.shape[1]}×{d.shape[2]} but its "
-                             f"reference is {r.shape[0]}×{r.shape[1]}×{r.shape[2]}: sizes and channels must match")
+    d, r = pair_channels(damaged, reference, where)
     ref_luma = luma(r)
     signed = luma(d) - ref_luma
     mask, sigma, low = _threshold(signed, ref_luma, settings, local)

@@ -66,16 +66,21 @@ def _as_lists(g: dict[str, Any], lists: bool) -> dict[str, Any]:
     return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in g.items()} if lists else g
 
 
-def _sample_group(p: Preset, scale: float, shape, rng: np.random.Generator, lists: bool = True) -> dict[str, Any]:
-    if p.family == "stamp":  # before any draw: procedural groups keep their exact random stream
-        return _as_lists(_sample_stamps(p, scale, shape, rng), lists)
+def _draw_count(p: Preset, scale: float, shape, rng: np.random.Generator) -> tuple[float, int]:
+    """The group's density (per reference megapixel) and its number of artifacts, within memory."""
     density = float(rng.uniform(*p["density"])) * scale
     expected = expected_count(density, shape)
     if not expected <= MAX_ARTIFACTS:  # also NaN: a scale or shape that no sample can hold
         raise PresetError(f"preset {p.name!r}: {expected:.3g} artifacts expected on a {shape[0]}×{shape[1]} image "
                           f"(density {density:.3g} per reference megapixel); the limit is {MAX_ARTIFACTS:,} "
                           "per preset and sample")
-    n = int(rng.poisson(expected))
+    return density, int(rng.poisson(expected))
+
+
+def _sample_group(p: Preset, scale: float, shape, rng: np.random.Generator, lists: bool = True) -> dict[str, Any]:
+    if p.family == "stamp":  # before any draw: procedural groups keep their exact random stream
+        return _as_lists(_sample_stamps(p, scale, shape, rng), lists)
+    density, n = _draw_count(p, scale, shape, rng)
     g: dict[str, Any] = {"preset": p.name, "family": p.family, "density": density, "n": n}
     g["x"] = rng.random(n)
     g["y"] = rng.random(n)
@@ -135,13 +140,7 @@ def _sample_stamps(p: Preset, scale: float, shape, rng: np.random.Generator) -> 
     if not rows.size:
         wanted = ", ".join(p["families"]) or "any family"
         raise PresetError(f"{where}: key 'families': the stamp folder {stamps.folder} holds no stamps of {wanted}")
-    density = float(rng.uniform(*p["density"])) * scale
-    expected = expected_count(density, shape)
-    if not expected <= MAX_ARTIFACTS:  # also NaN: a scale or shape that no sample can hold
-        raise PresetError(f"preset {p.name!r}: {expected:.3g} artifacts expected on a {shape[0]}×{shape[1]} image "
-                          f"(density {density:.3g} per reference megapixel); the limit is {MAX_ARTIFACTS:,} "
-                          "per preset and sample")
-    n = int(rng.poisson(expected))
+    density, n = _draw_count(p, scale, shape, rng)
     x, y = rng.random(n), rng.random(n)
     pick = rows[rng.integers(0, rows.size, n)]
     # Always drawn, so switching rotate/flip off changes nothing else.
