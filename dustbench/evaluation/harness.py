@@ -4,7 +4,7 @@
     >>> result = evaluate("median", "builtin", out="results/median", options={"radius": 2})
     >>> result.summary["metrics"]["psnr"]          # {"mean": ..., "ci_low": ..., "ci_high": ...}
 
-Each image is restored with :func:`dustbench.methods.apply.apply_method` (tiles, output checks),
+Each image is restored with :func:`dustbench.methods.apply_method` (tiles, output checks),
 the float result is quantised back to the reference's dtype, and PSNR/SSIM/masked metrics are
 computed by :mod:`dustbench.evaluation.rows` on those integer images (see ``CONVENTIONS``). With ``out`` the
 per-image rows go to ``per_image.csv`` (rewritten atomically as images finish) and the aggregate

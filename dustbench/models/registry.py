@@ -2,8 +2,8 @@
 
 A factory is ``fn(**config) -> torch.nn.Module``; the module takes N×C×H×W float32 in [0, 1] and
 returns the same. Model families live in their own modules in this package and register
-themselves when :mod:`dustbench.models` imports them. Nothing here imports torch, so listing
-names stays cheap.
+themselves when :mod:`dustbench.models` imports them. This module imports no torch when it is
+imported, so listing family names stays cheap; listing or loading published weights does.
 """
 from __future__ import annotations
 
