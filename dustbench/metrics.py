@@ -13,6 +13,8 @@ Conventions (see docs/metrics.md):
   of the same dtypes (other float types are computed as float32): each image is scored as above
   and ``reduction="mean"`` (default) returns the mean over the batch, ``"none"`` the per-image
   values as a list. torch is never imported here: a tensor is recognised by its type's module.
+  A tensor that requires a gradient goes to :mod:`dustbench.torch_metrics` instead (the same
+  definitions in torch, differentiable): the result is then a tensor, usable as a loss.
 """
 from __future__ import annotations
 
@@ -122,6 +124,11 @@ def _batched(score, reference, restored, reduction: str, **kw):
         return value if reduction == "mean" else [value]
     if not (_is_torch(reference) and _is_torch(restored)):
         raise MetricInputError("reference and restored must both be torch tensors, or both numpy arrays")
+    if reference.requires_grad or restored.requires_grad:  # a loss: the differentiable path, tensors out
+        from . import torch_metrics  # deferred: imports torch, which this module never does itself
+
+        return getattr(torch_metrics, score.__name__.strip("_").replace("_one", ""))(reference, restored,
+                                                                                  reduction=reduction, **kw)
     if tuple(reference.shape) != tuple(restored.shape):
         raise MetricInputError(f"shape mismatch: reference {tuple(reference.shape)} vs restored {tuple(restored.shape)}")
     values = [score(x, y, **kw) for x, y in zip(_torch_images(reference, "reference"),
