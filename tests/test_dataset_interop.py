@@ -98,6 +98,9 @@ def test_dataset_card_parses_as_a_hugging_face_dataset_card(rgb_ds):
     data = card.data.to_dict()
     assert data["license"] == "other" and "dustbench" in data["tags"] and data["task_categories"] == ["image-to-image"]
     assert data["size_categories"] == ["n<1K"]
+    # "other" needs a name and a link (the Hub's metadata check); the link points at the card's own table
+    assert data["license_name"] and data["license_link"] == "README.md#sources-and-licences"
+    assert "\n## Sources and licences\n" in card.text
     assert data["configs"][0]["data_files"][0] == {"split": "train", "path": "train/data-*.arrow"}
     info = datasets.DatasetInfo._from_yaml_dict(data["dataset_info"])  # datasets' own parser
     saved = datasets.load_from_disk(str(rgb_ds))

@@ -108,3 +108,14 @@ def test_export_takes_dash_o_as_the_output(run, tmp_path, capsys):
     model_file = tmp_path / "short.pt"
     assert main(["export", str(out / "checkpoint.pt"), "-o", str(model_file), "--no-card"]) == 0
     assert model_file.is_file() and f"wrote {model_file}" in capsys.readouterr().out
+
+
+def test_card_says_why_it_has_no_validation(tmp_path):
+    """A run stopped before its first validation used to be described as 'trained with --val none'."""
+    from dustbench.train.export import card_body
+    info = {"model": "dust_gan", "file": "m.pt", "format": "torchscript", "parameters": 1, "sha256": "0" * 64,
+            "contract": "c", "config": {}, "notes": {}, "validation": {}, "export_check_max_abs_diff": 0.0,
+            "torch": "2", "training": {"train_config": {"val": "builtin"}, "data": "x", "device": "cpu"}}
+    assert "stopped before its first validation" in card_body(info) and "--val none" not in card_body(info)
+    info["training"]["train_config"]["val"] = "none"
+    assert "trained with --val none" in card_body(info)

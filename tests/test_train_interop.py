@@ -112,6 +112,7 @@ def test_model_card_is_a_hugging_face_model_card_and_the_push_folder(tmp_path, b
     info = export_model(base_run.checkpoint, model, dataset_ids=["me/dust"], pretrained_dir=tmp_path / "published")
     card = ModelCard.load(tmp_path / "gan.card.md")
     assert card.data.library_name == "dustbench" and card.data.pipeline_tag == "image-to-image"
+    assert card.data.license == "bsd-3-clause"  # the Hub asks every card for one
     assert {"dustbench", "dust_gan", "torchscript"} <= set(card.data.tags) and card.data.datasets == ["me/dust"]
     assert card.data.metrics == ["psnr", "ssim"]
     results = {r.metric_type: r.metric_value for r in card.data.eval_results}

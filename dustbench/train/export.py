@@ -128,6 +128,9 @@ def model_files(model_file) -> dict[str, Path]:
     return files
 
 
+MODEL_LICENSE = "bsd-3-clause"  # dustbench's own: the exported weights are the trainer's output
+
+
 def hub_datasets(info: dict, dataset_ids=None) -> list[str]:
     """Hub dataset ids for the card: ``dataset_ids``, else the training data's ``hf:NAME[:split]``."""
     if dataset_ids:
@@ -149,7 +152,7 @@ def card_metadata(info: dict, dataset_ids=None) -> dict:
     tags = ["dustbench", "film-restoration", "image-restoration", info["model"], info["format"]]
     if info.get("kind") == "detector":
         tags.append("artifact-detection")
-    meta = {"library_name": "dustbench", "pipeline_tag": "image-to-image", "tags": tags,
+    meta = {"library_name": "dustbench", "license": MODEL_LICENSE, "pipeline_tag": "image-to-image", "tags": tags,
             "datasets": hub_datasets(info, dataset_ids) or None, "metrics": ["psnr", "ssim"]}
     if results:
         meta.update(model_name=Path(info["file"]).stem, eval_results=results)
@@ -185,7 +188,8 @@ def card_markdown(info: dict, dataset_ids=None) -> str:
 def card_body(info: dict) -> str:
     t, v = info["training"], info["validation"]
     cfg = t.get("train_config") or {}
-    lines = [f"# Model card: {info['model']} ({info['file']})", "",
+    name = info.get("name") or Path(info["file"]).stem
+    lines = [f"# Model card: {name} ({info['model']} family, {info['file']})", "",
              f"- format: {info['format']}, {info['parameters']:,} parameters, sha256 `{info['sha256'][:16]}…`",
              f"- contract: {info['contract']}",
              f"- model config: `{json.dumps(info['config'], sort_keys=True)}`",
@@ -206,8 +210,10 @@ def card_body(info: dict) -> str:
             if key in v:
                 ident = v.get(f"{key}_identity")
                 lines.append(f"| {key[4:]} | {v[key]:.4f} | {'' if ident is None else f'{ident:.4f}'} |")
-    else:
+    elif str(cfg.get("val")).lower() == "none":
         lines.append("none recorded (trained with --val none)")
+    else:
+        lines.append("none recorded yet: the run stopped before its first validation")
     lines += ["", f"Export check: max |exported − checkpoint| = {info['export_check_max_abs_diff']:.2e} on odd sizes; "
               f"torch {info['torch']}.", ""]
     return "\n".join(lines)
