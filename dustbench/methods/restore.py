@@ -10,7 +10,9 @@ from tqdm.auto import tqdm
 
 from ..errors import DustbenchError
 from ..writer_lock import one_writer
-from ..io import IMAGE_SUFFIXES, from_float, list_images, output_dir, read_image, storable_dtype, to_float, write_image
+from ..io import (IMAGE_SUFFIXES, from_float, list_images, output_dir, read_image, storable_dtype, to_float,
+                  write_bytes_atomic, write_image)
+from ..scan_metadata import encode_like
 from ..sheets import busiest_crop, contact_sheet
 from ..threads import fixed_threads
 from .base import OutputIssues, apply_method
@@ -115,7 +117,7 @@ def _restore_one(method, src: Path, dst: Path, out: Path, tile, overlap, compare
                             on_bad_output=on_bad_output, issues=issues)
     seconds = time.perf_counter() - start
     restored = from_float(restored, storable_dtype(image.dtype))  # float scans are written as 16-bit
-    write_image(dst, restored)
+    write_bytes_atomic(dst, encode_like(src, restored, dst.suffix))  # resolution, ICC profile... kept
     rec = Restored(src, dst, "written", seconds, image.shape[0] * image.shape[1] / 1e6, issues=issues)
     if compare:
         rec.compare = out / "compare" / dst.relative_to(out).with_suffix(".png")
