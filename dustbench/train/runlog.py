@@ -7,6 +7,7 @@ import csv
 import io
 import math
 import sys
+import time
 from pathlib import Path
 
 from ..io import atomic_path, write_text_atomic
@@ -46,6 +47,7 @@ class RunLog:
                  tensorboard: bool = False):
         self.out, self.rows, self.plot_enabled, self.val_name = Path(out), list(rows or []), plot, val_name
         self.writer = summary_writer(self.out / TB_DIR, self.rows) if tensorboard else None
+        self._flushed = 0.0  # the first step is flushed at once: a short run shows something
 
     def add(self, row: dict) -> None:
         self.rows.append(dict(row))
@@ -56,6 +58,18 @@ class RunLog:
                 if tag and _finite(value) and not isinstance(value, bool):
                     self.writer.add_scalar(tag, value, global_step=row["step"])
             self.writer.flush()  # readers (and a run killed later) see every row logged so far
+
+    def step(self, step: int, scalars: dict) -> None:
+        """Each step's losses and lr as ``train_step/...`` TensorBoard scalars, so a run shows curves
+        from its first step, not from its first logged row (flushed at most every 2 s)."""
+        if self.writer is None:
+            return
+        for name, value in scalars.items():
+            if _finite(value) and not isinstance(value, bool):
+                self.writer.add_scalar(f"train_step/{name}", value, global_step=step)
+        if time.monotonic() - self._flushed > 2.0:
+            self.writer.flush()
+            self._flushed = time.monotonic()
 
     def write(self) -> None:
         if not self.rows:

@@ -299,8 +299,7 @@ class _Run:
         """Run (the rest of) the current epoch: a stop reason, or None when the epoch ran to its end."""
         if self.pos.epoch >= self.cfg.epochs:
             return "epochs"
-        reason = self._should_stop()  # e.g. a resumed run that already reached its end
-        if reason:
+        if reason := self._should_stop():  # e.g. a resumed run that already reached its end
             return reason
         for batch in self.data.batches(self.pos.epoch, self.pos.batch):
             reason = self._step(batch, bar)
@@ -410,6 +409,7 @@ class _Run:
                     dynamic_ncols=True)
 
     def _tick(self, bar, losses: dict, lr_factor: float) -> None:
+        self.log.step(self.pos.step, {**losses, "lr": self.cfg.lr * lr_factor})  # TensorBoard from the first step
         if bar is None:
             return
         if self.cfg.time_budget:
