@@ -13,11 +13,14 @@ dense. :class:`FilmDamage` draws the damage for the frame and cuts it at the ima
 * the frame is the image given to the pipeline (default); with ``scan_scale=S`` (px, a range
   ``(lo, hi)``, or ``"35mm@4000dpi"``) that image is itself a crop of a 3:2 frame of short side S,
   and with ``frame_shape=(H, W)`` of a frame of that shape, placed at random (seeded);
-* where the transformed image sits in the pipeline's input comes from the crops before it, which
-  albumentations records with ``A.Compose(..., save_applied_params=True)`` (any transform that
-  records ``crop_coords``: RandomCrop, CenterCrop, Crop, ...). Pixel-level transforms before it are
-  fine; a geometric one other than a crop (flip, resize, rotation) breaks the link, so the image's
-  place is then drawn at random in the frame, as it is without the record.
+* where the transformed image sits in the pipeline's input comes from the transforms before it,
+  which albumentations records with ``A.Compose(..., save_applied_params=True)``: crops (any
+  transform that records ``crop_coords``: RandomCrop, CenterCrop, Crop, ...) move its box, and
+  flips, transposes and 90° turns (HorizontalFlip, VerticalFlip, Transpose, RandomRotate90, D4) turn
+  it: the damage is the frame's damage in that box, turned the same way
+  (:mod:`dustbench.pipeline_place`). Pixel-level transforms are fine; one that resizes, rotates by
+  another angle or warps (Resize, RandomResizedCrop, Rotate, Affine) before FilmDamage is an error
+  naming it, not a silent guess.
 
 Outputs: ``image`` (damaged, same dtype and layout as the input: uint8/uint16/float32, grey or RGB),
 ``clean`` (the input), ``mask`` (float32 H×W opacity), ``labels`` (uint8 H×W family ids, see
@@ -42,6 +45,7 @@ import numpy as np
 
 from .errors import DustbenchError
 from .io import check_image
+from .pipeline_place import follow, from_box, to_box
 from .synth import regenerate
 from .synth.crop import crop_params
 from .synth.params import sample_params
@@ -52,7 +56,7 @@ try:  # albumentations is optional: the transform is a DualTransform when it is 
 except ImportError:  # pragma: no cover - exercised where albumentations is missing
     _Base = None
 
-__all__ = ["FilmDamage", "replay", "recorded_box"]
+__all__ = ["FilmDamage", "replay"]
 
 
 class _Plain:
@@ -70,44 +74,12 @@ class _Plain:
         return self.apply_with_params(self.params, **data)
 
 
-def recorded_box(applied, shape) -> tuple[tuple[int, int], tuple | None] | None:
-    """From albumentations' ``applied_transforms`` and the current image's shape: the shape of the
-    pipeline's input and the image's box ``(y0, x0, h, w)`` in it, the box None when a geometric
-    transform other than a crop came first (the place is lost); None when nothing was recorded."""
-    if applied is None:
-        return None
-    y0 = x0 = 0
-    first, lost = None, False
-    for name, params in applied:
-        if "crop_coords" in params and not params.get("pad_params"):
-            first = first or tuple(params["shape"][:2])
-            cx0, cy0 = params["crop_coords"][:2]
-            y0, x0 = y0 + int(cy0), x0 + int(cx0)
-        elif not _pixel_only(name):
-            first, lost = first or tuple(params.get("shape", shape)[:2]), True
-    h, w = int(shape[0]), int(shape[1])
-    return (first or (h, w)), (None if lost else (y0, x0, h, w))
-
-
 def _pixel_only(name: str) -> bool:
     """Whether the albumentations transform ``name`` leaves geometry alone (an ImageOnlyTransform)."""
     import albumentations as A  # deferred: only reached when albumentations recorded the pipeline
 
     cls = getattr(A, name, None)
     return cls is not None and issubclass(cls, A.ImageOnlyTransform)
-
-
-def _place(found, shape, rng: np.random.Generator):
-    """(pipeline input shape, the image's box in it, how the box was known: recorded / drawn / whole)."""
-    h, w = int(shape[0]), int(shape[1])
-    if found is None:
-        return (h, w), (0, 0, h, w), "whole"
-    source, box = found
-    if box is not None:
-        return source, box, "recorded"
-    if source[0] < h or source[1] < w:  # resized up: the image no longer fits its source
-        return (h, w), (0, 0, h, w), "whole"
-    return source, (int(rng.integers(0, source[0] - h + 1)), int(rng.integers(0, source[1] - w + 1)), h, w), "drawn"
 
 
 def _number(name: str, value, low: float, high: float, low_open: bool = False) -> float:
@@ -186,8 +158,13 @@ class FilmDamage(_Base or _Plain):
         rng, seed = self._sample_rng(data)
         record = {"seed": seed, "applied": self.damage_p >= 1 or bool(rng.random() < self.damage_p)}
         if record["applied"]:
-            source, box, place = _place(recorded_box(data.get("applied_transforms"), image.shape), image.shape, rng)
-            record.update(self._damage(rng, source, box), place=place)
+            place = follow(data.get("applied_transforms"), image.shape, _pixel_only)
+            h, w = image.shape[:2]
+            source, box = ((h, w), (0, 0, h, w)) if place is None else (place.source, place.box)
+            record.update(self._damage(rng, source, box), place="whole" if place is None else "recorded")
+            if place is not None and place.turned:  # flipped or turned since the crop: draw in the box, turn after
+                view = place.view()
+                record["view"] = {**view, "offset": [view["offset"][0] - box[0], view["offset"][1] - box[1]]}
         return {"damage": record}
 
     def _damage(self, rng: np.random.Generator, source, box) -> dict:
@@ -210,7 +187,12 @@ class FilmDamage(_Base or _Plain):
         image = np.asarray(data["image"])
         record = params["damage"]
         out = dict(data)
-        if record["applied"]:
+        if record["applied"] and record.get("view"):
+            view, shape = record["view"], image.shape[:2]
+            s = regenerate(to_box(image, view, record["params"]["image_shape"]), record["params"])
+            out.update(image=from_box(s.damaged, view, shape), mask=from_box(s.mask, view, shape),
+                       labels=from_box(s.labels, view, shape))
+        elif record["applied"]:
             s = regenerate(image, record["params"])
             out.update(image=s.damaged, mask=s.mask, labels=s.labels)
         else:
@@ -234,6 +216,9 @@ def replay(image: np.ndarray, damage_params) -> dict:
     if not (isinstance(made_for, list) and len(made_for) == 2 and isinstance(record["params"].get("groups", []), list)) \
             if record["applied"] else False:
         raise DustbenchError("replay: damage_params has no image_shape [height, width] or groups list")
+    view = record.get("view") if record["applied"] else None
+    if view and view["matrix"][0][1] != 0:  # turned by 90°: the box is the image's transpose
+        made_for = list(made_for)[::-1]
     if list(made_for) != list(image.shape[:2]):
         raise DustbenchError(f"replay: the record was made for a {made_for[0]}×{made_for[1]} image, not "
                              f"{image.shape[0]}×{image.shape[1]}")

@@ -15,7 +15,7 @@ from dustbench.errors import DustbenchError  # noqa: E402
 from dustbench.io import read_image  # noqa: E402
 from dustbench.sources import builtin_sources  # noqa: E402
 from dustbench.synth.crop import crop_params  # noqa: E402
-from dustbench.transforms import FilmDamage, recorded_box, replay  # noqa: E402
+from dustbench.transforms import FilmDamage, replay  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -126,15 +126,38 @@ def test_explicit_frame_shape_places_the_crop_in_that_frame(frame):
         FilmDamage("dust_fine", frame_shape=(100, 100), scan_scale=3000)
 
 
-def test_pipeline_records_lost_by_a_geometric_transform():
+def test_geometry_the_damage_cannot_follow_is_an_error_naming_it(frame):
+    """A resize or a free rotation before FilmDamage used to drop the record and damage a random place
+    silently; now the pipeline stops with the transform's name."""
     A = _albumentations()
-    applied = [("HorizontalFlip", {"shape": (300, 450, 3)}), ("RandomCrop", {"shape": (300, 450, 3),
-                                                                            "crop_coords": (10, 20, 110, 70)})]
-    assert recorded_box(applied, (50, 100, 3)) == ((300, 450), None)  # flipped first: the place is lost
-    assert recorded_box(applied[1:] + [("GaussNoise", {"shape": (50, 100, 3)})], (50, 100, 3)) == \
-        ((300, 450), (20, 10, 50, 100))
-    assert recorded_box(None, (50, 100)) is None
+    for geometric in (A.Resize(100, 150), A.RandomResizedCrop((64, 64), p=1), A.Rotate(limit=30, p=1)):
+        aug = A.Compose([geometric, FilmDamage("negative_scan_heavy", seed=0)], save_applied_params=True, seed=1)
+        with pytest.raises(DustbenchError, match=f"cannot follow {type(geometric).__name__}"):
+            aug(image=frame)
     assert issubclass(FilmDamage, A.DualTransform)
+
+
+TURNS = ["HorizontalFlip", "VerticalFlip", "Transpose", "RandomRotate90", "D4"]
+
+
+@pytest.mark.parametrize("turn", TURNS)
+def test_flips_and_turns_after_a_crop_carry_the_frames_damage(frame, turn):
+    """The issue's case: Crop, then HorizontalFlip (or any 90° turn), then FilmDamage used to damage a
+    random place; now it is the frame's damage in the crop's box, turned as the crop was."""
+    A = _albumentations()
+    for seed in range(3):
+        aug = A.Compose([A.Crop(40, 30, 200, 130), getattr(A, turn)(p=1), FilmDamage("negative_scan_heavy", seed=7)],
+                        save_applied_params=True, seed=seed)
+        out = aug(image=frame)
+        record = json.loads(out["damage_params"])
+        assert record["place"] == "recorded" and record["params"]["crop"]["box"] == [30, 40, 100, 160]
+        frame_params = sample_params("negative_scan_heavy", frame.shape, np.random.default_rng(record["seed"]))
+        full = regenerate(frame, frame_params)
+        # the same turn, applied by albumentations to the whole frame's damaged crop, gives our output
+        again = A.Compose([A.Crop(40, 30, 200, 130), getattr(A, turn)(p=1)], seed=seed)
+        want = again(image=full.damaged, mask=full.labels)
+        assert np.array_equal(out["image"], want["image"]) and np.array_equal(out["labels"], want["mask"])
+        assert np.array_equal(replay(out["clean"], out["damage_params"])["image"], out["image"])
 
 
 def test_probability_and_undamaged_samples(frame):
