@@ -24,8 +24,9 @@ dense. :class:`FilmDamage` draws the damage for the frame and cuts it at the ima
 
 Outputs: ``image`` (damaged, same dtype and layout as the input: uint8/uint16/float32, grey or RGB),
 ``clean`` (the input), ``mask`` (float32 H×W opacity), ``labels`` (uint8 H×W family ids, see
-``dustbench.FAMILIES``) and ``damage_params`` (JSON text, collate-friendly): the seed, the frame, the
-box and the synthesis record, which :func:`replay` turns back into the same sample. Transforms after
+``dustbench.FAMILIES``) and ``damage_params`` (a dict; ``params_as="json"`` for text a DataLoader's
+default collate batches): the seed, the frame, the box and the synthesis record, which
+:func:`replay` turns back into the same sample. Transforms after
 it see ``mask`` as a mask; declare ``additional_targets={"clean": "image", "labels": "mask"}`` in
 ``A.Compose`` so they transform ``clean`` and ``labels`` too.
 
@@ -114,11 +115,12 @@ class FilmDamage(_Base or _Plain):
     (at most one; neither = the input is the frame); ``size_scale`` / ``opacity_scale``: the
     augmentation factors of :func:`~dustbench.synth.crop.crop_params`; ``p``: probability of damage
     (an undamaged sample still gets ``clean``, an empty ``mask`` and ``labels``); ``seed``: see the
-    module doc.
+    module doc; ``params_as``: ``damage_params`` as a ``"dict"`` (default, as albumentations records
+    its own) or as ``"json"`` text, which a torch DataLoader's default collate can batch.
     """
 
     def __init__(self, presets="*_scan_*", scan_scale=None, frame_shape=None, size_scale: float = 1.0,
-                 opacity_scale: float = 1.0, p: float = 1.0, seed=None):
+                 opacity_scale: float = 1.0, p: float = 1.0, seed=None, params_as: str = "dict"):
         super().__init__(p=1.0)  # the probability is drawn here, from the sample's own generator
         if scan_scale is not None and frame_shape is not None:
             raise DustbenchError("FilmDamage: give scan_scale or frame_shape, not both")
@@ -131,12 +133,15 @@ class FilmDamage(_Base or _Plain):
         self.frame_shape = None if frame_shape is None else _frame_shape(frame_shape)
         self.size_scale, self.opacity_scale, self.damage_p, self.seed = size_scale, opacity_scale, p, seed
         self._rng = None if seed is None else np.random.default_rng(seed)
+        if params_as not in ("dict", "json"):
+            raise DustbenchError(f"FilmDamage: params_as must be 'dict' or 'json', got {params_as!r}")
+        self.params_as = params_as
 
     def get_base_init_args(self) -> dict:
         return {"p": self.damage_p}
 
     def get_transform_init_args_names(self):
-        return ("presets", "scan_scale", "frame_shape", "size_scale", "opacity_scale", "seed")
+        return ("presets", "scan_scale", "frame_shape", "size_scale", "opacity_scale", "seed", "params_as")
 
     @property
     def targets_as_params(self):
@@ -197,7 +202,7 @@ class FilmDamage(_Base or _Plain):
             out.update(image=s.damaged, mask=s.mask, labels=s.labels)
         else:
             out.update(mask=np.zeros(image.shape[:2], np.float32), labels=np.zeros(image.shape[:2], np.uint8))
-        out.update(clean=image, damage_params=json.dumps(record))
+        out.update(clean=image, damage_params=json.dumps(record) if self.params_as == "json" else record)
         return out
 
 

@@ -33,7 +33,7 @@ def test_crop_in_compose_is_the_frames_damage_cut_there(frame, preset):
     aug = A.Compose([A.RandomCrop(128, 160), FilmDamage(preset, seed=3)], save_applied_params=True, seed=0)
     for _ in range(3):
         out = aug(image=frame)
-        record = json.loads(out["damage_params"])
+        record = out["damage_params"]
         x0, y0, x1, y1 = out["applied_transforms"][0][1]["crop_coords"]  # where RandomCrop cut
         assert record["place"] == "recorded" and record["params"]["crop"]["box"] == [y0, x0, y1 - y0, x1 - x0]
         # the whole frame damaged from the same seed, then cut where the crop was taken
@@ -82,7 +82,7 @@ def test_damage_seed_fixes_one_sample_whatever_came_before(frame):
     t(image=frame)  # the transform's own stream moves on
     again = FilmDamage("negative_scan_medium", scan_scale=3780, seed=99)(image=frame, damage_seed=(2, 17))
     assert np.array_equal(first["image"], again["image"])
-    assert json.loads(first["damage_params"])["seed"] == [2, 17]
+    assert first["damage_params"]["seed"] == [2, 17]
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "uint16", "float32"])
@@ -99,7 +99,7 @@ def test_dtypes_layouts_and_replay(frame, dtype, layout):
     changed = np.abs(out["image"].astype(np.float64) - img).reshape(*img.shape[:2], -1).max(axis=2) > 0
     assert not (changed & (out["mask"] == 0)).any()  # nothing changes outside the damage
     # a fixed scan scale on the whole image is synthesize(..., scan_scale=S) from the same seed
-    record = json.loads(out["damage_params"])
+    record = out["damage_params"]
     ref = synthesize(img, "negative_scan_heavy", np.random.default_rng(record["seed"]), scan_scale=2268)
     assert np.array_equal(out["image"], ref.damaged)
     assert np.array_equal(replay(img, out["damage_params"])["image"], out["image"])
@@ -111,7 +111,7 @@ def test_explicit_frame_shape_places_the_crop_in_that_frame(frame):
     aug = A.Compose([A.RandomCrop(100, 120), FilmDamage("negative_scan_heavy", frame_shape=shape, seed=2)],
                     save_applied_params=True, seed=1)
     out = aug(image=frame)
-    record = json.loads(out["damage_params"])
+    record = out["damage_params"]
     x0, y0 = out["applied_transforms"][0][1]["crop_coords"][:2]
     rng = np.random.default_rng(record["seed"])
     fy, fx = int(rng.integers(0, shape[0] - frame.shape[0] + 1)), int(rng.integers(0, shape[1] - frame.shape[1] + 1))
@@ -149,7 +149,7 @@ def test_flips_and_turns_after_a_crop_carry_the_frames_damage(frame, turn):
         aug = A.Compose([A.Crop(40, 30, 200, 130), getattr(A, turn)(p=1), FilmDamage("negative_scan_heavy", seed=7)],
                         save_applied_params=True, seed=seed)
         out = aug(image=frame)
-        record = json.loads(out["damage_params"])
+        record = out["damage_params"]
         assert record["place"] == "recorded" and record["params"]["crop"]["box"] == [30, 40, 100, 160]
         frame_params = sample_params("negative_scan_heavy", frame.shape, np.random.default_rng(record["seed"]))
         full = regenerate(frame, frame_params)
@@ -163,7 +163,7 @@ def test_flips_and_turns_after_a_crop_carry_the_frames_damage(frame, turn):
 def test_probability_and_undamaged_samples(frame):
     t = FilmDamage("negative_scan_heavy", p=0.5, seed=0)
     outs = [t(image=frame) for _ in range(20)]
-    applied = [json.loads(o["damage_params"])["applied"] for o in outs]
+    applied = [o["damage_params"]["applied"] for o in outs]
     assert 0 < sum(applied) < 20
     for o, a in zip(outs, applied):
         if not a:
@@ -175,7 +175,7 @@ def test_torch_dataset_and_default_collate(frame):
 
     class Crops(torch.utils.data.Dataset):
         def __init__(self):
-            self.damage = FilmDamage("*_scan_*", scan_scale=3780)
+            self.damage = FilmDamage("*_scan_*", scan_scale=3780, params_as="json")  # collated as text
 
         def __len__(self):
             return 4
@@ -201,11 +201,21 @@ def test_works_without_albumentations():
             "img = np.full((64, 96, 3), 120, np.uint8)\n"
             "out = FilmDamage('negative_scan_heavy', scan_scale=500, seed=3)(image=img)\n"
             "print(FilmDamage.__mro__[1].__name__, "
-            "int(out['image'].astype(int).sum()), json.loads(out['damage_params'])['seed'])")
+            "int(out['image'].astype(int).sum()), out['damage_params']['seed'])")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     base, total, seed = res.stdout.split()
     img = np.full((64, 96, 3), 120, np.uint8)
     out = FilmDamage("negative_scan_heavy", scan_scale=500, seed=3)(image=img)
-    assert base == "_Plain" and int(seed) == json.loads(out["damage_params"])["seed"]
+    assert base == "_Plain" and int(seed) == out["damage_params"]["seed"]
     assert int(total) == int(out["image"].astype(int).sum())
+
+
+def test_damage_params_is_a_dict_or_json_on_request(frame):
+    """albumentations users read parameters as dicts; a torch DataLoader's default collate needs text."""
+    crop = np.ascontiguousarray(frame[:64, :64])
+    as_dict = FilmDamage("negative_scan_heavy", seed=1)(image=crop)["damage_params"]
+    as_json = FilmDamage("negative_scan_heavy", seed=1, params_as="json")(image=crop)["damage_params"]
+    assert isinstance(as_dict, dict) and json.loads(as_json) == json.loads(json.dumps(as_dict))
+    with pytest.raises(DustbenchError, match="params_as"):
+        FilmDamage("negative_scan_heavy", params_as="yaml")
