@@ -119,6 +119,33 @@ def main():
     print(f"  SSIM ours - BasicSR (Y, y_only) = {ssim(a, b, luminance_only=True) - yb:+.2e}")
     y_ssim = ssim(a, b, luminance_only=True)
     print(f"  SSIM RGB vs Y (ours)           = {ssim(a, b):.6f} vs {y_ssim:.6f}")
+    bench_torch_batch(args.repeats)
+
+
+def bench_torch_batch(repeats: int, shape=(16, 3, 256, 256), threads: int = 2) -> None:
+    """The differentiable torch path (dustbench.torch_metrics) against torchmetrics on one float32 batch."""
+    import torch
+    try:
+        from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+    except ImportError:
+        print("\ntorch batch: torchmetrics is not installed (the dev extra installs it); skipped")
+        return
+    from dustbench import torch_metrics as tm
+
+    torch.set_num_threads(threads)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(*shape, generator=g)
+    y = (x + 0.05 * torch.randn(*shape, generator=g)).clamp(0, 1)
+    fns = {"SSIM ours": lambda p, q: tm.ssim(p, q), "SSIM torchmetrics": lambda p, q:
+           structural_similarity_index_measure(q, p, data_range=1.0),
+           "PSNR ours": lambda p, q: tm.psnr(p, q), "PSNR torchmetrics": lambda p, q:
+           peak_signal_noise_ratio(q, p, data_range=1.0, dim=(1, 2, 3))}
+    t = interleaved(fns, x, y, repeats)
+    print(f"\ntorch batch {tuple(shape)} float32, {threads} torch threads (best of {repeats}):")
+    for metric in ("SSIM", "PSNR"):
+        ours, theirs = min(t[f"{metric} ours"]), min(t[f"{metric} torchmetrics"])
+        print(f"  {metric}: ours {ours * 1e3:.1f} ms, torchmetrics {theirs * 1e3:.1f} ms -> "
+              f"{theirs / ours:.2f}x ({'MET' if ours <= theirs else 'MISSED'}: at least torchmetrics' speed)")
 
 
 if __name__ == "__main__":

@@ -63,3 +63,32 @@ def test_bad_inputs_are_one_line_errors():
         tm.ssim((x * 255).to(torch.uint8), (y * 255).to(torch.uint8))
     with pytest.raises(MetricInputError, match="at least 11"):
         tm.ssim(x[..., :8, :8], y[..., :8, :8])
+
+
+def test_masked_metrics_match_the_numpy_path_and_carry_gradients():
+    from dustbench.metrics import masked_metrics
+    x, y = _pair(shape=(3, 3, 40, 50))
+    g = torch.Generator().manual_seed(3)
+    mask = (torch.rand(3, 40, 50, generator=g) > 0.97).float()
+    mask[2] = 0  # an image without damage: psnr_in is NaN on both paths
+    got = tm.masked_metrics(x, y, mask, reduction="none")
+    for i in range(3):
+        want = masked_metrics(x[i].permute(1, 2, 0).numpy(), y[i].permute(1, 2, 0).numpy(), mask[i].numpy())
+        for key, value in want.items():
+            assert got[key][i].item() == pytest.approx(value, abs=1e-10, nan_ok=True), (i, key)
+    z = y.clone().requires_grad_(True)
+    tm.masked_metrics(x[:2], z[:2], mask[:2])["psnr_in"].backward()
+    assert z.grad.abs().sum() > 0
+
+
+def test_agrees_with_torchmetrics():
+    """torchmetrics, a well-kept independent implementation: PSNR equal; SSIM's map equal on the
+    windows inside the image (torchmetrics also averages over reflect-padded border windows)."""
+    fm = pytest.importorskip("torchmetrics.functional.image")
+    x, y = _pair()
+    np.testing.assert_allclose(tm.psnr(x, y, reduction="none").numpy(),
+                               fm.peak_signal_noise_ratio(y, x, data_range=1.0, reduction="none", dim=(1, 2, 3)).numpy(),
+                               atol=1e-10)
+    _, full = fm.structural_similarity_index_measure(y, x, data_range=1.0, return_full_image=True)
+    inside = full[..., 5:-5, 5:-5].flatten(1).mean(1)
+    np.testing.assert_allclose(tm.ssim(x, y, reduction="none").numpy(), inside.numpy(), atol=1e-10)
