@@ -43,16 +43,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
 
 from .errors import DustbenchError
+from .model_archive import UnsafeModelError, _read, _unsafe, open_archive, read_model_file  # noqa: F401  (re-exported)
 from .model_ops import ALLOWED_HIGHER_ORDER, allowed_op
-
-
-class UnsafeModelError(DustbenchError):
-    """A model file was refused because loading it could run code it carries."""
-
-
-def _unsafe(path, why: str) -> UnsafeModelError:
-    return UnsafeModelError(f"{path}: refusing to load it, refused as unsafe: {why}; nothing in it was "
-                            "run (see README, Safety)")
 
 
 # -- pickles ----------------------------------------------------------------------------------------
@@ -84,65 +76,6 @@ def load_weights(source, where, map_location="cpu"):
         brief = " ".join(str(exc).split())[:200] or type(exc).__name__
         raise DustbenchError(f"{where}: not a readable torch file (corrupt, truncated or another format: "
                              f"{brief})") from None
-
-
-# -- zip archives -----------------------------------------------------------------------------------
-_EOCD_SIZE = 22  # end-of-central-directory record without a comment
-
-
-def open_archive(path) -> zipfile.ZipFile:
-    """``path`` as a :class:`zipfile.ZipFile` whose every member torch's zip reader (miniz) finds
-    under the same name with the same bytes; anything that could be read two ways is refused.
-
-    miniz looks names up case-insensitively and reads the central directory where the end record
-    says it is, while :mod:`zipfile` keeps the last of duplicate names, cuts names at a NUL and
-    allows data before the archive: each is a way for a check to read one copy and torch another.
-    """
-    path = Path(path)
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, UnicodeDecodeError, ValueError) as exc:
-        raise DustbenchError(f"{path}: not a readable zip archive ({exc})") from None
-    try:
-        _check_layout(archive, path)
-        _check_names(archive.infolist(), path)
-    except BaseException:
-        archive.close()
-        raise
-    return archive
-
-
-def _check_layout(archive: zipfile.ZipFile, path) -> None:
-    """The central directory starts where the end record says and the end record ends the file."""
-    fp = archive.fp
-    end = zipfile._EndRecData(fp)  # what zipfile itself read; None cannot happen after it opened
-    size = fp.seek(0, io.SEEK_END)
-    if end is None or end[zipfile._ECD_COMMENT_SIZE] or end[zipfile._ECD_LOCATION] + _EOCD_SIZE != size:
-        raise _unsafe(path, "its zip end record is not at the end of the file (a comment or trailing data)")
-    if archive.start_dir != end[zipfile._ECD_OFFSET]:
-        raise _unsafe(path, "data precedes its zip archive, so zip readers disagree on where members are")
-    if end[zipfile._ECD_ENTRIES_TOTAL] != len(archive.infolist()):
-        raise _unsafe(path, "its zip directory holds another number of members than its end record says")
-
-
-def _check_names(infos, path) -> None:
-    """Every name plain, relative and unique, also after case folding (miniz compares that way)."""
-    seen: set = set()
-    for info in infos:
-        name = info.orig_filename  # before zipfile cut it at a NUL
-        raw = name.encode("utf-8" if info.flag_bits & 0x800 else "cp437")
-        parts = name.rstrip("/").split("/")
-        if name != info.filename or "\\" in name or name.startswith("/") or \
-                any(p in ("", ".", "..") for p in parts) or any(ord(c) < 32 for c in name):
-            raise _unsafe(path, f"zip member {name!r} is not a plain relative name")
-        if info.flag_bits & 0x1:
-            raise _unsafe(path, f"zip member {name!r} is encrypted")
-        keys = {("text", name.casefold()), ("bytes", raw.lower())}
-        if keys & seen:
-            raise _unsafe(path, f"zip member {name!r} appears twice (zip readers may pick different copies)")
-        seen |= keys
-
-
 
 
 def _refused_op(path, op: str) -> UnsafeModelError:
@@ -185,7 +118,7 @@ def _check_code(archive: zipfile.ZipFile, path) -> None:
     """torch runs ``__setstate__`` while it loads a TorchScript file, before any check can see
     the loaded module: refuse code that defines it."""
     for name in archive.namelist():  # lower(): torch finds code/x.py under CODE/X.PY too
-        if "/code/" in name.lower() and b"__setstate__" in archive.read(name):
+        if "/code/" in name.lower() and b"__setstate__" in _read(archive, name, path):
             raise _unsafe(path, f"{name} defines __setstate__, code that torch runs while loading the file")
 
 
@@ -194,10 +127,11 @@ def load_script_module(path, map_location=None, extra_files=None):
     ``__setstate__`` and calls only allowed operators (checked before it runs anything else)."""
     import torch
 
-    with open_archive(path) as archive:
+    data = read_model_file(path)
+    with open_archive(path, data) as archive:
         _check_code(archive, path)
     extra_files = {} if extra_files is None else extra_files  # torch fills it in
-    module = torch.jit.load(str(path), map_location=map_location, _extra_files=extra_files)
+    module = torch.jit.load(io.BytesIO(data), map_location=map_location, _extra_files=extra_files)
     check_script_module(module, path)
     return module
 
@@ -260,7 +194,7 @@ def _members(archive: zipfile.ZipFile, path) -> tuple[str, dict[str, str]]:
 
 def _check_payloads(archive: zipfile.ZipFile, top: str, rel: str, kind: str, path) -> None:
     try:
-        config = json.loads(archive.read(f"{top}/{rel}"))["config"]
+        config = json.loads(_read(archive, f"{top}/{rel}", path))["config"]
         items = list(config.items())
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise DustbenchError(f"{path}: unreadable {rel} ({exc})") from None
@@ -351,7 +285,7 @@ def _check_target(target: str, path) -> None:
 
 def _check_program(archive: zipfile.ZipFile, top: str, rel: str, path) -> None:
     try:
-        program = json.loads(archive.read(f"{top}/{rel}"))
+        program = json.loads(_read(archive, f"{top}/{rel}", path))
     except ValueError as exc:
         raise DustbenchError(f"{path}: unreadable {rel} ({exc})") from None
     if not isinstance(program, dict):
@@ -367,12 +301,13 @@ def _check_program(archive: zipfile.ZipFile, top: str, rel: str, path) -> None:
             _check_expression(value, path, "shape expression")
 
 
-def check_export_archive(path) -> None:
-    """Raise :class:`UnsafeModelError` unless ``path`` is a plain torch.export archive (see module doc)."""
+def check_export_archive(path, data: bytes | None = None) -> None:
+    """Raise :class:`UnsafeModelError` unless ``path`` (or its bytes ``data``) is a plain torch.export
+    archive (see module doc)."""
     path = Path(path)
-    with open_archive(path) as archive:
+    with open_archive(path, data) as archive:
         top, members = _members(archive, path)
-        if archive.read(f"{top}/archive_format").strip() != b"pt2":
+        if _read(archive, f"{top}/archive_format", path).strip() != b"pt2":
             raise _unsafe(path, "its archive_format is not 'pt2'")
         models = [rel for rel, kind in members.items() if kind == "model"]
         if not models:
@@ -410,7 +345,8 @@ def load_export_program(path):
     """``(program, module)`` of a checked torch.export archive (:func:`check_export_archive` first)."""
     import torch
 
-    check_export_archive(path)
+    data = read_model_file(path)
+    check_export_archive(path, data)
     with _weights_only_torch_load():
-        program = torch.export.load(str(path))
+        program = torch.export.load(io.BytesIO(data))
         return program, program.module()

@@ -284,3 +284,25 @@ def test_memory_escaping_internals_are_not_on_the_allow_list(module, op, tmp_pat
     torch.jit.script(module.eval()).save(str(path))
     with pytest.raises(UnsafeModelError, match=op):
         load_model_file(path)
+
+
+def test_an_oversized_member_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    """A zip bomb in place of code: refused by its declared size (limit lowered here to stay fast)."""
+    import dustbench.model_archive as model_archive
+    path = tmp_path / "big.pt"
+    torch.jit.script(nn.Conv2d(3, 3, 1)).save(str(path))
+    monkeypatch.setattr(model_archive, "_MEMBER_LIMIT", 64)
+    with pytest.raises(UnsafeModelError, match="claims .* bytes"):
+        load_model_file(path)
+
+
+def test_torch_loads_the_very_bytes_that_were_checked(tmp_path, monkeypatch):
+    """Read once: torch gets the checked bytes, not the path (a file swapped in between is not read)."""
+    import io as _io
+    path = tmp_path / "ok.pt"
+    torch.jit.script(nn.Conv2d(3, 3, 1)).save(str(path))
+    seen = []
+    original = torch.jit.load
+    monkeypatch.setattr(torch.jit, "load", lambda f, *a, **k: seen.append(type(f)) or original(f, *a, **k))
+    load_model_file(path)(np.full((8, 8, 3), 0.5, np.float32))
+    assert seen == [_io.BytesIO]
