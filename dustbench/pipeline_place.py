@@ -1,13 +1,16 @@
 """Where an image sits in its pipeline's input, followed through albumentations' recorded transforms.
 
 ``A.Compose(..., save_applied_params=True)`` records each transform with the shape it received and
-its parameters. Crops move the image's box, and flips, transposes and 90° rotations (HorizontalFlip,
-VerticalFlip, Transpose, RandomRotate90, D4) turn it, so every pixel of the current image is still a
-pixel of the input: ``p_input = M @ p + t`` with ``M`` a signed permutation (:class:`Place`).
-:class:`~dustbench.transforms.FilmDamage` draws the damage for the input-oriented box and turns it
-as the image was turned. A transform that resizes, rotates by other angles or warps (Resize,
-RandomResizedCrop, Rotate, Affine, ...) cannot be followed: that is an error naming it, never a
-silent guess.
+its parameters. Crops move the image's box; flips, transposes and 90° turns (HorizontalFlip,
+VerticalFlip, Transpose, RandomRotate90, D4) turn it; resizes (Resize, RandomResizedCrop,
+LongestMaxSize, SmallestMaxSize, RandomScale, ...) scale it. So a point of the current image is a
+point of the input, ``p_input = A @ p + t`` in pixel-corner coordinates, with ``A`` a signed
+permutation times per-axis scales (:class:`Place`). :class:`~dustbench.transforms.FilmDamage` draws
+the frame's damage for the input box at the current image's resolution (presets are fractions of
+the short side, so rendering at another size is scaling) and turns it as the image was turned. A
+resize that changes the aspect ratio keeps each artifact's shape (a round speck stays round) while
+its position follows. A transform that rotates by other angles or warps (Rotate, Affine,
+Perspective, ...) cannot be followed: an error naming it, never a silent guess.
 """
 from __future__ import annotations
 
@@ -17,52 +20,45 @@ import numpy as np
 
 from .errors import DustbenchError
 
-_FLIP_H, _FLIP_V = np.array([[1, 0], [0, -1]]), np.array([[-1, 0], [0, 1]])
-_SWAP, _ROT90 = np.array([[0, 1], [1, 0]]), np.array([[0, 1], [-1, 0]])
+# Each turn in corner coordinates: p_old = T @ p_new + offset (a function of the old shape h, w).
+_TURN = {"hflip": (np.array([[1, 0], [0, -1]]), lambda h, w: (0, w), False),
+         "vflip": (np.array([[-1, 0], [0, 1]]), lambda h, w: (h, 0), False),
+         "transpose": (np.array([[0, 1], [1, 0]]), lambda h, w: (0, 0), True),
+         "rot90": (np.array([[0, 1], [-1, 0]]), lambda h, w: (0, w), True)}  # np.rot90 once: new[i,j] = old[j, w-1-i]
 # albumentations' D4 elements as steps on the image (its geometric functional's d4 table)
-_D4 = {"e": (), "r90": (("rot90", 1),), "r180": (("rot90", 2),), "r270": (("rot90", 3),), "v": (("vflip", 0),),
-       "h": (("hflip", 0),), "t": (("transpose", 0),), "hvt": (("rot90", 2), ("transpose", 0))}
-_TURNS = {"HorizontalFlip": (("hflip", 0),), "VerticalFlip": (("vflip", 0),), "Transpose": (("transpose", 0),)}
+_D4 = {"e": (), "r90": ("rot90",), "r180": ("rot90",) * 2, "r270": ("rot90",) * 3, "v": ("vflip",), "h": ("hflip",),
+       "t": ("transpose",), "hvt": ("rot90", "rot90", "transpose")}
+_TURNS = {"HorizontalFlip": ("hflip",), "VerticalFlip": ("vflip",), "Transpose": ("transpose",)}
+# Transforms that only resize (and may crop, recording crop_coords): followed as a scale.
+RESIZES = ("Resize", "RandomResizedCrop", "RandomSizedCrop", "LongestMaxSize", "SmallestMaxSize", "RandomScale",
+           "CropAndResize")
 
 
 @dataclass(frozen=True)
 class Place:
-    """The current image (``shape``) in the pipeline input (``source``): ``p_input = M @ p + t``."""
+    """The current image (``shape``) in the pipeline input (``source``): ``p_input = A @ p + t``."""
 
     source: tuple[int, int]
     shape: tuple[int, int]
-    M: tuple = ((1, 0), (0, 1))
-    t: tuple = (0, 0)
+    A: tuple = ((1.0, 0.0), (0.0, 1.0))
+    t: tuple = (0.0, 0.0)
 
     @property
     def box(self) -> tuple[int, int, int, int]:
-        """``(y0, x0, h, w)`` of the input pixels the image shows (its own size, turned)."""
-        corners = np.array(self.M) @ np.array([[0, 0, self.shape[0] - 1, self.shape[0] - 1],
-                                               [0, self.shape[1] - 1, 0, self.shape[1] - 1]]) + np.array(self.t)[:, None]
-        (y0, x0), (y1, x1) = corners.min(1), corners.max(1)
-        return int(y0), int(x0), int(y1 - y0 + 1), int(x1 - x0 + 1)
+        """``(y0, x0, h, w)`` of the input pixels the image shows."""
+        h, w = self.shape
+        corners = np.array(self.A) @ np.array([[0, 0, h, h], [0, w, 0, w]], float) + np.array(self.t)[:, None]
+        (y0, x0), (y1, x1) = np.rint(corners.min(1)).astype(int), np.rint(corners.max(1)).astype(int)
+        return int(y0), int(x0), max(1, int(y1 - y0)), max(1, int(x1 - x0))
+
+    @property
+    def matrix(self) -> list[list[int]]:
+        """The turn alone: ``A``'s signed permutation."""
+        return np.sign(np.rint(np.array(self.A) * 1e6)).astype(int).tolist()
 
     @property
     def turned(self) -> bool:
-        return tuple(map(tuple, self.M)) != ((1, 0), (0, 1))
-
-    def view(self) -> dict:
-        """For the damage record: how the box's pixels map onto the image's."""
-        return {"matrix": [list(r) for r in self.M], "offset": [int(v) for v in self.t]}
-
-
-def _step(M: np.ndarray, t: np.ndarray, shape: tuple[int, int], op: str, k: int):
-    """Compose one turn of an image of ``shape``: new (M, t, shape)."""
-    h, w = shape
-    if op == "hflip":
-        return M @ _FLIP_H, M @ np.array([0, w - 1]) + t, shape
-    if op == "vflip":
-        return M @ _FLIP_V, M @ np.array([h - 1, 0]) + t, shape
-    if op == "transpose":
-        return M @ _SWAP, t, (w, h)
-    for _ in range(k % 4):  # np.rot90 once: new[i, j] = old[j, w - 1 - i]
-        M, t, (h, w) = M @ _ROT90, M @ np.array([0, w - 1]) + t, (w, h)
-    return M, t, (h, w)
+        return self.matrix != [[1, 0], [0, 1]]
 
 
 def follow(applied, shape, pixel_only) -> Place | None:
@@ -70,48 +66,50 @@ def follow(applied, shape, pixel_only) -> Place | None:
     ``pixel_only(name)`` says whether a transform leaves geometry alone."""
     if applied is None:
         return None
-    M, t, current, source = np.eye(2, dtype=int), np.zeros(2, dtype=int), None, None
+    A, t, current, source = np.eye(2), np.zeros(2), None, None
+
+    def rescale(to) -> None:  # the image went from `current` to `to` px: corners stay corners
+        nonlocal A, current
+        A, current = A @ np.diag([current[0] / to[0], current[1] / to[1]]), tuple(to)
+
     for name, params in applied:
         before = tuple(int(v) for v in params.get("shape", shape)[:2])
-        if current is not None and before != tuple(current):
-            raise DustbenchError(f"FilmDamage: {name} received a {before[0]}×{before[1]} image where the recorded "
-                                 f"transforms before it end at {current[0]}×{current[1]}: a transform resized it")
         source, current = source or before, current or before
-        if "crop_coords" in params and not params.get("pad_params") and name not in ("RandomResizedCrop",):
+        if before != current:  # a resize recorded only by the next transform's shape
+            rescale(before)
+        if "crop_coords" in params and not params.get("pad_params"):
             x0, y0, x1, y1 = (int(v) for v in params["crop_coords"][:4])
-            M, t, current = M, M @ np.array([y0, x0]) + t, (y1 - y0, x1 - x0)
+            t, current = A @ np.array([y0, x0], float) + t, (y1 - y0, x1 - x0)
         elif name in _TURNS or name in ("RandomRotate90", "D4", "SquareSymmetry"):
-            steps = _TURNS.get(name) or ((("rot90", int(params["factor"])),) if name == "RandomRotate90"
+            steps = _TURNS.get(name) or (("rot90",) * (int(params["factor"]) % 4) if name == "RandomRotate90"
                                          else _D4[str(params["group_element"])])
-            for op, k in steps:
-                M, t, current = _step(M, t, current, op, k)
-        elif not pixel_only(name):
-            raise DustbenchError(f"FilmDamage cannot follow {name} before it (it resizes, rotates by an arbitrary "
-                                 "angle or warps the image, so the damage would not be the frame's): put "
-                                 "FilmDamage before it, or use crops, flips and 90° turns only")
+            for op in steps:
+                T, offset, swaps = _TURN[op]
+                t, A = A @ np.array(offset(*current), float) + t, A @ T
+                current = current[::-1] if swaps else current
+        elif name not in RESIZES and not pixel_only(name):
+            raise DustbenchError(f"FilmDamage cannot follow {name} before it (it rotates by an arbitrary angle or "
+                                 "warps the image, so the damage would not be the frame's): put FilmDamage before "
+                                 "it, or use crops, resizes, flips and 90° turns only")
     h, w = int(shape[0]), int(shape[1])
     if current is not None and tuple(current) != (h, w):
-        raise DustbenchError(f"FilmDamage: the recorded transforms end at {tuple(current)} px, the image is "
-                             f"{h}×{w}: a transform without a record changed its size")
-    return Place(source or (h, w), (h, w), tuple(map(tuple, M.tolist())), tuple(int(v) for v in t))
+        rescale((h, w))
+    return Place(source or (h, w), (h, w), tuple(map(tuple, A.tolist())), tuple(float(v) for v in t))
 
 
-def gather(src: np.ndarray, M, t, shape) -> np.ndarray:
-    """``out[p] = src[M @ p + t]`` for ``p`` over ``shape`` (``M`` a signed permutation): the box's
-    array turned as the image was, or (with the inverse) the image turned back into the box."""
-    M, t = np.asarray(M), np.asarray(t)
-    rows, cols = np.arange(shape[0]), np.arange(shape[1])
-    if M[0, 1] == 0:  # rows stay rows
-        return np.ascontiguousarray(src[np.ix_(M[0, 0] * rows + t[0], M[1, 1] * cols + t[1])])
-    return np.ascontiguousarray(src[np.ix_(M[0, 1] * cols + t[0], M[1, 0] * rows + t[1])].swapaxes(0, 1))
+def _turn(array: np.ndarray, M) -> np.ndarray:
+    """``out[p] = array[M @ p + o]`` for ``M`` a signed permutation, ``o`` keeping indices in range."""
+    M = np.asarray(M)
+    out = array if M[0, 1] == 0 else array.swapaxes(0, 1)  # rows from columns when M swaps them
+    rows, cols = (M[0, 0], M[1, 1]) if M[0, 1] == 0 else (M[1, 0], M[0, 1])
+    return np.ascontiguousarray(out[::rows, ::cols])
 
 
-def to_box(image: np.ndarray, view: dict, box_shape) -> np.ndarray:
-    """The image turned back into its box's orientation (``view`` from :meth:`Place.view`, offset relative to the box)."""
-    M, o = np.array(view["matrix"]), np.array(view["offset"])
-    return gather(image, M.T, -(M.T @ o), box_shape)
+def to_box(image: np.ndarray, matrix) -> np.ndarray:
+    """The image turned back into its box's orientation (``matrix``: :attr:`Place.matrix`)."""
+    return _turn(image, np.asarray(matrix).T)
 
 
-def from_box(array: np.ndarray, view: dict, shape) -> np.ndarray:
+def from_box(array: np.ndarray, matrix) -> np.ndarray:
     """An array drawn in the box's orientation, turned as the image was."""
-    return gather(array, view["matrix"], view["offset"], shape)
+    return _turn(array, matrix)

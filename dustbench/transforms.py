@@ -17,10 +17,11 @@ dense. :class:`FilmDamage` draws the damage for the frame and cuts it at the ima
   which albumentations records with ``A.Compose(..., save_applied_params=True)``: crops (any
   transform that records ``crop_coords``: RandomCrop, CenterCrop, Crop, ...) move its box, and
   flips, transposes and 90° turns (HorizontalFlip, VerticalFlip, Transpose, RandomRotate90, D4) turn
-  it: the damage is the frame's damage in that box, turned the same way
-  (:mod:`dustbench.pipeline_place`). Pixel-level transforms are fine; one that resizes, rotates by
-  another angle or warps (Resize, RandomResizedCrop, Rotate, Affine) before FilmDamage is an error
-  naming it, not a silent guess.
+  it, resizes (Resize, RandomResizedCrop, LongestMaxSize, ...) scale it: the damage is the frame's
+  damage in that box, drawn at the image's resolution and turned the same way
+  (:mod:`dustbench.pipeline_place`). Pixel-level transforms are fine; one that rotates by another
+  angle or warps (Rotate, Affine, Perspective) before FilmDamage is an error naming it, not a
+  silent guess.
 
 Outputs: ``image`` (damaged, same dtype and layout as the input: uint8/uint16/float32, grey or RGB),
 ``clean`` (the input), ``mask`` (float32 H×W opacity), ``labels`` (uint8 H×W family ids, see
@@ -167,9 +168,9 @@ class FilmDamage(_Base or _Plain):
             h, w = image.shape[:2]
             source, box = ((h, w), (0, 0, h, w)) if place is None else (place.source, place.box)
             record.update(self._damage(rng, source, box), place="whole" if place is None else "recorded")
+            record["shape"] = [int(h), int(w)]  # the image it was drawn for (a resized box differs from it)
             if place is not None and place.turned:  # flipped or turned since the crop: draw in the box, turn after
-                view = place.view()
-                record["view"] = {**view, "offset": [view["offset"][0] - box[0], view["offset"][1] - box[1]]}
+                record["view"] = {"matrix": place.matrix}
         return {"damage": record}
 
     def _damage(self, rng: np.random.Generator, source, box) -> dict:
@@ -193,10 +194,9 @@ class FilmDamage(_Base or _Plain):
         record = params["damage"]
         out = dict(data)
         if record["applied"] and record.get("view"):
-            view, shape = record["view"], image.shape[:2]
-            s = regenerate(to_box(image, view, record["params"]["image_shape"]), record["params"])
-            out.update(image=from_box(s.damaged, view, shape), mask=from_box(s.mask, view, shape),
-                       labels=from_box(s.labels, view, shape))
+            turn = record["view"]["matrix"]
+            s = regenerate(to_box(image, turn), record["params"])
+            out.update(image=from_box(s.damaged, turn), mask=from_box(s.mask, turn), labels=from_box(s.labels, turn))
         elif record["applied"]:
             s = regenerate(image, record["params"])
             out.update(image=s.damaged, mask=s.mask, labels=s.labels)
@@ -217,12 +217,13 @@ def replay(image: np.ndarray, damage_params) -> dict:
         raise DustbenchError("replay: damage_params is not a FilmDamage record (expected the 'damage_params' "
                              "a FilmDamage call returned)")
     image = check_image(np.asarray(image), "replay: image")
-    made_for = record["params"].get("image_shape") if record["applied"] else list(image.shape[:2])
+    made_for = record.get("shape") or record["params"].get("image_shape") if record["applied"] else \
+        list(image.shape[:2])
     if not (isinstance(made_for, list) and len(made_for) == 2 and isinstance(record["params"].get("groups", []), list)) \
             if record["applied"] else False:
         raise DustbenchError("replay: damage_params has no image_shape [height, width] or groups list")
     view = record.get("view") if record["applied"] else None
-    if view and view["matrix"][0][1] != 0:  # turned by 90°: the box is the image's transpose
+    if view and "shape" not in record and view["matrix"][0][1] != 0:  # turned by 90°: the box is the transpose
         made_for = list(made_for)[::-1]
     if list(made_for) != list(image.shape[:2]):
         raise DustbenchError(f"replay: the record was made for a {made_for[0]}×{made_for[1]} image, not "

@@ -127,10 +127,10 @@ def test_explicit_frame_shape_places_the_crop_in_that_frame(frame):
 
 
 def test_geometry_the_damage_cannot_follow_is_an_error_naming_it(frame):
-    """A resize or a free rotation before FilmDamage used to drop the record and damage a random place
+    """A free rotation or a warp before FilmDamage used to drop the record and damage a random place
     silently; now the pipeline stops with the transform's name."""
     A = _albumentations()
-    for geometric in (A.Resize(100, 150), A.RandomResizedCrop((64, 64), p=1), A.Rotate(limit=30, p=1)):
+    for geometric in (A.Rotate(limit=30, p=1), A.Affine(rotate=20, p=1), A.Perspective(p=1)):
         aug = A.Compose([geometric, FilmDamage("negative_scan_heavy", seed=0)], save_applied_params=True, seed=1)
         with pytest.raises(DustbenchError, match=f"cannot follow {type(geometric).__name__}"):
             aug(image=frame)
@@ -219,3 +219,33 @@ def test_damage_params_is_a_dict_or_json_on_request(frame):
     assert isinstance(as_dict, dict) and json.loads(as_json) == json.loads(json.dumps(as_dict))
     with pytest.raises(DustbenchError, match="params_as"):
         FilmDamage("negative_scan_heavy", params_as="yaml")
+
+
+@pytest.mark.parametrize("steps", ["resized_crop", "resize_then_flip", "crop_turn_resize"])
+def test_resizes_carry_the_frames_damage_scaled(frame, steps):
+    """A resized crop shows the frame's damage of its box at its own resolution (presets are fractions
+    of the short side, so drawing at the new size is scaling it): compared with the whole frame's
+    damage cut at the box and resized the same way."""
+    import cv2
+    A = _albumentations()
+    pipeline = {"resized_crop": [A.RandomResizedCrop((120, 150), scale=(0.3, 0.6), ratio=(1.2, 1.3), p=1)],
+                "resize_then_flip": [A.Resize(200, 300), A.HorizontalFlip(p=1)],
+                "crop_turn_resize": [A.Crop(50, 40, 290, 200), A.RandomRotate90(p=1), A.LongestMaxSize(120)]}[steps]
+    # (resizes that keep the aspect ratio: one that changes it moves the artifacts with it but keeps
+    # their shapes, so a pixel comparison with a stretched frame would not apply)
+    for seed in range(3):
+        out = A.Compose(pipeline + [FilmDamage("negative_scan_heavy", seed=4)], save_applied_params=True,
+                        seed=seed)(image=frame)
+        record = out["damage_params"]
+        y0, x0, h, w = record["params"]["crop"]["box"]
+        full = regenerate(frame, sample_params("negative_scan_heavy", frame.shape,
+                                               np.random.default_rng(record["seed"])))
+        turned = full.mask[y0:y0 + h, x0:x0 + w].astype(np.float32)
+        for name, params in out["applied_transforms"]:  # the turns the image took, on the frame's damage
+            turned = {"HorizontalFlip": lambda a: a[:, ::-1], "RandomRotate90": lambda a: np.rot90(a, params.get("factor", 0))
+                      }.get(name, lambda a: a)(turned)
+        turned = np.ascontiguousarray(turned)
+        want = cv2.resize(turned, out["mask"].shape[::-1], interpolation=cv2.INTER_AREA)
+        got = out["mask"].astype(np.float32)
+        assert got.any() and np.corrcoef(got.ravel(), want.ravel())[0, 1] > 0.7, steps
+        assert np.array_equal(replay(out["clean"], record)["image"], out["image"])
