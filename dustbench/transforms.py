@@ -19,9 +19,9 @@ dense. :class:`FilmDamage` draws the damage for the frame and cuts it at the ima
   flips, transposes and 90° turns (HorizontalFlip, VerticalFlip, Transpose, RandomRotate90, D4) turn
   it, resizes (Resize, RandomResizedCrop, LongestMaxSize, ...) scale it: the damage is the frame's
   damage in that box, drawn at the image's resolution and turned the same way
-  (:mod:`dustbench.pipeline_place`). Pixel-level transforms are fine; one that rotates by another
-  angle or warps (Rotate, Affine, Perspective) before FilmDamage is an error naming it, not a
-  silent guess.
+  (:mod:`dustbench.pipeline_place`); Rotate and Affine (whose matrix albumentations records) warp
+  it, and the damage is warped with it. Pixel-level transforms are fine; one that warps without a
+  matrix (Perspective, ElasticTransform) before FilmDamage is an error naming it, not a silent guess.
 
 Outputs: ``image`` (damaged, same dtype and layout as the input: uint8/uint16/float32, grey or RGB),
 ``clean`` (the input), ``mask`` (float32 H×W opacity), ``labels`` (uint8 H×W family ids, see
@@ -47,7 +47,7 @@ import numpy as np
 
 from .errors import DustbenchError
 from .io import check_image
-from .pipeline_place import follow, from_box, to_box
+from .pipeline_place import draw_warped, follow, from_box, to_box
 from .synth import regenerate
 from .synth.crop import crop_params
 from .synth.params import sample_params
@@ -169,7 +169,9 @@ class FilmDamage(_Base or _Plain):
             source, box = ((h, w), (0, 0, h, w)) if place is None else (place.source, place.box)
             record.update(self._damage(rng, source, box), place="whole" if place is None else "recorded")
             record["shape"] = [int(h), int(w)]  # the image it was drawn for (a resized box differs from it)
-            if place is not None and place.turned:  # flipped or turned since the crop: draw in the box, turn after
+            if place is not None and not place.exact:  # rotated or sheared: drawn in the box, warped onto it
+                record["view"] = {"warp": place.warp(box)}
+            elif place is not None and place.turned:  # flipped or turned: drawn in the box, turned after
                 record["view"] = {"matrix": place.matrix}
         return {"damage": record}
 
@@ -193,7 +195,10 @@ class FilmDamage(_Base or _Plain):
         image = np.asarray(data["image"])
         record = params["damage"]
         out = dict(data)
-        if record["applied"] and record.get("view"):
+        if record["applied"] and "warp" in record.get("view", {}):
+            damaged, mask, labels = draw_warped(image, record["params"], record["view"]["warp"], regenerate)
+            out.update(image=damaged, mask=mask, labels=labels)
+        elif record["applied"] and record.get("view"):
             turn = record["view"]["matrix"]
             s = regenerate(to_box(image, turn), record["params"])
             out.update(image=from_box(s.damaged, turn), mask=from_box(s.mask, turn), labels=from_box(s.labels, turn))

@@ -130,7 +130,7 @@ def test_geometry_the_damage_cannot_follow_is_an_error_naming_it(frame):
     """A free rotation or a warp before FilmDamage used to drop the record and damage a random place
     silently; now the pipeline stops with the transform's name."""
     A = _albumentations()
-    for geometric in (A.Rotate(limit=30, p=1), A.Affine(rotate=20, p=1), A.Perspective(p=1)):
+    for geometric in (A.Perspective(p=1), A.ElasticTransform(p=1), A.GridDistortion(p=1)):
         aug = A.Compose([geometric, FilmDamage("negative_scan_heavy", seed=0)], save_applied_params=True, seed=1)
         with pytest.raises(DustbenchError, match=f"cannot follow {type(geometric).__name__}"):
             aug(image=frame)
@@ -248,4 +248,27 @@ def test_resizes_carry_the_frames_damage_scaled(frame, steps):
         want = cv2.resize(turned, out["mask"].shape[::-1], interpolation=cv2.INTER_AREA)
         got = out["mask"].astype(np.float32)
         assert got.any() and np.corrcoef(got.ravel(), want.ravel())[0, 1] > 0.7, steps
+        assert np.array_equal(replay(out["clean"], record)["image"], out["image"])
+
+
+@pytest.mark.parametrize("transform", ["Rotate", "Affine"])
+def test_affine_transforms_carry_the_frames_damage_warped(frame, transform):
+    """Rotate and Affine record their matrix: the frame's damage is drawn for the box they show and
+    warped onto the image as they warped it (compared with albumentations warping the frame's own
+    damage mask), and pixels no artifact reaches keep their exact bytes."""
+    A = _albumentations()
+    geometric = {"Rotate": lambda: A.Rotate(limit=(20, 35), p=1),
+                 "Affine": lambda: A.Affine(rotate=(-25, -10), scale=(0.8, 0.9), translate_px=(-10, 10), p=1)}[transform]
+    for seed in range(2):
+        out = A.Compose([A.Crop(60, 50, 380, 270), geometric(), FilmDamage("negative_scan_heavy", seed=5)],
+                        save_applied_params=True, seed=seed)(image=frame)
+        record = out["damage_params"]
+        assert "warp" in record["view"]
+        full = regenerate(frame, sample_params("negative_scan_heavy", frame.shape,
+                                               np.random.default_rng(record["seed"])))
+        want = A.Compose([A.Crop(60, 50, 380, 270), geometric()], seed=seed)(image=full.mask.astype(np.float32))["image"]
+        got = out["mask"].astype(np.float32)
+        assert np.corrcoef(got.ravel(), want.ravel())[0, 1] > 0.8
+        untouched = got == 0
+        assert np.array_equal(out["image"][untouched], out["clean"][untouched])
         assert np.array_equal(replay(out["clean"], record)["image"], out["image"])
