@@ -244,6 +244,14 @@ def _ssim_map_sum(x, y, C1, C2) -> float:
     return total
 
 
+def dilation_px(dilate_px) -> int:
+    """The region's dilation radius, checked: a non-negative whole number of pixels."""
+    d = int(dilate_px)
+    if d != dilate_px or d < 0:
+        raise MetricInputError(f"dilate_px must be a non-negative integer, got {dilate_px!r}")
+    return d
+
+
 def _region(mask, hw, dilate_px) -> np.ndarray:
     """bool H×W: ``mask > 0`` dilated by a (2·dilate_px+1)² square; checks the mask."""
     m = np.asarray(mask)
@@ -254,9 +262,7 @@ def _region(mask, hw, dilate_px) -> np.ndarray:
             raise MetricInputError("float mask must be an alpha in [0, 1] (finite)")
     elif m.dtype not in (np.bool_, np.uint8, np.uint16):
         raise MetricInputError(f"unsupported mask dtype {m.dtype}; use bool, uint8/16 or float")
-    d = int(dilate_px)
-    if d != dilate_px or d < 0:
-        raise MetricInputError(f"dilate_px must be a non-negative integer, got {dilate_px!r}")
+    d = dilation_px(dilate_px)
     region = (m > 0).astype(np.uint8)
     if d:
         region = cv2.dilate(region, np.ones((2 * d + 1, 2 * d + 1), np.uint8))

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .metrics import _Y_COEFFS, _Y_OFFSET, _Y_RANGE, K1, K2, SIGMA, WINDOW, MetricInputError
+from .metrics import _Y_COEFFS, _Y_OFFSET, _Y_RANGE, K1, K2, SIGMA, WINDOW, MetricInputError, dilation_px
 
 __all__ = ["psnr", "ssim", "masked_metrics"]
 
@@ -113,9 +113,7 @@ def masked_metrics(reference, restored, mask, data_range=None, *, dilate_px=3, c
     m = m[:, None] if m.ndim == 3 else m
     if m.ndim != 4 or m.shape[1] != 1 or m.shape[0] != x.shape[0] or m.shape[2:] != x.shape[2:]:
         raise MetricInputError(f"mask shape {tuple(mask.shape)} does not match the batch {tuple(x.shape)} (N×H×W)")
-    d = int(dilate_px)
-    if d != dilate_px or d < 0:
-        raise MetricInputError(f"dilate_px must be a non-negative integer, got {dilate_px!r}")
+    d = dilation_px(dilate_px)
     region = (m > 0).to(x.dtype)
     if d:
         region = F.max_pool2d(region, 2 * d + 1, stride=1, padding=d)  # a square dilation
