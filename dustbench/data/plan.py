@@ -23,7 +23,7 @@ from ..errors import DustbenchError, ImageReadError
 from ..threads import pool_worker_setup
 from ..headers import read_header
 from ..io import check_pixel_limit, read_file, storable
-from ..sources import HFSource, Source, source_record
+from ..sources import HFSource, ProceduralSource, Source, source_record
 from .codec import output_channels
 
 SPLIT_CODES = {"train": 0, "validation": 1, "test": 2}  # the second entry of every sample's seed
@@ -38,6 +38,8 @@ def load_clean(source: Source) -> np.ndarray:
 def _cache_key(source: Source) -> str:
     if isinstance(source, HFSource):
         return f"hf|{source.ref}|{source.split}|{source.row}|{source.column}"
+    if isinstance(source, ProceduralSource):  # drawn from its seed: the id and the draw say it all
+        return f"procedural|{source.id}|{source.seed}|{source.shape}"
     try:
         st = os.stat(source.path)
         return f"file|{source.path}|{st.st_size}|{st.st_mtime_ns}"
@@ -54,7 +56,7 @@ def scan_one(source: Source) -> dict[str, Any]:
     """
     rec: dict[str, Any] = {"id": source.id, "key": _cache_key(source)}
     try:
-        known = None if isinstance(source, HFSource) else _file_facts(source.path)
+        known = None if isinstance(source, (HFSource, ProceduralSource)) else _file_facts(source.path)
         if known is None:
             image = load_clean(source)
             h = hashlib.sha256(f"{image.shape}|{image.dtype}|".encode())

@@ -6,6 +6,8 @@
   the ``builtin`` evaluation sets are drawn from; ``builtin-train``: every other image that ships
   offline (:data:`.builtin.BUILTIN_TRAIN`), for training;
 * a folder of PNG/JPEG/TIFF scans (:mod:`.folder`);
+* ``procedural`` or ``procedural:KIND``: images drawn from a seed, with the hard negatives (text,
+  line art, catchlights, clutter) real scans hold (:mod:`.procedural`);
 * a folder written by ``datasets``' ``save_to_disk`` (``DIR`` or ``DIR:split``) or ``hf:NAME[:split]``
   on the Hugging Face hub (:mod:`.hf`).
 
@@ -23,10 +25,12 @@ from .array import ArraySource
 from .builtin import BUILTIN, BUILTIN_TRAIN, builtin_sources, builtin_train_sources, package_data_dir
 from .folder import folder_sources
 from .hf import HFSource, hf_sources, is_saved_dataset
+from .procedural import ProceduralSource, procedural_image, procedural_sources
 from .source import Source
 
-__all__ = ["BUILTIN", "BUILTIN_TRAIN", "ArraySource", "HFSource", "Source", "builtin_sources",
+__all__ = ["BUILTIN", "BUILTIN_TRAIN", "ArraySource", "HFSource", "ProceduralSource", "Source", "builtin_sources",
            "builtin_train_sources", "folder_sources", "hf_sources", "open_sources", "package_data_dir",
+           "procedural_image", "procedural_sources",
            "source_from_record", "source_record"]
 
 
@@ -46,6 +50,8 @@ def open_sources(spec: str | os.PathLike, column: str | None = None) -> list[Sou
         if not sources:
             raise DustbenchError(f"no {spec} images found (are scikit-image and matplotlib installed?)")
         return sources
+    if spec == "procedural" or spec.startswith("procedural:"):
+        return list(procedural_sources(spec))
     if _is_dataset_spec(spec):
         return list(hf_sources(spec, column))
     path = Path(spec)
@@ -66,10 +72,14 @@ def source_record(source: Source) -> dict:
     rec = {"id": source.id, "path": source.path, "licence": source.licence}
     if isinstance(source, HFSource):
         rec.update(kind="hf", ref=source.ref, split=source.split, row=source.row, column=source.column)
+    if isinstance(source, ProceduralSource):
+        rec.update(kind="procedural", drawn=source.kind, index=source.index, seed=source.seed, shape=list(source.shape))
     return rec
 
 
 def source_from_record(rec: dict) -> Source:
+    if rec.get("kind") == "procedural":
+        return ProceduralSource(rec["id"], rec["drawn"], int(rec["index"]), int(rec["seed"]), tuple(rec["shape"]))
     if rec.get("kind") == "hf":
         return HFSource(rec["id"], rec["path"], rec.get("licence", ""), rec["ref"], rec["split"], rec["row"],
                         rec["column"])

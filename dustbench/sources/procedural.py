@@ -1,0 +1,183 @@
+"""Procedural clean images: as many scenes as a training run wants, with the hard negatives real
+scans are full of, drawn from a seed.
+
+The built-in photographs are a handful of scenes with no printed text, fine line art or
+catchlights, so a detector trained on them learns "thin, high-contrast, small" as damage. These
+images are clean by construction and hold exactly such structure (``--clean procedural`` or
+``procedural:KIND``):
+
+* ``dead_leaves``: occluding discs and boxes with power-law sizes over smooth gradients, the
+  statistical model of natural images (Achddou, Gousseau, Ladjal, SSVM 2021);
+* ``text``: printed lines of many sizes, weights and contrasts (OpenCV's Hershey fonts);
+* ``lines``: thin line art, hatching and fine edges;
+* ``points``: catchlights and star-like points with glints;
+* ``foliage``: dense clutter of small elongated leaves.
+
+Every draw comes from ``SeedSequence([seed, index])`` and every pixel from OpenCV's integer
+rasteriser (no CPU-dispatched transcendental decides a pixel), so the same seed gives the same bytes
+on any machine. The generator is fast (benchmarks/bench_procedural.py).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .. import portable_math as pm
+from ..errors import DustbenchError
+
+KINDS = ("dead_leaves", "text", "lines", "points", "foliage")
+DEFAULT_SHAPE, DEFAULT_COUNT, DEFAULT_SEED = (1024, 1536), 64, 0
+_FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX, cv2.FONT_HERSHEY_TRIPLEX,
+          cv2.FONT_HERSHEY_PLAIN, cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, cv2.FONT_HERSHEY_COMPLEX_SMALL)
+_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 .,:-/#&()"
+
+
+def _colour(rng: np.random.Generator) -> tuple[int, int, int]:
+    return tuple(int(v) for v in rng.integers(0, 256, 3))
+
+
+def _gradient(shape, rng: np.random.Generator) -> np.ndarray:
+    """A smooth background: a linear blend of two colours along a random direction (integer maths)."""
+    h, w = shape
+    a, b = np.array(_colour(rng), np.int32), np.array(_colour(rng), np.int32)
+    dy, dx = (int(v) for v in rng.integers(-1000, 1001, 2))
+    ramp = (np.arange(h, dtype=np.int64)[:, None] * dy + np.arange(w, dtype=np.int64)[None, :] * dx)
+    ramp -= ramp.min()
+    span = max(int(ramp.max()), 1)
+    t = (ramp * 256 // (span + 1)).astype(np.int32)[..., None]
+    return ((a * (256 - t) + b * t) >> 8).astype(np.uint8)
+
+
+def _power_law(rng: np.random.Generator, n: int, lo: float, hi: float, alpha: float = 3.0) -> np.ndarray:
+    """Sizes with density ~ r^-alpha on [lo, hi] (dead leaves' scale invariance at alpha = 3)."""
+    u = rng.random(n)
+    a, b = pm.power(lo, 1 - alpha), pm.power(hi, 1 - alpha)
+    return pm.power(a + u * (b - a), 1 / (1 - alpha))
+
+
+def _dead_leaves(img: np.ndarray, rng: np.random.Generator) -> None:
+    h, w = img.shape[:2]
+    short = min(h, w)
+    radii = _power_law(rng, 1000, max(1.0, short / 400), short / 3, alpha=2.5)
+    for r in np.sort(radii)[::-1]:  # large leaves first, small ones on top, as the model falls
+        cy, cx = int(rng.integers(0, h)), int(rng.integers(0, w))
+        if rng.random() < 0.7:
+            cv2.circle(img, (cx, cy), int(r), _colour(rng), -1, cv2.LINE_AA)
+        else:
+            half = (int(r), int(r * rng.uniform(0.3, 1.0)))
+            cv2.rectangle(img, (cx - half[0], cy - half[1]), (cx + half[0], cy + half[1]), _colour(rng), -1)
+
+
+def _text(img: np.ndarray, rng: np.random.Generator) -> None:
+    h, w = img.shape[:2]
+    for _ in range(int(rng.integers(15, 40))):
+        scale = float(rng.uniform(0.3, 4.0)) * min(h, w) / 1000
+        n = int(rng.integers(3, 30))
+        line = "".join(_CHARS[i] for i in rng.integers(0, len(_CHARS), n))
+        org = (int(rng.integers(-w // 4, w)), int(rng.integers(0, h + 20)))
+        thickness = int(rng.integers(1, max(2, int(scale * 3) + 2)))
+        cv2.putText(img, line, org, _FONTS[int(rng.integers(len(_FONTS)))], scale, _colour(rng), thickness,
+                    cv2.LINE_AA)
+
+
+def _lines(img: np.ndarray, rng: np.random.Generator) -> None:
+    h, w = img.shape[:2]
+    for _ in range(int(rng.integers(40, 160))):
+        p = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+        q = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+        kind, colour, width = rng.random(), _colour(rng), int(rng.integers(1, 4))
+        if kind < 0.5:
+            cv2.line(img, p, q, colour, width, cv2.LINE_AA)
+        elif kind < 0.8:
+            axes = (int(rng.integers(2, max(3, w // 4))), int(rng.integers(2, max(3, h // 4))))
+            cv2.ellipse(img, p, axes, float(rng.uniform(0, 360)), 0.0, float(rng.uniform(30, 360)), colour, width,
+                        cv2.LINE_AA)
+        else:  # hatching: parallel strokes
+            step = int(rng.integers(3, 12))
+            for k in range(int(rng.integers(5, 25))):
+                cv2.line(img, (p[0] + k * step, p[1]), (q[0] + k * step, q[1]), colour, 1, cv2.LINE_AA)
+
+
+def _points(img: np.ndarray, rng: np.random.Generator) -> None:
+    h, w = img.shape[:2]
+    img[:] = (img.astype(np.uint16) // 3).astype(np.uint8)  # a darker scene makes points stand out
+    for _ in range(int(rng.integers(100, 600))):
+        c = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+        bright = tuple(int(v) for v in rng.integers(180, 256, 3))
+        r = int(rng.integers(0, 4))
+        cv2.circle(img, c, r, bright, -1, cv2.LINE_AA)
+        if rng.random() < 0.15:  # a glint: thin rays through the point
+            ray = int(rng.integers(4, 30))
+            cv2.line(img, (c[0] - ray, c[1]), (c[0] + ray, c[1]), bright, 1, cv2.LINE_AA)
+            cv2.line(img, (c[0], c[1] - ray), (c[0], c[1] + ray), bright, 1, cv2.LINE_AA)
+
+
+def _foliage(img: np.ndarray, rng: np.random.Generator) -> None:
+    h, w = img.shape[:2]
+    base = np.array(_colour(rng), np.int32)
+    for _ in range(int(rng.integers(1500, 4000))):
+        c = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+        length = int(rng.integers(2, max(3, min(h, w) // 40)))
+        axes = (length, max(1, length // int(rng.integers(2, 6))))
+        colour = tuple(int(v) for v in np.clip(base + rng.integers(-60, 61, 3), 0, 255))
+        cv2.ellipse(img, c, axes, float(rng.uniform(0, 180)), 0.0, 360.0, colour, -1, cv2.LINE_AA)
+
+
+_DRAW = {"dead_leaves": _dead_leaves, "text": _text, "lines": _lines, "points": _points, "foliage": _foliage}
+
+
+def procedural_image(kind: str, shape=DEFAULT_SHAPE, rng: np.random.Generator | None = None, *,
+                     dtype=np.uint8, channels: int = 3) -> np.ndarray:
+    """One clean image of ``kind`` (see :data:`KINDS`): H×W×3 (or H×W with ``channels=1``), uint8 or
+    uint16 (the 8-bit drawing scaled by 257, so 16-bit training sees the same scenes)."""
+    if kind not in _DRAW:
+        raise DustbenchError(f"procedural kind {kind!r}: choose one of {', '.join(KINDS)}")
+    h, w = (int(v) for v in shape[:2])
+    if not (16 <= h <= 20_000 and 16 <= w <= 20_000):
+        raise DustbenchError(f"procedural image shape {tuple(shape)}: each side must be 16 to 20,000 px")
+    rng = rng if rng is not None else np.random.default_rng()
+    img = _gradient((h, w), rng)
+    if kind != "dead_leaves":  # text, lines, points and foliage over a dead-leaves scene
+        _dead_leaves(img, rng)
+    _DRAW[kind](img, rng)
+    if channels == 1:
+        img = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    elif channels != 3:
+        raise DustbenchError(f"procedural images have 1 or 3 channels, not {channels}")
+    if np.dtype(dtype) == np.uint16:
+        return img.astype(np.uint16) * np.uint16(257)
+    if np.dtype(dtype) != np.uint8:
+        raise DustbenchError(f"procedural images are uint8 or uint16, not {np.dtype(dtype)}")
+    return img
+
+
+@dataclass(frozen=True)
+class ProceduralSource:
+    """A procedural clean image as a source: drawn on ``load()`` from ``SeedSequence([seed, index])``."""
+
+    id: str
+    kind: str
+    index: int
+    seed: int = DEFAULT_SEED
+    shape: tuple = DEFAULT_SHAPE
+    licence: str = "CC0 (drawn by dustbench)"
+
+    @property
+    def path(self) -> str:
+        return self.id
+
+    def load(self) -> np.ndarray:
+        return procedural_image(self.kind, self.shape, np.random.default_rng(np.random.SeedSequence([self.seed,
+                                                                                                   self.index])))
+
+
+def procedural_sources(spec: str) -> list[ProceduralSource]:
+    """``procedural`` (every kind in turn) or ``procedural:KIND``: :data:`DEFAULT_COUNT` images."""
+    _, _, kind = spec.partition(":")
+    if kind and kind not in KINDS:
+        raise DustbenchError(f"--clean {spec}: choose procedural or procedural:KIND with KIND one of {', '.join(KINDS)}")
+    kinds = (kind,) if kind else KINDS
+    return [ProceduralSource(f"procedural:{kinds[i % len(kinds)]}:{i}", kinds[i % len(kinds)], i)
+            for i in range(DEFAULT_COUNT)]
