@@ -326,10 +326,11 @@ def write_json_atomic(path: str | os.PathLike, obj) -> None:
     write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
-def claim_json(path: str | os.PathLike, obj) -> dict:
+def claim_json(path: str | os.PathLike, obj) -> dict | None:
     """Write ``obj`` to ``path`` only if no file is there, atomically and exclusively (a hard link:
-    of two runs starting at once, exactly one creates it); return what ``path`` holds afterwards,
-    so the caller can refuse a folder another run claimed with other settings."""
+    of two runs starting at once, exactly one creates it). None when ``path`` then holds ``obj``
+    (this run's claim, or a shard's of the same run); else the record another run claimed it with,
+    for the caller's refusal."""
     path = Path(path)
     text = json.dumps(obj, sort_keys=True, indent=2) + "\n"
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -353,7 +354,7 @@ def claim_json(path: str | os.PathLike, obj) -> dict:
         raise DustbenchError(f"{path}: unreadable run record ({exc}); delete it if no run is writing there") from None
     if not isinstance(held, dict):
         raise DustbenchError(f"{path}: not a dustbench run record; delete it if no run is writing there")
-    return held
+    return None if held == json.loads(text) else held
 
 
 def encode_image(image: np.ndarray, suffix: str = ".png") -> bytes:

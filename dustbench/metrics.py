@@ -115,8 +115,9 @@ def _torch_images(tensor, name: str) -> list[np.ndarray]:
     return [array[i].transpose(1, 2, 0) for i in range(array.shape[0])]
 
 
-def _batched(score, reference, restored, reduction: str, **kw):
-    """``score`` of one pair, of each pair of a torch batch (their mean, or the list with reduction 'none')."""
+def _batched(score, differentiable: str, reference, restored, reduction: str, **kw):
+    """``score`` of one pair, of each pair of a torch batch (their mean, or the list with reduction 'none');
+    for tensors that require a gradient, :mod:`dustbench.torch_metrics`' function ``differentiable``."""
     if reduction not in ("mean", "none"):
         raise MetricInputError(f"reduction must be 'mean' or 'none', got {reduction!r}")
     if not (_is_torch(reference) or _is_torch(restored)):
@@ -127,8 +128,7 @@ def _batched(score, reference, restored, reduction: str, **kw):
     if reference.requires_grad or restored.requires_grad:  # a loss: the differentiable path, tensors out
         from . import torch_metrics  # deferred: imports torch, which this module never does itself
 
-        return getattr(torch_metrics, score.__name__.strip("_").replace("_one", ""))(reference, restored,
-                                                                                  reduction=reduction, **kw)
+        return getattr(torch_metrics, differentiable)(reference, restored, reduction=reduction, **kw)
     if tuple(reference.shape) != tuple(restored.shape):
         raise MetricInputError(f"shape mismatch: reference {tuple(reference.shape)} vs restored {tuple(restored.shape)}")
     values = [score(x, y, **kw) for x, y in zip(_torch_images(reference, "reference"),
@@ -142,7 +142,7 @@ def psnr(reference, restored, data_range=None, *, luminance_only=False, crop_bor
     Identical images give ``math.inf``. ``luminance_only``/``crop_border`` work as in :func:`ssim`.
     Torch N×C×H×W batches: the mean of the images' PSNRs (``reduction="none"``: the list of them).
     """
-    return _batched(_psnr_one, reference, restored, reduction, data_range=data_range,
+    return _batched(_psnr_one, "psnr", reference, restored, reduction, data_range=data_range,
                     luminance_only=luminance_only, crop_border=crop_border)
 
 
@@ -159,7 +159,7 @@ def ssim(reference, restored, data_range=None, *, luminance_only=False, crop_bor
     Torch N×C×H×W batches: the mean of the images' SSIMs (``reduction="none"``: the list of them).
     See :func:`_ssim_one` for the definition.
     """
-    return _batched(_ssim_one, reference, restored, reduction, data_range=data_range,
+    return _batched(_ssim_one, "ssim", reference, restored, reduction, data_range=data_range,
                     luminance_only=luminance_only, crop_border=crop_border)
 
 

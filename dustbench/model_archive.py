@@ -3,7 +3,7 @@
 A model file is read once (:func:`read_model_file`) and both :mod:`dustbench.safe_torch`'s checks
 and torch read those bytes; :func:`open_archive` refuses any archive that two zip readers could read
 differently (duplicate or case-folded names, dotted or absolute names, data around the archive), and
-:func:`_read` any member too large for code or a graph (a zip bomb).
+:func:`read_member` any member too large for code or a graph (a zip bomb).
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class UnsafeModelError(DustbenchError):
     """A model file was refused because loading it could run code it carries."""
 
 
-def _unsafe(path, why: str) -> UnsafeModelError:
+def unsafe(path, why: str) -> UnsafeModelError:
     return UnsafeModelError(f"{path}: refusing to load it, refused as unsafe: {why}; nothing in it was "
                             "run (see README, Safety)")
 
@@ -64,11 +64,11 @@ def _check_layout(archive: zipfile.ZipFile, path) -> None:
     end = zipfile._EndRecData(fp)  # what zipfile itself read; None cannot happen after it opened
     size = fp.seek(0, io.SEEK_END)
     if end is None or end[zipfile._ECD_COMMENT_SIZE] or end[zipfile._ECD_LOCATION] + _EOCD_SIZE != size:
-        raise _unsafe(path, "its zip end record is not at the end of the file (a comment or trailing data)")
+        raise unsafe(path, "its zip end record is not at the end of the file (a comment or trailing data)")
     if archive.start_dir != end[zipfile._ECD_OFFSET]:
-        raise _unsafe(path, "data precedes its zip archive, so zip readers disagree on where members are")
+        raise unsafe(path, "data precedes its zip archive, so zip readers disagree on where members are")
     if end[zipfile._ECD_ENTRIES_TOTAL] != len(archive.infolist()):
-        raise _unsafe(path, "its zip directory holds another number of members than its end record says")
+        raise unsafe(path, "its zip directory holds another number of members than its end record says")
 
 
 def _check_names(infos, path) -> None:
@@ -80,21 +80,21 @@ def _check_names(infos, path) -> None:
         parts = name.rstrip("/").split("/")
         if name != info.filename or "\\" in name or name.startswith("/") or \
                 any(p in ("", ".", "..") for p in parts) or any(ord(c) < 32 for c in name):
-            raise _unsafe(path, f"zip member {name!r} is not a plain relative name")
+            raise unsafe(path, f"zip member {name!r} is not a plain relative name")
         if info.flag_bits & 0x1:
-            raise _unsafe(path, f"zip member {name!r} is encrypted")
+            raise unsafe(path, f"zip member {name!r} is encrypted")
         keys = {("text", name.casefold()), ("bytes", raw.lower())}
         if keys & seen:
-            raise _unsafe(path, f"zip member {name!r} appears twice (zip readers may pick different copies)")
+            raise unsafe(path, f"zip member {name!r} appears twice (zip readers may pick different copies)")
         seen |= keys
 
 
 _MEMBER_LIMIT = 256 * 2**20  # code, graphs and configs are small: a larger member is a zip bomb, not a model
 
 
-def _read(archive: zipfile.ZipFile, name: str, path) -> bytes:
+def read_member(archive: zipfile.ZipFile, name: str, path) -> bytes:
     """A member's bytes, refusing one that claims more than :data:`_MEMBER_LIMIT` uncompressed."""
     if archive.getinfo(name).file_size > _MEMBER_LIMIT:
-        raise _unsafe(path, f"zip member {name!r} claims {archive.getinfo(name).file_size:,} bytes, more than a "
+        raise unsafe(path, f"zip member {name!r} claims {archive.getinfo(name).file_size:,} bytes, more than a "
                             "model's code or graph needs")
     return archive.read(name)

@@ -43,7 +43,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
 
 from .errors import DustbenchError
-from .model_archive import UnsafeModelError, _read, _unsafe, open_archive, read_model_file  # noqa: F401  (re-exported)
+from .model_archive import UnsafeModelError, open_archive, read_member, read_model_file  # noqa: F401  (re-exported)
+from .model_archive import unsafe as _unsafe
 from .model_ops import ALLOWED_HIGHER_ORDER, allowed_op
 
 
@@ -118,7 +119,7 @@ def _check_code(archive: zipfile.ZipFile, path) -> None:
     """torch runs ``__setstate__`` while it loads a TorchScript file, before any check can see
     the loaded module: refuse code that defines it."""
     for name in archive.namelist():  # lower(): torch finds code/x.py under CODE/X.PY too
-        if "/code/" in name.lower() and b"__setstate__" in _read(archive, name, path):
+        if "/code/" in name.lower() and b"__setstate__" in read_member(archive, name, path):
             raise _unsafe(path, f"{name} defines __setstate__, code that torch runs while loading the file")
 
 
@@ -194,7 +195,7 @@ def _members(archive: zipfile.ZipFile, path) -> tuple[str, dict[str, str]]:
 
 def _check_payloads(archive: zipfile.ZipFile, top: str, rel: str, kind: str, path) -> None:
     try:
-        config = json.loads(_read(archive, f"{top}/{rel}", path))["config"]
+        config = json.loads(read_member(archive, f"{top}/{rel}", path))["config"]
         items = list(config.items())
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise DustbenchError(f"{path}: unreadable {rel} ({exc})") from None
@@ -285,7 +286,7 @@ def _check_target(target: str, path) -> None:
 
 def _check_program(archive: zipfile.ZipFile, top: str, rel: str, path) -> None:
     try:
-        program = json.loads(_read(archive, f"{top}/{rel}", path))
+        program = json.loads(read_member(archive, f"{top}/{rel}", path))
     except ValueError as exc:
         raise DustbenchError(f"{path}: unreadable {rel} ({exc})") from None
     if not isinstance(program, dict):
@@ -307,7 +308,7 @@ def check_export_archive(path, data: bytes | None = None) -> None:
     path = Path(path)
     with open_archive(path, data) as archive:
         top, members = _members(archive, path)
-        if _read(archive, f"{top}/archive_format", path).strip() != b"pt2":
+        if read_member(archive, f"{top}/archive_format", path).strip() != b"pt2":
             raise _unsafe(path, "its archive_format is not 'pt2'")
         models = [rel for rel, kind in members.items() if kind == "model"]
         if not models:

@@ -153,12 +153,16 @@ class FromFile(nn.Module):
         return self.conv(x) + (mapped.sum() + created.sum()).float() * 0
 
 
-class Save(nn.Module):
+class _Writes(nn.Module):
+    """A harmless convolution that knows the path its forward will try to create."""
+
     def __init__(self, fresh: str):
         super().__init__()
         self.fresh = fresh
         self.conv = nn.Conv2d(3, 3, 1)
 
+
+class Save(_Writes):
     def forward(self, x):
         torch.save(x, self.fresh)
         return self.conv(x)
@@ -173,12 +177,7 @@ def _touch(x, path):
     return x.clone()
 
 
-class Extension(nn.Module):
-    def __init__(self, fresh: str):
-        super().__init__()
-        self.fresh = fresh
-        self.conv = nn.Conv2d(3, 3, 1)
-
+class Extension(_Writes):
     def forward(self, x):
         return torch.ops.dustbench_hostile.touch(self.conv(x), self.fresh)
 

@@ -4,7 +4,6 @@ does not block the next one (the kernel drops it with the process)."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys

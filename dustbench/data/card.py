@@ -96,7 +96,8 @@ def card_metadata(manifest: dict[str, Any]) -> dict[str, Any]:
     # The images' licences are their sources' (often several, or not given): the Hub's "other" with
     # a name and a link to the card's own table of them, as its metadata check asks.
     return {"license": "other", "license_name": "licences-of-the-source-images",
-            "license_link": "README.md#sources-and-licences", "task_categories": ["image-to-image"], "tags": TAGS, "pretty_name": PRETTY_NAME,
+            "license_link": "README.md#sources-and-licences", "task_categories": ["image-to-image"], "tags": TAGS,
+            "pretty_name": PRETTY_NAME,
             "size_categories": [_size_category(sum(splits[s]["rows"] for s in SPLITS))],
             "configs": [{"config_name": "default", "default": True,
                          "data_files": [{"split": s, "path": f"{s}/data-*.arrow"} for s in SPLITS]}],

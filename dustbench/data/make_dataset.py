@@ -31,13 +31,13 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import DustbenchError, ImageReadError
-from ..threads import pool_worker_setup
 from ..io import atomic_path, claim_json, encode_image, mask_to_image, output_dir, write_json_atomic
 from ..sources import open_sources, source_from_record
 from ..synth import (DEFAULT_PRESETS, count_by_family, families_present, library, regenerate, resolve_presets,
                      synthesize)
 from ..synth.crop import frame_fraction_box
 from ..synth.scale import check_fits, check_scan_scale, draw_scan_scale, scale_label, scaled_params
+from ..threads import pool_worker_setup
 from ..version import __version__
 from .card import write_card
 from .codec import (CHANNELS, FORMAT_VERSION, MANIFEST, SPLITS, features, join_families, pack_image,
@@ -285,7 +285,7 @@ def make_dataset(cfg: DatasetConfig, progress: bool = True) -> DatasetReport:
     # claim): of two runs started at once with other settings, the second is refused here, before
     # any row, instead of mixing its splits into the first's. Shards of one run share the claim.
     claimed = claim_json(old, cfg.identity())
-    if claimed != json.loads(json.dumps(cfg.identity())):
+    if claimed is not None:
         what = "holds an unfinished dataset" if started else "was claimed by another run (running, or stopped " \
                                                              "before its first rows)"
         raise DustbenchError(f"--out {out}: {what} made with other settings ({json.dumps(claimed, sort_keys=True)}); "

@@ -20,10 +20,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import DustbenchError, ImageReadError
-from ..threads import pool_worker_setup
 from ..headers import read_header
 from ..io import check_pixel_limit, read_file, storable
 from ..sources import HFSource, ProceduralSource, Source, source_record
+from ..threads import pool_worker_setup
 from .codec import output_channels
 
 SPLIT_CODES = {"train": 0, "validation": 1, "test": 2}  # the second entry of every sample's seed

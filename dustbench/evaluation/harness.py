@@ -29,7 +29,6 @@ from .. import provenance
 from ..data.eval_base import fingerprint_line
 from ..data.eval_data import EvalData, open_data
 from ..errors import DustbenchError
-from ..writer_lock import one_writer
 from ..version import __version__
 from ..io import from_float, output_dir, storable, to_float, write_image, write_json_atomic, write_text_atomic
 from ..metrics import WINDOW
@@ -37,6 +36,7 @@ from ..threads import fixed_threads
 from ..methods import Method, OutputIssues, apply_method, load_method
 from ..methods.tuning import tune_if_needed
 from ..data.truth import truth_layer
+from ..writer_lock import one_writer
 from .model_card import card_record, read_card
 from .region import DERIVED, derivation, with_region
 from .rows import COLUMNS, CONVENTIONS, CONVENTIONS_SHORT, PSNR_CAP, aggregate, image_row, read_rows, rows_to_csv

@@ -165,7 +165,6 @@ def hysteresis(weak: np.ndarray, strong: np.ndarray) -> np.ndarray:
     return keep[labels]
 
 
-
 def pair_channels(damaged: np.ndarray, reference: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:
     """Both images as H×W×C, refused in one line unless their sizes and channels match."""
     d, r = as_channels(damaged), as_channels(reference)
@@ -173,6 +172,7 @@ def pair_channels(damaged: np.ndarray, reference: np.ndarray, where: str) -> tup
         raise DustbenchError(f"{where}: damaged image is {d.shape[0]}×{d.shape[1]}×{d.shape[2]} but its "
                              f"reference is {r.shape[0]}×{r.shape[1]}×{r.shape[2]}: sizes and channels must match")
     return d, r
+
 
 def detect(damaged: np.ndarray, reference: np.ndarray, settings: DetectionSettings = DetectionSettings(),
            where: str = "image", local: bool = True) -> Detection:

@@ -9,12 +9,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import DustbenchError
-from ..writer_lock import one_writer
 from ..io import (IMAGE_SUFFIXES, from_float, list_images, output_dir, read_image, storable_dtype, to_float,
                   write_bytes_atomic, write_image)
 from ..scan_metadata import encode_like
 from ..sheets import busiest_crop, contact_sheet
 from ..threads import fixed_threads
+from ..writer_lock import one_writer
 from .base import OutputIssues, apply_method
 from .registry import load_method
 from .tuning import tune_if_needed

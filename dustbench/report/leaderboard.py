@@ -19,10 +19,10 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DustbenchError
-from ..writer_lock import one_writer
 from ..evaluation.model_card import card_record, read_card
 from ..evaluation.rows import PSNR_CAP, TOUCH, aggregate, read_rows
 from ..io import atomic_path, output_dir, write_text_atomic
+from ..writer_lock import one_writer
 from . import paired
 from .plots import label, nan_if_none, plot_family_bars, plot_psnr_runtime, plot_qualitative, short_label, slug
 

@@ -22,10 +22,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import DustbenchError
-from ..threads import pool_worker_setup
 from ..io import claim_json, mask_to_image, output_dir, read_image, storable, write_image, write_text_atomic
 from ..sheets import contact_sheet
 from ..sources import Source, open_sources
+from ..threads import pool_worker_setup
 from . import synthesize
 from .params import count_by_family
 from .presets import DEFAULT_PRESETS, Preset, library, resolve_presets
@@ -213,7 +213,7 @@ def claim_folder(out: Path, config: dict[str, Any], overwrite: bool = False) -> 
         raise DustbenchError(f"{out}: holds synth samples without a {RUN_FILE} record of how they were made; "
                              "write to a new folder, or add --overwrite to replace them")
     existing = claim_json(path, config)
-    if existing != json.loads(json.dumps(config)):
+    if existing is not None:
         diff = ", ".join(f"{k} {existing.get(k)!r} (now {config.get(k)!r})" for k in sorted(config)
                          if existing.get(k) != config.get(k))
         raise DustbenchError(f"{out}: holds samples of another synth run ({diff}); write to a new folder, or add "
