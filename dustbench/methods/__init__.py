@@ -9,7 +9,7 @@ way to apply any of them.
 """
 from __future__ import annotations
 
-from . import classical  # noqa: F401  (registers identity, median, median_tuned, oracle_inpaint)
+from . import classical, morph_detect  # noqa: F401  (register identity, median, median_tuned, oracles; morph_detect)
 from .base import BadOutputError, Method, OutputIssues, apply_method, check_float_image
 from .classical import tune_median
 from .detect_inpaint import DetectInpaint, detection_scores
