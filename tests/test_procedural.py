@@ -78,3 +78,11 @@ def test_power_spectra_fall_like_the_photographs():
     for kind in KINDS:
         slope = _spectrum_slope(procedural_image(kind, (600, 800), np.random.default_rng(0)))
         assert lo <= slope <= hi, (kind, slope, (lo, hi))
+
+
+def test_sources_join_with_plus():
+    both = open_sources("builtin-train+procedural:points")
+    alone = open_sources("builtin-train")
+    assert [s.id for s in both[:len(alone)]] == [s.id for s in alone] and len(both) == len(alone) + 64
+    with pytest.raises(DustbenchError, match="empty part"):
+        open_sources("procedural+")

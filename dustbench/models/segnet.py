@@ -144,6 +144,7 @@ class SegNetTask(Task):
     it), ``dilate`` (1 px), ``radius`` (3 px), ``fill`` ("telea" or "median").
     """
 
+    family = "segnet"  # the model name an exported file records (a subclass trains another detector)
     default_options = {"loss": "focal_dice", "focal_gamma": 2.0, "focal_alpha": 0.75, "dice_weight": 1.0,
                        "label_threshold": 0.05, "artifact_weight": 1.0, "betas": [0.9, 0.999],
                        "weight_decay": 0.0, "threshold": 0.5, "dilate": 1, "radius": 3.0, "fill": "telea"}
@@ -176,7 +177,7 @@ class SegNetTask(Task):
     def file_info(cls, options: dict) -> dict:
         """An exported segnet is a detector: it records its inference settings (``dustbench.json``)."""
         o = {**cls.default_options, **(options or {})}
-        return {"kind": "detector", "model": "segnet", "output": "P(artifact) repeated on every channel",
+        return {"kind": "detector", "model": cls.family, "output": "P(artifact) repeated on every channel",
                 "threshold": float(o["threshold"]), "dilate": int(o["dilate"]), "radius": float(o["radius"]),
                 "fill": str(o["fill"]), "label_threshold": float(o["label_threshold"])}
 

@@ -26,6 +26,8 @@ RECIPES = {
     "pix2pix": {"model_config": {"ngf": 8}, "task_options": {"d_width": 32}, "lr": 2e-4},
     # labels: visible damage (opacity > 0.2), what the detection target and the fill are about
     "segnet": {"model_config": {"width": 8}, "task_options": {"label_threshold": 0.2}, "lr": 5e-4},
+    # the CPU-budget detector (#27): its default size, segnet's labels and loss
+    "fastdet": {"model_config": {}, "task_options": {"label_threshold": 0.2}, "lr": 2e-3},
 }
 RECIPE_KEYS = ("data", "model_config", "task_options", "patch", "batch_size", "lr", "seed", "presets", "pool",
                "scan_scale")

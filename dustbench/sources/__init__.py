@@ -9,7 +9,8 @@
 * ``procedural`` or ``procedural:KIND``: images drawn from a seed, with the hard negatives (text,
   line art, catchlights, clutter) real scans hold (:mod:`.procedural`);
 * a folder written by ``datasets``' ``save_to_disk`` (``DIR`` or ``DIR:split``) or ``hf:NAME[:split]``
-  on the Hugging Face hub (:mod:`.hf`).
+  on the Hugging Face hub (:mod:`.hf`);
+* several of these joined by ``+`` (``builtin-train+procedural``): all their images, in that order.
 
 A source is only a name and where to read it; pixels are read by ``source.load()`` when a sample
 needs them, so a folder of thousands of 24 MP scans costs nothing until used. Library code may
@@ -45,6 +46,11 @@ def open_sources(spec: str | os.PathLike, column: str | None = None) -> list[Sou
     ``column`` names the image column of a dataset (default: the first image column).
     """
     spec = str(spec)
+    if "+" in spec and not Path(spec).exists():
+        parts = spec.split("+")
+        if not all(parts):
+            raise DustbenchError(f"--clean {spec}: an empty part between '+' signs")
+        return [s for part in parts for s in open_sources(part, column)]
     if spec in ("builtin", "builtin-train"):
         sources = builtin_sources() if spec == "builtin" else builtin_train_sources()
         if not sources:
