@@ -50,6 +50,7 @@ from .io import check_image
 from .pipeline_place import draw_warped, follow, from_box, to_box
 from .synth import regenerate
 from .synth.crop import crop_params
+from .synth.grain import apply_grain, grain_px_per_mm, grain_rng, parse_grain, sample_grain
 from .synth.params import sample_params
 from .synth.scale import check_scan_scale, draw_scan_scale, scale_label, scaled_params
 
@@ -117,11 +118,14 @@ class FilmDamage(_Base or _Plain):
     augmentation factors of :func:`~dustbench.synth.crop.crop_params`; ``p``: probability of damage
     (an undamaged sample still gets ``clean``, an empty ``mask`` and ``labels``); ``seed``: see the
     module doc; ``params_as``: ``damage_params`` as a ``"dict"`` (default, as albumentations records
-    its own) or as ``"json"`` text, which a torch DataLoader's default collate can batch.
+    its own) or as ``"json"`` text, which a torch DataLoader's default collate can batch;
+    ``grain``: a film stock (``"portra400"``, ``"bw_coarse@2400dpi"``, see :mod:`dustbench.synth.grain`)
+    whose grain is added to the image before the damage (``clean`` then holds it; recorded under
+    ``damage_params["grain"]``, drawn at the sample's scan scale, else 4000 dpi), default none.
     """
 
     def __init__(self, presets="*_scan_*", scan_scale=None, frame_shape=None, size_scale: float = 1.0,
-                 opacity_scale: float = 1.0, p: float = 1.0, seed=None, params_as: str = "dict"):
+                 opacity_scale: float = 1.0, p: float = 1.0, seed=None, params_as: str = "dict", grain=None):
         super().__init__(p=1.0)  # the probability is drawn here, from the sample's own generator
         if scan_scale is not None and frame_shape is not None:
             raise DustbenchError("FilmDamage: give scan_scale or frame_shape, not both")
@@ -136,13 +140,13 @@ class FilmDamage(_Base or _Plain):
         self._rng = None if seed is None else np.random.default_rng(seed)
         if params_as not in ("dict", "json"):
             raise DustbenchError(f"FilmDamage: params_as must be 'dict' or 'json', got {params_as!r}")
-        self.params_as = params_as
+        self.params_as, self.grain = params_as, parse_grain(grain)
 
     def get_base_init_args(self) -> dict:
         return {"p": self.damage_p}
 
     def get_transform_init_args_names(self):
-        return ("presets", "scan_scale", "frame_shape", "size_scale", "opacity_scale", "seed", "params_as")
+        return ("presets", "scan_scale", "frame_shape", "size_scale", "opacity_scale", "seed", "params_as", "grain")
 
     @property
     def targets_as_params(self):
@@ -173,6 +177,10 @@ class FilmDamage(_Base or _Plain):
                 record["view"] = {"warp": place.warp(box)}
             elif place is not None and place.turned:  # flipped or turned: drawn in the box, turned after
                 record["view"] = {"matrix": place.matrix}
+        if self.grain is not None:  # part of the clean image, damaged or not; from its own generator
+            grng = grain_rng(seed)
+            scale = record["scan_scale"] if "scan_scale" in record else draw_scan_scale(self.scan_scale, grng)
+            record["grain"] = sample_grain(self.grain, grain_px_per_mm(self.grain, scale), grng)
         return {"damage": record}
 
     def _damage(self, rng: np.random.Generator, source, box) -> dict:
@@ -194,6 +202,8 @@ class FilmDamage(_Base or _Plain):
     def apply_with_params(self, params: dict, *args, **data) -> dict:
         image = np.asarray(data["image"])
         record = params["damage"]
+        if record.get("grain"):
+            image = apply_grain(image, record["grain"])
         out = dict(data)
         if record["applied"] and "warp" in record.get("view", {}):
             damaged, mask, labels = draw_warped(image, record["params"], record["view"]["warp"], regenerate)

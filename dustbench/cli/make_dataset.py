@@ -5,6 +5,7 @@ import shlex
 import sys
 
 from ..synth import DEFAULT_PRESETS, parse_scan_scale
+from ..synth.grain import parse_grain, stock_names
 from ..synth.job import parse_shard
 from ._args import add_command, add_hub_arguments, check_hub_arguments, publish
 
@@ -45,6 +46,9 @@ def register(subparsers) -> None:
     p.add_argument("--scan-scale", metavar="PX|FILM@DPI[..]",
                    help="draw each source as a crop of a film frame of this short side (3400, 35mm@4000dpi; "
                         "LO..HI draws one per row) instead of as the whole frame; see docs/presets.md")
+    p.add_argument("--grain", metavar="STOCK[@DPI]",
+                   help="add film grain of this stock to every clean image before its damage (the clean column keeps "
+                        "it): " + ", ".join(stock_names()) + "; default none; see docs/presets.md")
     p.add_argument("--keep-work", action="store_true", help="keep the chunk files in OUT/.work after assembling")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_hub_arguments(p, "dataset")
@@ -59,6 +63,7 @@ def run(args) -> int:
                         presets=args.presets, num_proc=args.num_proc, shard=parse_shard(args.shard),
                         on_error=args.on_error, clean_column=args.clean_column, channels=args.channels,
                         keep_work=args.keep_work, scan_scale=parse_scan_scale(args.scan_scale),
+                        grain=parse_grain(args.grain),
                         command=" ".join(shlex.quote(a) for a in ["dustbench", *sys.argv[1:]])
                         if sys.argv and sys.argv[0].endswith("dustbench") else None)
     check_hub_arguments(args)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ._args import add_command
 
 from ..synth import DEFAULT_PRESETS, parse_scan_scale
+from ..synth.grain import parse_grain, stock_names
 from ..synth.job import SynthConfig, parse_shard, run_synth
 
 
@@ -33,6 +34,9 @@ def register(subparsers) -> None:
     p.add_argument("--scan-scale", metavar="PX|FILM@DPI[..]",
                    help="draw each clean image as a crop of a film frame of this short side (3400, 35mm@4000dpi; "
                         "LO..HI draws one per sample) instead of as the whole frame; see docs/presets.md")
+    p.add_argument("--grain", metavar="STOCK[@DPI]",
+                   help="add film grain of this stock to each clean image before the damage (the clean target keeps "
+                        "it): " + ", ".join(stock_names()) + "; default none; see docs/presets.md")
     p.add_argument("--no-contact-sheet", action="store_true", help="do not write contact_sheet.png")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -42,7 +46,7 @@ def run(args) -> int:
     cfg = SynthConfig(clean=args.clean, out=args.out, n=args.n, seed=args.seed, presets=args.presets,
                       workers=args.workers, shard=parse_shard(args.shard), on_error=args.on_error,
                       format16=args.format16, contact_sheet=not args.no_contact_sheet, overwrite=args.overwrite,
-                      scan_scale=parse_scan_scale(args.scan_scale))
+                      scan_scale=parse_scan_scale(args.scan_scale), grain=parse_grain(args.grain))
     report = run_synth(cfg, progress=not args.quiet)
     print(f"wrote {len(report.written)} samples to {report.out} "
           f"({len(report.resumed)} already there, {len(report.skipped)} skipped)")

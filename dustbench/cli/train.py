@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..allocator import keep_freed_memory
 from ..errors import DustbenchError
+from ..synth.grain import parse_grain, stock_names
 from ..synth.scale import parse_scan_scale
 from ._args import add_command, parse_duration, parse_key_values
 
@@ -55,12 +56,13 @@ def build_config(args):
         base["task_options"]["vgg_weights"] = args.vgg_weights
     for name in ("data", "epochs", "max_steps", "time_budget", "batch_size", "patch", "lr", "seed", "val",
                  "val_every", "val_limit", "steps_per_epoch", "workers", "device", "amp", "threads", "presets",
-                 "scan_scale", "init_from"):
+                 "scan_scale", "grain", "init_from"):
         value = getattr(args, name)
         if value is not None:
             base[name] = value
     if isinstance(base.get("scan_scale"), str):  # from --scan-scale, --set or a config file
         base["scan_scale"] = parse_scan_scale(base["scan_scale"])
+    base["grain"] = parse_grain(base.get("grain"))  # validated (did you mean) before anything runs
     if args.compile:
         base["compile"] = True
     if args.no_tensorboard:
@@ -102,6 +104,9 @@ def register(subparsers) -> None:
     p.add_argument("--scan-scale", metavar="PX|FILM@DPI[..]",
                    help="builtin-train/stream: draw damage as on a film frame of this short side (3400, "
                         "35mm@4000dpi; LO..HI draws one per sample, e.g. 2000..4000); default: whole frames")
+    p.add_argument("--grain", metavar="STOCK[@DPI]",
+                   help="builtin-train/stream: add film grain of this stock to the clean images before the damage "
+                        "(the target keeps it; see docs/presets.md): " + ", ".join(stock_names()) + "; default none")
     p.add_argument("--steps-per-epoch", type=int)
     p.add_argument("--val", help="validation pairs: 'auto' (default: the --data folder's own validation split when "
                                  "it has one, else 'builtin'), 'builtin', 'none', or a folder with a validation split")

@@ -36,6 +36,7 @@ from ..sources import open_sources, source_from_record
 from ..synth import (DEFAULT_PRESETS, count_by_family, families_present, library, regenerate, resolve_presets,
                      synthesize)
 from ..synth.crop import frame_fraction_box
+from ..synth.grain import grain_clean, parse_grain
 from ..synth.scale import check_fits, check_scan_scale, draw_scan_scale, scale_label, scaled_params
 from ..threads import pool_worker_setup
 from ..version import __version__
@@ -67,6 +68,7 @@ class DatasetConfig:
     keep_work: bool = False
     command: str | None = None  # recorded in the card; default: the equivalent CLI command
     scan_scale: Any = None  # None: every source is a whole frame; S or (lo, hi): a crop of one (synth/scale.py)
+    grain: str | None = None  # a film stock: grain added to each clean image before the damage (synth/grain.py)
 
     def identity(self) -> dict[str, Any]:
         """The settings that decide the output (not --num-proc, --shard, paths)."""
@@ -75,7 +77,7 @@ class DatasetConfig:
         out = {k: getattr(self, k) for k in keys}
         if self.scan_scale is not None:  # absent when unset, so datasets made before scales still resume
             out["scan_scale"] = scale_label(check_scan_scale(self.scan_scale))
-        return out
+        return {**out, **({"grain": parse_grain(self.grain)} if self.grain else {})}  # absent when unset, as scales
 
     def cli(self) -> str:
         args = ["dustbench", "make-dataset", "--clean", self.clean, "--out", self.out, "--seed", self.seed,
@@ -87,6 +89,7 @@ class DatasetConfig:
         if self.scan_scale is not None:
             scale = check_scan_scale(self.scan_scale)
             args += ["--scan-scale", "..".join(map(str, scale)) if isinstance(scale, tuple) else scale]
+        args += ["--grain", parse_grain(self.grain)] if self.grain else []
         return " ".join(shlex.quote(str(a)) for a in args)
 
 
@@ -160,19 +163,18 @@ class _Worker:
         image = self.image(rec)
         rng = sample_rng(cfg.seed, split, i)
         preset = self.presets[int(rng.integers(len(self.presets)))]
-        if split == "train":
-            box = frame_fraction_box(image.shape, cfg.patch, rng)
-            params = scaled_params(preset, image.shape, rng, draw_scan_scale(self.scale, rng), box)
-            y0, x0, h, w = box
-            s = regenerate(image[y0:y0 + h, x0:x0 + w], params)
-        else:
-            box = (0, 0, image.shape[0], image.shape[1])
-            s = synthesize(image, preset, rng, self.scale)
+        box = frame_fraction_box(image.shape, cfg.patch, rng) if split == "train" else (0, 0, *image.shape[:2])
+        frame = draw_scan_scale(self.scale, rng)  # as scaled_params / synthesize would draw it, before grain
+        y0, x0, h, w = box  # grain is part of the clean image, drawn before its damage from the row's own seed
+        clean, grain = grain_clean(image[y0:y0 + h, x0:x0 + w], cfg.grain, frame, [cfg.seed, SPLIT_CODES[split], i])
+        s = regenerate(clean, scaled_params(preset, image.shape, rng, frame, box)) if split == "train" else \
+            synthesize(clean, preset, rng, frame)
+        params = s.params if grain is None else {**s.params, "grain": grain}
         st = self.plan.storage
         return {"id": f"{split}-{i:07d}", "damaged": _png(s.damaged, st), "clean": _png(s.clean, st),
                 "mask": _png(mask_to_image(s.mask, image.dtype), st), "labels": _png(s.labels, st),
                 "families": join_families(families_present(s.labels)), "presets": [preset.name],
-                "params": json.dumps(s.params, sort_keys=True, separators=(",", ":")), "source": rec["id"],
+                "params": json.dumps(params, sort_keys=True, separators=(",", ":")), "source": rec["id"],
                 "sample_seed": [cfg.seed, SPLIT_CODES[split], i], "frame_shape": list(image.shape[:2]),
                 "box": [int(v) for v in box], "dtype": str(image.dtype)}
 

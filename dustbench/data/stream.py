@@ -33,6 +33,7 @@ here; spawned workers cannot hit it.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections import OrderedDict
 from typing import Any
@@ -45,6 +46,7 @@ from ..errors import DustbenchError
 from ..io import atomic_path, check_image, to_float, with_channels
 from ..sources import ArraySource, Source, open_sources, source_from_record
 from ..synth import DEFAULT_PRESETS, artifact_mask, composite, family_labels, library, render, resolve_presets
+from ..synth.grain import grain_clean, parse_grain
 from ..synth.scale import check_scan_scale, draw_scan_scale, scaled_params, smallest
 from .augment import IDENTITY, Augment, draw, footprint, region_side, warp
 from .codec import read_dataset_manifest
@@ -86,7 +88,10 @@ class DamageStream(IterableDataset):
     once into an ``.npy`` file there and memory-map it (fast patches from 24 MP scans; costs disk:
     H×W×C×2 bytes per 16-bit scan). ``channels``: 3 (grey sources are repeated), 1, or None.
     ``scan_scale``: None (each source is a whole frame), S or ``(lo, hi)`` (see the module docstring);
-    samples then also carry ``scan_scale`` (the S drawn).
+    samples then also carry ``scan_scale`` (the S drawn). ``grain``: a film stock (``STOCK[@DPI]``, see
+    ``dustbench.synth.grain``) whose grain is added to each region before its damage, drawn at the
+    sample's scan scale (from ``SeedSequence([seed, STREAM_KEY, epoch, g])`` spawned apart from the
+    damage); samples then also carry ``grain``, its parameter record as JSON text.
     """
 
     def __init__(self, sources: Any = "builtin", presets: Any = DEFAULT_PRESETS, patch: int = 128, seed: int = 0,
@@ -94,8 +99,9 @@ class DamageStream(IterableDataset):
                  world_size: int | None = None, samples_per_epoch: int | None = None,
                  patches_per_visit: int = 16, cache_size: int = 4, interleave: int = 4, channels: int | None = 3,
                  clean_column: str | None = None, cache_dir: str | os.PathLike | None = None,
-                 scan_scale: Any = None):
+                 scan_scale: Any = None, grain: str | None = None):
         super().__init__()
+        self.grain = parse_grain(grain)
         self.cache_dir = None if cache_dir is None else os.fspath(cache_dir)
         self.sources = _as_sources(sources, clean_column)
         self.presets = resolve_presets(presets, library())
@@ -139,6 +145,7 @@ class DamageStream(IterableDataset):
         kwargs.setdefault("patch", manifest["config"]["patch"])
         kwargs.setdefault("seed", manifest["config"]["seed"])
         kwargs.setdefault("scan_scale", manifest.get("scan_scale"))
+        kwargs.setdefault("grain", manifest["config"].get("grain"))
         return cls([source_from_record(r) for r in records], **kwargs)
 
     def loader(self, batch_size: int = 32, num_workers: int = 2, **kwargs):
@@ -269,9 +276,13 @@ class DamageStream(IterableDataset):
         else:  # the region is a crop of a frame of that short side, whatever the source's own size
             cp = scaled_params(preset, (side, side), rng, frame, None, d.artifact_scale, d.intensity, window)
         region = with_channels(to_float(image[y0:y0 + side, x0:x0 + side]), self.channels)
-        damaged, clean, mask, labels = _damage(np.ascontiguousarray(region), cp, d, scale, self.patch)
+        region, grain = grain_clean(np.ascontiguousarray(region), self.grain, frame,
+                                    [self.seed, STREAM_KEY, self.epoch, g])  # part of the clean image
+        damaged, clean, mask, labels = _damage(region, cp, d, scale, self.patch)
         out = {"damaged": torch.from_numpy(damaged), "clean": torch.from_numpy(clean), "mask": torch.from_numpy(mask),
                "labels": torch.from_numpy(labels), "index": g, "source": source.id}
+        if grain is not None:
+            out["grain"] = json.dumps(grain, sort_keys=True)
         return out if frame is None else {**out, "scan_scale": frame}
 
 

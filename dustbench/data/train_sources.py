@@ -31,7 +31,8 @@ from ..errors import DustbenchError
 from ..io import mask_opacity, to_chw, with_channels
 from ..sources import BUILTIN_TRAIN, builtin_train_sources
 from ..synth import DEFAULT_PRESETS, library, resolve_presets, synthesize
-from ..synth.scale import check_scan_scale, scale_label
+from ..synth.grain import grain_clean, parse_grain
+from ..synth.scale import check_scan_scale, draw_scan_scale, scale_label
 from .codec import decode_row, load_split
 from .eval_data import open_data
 from .stream import DamageStream
@@ -128,7 +129,8 @@ class SynthPatches(PatchSource):
     """
 
     def __init__(self, images, presets=DEFAULT_PRESETS, patch: int = 128, seed: int = 0, pool: int = 256,
-                 context: int = 192, samples_per_epoch: int = 1024, name: str = "synth", scan_scale=None):
+                 context: int = 192, samples_per_epoch: int = 1024, name: str = "synth", scan_scale=None,
+                 grain: str | None = None):
         self.images = [(sid, with_channels(np.asarray(img), 3)) for sid, img in images]
         if not self.images:
             raise DustbenchError(f"{name}: no clean images")
@@ -137,7 +139,7 @@ class SynthPatches(PatchSource):
         self.patch, self.seed, self.pool_size, self.name = int(patch), int(seed), int(pool), name
         self.context, self.n = max(int(context), self.patch), int(samples_per_epoch)
         self._pool: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        self.scan_scale = check_scan_scale(scan_scale)
+        self.scan_scale, self.grain = check_scan_scale(scan_scale), parse_grain(grain)
 
     def __len__(self) -> int:
         return self.n
@@ -150,7 +152,10 @@ class SynthPatches(PatchSource):
             c = min(self.context, h, w)
             y, x = int(rng.integers(0, h - c + 1)), int(rng.integers(0, w - c + 1))
             clean = np.ascontiguousarray(image[y:y + c, x:x + c])
-            s = synthesize(clean, self.presets[int(rng.integers(len(self.presets)))], rng, self.scan_scale)
+            preset = self.presets[int(rng.integers(len(self.presets)))]
+            scale = draw_scan_scale(self.scan_scale, rng)  # the draw synthesize would make; grain needs it first
+            clean, _ = grain_clean(clean, self.grain, scale, [self.seed, 2 ** 31, j])
+            s = synthesize(clean, preset, rng, scale)
             self._pool[j] = (to_chw(s.damaged), to_chw(clean), _opacity_chw(s.mask))
         return self._pool[j]
 
@@ -162,7 +167,7 @@ class SynthPatches(PatchSource):
     def describe(self) -> dict:
         return {**super().describe(), "name": self.name, "images": [sid for sid, _ in self.images],
                 "presets": self.preset_spec, "pool": self.pool_size, "context": self.context,
-                "scan_scale": scale_label(self.scan_scale)}
+                "scan_scale": scale_label(self.scan_scale), **({"grain": self.grain} if self.grain else {})}
 
 
 def builtin_train_images() -> list[tuple[str, np.ndarray]]:
@@ -206,10 +211,12 @@ class StreamSource(PatchSource):
     """
 
     def __init__(self, sources: str, presets: str, patch: int, seed: int, samples_per_epoch: int | None = None,
-                 scan_scale=None):
+                 scan_scale=None, grain: str | None = None):
         kwargs = {"patch": patch, "seed": seed, "samples_per_epoch": samples_per_epoch}
         if scan_scale is not None:  # else a dataset's own scale (from_dataset) or whole frames
             kwargs["scan_scale"] = scan_scale
+        if grain is not None:  # else a dataset's own grain (from_dataset) or none
+            kwargs["grain"] = grain
         if (Path(sources).expanduser() / "dataset_dict.json").is_file():
             self.stream = DamageStream.from_dataset(sources, "train", **kwargs)
         else:
@@ -217,7 +224,8 @@ class StreamSource(PatchSource):
         self.patch, self.seed = int(patch), int(seed)
         self.spec = {"kind": "DamageStream", "sources": str(sources), "presets": presets, "patch": patch,
                      "samples_per_epoch": self.stream.samples_per_epoch,
-                     "scan_scale": scale_label(self.stream.scan_scale)}
+                     "scan_scale": scale_label(self.stream.scan_scale),
+                     **({"grain": self.stream.grain} if self.stream.grain else {})}
 
     def __len__(self) -> int:
         return int(self.stream.samples_per_epoch)
@@ -236,22 +244,23 @@ class StreamSource(PatchSource):
 
 def open_train_data(spec, patch: int = 128, seed: int = 0, rank: int = 0, world: int = 1,
                     presets: str = DEFAULT_PRESETS, batch_size: int = 32, steps_per_epoch: int | None = None,
-                    pool: int = 256, scan_scale=None):
+                    pool: int = 256, scan_scale=None, grain: str | None = None):
     """A source for ``spec`` (see the module docstring); PatchSource objects pass through.
 
     ``scan_scale`` (None, S or ``(lo, hi)``; see ``dustbench.synth.scale``) applies where damage is
-    synthesized (``stream``, ``builtin-train``); pairs already damaged ignore it."""
+    synthesized (``stream``, ``builtin-train``); pairs already damaged ignore it, and so does ``grain``
+    (a film stock, ``dustbench.synth.grain``: grain added to the clean images before their damage)."""
     if isinstance(spec, PatchSource):
         return spec
     text = str(spec)
     if text == "stream" or text.startswith("stream:"):
         sources = text.split(":", 1)[1] if ":" in text else "builtin"
         spe = steps_per_epoch * batch_size * world if steps_per_epoch else None
-        return StreamSource(sources, presets, patch, seed, spe, scan_scale)
+        return StreamSource(sources, presets, patch, seed, spe, scan_scale, grain)
     if text == "builtin-train":
         return SynthPatches(builtin_train_images(), presets, patch, seed, pool=pool,
                             samples_per_epoch=steps_per_epoch * batch_size * world if steps_per_epoch else 1024,
-                            name="builtin-train", scan_scale=scan_scale)
+                            name="builtin-train", scan_scale=scan_scale, grain=grain)
     path = Path(text).expanduser()
     if not path.is_dir():
         raise DustbenchError(f"--data {spec}: expected 'stream', 'builtin-train', a dataset folder written by "

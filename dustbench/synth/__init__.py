@@ -23,6 +23,7 @@ from .crop import crop_params
 from .params import count_by_family, expected_count, sample_params
 from .presets import (DEFAULT_PRESETS, FAMILIES, REFERENCE_SHORT_SIDE, Preset, PresetError, families_present,
                       library, load_preset_file, load_presets, resolve_presets)
+from .grain import apply_grain, sample_grain
 from .layer import Layer, Sprite
 from .render import render
 from .scale import FILM_FORMATS, check_scan_scale, draw_scan_scale, parse_scan_scale, scaled_params, short_side_px
@@ -30,9 +31,9 @@ from .stamps import Stamp, StampError, StampSet, load_stamps, write_stamps
 
 __all__ = [
     "DEFAULT_PRESETS", "FAMILIES", "FILM_FORMATS", "REFERENCE_SHORT_SIDE", "Layer", "Preset", "PresetError", "Sprite", "Stamp",
-    "StampError", "StampSet", "Synthesis", "artifact_mask", "composite", "count_by_family", "crop_params",
+    "StampError", "StampSet", "Synthesis", "apply_grain", "artifact_mask", "composite", "count_by_family", "crop_params",
     "expected_count", "families_present", "family_labels", "library", "load_preset_file", "load_presets", "load_stamps", "parse_scan_scale",
-    "regenerate", "render", "resolve_presets", "sample_params", "short_side_px", "synthesize", "write_stamps",
+    "regenerate", "render", "resolve_presets", "sample_grain", "sample_params", "short_side_px", "synthesize", "write_stamps",
 ]
 
 

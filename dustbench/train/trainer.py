@@ -64,6 +64,7 @@ class TrainConfig:
     presets: str = DEFAULT_PRESETS
     pool: int = 256                    # builtin-train: damaged crops synthesized once and re-cropped
     scan_scale: Any = None             # stream/builtin-train: None, S or (lo, hi) px (dustbench.synth.scale)
+    grain: str | None = None           # stream/builtin-train: film grain stock added to clean images (synth.grain)
     steps_per_epoch: int | None = None
     workers: int = 0
     val: Any = "auto"                  # "auto" (the data's validation split, else builtin), "builtin", "none", a folder
@@ -113,9 +114,7 @@ class Position:
     logged_step: int | None = None     # the step of the last history row
 
     def add(self, losses: dict) -> None:
-        self.step += 1
-        self.batch += 1
-        self.n += 1
+        self.step, self.batch, self.n = self.step + 1, self.batch + 1, self.n + 1
         for k, v in losses.items():
             self.sums[k] = self.sums.get(k, 0.0) + v
 
@@ -219,7 +218,7 @@ class _Run:
     def _build_data(self) -> None:
         cfg, info = self.cfg, self.info
         source = open_train_data(cfg.data, cfg.patch, cfg.seed, info.rank, info.world, cfg.presets,
-                                 cfg.batch_size, cfg.steps_per_epoch, cfg.pool, cfg.scan_scale)
+                                 cfg.batch_size, cfg.steps_per_epoch, cfg.pool, cfg.scan_scale, cfg.grain)
         self.data = TrainData(source, cfg.batch_size, cfg.seed, info.rank, info.world, cfg.workers,
                               cfg.steps_per_epoch)
         self.horizon = min(cfg.max_steps or 10 ** 18, cfg.epochs * self.data.steps_per_epoch)
