@@ -1,6 +1,7 @@
 """`dustbench leaderboard build RESULTS... --out DIR`: tables and plots from evaluate results;
 `dustbench leaderboard compare A_RESULTS B_RESULTS`: do two test sets rank the methods alike;
-`dustbench leaderboard reproduce --out DIR --budget 15m`: train, export, evaluate and build it all."""
+`dustbench leaderboard reproduce --out DIR --budget 15m`: train, export, evaluate and build it all;
+`dustbench leaderboard extend --out DIR --methods M --checkpoint ROW=RUN:f1`: add rows to a published board."""
 from __future__ import annotations
 
 import shlex
@@ -36,6 +37,7 @@ def register(subparsers) -> None:
     b.set_defaults(func=run)
     _register_compare(sub)
     _register_reproduce(sub)
+    _register_extend(sub)
 
 
 def _register_compare(sub) -> None:
@@ -103,6 +105,45 @@ def _register_reproduce(sub) -> None:
     r.add_argument("--no-plots", action="store_true", help="tables only")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.set_defaults(func=run_reproduce)
+
+
+def _register_extend(sub) -> None:
+    e = add_command(sub, "extend", "add rows to a published leaderboard without retraining its other rows",
+                    "Re-evaluate every row of the board in --out (each image must score exactly as published), "
+                    "then evaluate the new registered --methods and the new --checkpoint rows (a training run "
+                    "exported to OUT/models/ROW.pt at the operating point chosen on validation: f1, psnr, or - for "
+                    "the file's own threshold), and rebuild the tables, plots and reproduce.json. See "
+                    "dustbench/report/extend.py.",
+                    ["dustbench leaderboard extend --out leaderboard --methods morph_detect",
+                     "dustbench leaderboard extend --out leaderboard --checkpoint fastdet=runs/fastdet:f1"])
+    e.add_argument("--out", default="leaderboard", help="the published leaderboard folder")
+    e.add_argument("--work", default="runs/leaderboard-extend", help="evaluation results (not committed)")
+    e.add_argument("--methods", default="", help="registered methods to add, comma-separated")
+    e.add_argument("--checkpoint", action="append", default=[], metavar="ROW=CHECKPOINT[:f1|psnr|-]",
+                   help="a model row to add from a training checkpoint (or run folder), repeatable")
+    e.add_argument("--no-plots", action="store_true", help="tables only")
+    e.add_argument("--quiet", action="store_true", help="no progress bars")
+    e.set_defaults(func=run_extend)
+
+
+def run_extend(args) -> int:
+    from ..report.extend import extend, parse_checkpoint_row  # deferred: imports torch
+
+    keep_freed_memory()
+    methods = tuple(m for m in args.methods.split(",") if m)
+    checkpoints = tuple(parse_checkpoint_row(c) for c in args.checkpoint)
+    if not methods and not checkpoints:
+        raise DustbenchError("leaderboard extend: nothing to add: give --methods and/or --checkpoint")
+    command = " ".join(shlex.quote(p) for p in ["dustbench", "leaderboard", "extend", "--out", args.out, "--work",
+                                                args.work, *(["--methods", args.methods] if methods else []),
+                                                *[x for c in args.checkpoint for x in ("--checkpoint", c)]])
+    record = extend(args.out, args.work, methods, checkpoints, plots=not args.no_plots, progress=not args.quiet,
+                    command=command)
+    for name in record["extended"][-1]["rows"]:
+        rec = record["methods"][name]
+        print(f"  added {name:<16} PSNR {rec['psnr']:6.2f} dB  SSIM {rec['ssim']:.4f}")
+    print(f"wrote {args.out}/leaderboard.md, leaderboard.csv, plots and reproduce.json")
+    return 0
 
 
 def parse_sets(items: list[str]) -> dict:

@@ -1,0 +1,147 @@
+"""Add rows to a published leaderboard without retraining the rows it already has.
+
+    dustbench leaderboard extend --out leaderboard --methods morph_detect \\
+        --checkpoint fastdet=runs/fastdet:f1 --checkpoint fastdet_gated=runs/fastdet:psnr
+
+``reproduce`` trains every learned model for one budget; a new method or a model trained on other
+data (a new clean source, grain) should not force that. :func:`extend` reads the board's
+``reproduce.json`` and
+
+1. re-evaluates every row the board already has, from its committed model file or registered name,
+   and stops unless each image's PSNR and SSIM come back exactly as published (the board must be
+   reproducible before it grows; the re-run also gives the plots their restored images);
+2. evaluates each new registered method, and each new model row: a training checkpoint exported to
+   ``OUT/models/ROW.pt`` at the operating point ``f1`` or ``psnr`` chosen on the data's validation
+   split (``-`` = the threshold the file records), its card saying how it was trained;
+3. rebuilds the tables, plots and sections, publishes the per-image results, and records in
+   ``reproduce.json`` which rows were added, when, from what (``extended``).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import time
+from dataclasses import fields
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .. import provenance
+from ..errors import DustbenchError
+from ..evaluation.model_card import fmt_duration
+from ..io import write_json_atomic
+from ..models.checkpoint import read_checkpoint
+from .leaderboard import build_leaderboard
+from .recipe import OPERATING_POINTS, SHARED_TRAIN
+from .reproduce import (PUBLISHED_RESULTS, ReproduceConfig, _finish, detection_metrics, evaluate_one, export_one,
+                        publish_results)
+
+CRITERIA = ("f1", "psnr", "-")
+
+
+def parse_checkpoint_row(text: str) -> tuple[str, str, str | None]:
+    """``ROW=CHECKPOINT[:CRITERION]`` -> (row, checkpoint, criterion or None)."""
+    row, eq, rest = text.partition("=")
+    path, colon, criterion = rest.rpartition(":") if rest.rpartition(":")[2] in CRITERIA else (rest, "", "-")
+    if not (row and eq and path):
+        raise DustbenchError(f"--checkpoint {text!r}: expected ROW=CHECKPOINT[:f1|psnr|-]")
+    return row, path, None if criterion == "-" else criterion
+
+
+def _per_image(folder: Path) -> dict[str, tuple[str, str]]:
+    with open(folder / "per_image.csv", newline="", encoding="utf-8") as f:
+        return {r["image_id"]: (r["psnr"], r["ssim"]) for r in csv.DictReader(f)}
+
+
+def _check_unchanged(name: str, fresh: str, published: Path) -> None:
+    if not (published / "per_image.csv").is_file():
+        raise DustbenchError(f"{published}: no published per-image results for row {name!r}")
+    now, then = _per_image(Path(fresh)), _per_image(published)
+    diff = sorted(k for k in then if now.get(k) != then[k])
+    if diff or set(now) != set(then):
+        raise DustbenchError(f"row {name!r} no longer reproduces its published results ({len(diff)} of {len(then)} "
+                             f"images differ, e.g. {diff[:3]}): fix that before extending the board")
+
+
+def _old_train_data(record: dict, row: str, cfg: ReproduceConfig) -> str | None:
+    model = OPERATING_POINTS.get(row, (row, None))[0]
+    t = (record.get("models", {}).get(model) or {}).get("train")
+    if not t:
+        return None
+    return f"{SHARED_TRAIN['data']} at scan scale {t['train_config'].get('scan_scale')}, " \
+           f"{fmt_duration(cfg.budget)} on {t['device']}"
+
+
+def _train_record(checkpoint: str) -> tuple[dict, dict, str]:
+    ckpt_path = Path(checkpoint)
+    ckpt_path = ckpt_path / "checkpoint.pt" if ckpt_path.is_dir() else ckpt_path
+    meta = read_checkpoint(ckpt_path).get("meta") or {}
+    tc = meta.get("train_config") or {}
+    if not meta.get("steps"):
+        raise DustbenchError(f"{ckpt_path}: not a training checkpoint with a record of its run (no steps)")
+    rec = {"model": tc.get("model"), "checkpoint": str(ckpt_path), "steps": meta["steps"], "epochs": meta.get("epoch"),
+           "train_wall_s": meta.get("wall_time_s"), "device": meta.get("device"), "parameters": meta.get("parameters"),
+           "val": meta.get("val"), "notes": meta.get("notes"), "train_config": tc, "data": meta.get("data")}
+    # the checkpoint does not keep why its run stopped: these are the trainer's own tests, re-applied
+    wall, steps = float(meta.get("wall_time_s") or 0), int(meta["steps"])
+    rec["stop_reason"] = ("max_steps" if tc.get("max_steps") and steps >= int(tc["max_steps"]) else
+                          "time_budget" if tc.get("time_budget") and wall >= float(tc["time_budget"]) else "unfinished")
+    grain = f", grain {tc['grain']}" if tc.get("grain") else ""
+    words = f"{tc.get('data')}{grain} at scan scale {tc.get('scan_scale')}, " \
+            f"{fmt_duration(wall)} on {meta.get('device')}"
+    return rec, meta, words
+
+
+def extend(out: str, work: str, methods=(), checkpoints=(), plots: bool = True, progress: bool = True,
+           command: str = "") -> dict:
+    """Add ``methods`` (registered names) and ``checkpoints`` (``(row, checkpoint, criterion)``) to the
+    board in ``out``; see the module docstring. Returns the updated record."""
+    start = time.monotonic()
+    out_dir = Path(out)
+    path = out_dir / "reproduce.json"
+    if not path.is_file():
+        raise DustbenchError(f"{path}: no such file; `extend` adds rows to a board made by `leaderboard reproduce`")
+    record = json.loads(path.read_text(encoding="utf-8"))
+    known = {f.name for f in fields(ReproduceConfig)}
+    cfg = ReproduceConfig(**{**{k: v for k, v in record["config"].items() if k in known}, "out": out, "work": work,
+                             "resume": True, "plots": plots, "progress": progress})
+    cfg.models, cfg.methods = tuple(cfg.models), tuple(cfg.methods)
+    new_rows = list(methods) + [row for row, _, _ in checkpoints]
+    taken = sorted(set(new_rows) & set(record["methods"]))
+    if taken or len(set(new_rows)) != len(new_rows):
+        raise DustbenchError(f"row(s) {', '.join(taken) or 'given twice'} already on the board: choose other names")
+    results = []
+    for name in record["methods"]:  # every published row, exactly as published
+        model_file = (record.get("exports", {}).get(name) or {}).get("file")
+        rec, _ = evaluate_one(name, cfg, model_file, _old_train_data(record, name, cfg) if model_file else None)
+        _check_unchanged(name, rec["result"], out_dir / PUBLISHED_RESULTS / name)
+        results.append(rec["result"])
+    added = {}
+    for name in methods:
+        rec, _ = evaluate_one(name, cfg)
+        record["methods"][name], added[name] = rec, {"kind": "method"}
+        results.append(rec["result"])
+    for row, checkpoint, criterion in checkpoints:
+        train_rec, meta, words = _train_record(checkpoint)
+        record.setdefault("models", {})[row] = {"train": train_rec}
+        record.setdefault("exports", {})[row] = export_one(row, train_rec, meta, out_dir, cfg, criterion)
+        card_md = out_dir / "models" / f"{row}.card.md"
+        card_md.write_text(card_md.read_text(encoding="utf-8").replace(
+            "Trained and exported by `dustbench leaderboard reproduce`",
+            f"Trained by `dustbench train` ({words}) and added by `dustbench leaderboard extend`"), encoding="utf-8")
+        rec, method = evaluate_one(row, cfg, record["exports"][row]["file"], words)
+        if hasattr(method, "detect"):
+            rec["detection"] = detection_metrics(method, cfg.data, cfg.limit)
+            write_json_atomic(Path(rec["result"]) / "detection.json", rec["detection"])
+        record["methods"][row] = rec
+        added[row] = {"kind": "model", "checkpoint": checkpoint, "criterion": criterion, "train_data": words}
+        results.append(rec["result"])
+    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    record.setdefault("extended", []).append({"created": stamp, "command": command, "rows": added,
+                                              "git": provenance.git_commit(),
+                                              "versions": provenance.package_versions()})
+    reproduce_s = record.get("wall_time_s")
+    build_leaderboard(results, out_dir, plots=plots, extra=lambda df: _finish(df, record, cfg, out_dir, start))
+    record["extended"][-1]["wall_time_s"], record["wall_time_s"] = record["wall_time_s"], reproduce_s
+    publish_results(results, out_dir / PUBLISHED_RESULTS)
+    write_json_atomic(out_dir / "reproduce.json", record)
+    return record

@@ -1,0 +1,86 @@
+"""`dustbench leaderboard extend`: new rows join a published board only if its rows still reproduce."""
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from dustbench.cli import main
+from dustbench.errors import DustbenchError
+from dustbench.report.extend import parse_checkpoint_row
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
+
+TINY = ["--budget", "60", "--max-steps", "2", "--batch-size", "2", "--patch", "32", "--threads", "1", "--quiet",
+        "--set", "segnet:model.width=2", "--set", "segnet:model.depth=2", "--set", "*:train.val_limit=1"]
+
+
+@pytest.fixture(scope="module")
+def board(tmp_path_factory):
+    root = tmp_path_factory.mktemp("extend")
+    out, work = root / "board", root / "work"
+    assert main(["leaderboard", "reproduce", "--out", str(out), "--work", str(work), "--limit", "2",
+                 "--models", "segnet", "--methods", "identity", "--no-plots", *TINY]) == 0
+    run = root / "fastdet"
+    assert main(["train", "fastdet", "--out", str(run), "--max-steps", "2", "--batch-size", "2", "--patch", "32",
+                 "--val", "none", "--threads", "1", "--quiet", "--set", "model.width=4", "--set", "model.channels=4",
+                 "--set", "model.blocks=1"]) == 0
+    return out, root, run
+
+
+def _rows(out):
+    with open(out / "leaderboard.csv", newline="") as f:
+        return {r["method"]: r for r in csv.DictReader(f)}
+
+
+def _scores(per_image):
+    with open(per_image, newline="") as f:
+        return {r["image_id"]: (r["psnr"], r["ssim"], r["clean_change_rate"]) for r in csv.DictReader(f)}
+
+
+def test_adds_methods_and_model_rows_and_keeps_the_rest(board):
+    out, root, run = board
+    before = _rows(out)
+    before_results = {p.parent.name: _scores(p) for p in (out / "results").glob("*/per_image.csv")}
+    assert main(["leaderboard", "extend", "--out", str(out), "--work", str(root / "ework"), "--no-plots", "--quiet",
+                 "--methods", "morph_detect", "--checkpoint", f"fastdet={run}:f1"]) == 0
+    after = _rows(out)
+    assert set(after) == set(before) | {"morph_detect", "fastdet"}
+    for name, row in before.items():  # published rows unchanged
+        assert (row["psnr"], row["ssim"]) == (after[name]["psnr"], after[name]["ssim"])
+        assert _scores(out / "results" / name / "per_image.csv") == before_results[name]  # (timings are new)
+    record = json.loads((out / "reproduce.json").read_text())
+    added = record["extended"][-1]["rows"]
+    assert added["morph_detect"]["kind"] == "method" and added["fastdet"]["criterion"] == "f1"
+    assert record["exports"]["fastdet"]["operating_point"]["calibrated"].startswith("f1 on ")
+    assert (out / "models" / "fastdet.pt").is_file() and "leaderboard extend" in (
+        out / "models" / "fastdet.card.md").read_text()
+    assert "## Detection: `fastdet`" in (out / "leaderboard.md").read_text()
+
+
+def test_refuses_a_board_that_no_longer_reproduces_and_taken_names(board, capsys):
+    out, root, _ = board
+    assert main(["leaderboard", "extend", "--out", str(out), "--work", str(root / "w2"), "--methods", "identity",
+                 "--quiet", "--no-plots"]) == 2
+    assert "already on the board" in capsys.readouterr().err
+    per_image = out / "results" / "identity" / "per_image.csv"
+    text = per_image.read_text()
+    lines = text.splitlines()
+    head, first = lines[0].split(","), lines[1].split(",")
+    first[head.index("psnr")] = "99.0"
+    per_image.write_text("\n".join([lines[0], ",".join(first), *lines[2:]]) + "\n")
+    try:
+        assert main(["leaderboard", "extend", "--out", str(out), "--work", str(root / "w3"), "--methods", "median",
+                     "--quiet", "--no-plots"]) == 2
+        assert "no longer reproduces its published results (1 of 2 images differ" in capsys.readouterr().err
+    finally:
+        per_image.write_text(text)
+
+
+def test_checkpoint_rows_parse():
+    assert parse_checkpoint_row("fd=runs/fd:psnr") == ("fd", "runs/fd", "psnr")
+    assert parse_checkpoint_row("fd=runs/fd") == ("fd", "runs/fd", None)
+    assert parse_checkpoint_row("fd=C:/runs/fd:-") == ("fd", "C:/runs/fd", None)
+    with pytest.raises(DustbenchError, match="ROW=CHECKPOINT"):
+        parse_checkpoint_row("runs/fd")
