@@ -5,13 +5,12 @@
     >>> dustbench.list_methods(), dustbench.create_method("median", radius=2)
     >>> result = dustbench.evaluate("median", "builtin")                 # the shared harness
 
-Models (``list_models``, ``create_model``) import torch, so they load on first use, and so does
-``dustbench.transforms`` (``FilmDamage``: albumentations-style, imports albumentations when installed).
+The harness (``evaluate``: pandas), the methods (scipy) and the models (``list_models``,
+``create_model``: torch) load on first use, and so does ``dustbench.transforms`` (``FilmDamage``:
+albumentations-style, imports albumentations when installed).
 """
 from __future__ import annotations
 
-from .evaluation import evaluate
-from .methods import create_method, list_methods, load_method
 from .metrics import psnr, ssim
 from .synth import (FAMILIES, Synthesis, composite, library, load_presets, regenerate, render, resolve_presets,
                     sample_params, synthesize)
@@ -22,13 +21,38 @@ __all__ = ["FAMILIES", "Synthesis", "composite", "create_method", "create_model"
            "resolve_presets", "sample_params", "ssim", "synthesize", "__version__"]
 
 
+# subpackages that `import dustbench` loaded, and so made attributes, before it loaded them on first use
+_PACKAGES = ("data", "evaluation", "fit", "methods", "sources")
+
+
 def __getattr__(name):
-    if name in ("list_models", "create_model"):
-        from . import models  # deferred: imports torch
+    """What loads slowly loads on first use (PEP 562), so ``import dustbench`` and ``dustbench --help``
+    stay light: the harness and the methods (scipy), the models (torch), ``transforms``."""
+    if name == "evaluate":
+        from .evaluation import evaluate as value  # deferred: imports scipy.ndimage (the methods)
+    elif name in ("create_method", "list_methods", "load_method"):
+        from .methods import create_method, list_methods, load_method  # deferred: imports scipy.ndimage
 
-        return getattr(models, name)
-    if name == "transforms":
-        import importlib  # `from . import transforms` here would call this __getattr__ again
+        value = {"create_method": create_method, "list_methods": list_methods, "load_method": load_method}[name]
+    elif name in ("list_models", "create_model"):
+        from .models import create_model, list_models  # deferred: imports torch
 
-        return importlib.import_module(f"{__name__}.transforms")  # deferred: albumentations (and torch) load slowly
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = create_model if name == "create_model" else list_models
+    elif name == "transforms":
+        import dustbench.transforms  # deferred: imports albumentations (`from . import` would call this again)
+
+        return dustbench.transforms
+    elif name in _PACKAGES:
+        import dustbench.evaluation  # noqa: F401  # deferred: imports scipy.ndimage (it loads every one of _PACKAGES)
+
+        if name not in globals():  # asked for while the evaluation package itself is being imported
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        return globals()[name]
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

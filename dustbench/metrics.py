@@ -24,26 +24,18 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 
-from dustbench.errors import DustbenchError
 from dustbench.io import channel_max
+from dustbench.metric_defs import (_Y_COEFFS, _Y_OFFSET, _Y_RANGE, K1, K2, SIGMA, WINDOW, MetricInputError,
+                                   dilation_px)
 from dustbench.stats import bootstrap_ci, paired_comparison
 
 __all__ = ["psnr", "ssim", "masked_metrics", "touch_metrics", "labelled_psnr", "bootstrap_ci", "paired_comparison",
            "MetricInputError", "DEFAULT_DATA_RANGE"]
 
-WINDOW, SIGMA, K1, K2 = 11, 1.5, 0.01, 0.03
 _PAD = (WINDOW - 1) // 2
 _STRIP_ROWS = 32  # SSIM map rows per strip (cache-sized working set)
 DEFAULT_DATA_RANGE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0,
                       np.dtype(np.float32): 1.0, np.dtype(np.float64): 1.0}
-# ITU-R BT.601 studio-swing luma as in BasicSR rgb2ycbcr: Y = 16 + 65.481 R + 128.553 G + 24.966 B
-# for R, G, B in [0, 1]; Y is on the 0-255 scale (16..235) and is compared with data_range 255.
-_Y_COEFFS = np.array([65.481, 128.553, 24.966])
-_Y_OFFSET, _Y_RANGE = 16.0, 255.0
-
-
-class MetricInputError(DustbenchError, ValueError):
-    """Invalid input to a metric (shape, dtype, range, size)."""
 
 
 def _check_pair(reference, restored, data_range):
@@ -242,14 +234,6 @@ def _ssim_map_sum(x, y, C1, C2) -> float:
         t1 /= uss
         total += float(t1.sum())
     return total
-
-
-def dilation_px(dilate_px) -> int:
-    """The region's dilation radius, checked: a non-negative whole number of pixels."""
-    d = int(dilate_px)
-    if d != dilate_px or d < 0:
-        raise MetricInputError(f"dilate_px must be a non-negative integer, got {dilate_px!r}")
-    return d
 
 
 def _region(mask, hw, dilate_px) -> np.ndarray:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .metrics import _Y_COEFFS, _Y_OFFSET, _Y_RANGE, K1, K2, SIGMA, WINDOW, MetricInputError, dilation_px
+from .metric_defs import _Y_COEFFS, _Y_OFFSET, _Y_RANGE, K1, K2, SIGMA, WINDOW, MetricInputError, dilation_px
 
 __all__ = ["psnr", "ssim", "masked_metrics"]
 

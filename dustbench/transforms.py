@@ -55,9 +55,10 @@ from .synth.params import sample_params
 from .synth.scale import check_scan_scale, draw_scan_scale, scale_label, scaled_params
 
 try:  # albumentations is optional: the transform is a DualTransform when it is installed
+    import albumentations as A
     from albumentations.core.transforms_interface import DualTransform as _Base
 except ImportError:  # pragma: no cover - exercised where albumentations is missing
-    _Base = None
+    A = _Base = None
 
 __all__ = ["FilmDamage", "replay"]
 
@@ -79,9 +80,7 @@ class _Plain:
 
 def _pixel_only(name: str) -> bool:
     """Whether the albumentations transform ``name`` leaves geometry alone (an ImageOnlyTransform)."""
-    import albumentations as A  # deferred: only reached when albumentations recorded the pipeline
-
-    cls = getattr(A, name, None)
+    cls = getattr(A, name, None)  # only reached when albumentations (A) recorded the pipeline
     return cls is not None and issubclass(cls, A.ImageOnlyTransform)
 
 

@@ -66,7 +66,7 @@ def _fmt(stat: dict, digits: int) -> str:
 
 
 def run(args) -> int:
-    from ..evaluation import evaluate  # deferred: keeps `dustbench --help` light
+    from ..evaluation import evaluate  # deferred: imports scipy.ndimage (the methods)
 
     keep_freed_memory()  # a process-wide allocator setting: the command owns the process
 

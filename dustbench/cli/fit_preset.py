@@ -3,9 +3,7 @@ from __future__ import annotations
 
 
 from ..errors import DustbenchError, UnknownNameError
-from ..fit.classify import THRESHOLDS
-from ..fit.detect import THRESHOLD_FLOOR, DetectionSettings
-from ..fit.job import FitPresetConfig, fit_preset
+from ..fit.settings import THRESHOLD_FLOOR, DetectionSettings
 from ._args import add_command, parse_key_values
 
 
@@ -54,6 +52,8 @@ def register(subparsers) -> None:
 
 def parse_rules(items: list[str]) -> dict[str, float]:
     """``--rule dirt_min_diameter=0.003`` ... -> {name: value}; unknown names get a did-you-mean."""
+    from ..fit.classify import THRESHOLDS  # deferred: imports pandas
+
     out = {}
     for key, value in parse_key_values(items, "--rule", "dirt_min_diameter=0.003"):
         if key not in THRESHOLDS:
@@ -65,6 +65,8 @@ def parse_rules(items: list[str]) -> dict[str, float]:
 
 
 def run(args) -> int:
+    from ..fit.job import FitPresetConfig, fit_preset  # deferred: imports pandas, scipy.spatial
+
     settings = DetectionSettings(
         k_low=args.k_low, k_high=args.k_high, floor=args.floor / 255,
         sigma=None if args.noise_sigma is None else args.noise_sigma / 255,

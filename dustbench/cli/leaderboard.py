@@ -8,7 +8,6 @@ import shlex
 
 from ..allocator import keep_freed_memory
 from ..errors import DustbenchError
-from ..evaluation.model_card import fmt_duration
 from ..io import output_file, write_json_atomic
 from ..report.recipe import CLASSICAL, LEARNED
 from ._args import add_command, parse_duration, parse_key_values
@@ -59,7 +58,7 @@ def _register_compare(sub) -> None:
 
 
 def run_compare(args) -> int:
-    from ..report.compare import compare_rankings, format_comparison  # deferred: pandas, scipy
+    from ..report.compare import compare_rankings, format_comparison  # deferred: imports pandas, scipy.stats
 
     if args.json:
         output_file(args.json, "--json")  # before the work, not after it
@@ -160,6 +159,8 @@ def parse_sets(items: list[str]) -> dict:
 
 def command_of(args) -> str:
     """The reproduce command as parsed (not sys.argv: main() may be called with other arguments)."""
+    from ..evaluation.model_card import fmt_duration  # deferred: imports scipy.ndimage (evaluation's methods)
+
     parts = ["dustbench", "leaderboard", "reproduce", "--out", args.out, "--work", args.work,
              "--budget", fmt_duration(args.budget), "--models", args.models, "--methods", args.methods]
     for flag in ("device", "eval_device", "batch_size", "patch", "max_steps", "threads", "limit", "publish_weights"):

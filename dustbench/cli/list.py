@@ -17,7 +17,7 @@ def _presets(args) -> list[str]:
 
 
 def _methods(args) -> list[str]:
-    from ..methods import list_methods, method_info  # deferred: keeps `dustbench --help` light
+    from ..methods import list_methods, method_info  # deferred: imports scipy.ndimage
 
     infos = [method_info(name) for name in list_methods(args.pattern)]
     width = max((len(i["name"]) for i in infos), default=0)
@@ -25,8 +25,7 @@ def _methods(args) -> list[str]:
 
 
 def _models(args) -> list[str]:
-    from ..models import list_models  # deferred: imports torch
-    from ..models.pretrained import pretrained_names  # deferred: imports torch
+    from ..models.pretrained import list_models, pretrained_names  # deferred: imports torch
 
     published = set(pretrained_names())
     names = list_models(args.pattern, pretrained=args.pretrained)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import shlex
 import sys
 
+from ..data.hub import dataset_files
+from ..data.make_dataset import DatasetConfig, make_dataset
 from ..synth import DEFAULT_PRESETS, parse_scan_scale
 from ..synth.grain import parse_grain, stock_names
 from ..synth.job import parse_shard
@@ -56,8 +58,6 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..data.make_dataset import DatasetConfig, make_dataset  # deferred: imports datasets
-
     cfg = DatasetConfig(clean=args.clean, out=args.out, seed=args.seed, train_patches=args.train_patches,
                         patch=args.patch, val_images=args.val_images, test_images=args.test_images,
                         presets=args.presets, num_proc=args.num_proc, shard=parse_shard(args.shard),
@@ -78,7 +78,5 @@ def run(args) -> int:
           f"{len(report.skipped)} rows skipped)")
     print(f"  load: datasets.load_from_disk({str(report.out)!r}); card: {report.out / 'README.md'}")
     if args.push_to_hub:
-        from ..data.hub import dataset_files  # deferred: imports datasets
-
         publish(args, dataset_files(report.out), "dataset")
     return 0

@@ -26,7 +26,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..methods.restore import restore  # deferred: keeps `dustbench --help` light
+    from ..methods.restore import restore  # deferred: imports scipy.ndimage
 
     keep_freed_memory()  # a process-wide allocator setting: the command owns the process
 

@@ -18,26 +18,14 @@ from scipy import ndimage
 
 from ..errors import DustbenchError
 from ..io import check_image, to_float
+from .settings import THRESHOLD_FLOOR, DetectionSettings  # noqa: F401 (defined there, light, for the CLI)
 
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # BT.601, as in synthesis
 MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution × this = its standard deviation
 NOISE_BLOCK = 8  # px: the noise estimate follows the image in blocks of this size (JPEG's)
-THRESHOLD_FLOOR = 1.5 / 255  # the smallest departure counted, even on noiseless (synthetic) pairs
 LOCAL_FLOOR = 0.75  # local noise sigma is at least this fraction of the whole image's
 MIN_DENOMINATOR = 0.05  # opacity against black/white is undefined on black/white backgrounds
 _K3 = np.ones((3, 3), np.uint8)
-
-
-@dataclass(frozen=True)
-class DetectionSettings:
-    """How damage is told apart from noise; every field can be overridden from the CLI."""
-
-    k_low: float = 3.0  # a damaged pixel departs by more than k_low noise sigmas ...
-    k_high: float = 6.0  # ... and its component by more than k_high somewhere
-    sigma: float | None = None  # noise sigma in [0, 1] units; None = estimated per block (robust MAD)
-    floor: float = THRESHOLD_FLOOR
-    background_size: float = 0.06  # blank scans: median window, fraction of the short side
-    max_damage_fraction: float = 0.05  # blank scans: more flagged pixels than this = not blank
 
 
 @dataclass

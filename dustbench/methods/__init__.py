@@ -13,16 +13,11 @@ from . import classical, morph_detect  # noqa: F401  (register identity, median,
 from .base import BadOutputError, Method, OutputIssues, apply_method, check_float_image
 from .classical import tune_median
 from .detect_inpaint import DetectInpaint, detection_scores
-from .registry import (MODEL_SUFFIXES, create_method, get_method_factory, list_methods, load_method, method_info,
-                       method_options, register_method)
+from .load import load_method, load_model_file
+from .registry import (MODEL_SUFFIXES, create_method, get_method_factory, list_methods, method_info, method_options,
+                       register_method)
 
 __all__ = ["MODEL_SUFFIXES", "BadOutputError", "DetectInpaint", "Method", "OutputIssues", "apply_method",
            "check_float_image", "create_method", "detection_scores", "get_method_factory", "list_methods",
            "load_method", "load_model_file", "method_info", "method_options", "register_method", "tune_median"]
 
-
-def load_model_file(path, device: str = "cpu", **kwargs) -> Method:
-    """Load a model file as a Method; see :func:`dustbench.methods.loaded.load_model_file`."""
-    from .loaded import load_model_file as _load  # deferred: imports torch
-
-    return _load(path, device, **kwargs)

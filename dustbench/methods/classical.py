@@ -9,55 +9,18 @@ from __future__ import annotations
 
 from typing import Callable, Iterable, Sequence
 
-import cv2
 import numpy as np
-from scipy import ndimage
 
 from ..errors import DustbenchError
+from ..fill import PRECISIONS, as_8bit, dilate_mask, median_blur, telea_inpaint  # noqa: F401 (also imported from here)
 from ..io import to_float
 from ..metrics import psnr as shared_psnr
 from .base import Method
 from .registry import register_method
 
-# float32 value of each 8-bit level, computed exactly as dustbench.io.to_float does.
-_LEVELS = np.arange(256).astype(np.float32) / np.float32(255.0)
 # Absorbs float32 rounding so a difference of exactly `threshold` 8-bit levels is not "more than"
 # it; far below one 16-bit step (1.5e-5), so 16-bit data is compared exactly too.
 _THRESHOLD_EPS = 1e-6
-PRECISIONS = ("exact", "fast")
-
-
-def _as_8bit(channel: np.ndarray) -> np.ndarray | None:
-    """The uint8 levels of a float channel if it lies exactly on the 8-bit grid, else None."""
-    q = np.rint(channel * np.float32(255.0)).astype(np.uint8)
-    return q if np.array_equal(_LEVELS[q], channel) else None
-
-
-def median_blur(image: np.ndarray, radius: int, precision: str = "exact") -> np.ndarray:
-    """Per-channel median over a (2r+1)² square window, borders replicated; float32 H×W×C in/out.
-
-    ``precision="exact"`` returns exactly the median of the input values: data on the 8-bit grid
-    (anything read from an 8-bit file) goes through OpenCV's uint8 median (any radius, fast);
-    other data uses OpenCV's float median for r ≤ 2 and scipy's (slow, exact) for r > 2.
-    ``precision="fast"`` instead quantises such data to 8 bits for the median when r > 2 (the
-    only slow case): ~20-50× faster, median off by at most 0.5/255.
-    """
-    if precision not in PRECISIONS:
-        raise DustbenchError(f"median precision must be one of {PRECISIONS}, got {precision!r}")
-    k = 2 * int(radius) + 1
-    out = np.empty_like(image)
-    for c in range(image.shape[2]):  # per channel: cv2 handles only 1/3/4 channels per call
-        x = np.ascontiguousarray(image[:, :, c])
-        q = _as_8bit(x)
-        if q is None and precision == "fast" and k > 5:
-            q = np.rint(np.clip(x, 0, 1) * np.float32(255.0)).astype(np.uint8)
-        if q is not None:
-            out[:, :, c] = _LEVELS[cv2.medianBlur(q, k)]
-        elif k <= 5:  # cv2 accepts float32 only for 3×3 and 5×5; a median is a selection: exact
-            out[:, :, c] = cv2.medianBlur(x, k)
-        else:
-            out[:, :, c] = ndimage.median_filter(x, size=k, mode="nearest")  # same border as cv2
-    return out
 
 
 def dust_and_scratches(image: np.ndarray, radius: int = 2, threshold: float = 0,
@@ -215,35 +178,10 @@ class OracleInpaint(Method):
         return telea_inpaint(image, hole, self.options["dilate"], self.options["radius"])
 
 
-def dilate_mask(mask: np.ndarray, px: int) -> np.ndarray:
-    """A bool/0-1 mask as uint8 0/1, dilated by a (2·px+1)² square (px = 0: unchanged)."""
-    m = np.asarray(mask).astype(np.uint8)
-    return cv2.dilate(m, np.ones((2 * px + 1, 2 * px + 1), np.uint8)) if px > 0 else m
-
-
-def telea_inpaint(image: np.ndarray, mask: np.ndarray, dilate: int = 1, radius: float = 3.0) -> np.ndarray:
-    """Inpaint ``mask`` (bool H×W, dilated by a (2d+1)² square) in a float32 H×W×C image.
-
-    cv2.inpaint takes float32 only single-channel, and its Telea code adds a rounding term of up
-    to ~2 units that assumes 0–255 scale, so on [0, 1] floats it is badly off. We therefore inpaint
-    each channel as 16-bit (0–65535: that term becomes <= 3e-5) — Telea's weights depend only on
-    the mask, so per channel equals OpenCV's 3-channel result — and copy back only masked pixels.
-    """
-    m = dilate_mask(mask, dilate)
-    out = image.copy()
-    hole = m > 0
-    if not hole.any():
-        return out
-    for c in range(image.shape[2]):
-        u16 = np.rint(image[:, :, c] * np.float32(65535.0)).astype(np.uint16)
-        filled = cv2.inpaint(u16, m, float(radius), cv2.INPAINT_TELEA)
-        out[:, :, c][hole] = filled[hole].astype(np.float32) / np.float32(65535.0)
-    return out
-
 
 def _rounding_step(image: np.ndarray) -> float:
     """The quantisation step the image was stored with: 1/255 on the 8-bit grid, else (16-bit) 1/65535."""
-    return 1.0 / 255.0 if _as_8bit(image) is not None else 1.0 / 65535.0
+    return 1.0 / 255.0 if as_8bit(image) is not None else 1.0 / 65535.0
 
 
 def unblend(damaged: np.ndarray, opacity: np.ndarray, colour: np.ndarray, tolerance: float = 2 / 255,

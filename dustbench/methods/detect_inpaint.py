@@ -7,17 +7,17 @@
 
 A detector is a model file whose output is P(artifact) (H×W, repeated on every channel; e.g. the
 ``segnet`` family). :func:`dustbench.methods.load_model_file` returns a :class:`DetectInpaint` by
-itself when the file says it is one (TorchScript ``dustbench.json`` extra file, or a checkpoint
+itself when the file says it is one (TorchScript ``dustbench-model.json`` extra file, or a checkpoint
 whose family's task has such ``file_info``), with the threshold and fill recorded at export, so
 ``dustbench evaluate segnet.pt --data builtin`` scores the restored images, not the probabilities;
 ``-o threshold=0.7`` (``dilate``, ``radius``, ``fill``) overrides them. It is not a registered
 method name: registered methods are built from options alone and have no learned parameters.
 
-The fill is OpenCV Telea inpainting (:func:`dustbench.methods.classical.telea_inpaint`, the same
-code as ``oracle_inpaint``: the only difference between the two is where the mask comes from) or,
-with ``fill="median"``, the (2·radius+1)² median of the flagged pixels' neighbourhood. Only flagged
-(and dilated) pixels change. :func:`detection_scores` gives precision/recall/IoU of a predicted mask
-against the ground truth.
+The fill (:mod:`dustbench.fill`, shared with the detector families' validation) is OpenCV Telea
+inpainting (:func:`dustbench.fill.telea_inpaint`, the same code as ``oracle_inpaint``: the only
+difference between the two is where the mask comes from) or, with ``fill="median"``, the
+(2·radius+1)² median of the flagged pixels' neighbourhood. Only flagged (and dilated) pixels change.
+:func:`detection_scores` gives precision/recall/IoU of a predicted mask against the ground truth.
 
 No torch import here: the detector is run through the loaded model's own code.
 """
@@ -26,62 +26,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DustbenchError
+from ..fill import (DEFAULTS, FILLS, check_inference_options, detection_scores, fill_mask,  # noqa: F401
+                    scores_from_counts)  # (defined in dustbench.fill, still imported from here)
 from ..io import channel_max
 from .base import Method, OutputIssues, check_output
-from .classical import dilate_mask, median_blur, telea_inpaint
 from .registry import MODEL_OPTIONS
-
-DEFAULTS = {"threshold": 0.5, "dilate": 1, "radius": 3.0, "fill": "telea"}
-FILLS = ("telea", "median")
-
-
-def check_inference_options(threshold, dilate, radius, fill) -> None:
-    """DustbenchError unless threshold ∈ (0, 1], dilate an int >= 0, radius > 0, fill in FILLS."""
-    ok_number = lambda v: isinstance(v, (int, float, np.number)) and not isinstance(v, bool)  # noqa: E731
-    if not ok_number(threshold) or not 0.0 < float(threshold) <= 1.0:
-        raise DustbenchError(f"detect_inpaint: threshold must be a number in (0, 1], got {threshold!r}")
-    if isinstance(dilate, bool) or not isinstance(dilate, (int, np.integer)) or dilate < 0:
-        raise DustbenchError(f"detect_inpaint: dilate must be an integer >= 0 px, got {dilate!r}")
-    if not ok_number(radius) or float(radius) <= 0:
-        raise DustbenchError(f"detect_inpaint: radius must be a number > 0 px, got {radius!r}")
-    if fill not in FILLS:
-        raise DustbenchError(f"detect_inpaint: fill must be one of {FILLS}, got {fill!r}")
-
-
-def fill_mask(image: np.ndarray, mask: np.ndarray, fill: str = "telea", dilate: int = 1,
-              radius: float = 3.0) -> np.ndarray:
-    """``image`` (float32 H×W×C) with the pixels of bool ``mask`` (dilated by ``dilate`` px) filled in."""
-    if fill == "telea":
-        return telea_inpaint(image, mask, dilate, radius)
-    out = image.copy()
-    hole = dilate_mask(mask, dilate) > 0
-    if hole.any():
-        out[hole] = median_blur(image, max(1, int(round(radius))))[hole]
-    return out
-
-
-def detection_scores(predicted: np.ndarray, truth: np.ndarray) -> dict:
-    """Pixel counts and precision/recall/IoU/F1 of bool ``predicted`` against bool ``truth``.
-
-    Empty cases are defined, not NaN: precision = 1 when nothing is flagged, recall = 1 when there
-    is nothing to find, IoU = 1 when both are empty. Sum the counts over images and call
-    :func:`scores_from_counts` for pooled scores.
-    """
-    p, t = np.asarray(predicted, bool), np.asarray(truth, bool)
-    if p.shape != t.shape:
-        raise DustbenchError(f"detection_scores: predicted {p.shape} vs truth {t.shape}")
-    counts = {"tp": int(np.count_nonzero(p & t)), "fp": int(np.count_nonzero(p & ~t)),
-              "fn": int(np.count_nonzero(~p & t)), "pixels": int(p.size)}
-    return {**counts, **scores_from_counts(counts)}
-
-
-def scores_from_counts(c: dict) -> dict:
-    tp, fp, fn = c["tp"], c["fp"], c["fn"]
-    precision = tp / (tp + fp) if tp + fp else 1.0
-    recall = tp / (tp + fn) if tp + fn else 1.0
-    iou = tp / (tp + fp + fn) if tp + fp + fn else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": precision, "recall": recall, "iou": iou, "f1": f1}
 
 
 class DetectInpaint(Method):

@@ -16,7 +16,7 @@ from ..sheets import busiest_crop, contact_sheet
 from ..threads import fixed_threads
 from ..writer_lock import one_writer
 from .base import OutputIssues, apply_method
-from .registry import load_method
+from .load import load_method
 from .tuning import tune_if_needed
 
 

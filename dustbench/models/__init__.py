@@ -4,7 +4,8 @@ Each family lives in its own module and registers a factory with ``@register_mod
 To add one, create ``dustbench/models/<family>.py`` and add a line ``from . import <family>``
 below, so that importing :mod:`dustbench.models` registers it.
 """
-from .registry import create_model, get_model_factory, list_models, register_model
+from .pretrained import create_model, list_models
+from .registry import get_model_factory, register_model
 
 __all__ = ["create_model", "get_model_factory", "list_models", "register_model"]
 

@@ -30,7 +30,7 @@ from ..errors import DustbenchError
 from ..io import write_json_atomic
 from ..safe_torch import load_script_module
 from .checkpoint import build_model, checkpoint_channels, read_checkpoint, write_checkpoint
-from .registry import create_model
+from . import registry
 
 MANIFEST = "manifest.json"
 FORMAT = "dustbench-pretrained"
@@ -73,6 +73,28 @@ def pretrained_names(folder: Path | None = None) -> list[str]:
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def list_models(pattern: str | list[str] | None = None, pretrained: bool = False) -> list[str]:
+    """Names of the registered model families, sorted; ``pattern`` filters them (fnmatch globs, e.g.
+    ``'dust*'``, or a list of globs); ``pretrained=True`` keeps those with published weights."""
+    names = registry.list_models(pattern)
+    if pretrained:
+        published = set(pretrained_names())
+        names = [n for n in names if n in published]
+    return names
+
+
+def create_model(name: str, pretrained: bool = False, **config: Any) -> torch.nn.Module:
+    """Build model ``name`` with ``config``; unknown config keys raise DustbenchError listing valid ones.
+
+    ``pretrained=True`` loads its published weights into the network of the config they were
+    trained with, and returns it in eval mode.
+    """
+    if pretrained:
+        registry.check_config(name, config)
+        return load_pretrained(name, config)
+    return registry.create_model(name, **config)
 
 
 def pretrained_checkpoint(name: str, folder: Path | None = None) -> tuple[dict, Path]:
@@ -130,9 +152,9 @@ def initial_model(name: str, config: dict, init_from: str | None = None, resumed
     is built fresh, its own weights being loaded afterwards, and keeps the record of its start."""
     if resumed is not None or not init_from:
         record = ((resumed or {}).get("meta") or {}).get("init_from")
-        return create_model(name, **config), dict(config), record
+        return registry.create_model(name, **config), dict(config), record
     config, weights, record = init_weights(name, config, init_from)
-    model = create_model(name, **config)
+    model = registry.create_model(name, **config)
     model.load_state_dict(weights, strict=True)
     return model, config, record
 
@@ -172,7 +194,7 @@ def publish_torchscript(path, name: str, config: dict, folder, *, channels: int 
     with warnings.catch_warnings():  # torch 2.9+ flags TorchScript as deprecated; still supported
         warnings.simplefilter("ignore", DeprecationWarning)
         scripted = load_script_module(path, map_location="cpu")  # checked as every loaded model file is
-    model = create_model(name, **config)
+    model = registry.create_model(name, **config)
     try:
         model.load_state_dict(scripted.state_dict(), strict=True)
     except RuntimeError as exc:

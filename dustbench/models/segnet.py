@@ -2,7 +2,7 @@
 correction on photographic films" (QCAV), as Mironică (2020) describes it: a SegNet
 (Badrinarayanan et al. 2017) encoder–decoder trained with cross-entropy to label artifact pixels.
 The restored image is the input with the flagged pixels inpainted (OpenCV Telea by default; see
-:mod:`dustbench.methods.detect_inpaint`).
+:mod:`dustbench.fill` and :mod:`dustbench.methods.detect_inpaint`).
 
 Network (``create_model("segnet", ...)``), input x: N×C×H×W float32 in [0, 1], any H, W:
 
@@ -16,7 +16,7 @@ Network (``create_model("segnet", ...)``), input x: N×C×H×W float32 in [0, 1]
 
 The output is a probability map, not an image: it is repeated on every channel only so that the
 registry's image-in/same-shape-out contract, tiling and the export check hold unchanged. The
-training task, the export metadata (``dustbench.json``: ``{"kind": "detector", ...}``) and
+training task, the export metadata (``dustbench-model.json``: ``{"kind": "detector", ...}``) and
 :func:`dustbench.methods.load_model_file` treat it as a detector. ``forward(x, True)`` returns the
 raw N×2×H×W class scores (the training loss uses them).
 
@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import DustbenchError
-from ..methods.detect_inpaint import check_inference_options, fill_mask
+from ..fill import check_inference_options, fill_mask
 from . import losses as L
 from .layers import pad_to_multiple
 from .registry import register_model
@@ -175,7 +175,7 @@ class SegNetTask(Task):
 
     @classmethod
     def file_info(cls, options: dict) -> dict:
-        """An exported segnet is a detector: it records its inference settings (``dustbench.json``)."""
+        """An exported segnet is a detector: it records its inference settings (``dustbench-model.json``)."""
         o = {**cls.default_options, **(options or {})}
         return {"kind": "detector", "model": cls.family, "output": "P(artifact) repeated on every channel",
                 "threshold": float(o["threshold"]), "dilate": int(o["dilate"]), "radius": float(o["radius"]),
