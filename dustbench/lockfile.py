@@ -10,13 +10,14 @@ drifted packages when bytes change, so a new release shows up as a finding, not 
 """
 from __future__ import annotations
 
-import hashlib
 import re
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
+
+from .hashing import file_sha256
 
 LOCK_NAME = "requirements.lock"
 _PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([^\s;#]+)")
@@ -82,7 +83,7 @@ def lock_record() -> dict:
     """For provenance: the lock's SHA-256 and the drift from it (``None``s without a lock)."""
     path = lock_path()
     try:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path else None
+        digest = file_sha256(path) if path else None
     except OSError:  # provenance never raises
         path, digest = None, None
     if path is None:

@@ -1,16 +1,16 @@
 """Name -> factory registries (timm-style), shared by methods and models.
 
 ``@REGISTRY.register("name")`` on a factory; ``get`` raises UnknownNameError with a "did you
-mean"; ``check_options`` rejects keyword options the factory does not take, with a suggestion.
+mean"; ``check_options`` rejects keyword options the factory does not take, with a suggestion
+(:func:`check_keys`, also what a training task's options go through).
 """
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import inspect
 from typing import Any, Callable
 
-from .errors import DustbenchError, UnknownNameError
+from .errors import DustbenchError, UnknownNameError, did_you_mean
 
 
 def option_params(factory: Callable[..., Any]) -> list[inspect.Parameter]:
@@ -19,12 +19,22 @@ def option_params(factory: Callable[..., Any]) -> list[inspect.Parameter]:
     return [p for p in sig.parameters.values() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
 
+def check_keys(owner: str, options, valid, word: str = "option") -> None:
+    """Raise DustbenchError for the first key of ``options`` not in ``valid``: ``"{owner} has no
+    {word} 'k'; did you mean 'x'? (valid: ...)"``."""
+    valid = list(valid)
+    for key in options:
+        if key not in valid:
+            raise DustbenchError(f"{owner} has no {word} {key!r}{did_you_mean(key, valid)} "
+                                 f"(valid: {', '.join(valid) or 'none'})")
+
+
 def _qualname(obj: Any) -> str:
     return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
 
 
 class Registry:
-    """Factories registered by name for one `kind` of thing ("method", "model")."""
+    """Factories registered by name for one `kind` of thing ("method", "model", "task")."""
 
     def __init__(self, kind: str, option_word: str = "option"):
         self.kind, self.option_word = kind, option_word
@@ -54,6 +64,9 @@ class Registry:
         patterns = [pattern] if isinstance(pattern, str) else list(pattern)
         return [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
 
+    def __contains__(self, name: str) -> bool:
+        return name in self._factories
+
     def get(self, name: str) -> Callable[..., Any]:
         try:
             return self._factories[name]
@@ -65,10 +78,4 @@ class Registry:
         factory = self.get(name)
         if any(p.kind is p.VAR_KEYWORD for p in inspect.signature(factory).parameters.values()):
             return  # the factory takes **options: it validates itself
-        valid = [p.name for p in option_params(factory)]
-        for key in options:
-            if key not in valid:
-                close = difflib.get_close_matches(key, valid, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise DustbenchError(f"{self.kind} {name!r} has no {self.option_word} {key!r}{hint} "
-                                     f"(valid: {', '.join(valid) or 'none'})")
+        check_keys(f"{self.kind} {name!r}", options, [p.name for p in option_params(factory)], self.option_word)

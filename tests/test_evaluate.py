@@ -305,6 +305,27 @@ def test_cli_evaluate(pairs, tmp_path, capsys):
     assert "no such folder" in capsys.readouterr().err
 
 
+def test_cli_tile_wins_over_the_model_files_and_does_not_nest(model, tmp_path, monkeypatch):
+    """`-o tile=64 --tile 128` tiles once at 128; `-o tile=64` alone at 64; recorded as used."""
+    from dustbench.methods.loaded import LoadedModel
+
+    calls = []
+    forward = LoadedModel._call_module
+    monkeypatch.setattr(LoadedModel, "_call_module", lambda self, x: calls.append(x.shape[2:]) or forward(self, x))
+    path = tmp_path / "m.pt"
+    torch.jit.script(model).save(str(path))
+    data = make_pairs(tmp_path / "big", n=1, size=(200, 180))
+    for args, tile, n in ((["--tile", "128"], 128, 4), ([], 64, 16)):
+        calls.clear()
+        out = tmp_path / f"r{tile}"
+        assert main(["evaluate", str(path), "--data", str(data), "--out", str(out), "-o", "tile=64",
+                     "-o", "overlap=16", "-o", "tile_batch=1", *args, "--quiet"]) == 0
+        summary = json.loads((out / "summary.json").read_text())
+        assert (summary["tile"], summary["overlap"], summary["options"]["tile"]) == (tile, 16, 64)
+        assert len(calls) == n + 1  # one warm-up call on a 64-px crop, then one per tile, none nested
+        assert max(max(c) for c in calls) <= tile
+
+
 def test_re_exported_model_is_not_resumed_from_old_rows(tmp_path):
     """Guards the resume key: a different model file at the same path must not reuse old rows."""
     import torch

@@ -164,3 +164,29 @@ def test_bad_files_give_clear_errors_naming_the_file(case, model, tmp_path):
         assert "bare state_dict" in str(info.value)
     if case == "unknown_model":
         assert "unknown model 'no_such_model'" in str(info.value)
+
+
+def test_a_files_tile_option_is_apply_methods_default_and_never_nests(model, tmp_path, monkeypatch):
+    """`-o tile=64 --tile 128`: one tiling, at 128 (the file's 64 only when the caller gives none)."""
+    from dustbench.methods import apply_method
+    from dustbench.methods.loaded import LoadedModel
+    from dustbench.methods.tiling import tile_layout
+
+    shapes = []
+    forward = LoadedModel._call_module
+    monkeypatch.setattr(LoadedModel, "_call_module", lambda self, x: shapes.append(tuple(x.shape)) or forward(self, x))
+    path = tmp_path / "m.pt"
+    torch.jit.script(model).save(str(path))
+    method = load_method(str(path), {"tile": 64, "overlap": 16, "tile_batch": 1})
+    x = image((256, 240, 3), seed=3)
+    tiles = lambda t, o: len(tile_layout(256, t, o)) * len(tile_layout(240, t, o))  # noqa: E731
+    out = apply_method(method, x, tile=128, overlap=16)
+    assert len(shapes) == tiles(128, 16) and min(s[2] for s in shapes) > 64  # 128-px tiles, none split again
+    np.testing.assert_allclose(out, expected(model, x), atol=1e-5)
+    for run in (lambda: apply_method(method, x), lambda: method(x)):  # the file's own tiling: 64/16
+        shapes.clear()
+        np.testing.assert_allclose(run(), expected(model, x), atol=1e-5)
+        assert len(shapes) == tiles(64, 16) and max(max(s[2:]) for s in shapes) <= 64
+    shapes.clear()
+    apply_method(method, x, tile=None)  # explicit: whole, once
+    assert shapes == [(1, 3, 256, 240)]

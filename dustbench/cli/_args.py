@@ -6,7 +6,7 @@ import json
 import re
 import shutil
 
-from ..errors import DustbenchError
+from ..errors import DustbenchError, did_you_mean
 from ..hub import push, stage, staged_files
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -81,14 +81,11 @@ def add_command(subparsers, name: str, summary: str, description: str, examples:
 
 def suggest_command(message: str) -> str:
     """argparse's "invalid choice" message with the closest choices suggested (``synt`` -> ``synth``)."""
-    import difflib
-
     found = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
     if not found:
         return message
     choices = re.findall(r"'([^']*)'", found.group(2))
-    close = difflib.get_close_matches(found.group(1), choices, n=2, cutoff=0.5)
-    return message + (f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "")
+    return message + did_you_mean(found.group(1), choices, n=2, cutoff=0.5, joiner=" or ")
 
 
 def add_hub_arguments(parser, what: str) -> None:

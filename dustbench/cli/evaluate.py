@@ -3,6 +3,7 @@ from __future__ import annotations
 
 
 from ..allocator import keep_freed_memory
+from ..errors import ON_ERROR
 from ._args import add_command, parse_options
 
 
@@ -17,15 +18,24 @@ def add_method_arguments(p) -> None:
     p.add_argument("--tune-on", metavar="DIR", help="median_tuned: validation pairs to tune on ('builtin' or a "
                                                     "folder of pairs; for evaluate, when --data has no validation "
                                                     "split)")
-    p.add_argument("--tile", type=int, default=512, help="tile size in px (0 = whole image at once)")
-    p.add_argument("--overlap", type=int, default=32, help="tile overlap in px (smoothly blended)")
+    p.add_argument("--tile", type=int, help="tile size in px (0 = whole image at once; default: a model file's "
+                                            "-o tile, else 512)")
+    p.add_argument("--overlap", type=int, help="tile overlap in px, smoothly blended (default: a model file's "
+                                               "-o overlap, else 32)")
     p.add_argument("--on-bad-output", choices=("error", "clip"), default="error",
                    help="NaN/Inf or out-of-range output: stop with an error naming the image, or repair "
                         "(NaN -> input pixel, clip to [0, 1]), report and count it")
-    p.add_argument("--on-error", choices=("stop", "skip"), default="stop",
+    p.add_argument("--on-error", choices=ON_ERROR, default="stop",
                    help="a bad image or pair (unreadable, mismatched, too small): stop with an error naming it, "
                         "or report it and go on without it")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def tiling_arguments(args) -> dict:
+    """``--tile``/``--overlap`` as keyword arguments, only those given (the rest: the method's own, else
+    512/32; apply_method decides)."""
+    kwargs = {} if args.tile is None else {"tile": args.tile or None}
+    return kwargs if args.overlap is None else {**kwargs, "overlap": args.overlap}
 
 
 def register(subparsers) -> None:
@@ -70,8 +80,8 @@ def run(args) -> int:
 
     keep_freed_memory()  # a process-wide allocator setting: the command owns the process
 
-    result = evaluate(args.model, args.data, args.out, split=args.split, tile=args.tile or None,
-                      overlap=args.overlap, options=parse_options(args.option), device=args.device,
+    result = evaluate(args.model, args.data, args.out, split=args.split, **tiling_arguments(args),
+                      options=parse_options(args.option), device=args.device,
                       save_images=args.save_images, on_bad_output=args.on_bad_output, seed=args.seed,
                       tune_on=args.tune_on, train_data=args.train_data, limit=args.limit,
                       overwrite=args.overwrite, on_error=args.on_error, threads=args.threads,

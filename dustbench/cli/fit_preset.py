@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 
-from ..errors import DustbenchError, UnknownNameError
+from ..errors import ON_ERROR, DustbenchError, UnknownNameError
 from ..fit.settings import THRESHOLD_FLOOR, DetectionSettings
 from ._args import add_command, parse_key_values
 
@@ -42,7 +42,7 @@ def register(subparsers) -> None:
                    help="blank scans: refuse a scan with more of its pixels flagged than this")
     p.add_argument("--rule", action="append", default=[], metavar="NAME=VALUE",
                    help="override a family rule threshold, e.g. dirt_min_diameter=0.003 (see docs/fitting.md)")
-    p.add_argument("--on-error", choices=("stop", "skip"), default="stop",
+    p.add_argument("--on-error", choices=ON_ERROR, default="stop",
                    help="a scan that cannot be read, has no partner or the wrong size: stop, or report and skip it")
     p.add_argument("--no-check", action="store_true", help="skip the closure check")
     p.add_argument("--seed", type=int, default=0, help="seed of the closure check's synthesis")

@@ -9,6 +9,7 @@ from ..data.make_dataset import DatasetConfig, make_dataset
 from ..synth import DEFAULT_PRESETS, parse_scan_scale
 from ..synth.grain import parse_grain, stock_names
 from ..synth.job import parse_shard
+from ..errors import ON_ERROR
 from ._args import add_command, add_hub_arguments, check_hub_arguments, publish
 
 
@@ -39,7 +40,7 @@ def register(subparsers) -> None:
     p.add_argument("--num-proc", type=int, default=1, help="worker processes")
     p.add_argument("--shard", default="0/1", help="i/n: make every n-th chunk only; the last shard to "
                                                    "finish (or a re-run without --shard) assembles the dataset")
-    p.add_argument("--on-error", choices=("stop", "skip"), default="stop",
+    p.add_argument("--on-error", choices=ON_ERROR, default="stop",
                    help="unreadable source images: stop before any work, or leave them out")
     p.add_argument("--channels", choices=("3", "1", "keep"), default="3",
                    help="channels of every stored image: 3 = grey sources repeated to RGB, 1 = RGB sources to "

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 
+from ..errors import ON_ERROR
 from ._args import add_command
 
 from ..synth import DEFAULT_PRESETS, parse_scan_scale
@@ -26,7 +27,7 @@ def register(subparsers) -> None:
                    help="comma-separated preset names, globs (dust_*) or .toml files; see `dustbench list presets`")
     p.add_argument("--workers", type=int, default=1, help="worker processes")
     p.add_argument("--shard", default="0/1", help="i/n: make only samples with index %% n == i")
-    p.add_argument("--on-error", choices=("stop", "skip"), default="stop",
+    p.add_argument("--on-error", choices=ON_ERROR, default="stop",
                    help="what to do when a clean image cannot be read")
     p.add_argument("--format16", choices=("png", "tif"), default="png", help="file format for 16-bit images")
     p.add_argument("--overwrite", action="store_true",

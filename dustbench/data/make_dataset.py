@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..errors import DustbenchError, ImageReadError
+from ..errors import DustbenchError, ImageReadError, check_on_error, stop_on_error
+from ..hashing import file_sha256
 from ..io import atomic_path, claim_json, encode_image, mask_to_image, output_dir, write_json_atomic
 from ..sources import open_sources, source_from_record
 from ..synth import (DEFAULT_PRESETS, count_by_family, families_present, library, regenerate, resolve_presets,
@@ -191,8 +192,7 @@ class _Worker:
                     try:
                         row = self.row(task.split, i)
                     except ImageReadError as exc:
-                        if self.cfg.on_error == "stop":
-                            raise _Stop(f"{task.split} row {i}: {exc} (use --on-error skip to go on without it)")
+                        stop_on_error(self.cfg.on_error, f"{task.split} row {i}: {exc}", "go on without it", _Stop)
                         stats["skipped"].append([f"{task.split}-{i:07d}", str(exc)])
                         continue
                     writer.write(self.features.encode_example(row))
@@ -204,7 +204,7 @@ class _Worker:
                 writer.finalize()
         except _Stop as exc:
             return {"error": str(exc)}
-        stats["sha256"] = hashlib.sha256(final.read_bytes()).hexdigest()
+        stats["sha256"] = file_sha256(final)
         write_json_atomic(final.with_suffix(".json"), stats)
         return {"chunk": task.name, "rows": stats["rows"], "skipped": stats["skipped"]}
 
@@ -229,8 +229,7 @@ def _check_config(cfg: DatasetConfig) -> None:
         if value < 1:
             raise DustbenchError(f"{name} {value}: every split needs at least one row (an empty split "
                                  "cannot be saved and loaded by `datasets`)")
-    if cfg.on_error not in ("stop", "skip"):
-        raise DustbenchError(f"--on-error {cfg.on_error!r}: use 'stop' or 'skip'")
+    check_on_error(cfg.on_error, "--on-error")
     if cfg.num_proc < 1:
         raise DustbenchError(f"--num-proc {cfg.num_proc}: must be at least 1")
     if cfg.channels not in CHANNELS:

@@ -28,12 +28,14 @@ from tqdm.auto import tqdm
 from .. import provenance
 from ..data.eval_base import fingerprint_line
 from ..data.eval_data import EvalData, open_data
-from ..errors import DustbenchError
+from ..errors import DustbenchError, check_on_error, stop_on_error
+from ..hashing import file_sha256
 from ..version import __version__
 from ..io import from_float, output_dir, storable, to_float, write_image, write_json_atomic, write_text_atomic
 from ..metrics import WINDOW
 from ..threads import fixed_threads
 from ..methods import Method, OutputIssues, apply_method, load_method
+from ..methods.base import UNSET, resolve_tiling
 from ..methods.tuning import tune_if_needed
 from ..data.truth import truth_layer
 from ..writer_lock import one_writer
@@ -92,8 +94,7 @@ def _run_key(method, data: EvalData, tile, overlap, on_bad_output) -> dict:
     model_file = method.options.get("path")
     if model_file and Path(model_file).is_file():
         # A model re-exported to the same path is a different run: key on the file's bytes too.
-        with open(model_file, "rb") as fh:
-            key["model_sha256"] = hashlib.file_digest(fh, "sha256").hexdigest()
+        key["model_sha256"] = file_sha256(model_file)
     return key
 
 
@@ -168,8 +169,7 @@ class _Run:
                                      f"(SSIM needs at least {WINDOW}×{WINDOW} px)")
             return sample
         except DustbenchError as exc:
-            if self.on_error == "stop":
-                raise DustbenchError(f"{exc} (use --on-error skip to evaluate the other pairs)") from None
+            stop_on_error(self.on_error, exc, "evaluate the other pairs")
             self.skipped.append([sample_id, str(exc)])
             tqdm.write(f"skipped {self.data.name}/{sample_id}: {exc}")
             return None
@@ -201,7 +201,7 @@ class _Run:
         return image_row(sample, restored, seconds, issues.nonfinite + issues.out_of_range)
 
 
-def evaluate(method, data, out=None, split: str = "test", tile: int | None = 512, overlap: int = 32, *,
+def evaluate(method, data, out=None, split: str = "test", tile=UNSET, overlap=UNSET, *,
              options: dict | None = None, device: str = "cpu", save_images: bool = False,
              on_bad_output: str = "error", seed: int = 0, n_resamples: int = 2000, tune_on=None,
              train_data: str | None = None, limit: int | None = None, overwrite: bool = False,
@@ -213,14 +213,15 @@ def evaluate(method, data, out=None, split: str = "test", tile: int | None = 512
     :class:`~dustbench.data.EvalData`. ``out`` (optional) receives ``per_image.csv``,
     ``summary.json``, ``run.json`` (the resume key), ``tuning.json`` for median_tuned, and with
     ``save_images`` the restored images as ``images/<id>.png`` at the reference bit depth.
+    ``tile``/``overlap`` (None or 0: whole images) default to the method's own (a model file's
+    options), else 512/32 (:func:`~dustbench.methods.base.resolve_tiling`); recorded as used.
     ``seed`` seeds the bootstrap CIs. ``train_data`` is recorded for the leaderboard. A bad pair
     (unreadable, mismatched, too small) stops the run (``on_error="stop"``) or is reported and left
     out (``"skip"``, listed in the summary). ``threads`` fixes OpenCV's and torch's thread counts
     while the method runs (recorded with the runtime either way). A built-in suite that renders
     otherwise than it was published is refused unless ``allow_suite_drift`` (recorded).
     """
-    if on_error not in ("stop", "skip"):
-        raise DustbenchError(f"on_error must be 'stop' or 'skip', got {on_error!r}")
+    check_on_error(on_error)
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise DustbenchError(f"limit must be a whole number of images >= 1 (or None for all), got {limit!r}")
     data = open_data(data, split)
@@ -232,6 +233,7 @@ def evaluate(method, data, out=None, split: str = "test", tile: int | None = 512
             else options
         method = load_method(method, options, device)
         device = device_used(method, device)
+        tile, overlap = resolve_tiling(method, tile, overlap)
         key = _run_key(method, data, tile, overlap, on_bad_output)
         run = _Run(method, data, out, tile, overlap, on_bad_output, save_images, _previous_rows(out, key, overwrite),
                    on_error)

@@ -7,19 +7,15 @@ is whatever ``--train-data`` said.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
+
+from ..hashing import file_sha256
 
 
 def card_path(model_path) -> Path:
     path = Path(model_path)
     return path.with_name(f"{path.stem}.card.json")
-
-
-def file_sha256(path) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def read_card(model_path, sha256: str | None = None) -> dict | None:

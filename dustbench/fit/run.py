@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ..errors import DustbenchError
+from ..errors import DustbenchError, stop_on_error
 from ..data.pairs_folder import match_pair_files
 from ..io import ImageReadError, from_float, list_images, read_image
 from ..synth import synthesize
@@ -64,8 +64,7 @@ def pair_scans(folder: str | Path, on_error: str = "stop", warn=print) -> list[S
     if alone:
         shown = ", ".join(str(p) for p in alone[:5]) + (" ..." if len(alone) > 5 else "")
         message = f"{folder}: {len(alone)} image(s) have no partner with the same name: {shown}"
-        if on_error == "stop":
-            raise DustbenchError(message + " (use --on-error skip to fit on the complete pairs)")
+        stop_on_error(on_error, message, "fit on the complete pairs")
         warn(f"warning: {message}; skipped")
     return [Scan(k, (f["damaged"], f["clean"]), lambda d=f["damaged"], c=f["clean"]: (read_image(d), read_image(c)))
             for k, f in index.items()]

@@ -19,11 +19,22 @@ from ..io import mask_opacity
 from .tiling import apply_tiled
 
 BAD_OUTPUT_POLICIES = ("error", "clip")
+TILE, OVERLAP = 512, 32  # apply_method's tiling when neither the caller nor the method sets one
 RANGE_TOLERANCE = 1e-6  # float rounding slack: far below half a 16-bit step (7.6e-6)
 
 
 class BadOutputError(DustbenchError):
     """A method returned something that is not a valid restored image (names the image)."""
+
+
+class _Unset:
+    """The type of :data:`UNSET`: an argument left out (``None`` means something: no tiles)."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET = _Unset()
 
 
 class Method:
@@ -41,6 +52,9 @@ class Method:
             laid out for that padding (:func:`dustbench.methods.tiling.tile_layout`).
         tile_batch: tiles handed to :meth:`run_batch` at once when applied in tiles (a network
             runs them as one batch: what keeps a GPU busy).
+        tiling: the method's own ``tile``/``overlap`` (a model file's options): what
+            :func:`apply_method` and ``method(image)`` tile with when the caller does not say
+            (:func:`resolve_tiling`); empty for registered methods. :meth:`run` never tiles.
     """
 
     name: str = ""
@@ -50,6 +64,7 @@ class Method:
     param_count: int | None = None
     multiple: int = 1
     tile_batch: int = 1
+    tiling: dict = {}  # replaced, never mutated: {"tile": px, "overlap": px}, either key optional
 
     def __init__(self, name: str = "", options: dict | None = None):
         self.name = name or type(self).name or type(self).__name__
@@ -69,10 +84,10 @@ class Method:
 
     def __call__(self, image: np.ndarray, mask: np.ndarray | None = None, layer: np.ndarray | None = None
                  ) -> np.ndarray:
-        """Restore ``image`` (float32 H×W×C or H×W in [0, 1]) whole: :func:`apply_method` without
-        tiles, small overshoots clipped. ``mask`` (H×W, nonzero = damaged) and ``layer`` reach
-        oracles only."""
-        return apply_method(self, image, mask, layer=layer, tile=None, name=f"{self.name} input",
+        """Restore ``image`` (float32 H×W×C or H×W in [0, 1]): :func:`apply_method`, whole unless
+        the method has a tile size of its own (:attr:`tiling`), small overshoots clipped. ``mask``
+        (H×W, nonzero = damaged) and ``layer`` reach oracles only."""
+        return apply_method(self, image, mask, layer=layer, tile=self.tiling.get("tile"), name=f"{self.name} input",
                             on_bad_output="clip")
 
     def __repr__(self) -> str:
@@ -206,12 +221,23 @@ def _truth(method: Method, mask, layer, shape: tuple, name: str) -> np.ndarray |
     return None
 
 
+def resolve_tiling(method: Method, tile=UNSET, overlap=UNSET) -> tuple:
+    """(tile, overlap) that :func:`apply_method` uses: the arguments given, else the method's own
+    (:attr:`Method.tiling`: a model file's ``tile``/``overlap`` options), else 512/32."""
+    own = getattr(method, "tiling", None) or {}
+    return (own.get("tile", TILE) if tile is UNSET else tile,
+            own.get("overlap", OVERLAP) if overlap is UNSET else overlap)
+
+
 def apply_method(method: Method, image: np.ndarray, mask: np.ndarray | None = None, *, layer: np.ndarray | None = None,
-                 tile: int | None = 512, overlap: int = 32, name: str = "image", on_bad_output: str = "error",
-                 issues: OutputIssues | None = None) -> np.ndarray:
+                 tile=UNSET, overlap=UNSET, name: str = "image", on_bad_output: str = "error",
+                 issues: OutputIssues | None = None, tile_batch: int | None = None) -> np.ndarray:
     """Restore a float32 H×W(×C) image in [0, 1] with ``method``, in overlapping tiles.
 
-    ``tile=None`` or 0 runs the whole image at once. Every tile's raw output is checked by
+    The one place where tiling is decided: ``tile``/``overlap`` default to the method's own
+    (:func:`resolve_tiling`: a model file's options), else 512/32; ``tile=None`` or 0 runs the whole
+    image at once. ``tile_batch`` (default: the method's) tiles go to :meth:`Method.run_batch` at
+    once, else :meth:`Method.run` takes them one by one. Every tile's raw output is checked by
     :func:`check_output`; ``on_bad_output="error"`` raises :class:`BadOutputError` naming
     ``name``, ``"clip"`` casts floats to float32, replaces NaN by the input pixel, clips to
     [0, 1] and counts what it did in ``issues``. The mask (H×W) reaches ``needs_mask`` oracles
@@ -226,6 +252,8 @@ def apply_method(method: Method, image: np.ndarray, mask: np.ndarray | None = No
         work = work[:, :, None]
     m = _truth(method, mask, layer, work.shape, name)
     where = f"{name}: method {method.name!r}"
+    tile, overlap = resolve_tiling(method, tile, overlap)
+    tile_batch = method.tile_batch if tile_batch is None else tile_batch
 
     fresh = not tile or max(work.shape[:2]) <= int(tile)  # returned as it is, not only blended into a new one
 
@@ -237,7 +265,7 @@ def apply_method(method: Method, image: np.ndarray, mask: np.ndarray | None = No
                             fresh)
 
     if tile:
-        batch = int(method.tile_batch) if method.tile_batch > 1 else None  # None: run() tile by tile
+        batch = int(tile_batch) if tile_batch > 1 else None  # None: run() tile by tile
         out = apply_tiled(fn if batch is None else fn_batch, work, tile=tile, overlap=overlap, mask=m,
                           multiple=method.multiple, batch=batch)
         np.clip(out, 0.0, 1.0, out=out)  # blending of in-range tiles stays in range but for rounding

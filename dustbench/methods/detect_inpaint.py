@@ -29,7 +29,7 @@ from ..errors import DustbenchError
 from ..fill import (DEFAULTS, FILLS, check_inference_options, detection_scores, fill_mask,  # noqa: F401
                     scores_from_counts)  # (defined in dustbench.fill, still imported from here)
 from ..io import channel_max
-from .base import Method, OutputIssues, check_output
+from .base import UNSET, Method, OutputIssues, apply_method, check_output
 from .registry import MODEL_OPTIONS
 
 
@@ -52,7 +52,8 @@ class DetectInpaint(Method):
         self.detector = detector
         self.module = getattr(detector, "module", None)  # the torch module, for export checks
         self.param_count = detector.param_count
-        self.multiple, self.tile_batch = detector.multiple, detector.tile_batch
+        # tiled as its detector would be: apply_method tiles detection and fill together
+        self.multiple, self.tile_batch, self.tiling = detector.multiple, detector.tile_batch, detector.tiling
 
     @classmethod
     def from_loaded(cls, detector: Method, metadata: dict, **overrides) -> "DetectInpaint":
@@ -65,17 +66,20 @@ class DetectInpaint(Method):
         settings.update({k: v for k, v in overrides.items() if v is not None})
         return cls(detector, metadata=metadata, **settings)
 
-    def probability(self, image: np.ndarray) -> np.ndarray:
-        """P(artifact) as float32 H×W for a float32 H×W×C image (any channel's detection counts)."""
-        prob = self.detector(image)  # the detector's own checks, tiling and grey/RGB handling
+    def probability(self, image: np.ndarray, tile=UNSET) -> np.ndarray:
+        """P(artifact) as float32 H×W for a float32 H×W×C image (any channel's detection counts): the
+        detector through :func:`~dustbench.methods.base.apply_method` (its checks, grey/RGB handling,
+        bad values clipped), in tiles of ``tile`` (default: the detector's own tile size, else whole)."""
+        tile = self.tiling.get("tile") if tile is UNSET else tile
+        prob = apply_method(self.detector, image, tile=tile, name=f"{self.detector.name} input", on_bad_output="clip")
         return channel_max(prob) if prob.ndim == 3 else prob
 
-    def detect(self, image: np.ndarray) -> np.ndarray:
-        """Bool H×W: the pixels the detector flags (before dilation)."""
-        return self.probability(image) >= np.float32(self.options["threshold"])
+    def detect(self, image: np.ndarray, tile=UNSET) -> np.ndarray:
+        """Bool H×W: the pixels the detector flags (before dilation); ``tile`` as for :meth:`probability`."""
+        return self.probability(image, tile) >= np.float32(self.options["threshold"])
 
     def run(self, image, mask):
-        return self._fill(image, self.detect(image))
+        return self._fill(image, self.detect(image, tile=None))  # what it is given, whole: apply_method tiles
 
     def run_batch(self, images, masks):
         """The detector on all the images at once (one network batch), then each one's fill; its

@@ -29,7 +29,8 @@ def load_method(spec, options: dict | None = None, device: str = "cpu") -> Metho
     Method, a ``torch.nn.Module`` (N×C×H×W float in [0, 1] -> the same; grey/RGB adapted like a model
     file's; it runs where its parameters are) or any callable (float32 H×W×C numpy in [0, 1] -> the same).
 
-    Files and modules are loaded untiled (:func:`~dustbench.methods.base.apply_method` tiles); pickled
+    Files and modules have no tile size of their own unless ``options`` give one (``tile``/``overlap``:
+    the defaults :func:`~dustbench.methods.base.apply_method`, which tiles, uses for them); pickled
     modules and unsafe archives are refused (see :mod:`dustbench.safe_torch`). Unknown names raise
     :class:`~dustbench.errors.UnknownNameError` with a did-you-mean.
     """

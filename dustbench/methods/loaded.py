@@ -5,8 +5,9 @@ Nothing here runs code a file carries (see :mod:`dustbench.safe_torch`): checkpo
 instructions to export it, a ``torch.export`` archive is inspected before torch opens it, a zip whose
 members could be read two ways is refused, and a TorchScript or exported model may call tensor
 operators only (no files, processes or extensions).
-Models take N×C×H×W float32 in [0, 1] and return the same; images go through in tiles
-(:func:`dustbench.methods.tiling.apply_tiled`) so memory stays bounded on full-resolution scans.
+Models take N×C×H×W float32 in [0, 1] and return the same. A model runs exactly what it is given:
+:func:`dustbench.methods.apply_method` tiles images (memory stays bounded on full-resolution scans),
+with a file's ``tile``/``overlap`` options as its defaults (:attr:`~dustbench.methods.base.Method.tiling`).
 
 Channels: a 1-channel image given to a 3-channel model is repeated to RGB and the output averaged
 back to grey; a 3-channel image given to a 1-channel model is run as a batch of three grey
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import warnings
 import zipfile
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +35,6 @@ from ..safe_torch import load_export_program, load_script_module, open_archive
 from .base import BadOutputError, Method
 from .detect_inpaint import DetectInpaint
 from .registry import MODEL_OPTIONS, MODEL_SUFFIXES
-from .tiling import apply_tiled
 
 # TorchScript extra file written by `dustbench export` (what the file is: a detector and its settings);
 # files exported by dustbench 0.1 named it "dustbench.json", which is still read.
@@ -44,8 +43,9 @@ LEGACY_INFO_FILE = "dustbench.json"
 
 
 class LoadedModel(Method):
-    """A torch model (from a file, or an ``nn.Module`` given directly), run tile by tile under
-    ``torch.inference_mode()``, with grey/RGB adapted to the channels it takes."""
+    """A torch model (from a file, or an ``nn.Module`` given directly), run under
+    ``torch.inference_mode()`` on what it is given, with grey/RGB adapted to the channels it takes.
+    Its ``tile``/``overlap`` are :func:`~dustbench.methods.base.apply_method`'s defaults for it."""
 
     def __init__(self, module, path: Path | None, kind: str, device: torch.device, channels: int | None,
                  tile: int | None, overlap: int, extra: dict | None = None, tile_batch: int | None = None):
@@ -55,7 +55,8 @@ class LoadedModel(Method):
                                   "channels": channels, "tile": tile, "overlap": overlap, **(extra or {})})
         self.module, self.device, self.channels = module, device, channels
         self.where = str(path) if path is not None else self.name  # names the model in errors
-        self.tile, self.overlap = tile, overlap
+        # apply_method's defaults for this model (None: it has no tile size of its own)
+        self.tiling = {"overlap": overlap, **({"tile": tile} if tile is not None else {})}
         # a network that pads its input to a multiple of `factor` (pix2pix, segnet: 2^depth; kept by
         # TorchScript) gets tiles laid out for that padding (dustbench.methods.tiling.tile_layout)
         factor = getattr(module, "factor", 1)
@@ -64,26 +65,18 @@ class LoadedModel(Method):
         self.param_count = sum(int(p.numel()) for p in module.parameters())
 
     def run(self, image, mask):
-        if self.tile is None or max(image.shape[:2]) <= self.tile:
-            return self._forward(image[None])[0]
-        # apply_tiled hands a batched fn new stacked copies of the tiles: no second copy needed
-        return apply_tiled(partial(self._forward, private=True), image, tile=self.tile, overlap=self.overlap,
-                           multiple=self.multiple, batch=self.tile_batch)
+        return self._forward(image[None])[0]
 
     def run_batch(self, images, masks):
-        if self.tile is None or max(images.shape[1:3]) <= self.tile:  # each image is one tile of ours
-            return self._forward(images)
-        return super().run_batch(images, masks)  # each image tiled (in batches) by run
+        return self._forward(images)
 
-    def _forward(self, images: np.ndarray, private: bool = False) -> np.ndarray:
-        """N×H×W×C float32 numpy -> model (one batch) -> N×H×W×C float32 numpy, adapting grey/RGB.
-        ``private``: ``images`` is a C-ordered float32 array of ours that the model may overwrite."""
+    def _forward(self, images: np.ndarray) -> np.ndarray:
+        """N×H×W×C float32 numpy -> model (one batch) -> N×H×W×C float32 numpy, adapting grey/RGB."""
         n, height, width, c = images.shape
         # N×C×H×W with NHWC strides: channels_last with one copy (see _call_module), which also keeps
         # a model that writes to its input off the caller's image; viewed from flat so that a batch
         # of one has a real batch stride (numpy may give it 0, which oneDNN reads as NCHW)
-        own = private and images.dtype == np.float32 and images.flags.c_contiguous and images.flags.writeable
-        flat = torch.from_numpy((images if own else np.array(images, np.float32, order="C")).reshape(-1))
+        flat = torch.from_numpy(np.array(images, np.float32, order="C").reshape(-1))
         x = flat.view(n, height, width, c).permute(0, 3, 1, 2)
         want = self.channels
         as_batch = want == 1 and c > 1
@@ -171,12 +164,13 @@ def load_model_file(path, device: str = "cpu", *, channels: int | None = None,
                     tile: int | None = 512, overlap: int = 32, tile_batch: int | None = None, **detector) -> Method:
     """Load a TorchScript file, a ``torch.export`` ``.pt2`` or a dustbench checkpoint as a Method.
 
-    ``tile``/``overlap`` set tiled inference (``tile=None`` runs whole images); ``tile_batch``: tiles
-    per network call (default 4; 1 on CPU for a network that does not pad, i.e. does not downsample),
-    also when ``apply_method`` tiles; ``channels`` overrides the guessed number of input channels;
-    ``detector`` options (``threshold``, ``dilate``, ``radius``, ``fill``) override what a detector file
-    recorded. Raises DustbenchError naming the file when it is missing, has an unknown suffix, is
-    corrupt, or would need arbitrary unpickling.
+    ``tile``/``overlap``: the tiling :func:`~dustbench.methods.apply_method` and ``method(image)``
+    use when their caller gives none (``tile=None``: no tile size of its own, so ``method(image)``
+    runs whole images and ``apply_method`` its default 512); ``tile_batch``: tiles per network call
+    (default 4; 1 on CPU for a network that does not pad, i.e. does not downsample); ``channels``
+    overrides the guessed number of input channels; ``detector`` options (``threshold``, ``dilate``,
+    ``radius``, ``fill``) override what a detector file recorded. Raises DustbenchError naming the
+    file when it is missing, has an unknown suffix, is corrupt, or would need arbitrary unpickling.
     """
     path = Path(path)
     if not path.is_file():

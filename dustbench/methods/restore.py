@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..errors import DustbenchError
+from ..errors import DustbenchError, check_on_error, stop_on_error
 from ..io import (IMAGE_SUFFIXES, from_float, list_images, output_dir, read_image, storable_dtype, to_float,
                   write_bytes_atomic, write_image)
 from ..scan_metadata import encode_like
 from ..sheets import busiest_crop, contact_sheet
 from ..threads import fixed_threads
 from ..writer_lock import one_writer
-from .base import OutputIssues, apply_method
+from .base import UNSET, OutputIssues, apply_method
 from .load import load_method
 from .tuning import tune_if_needed
 
@@ -76,18 +76,19 @@ def comparison_sheet(before: np.ndarray, after: np.ndarray, height: int = 512, c
     return contact_sheet([[before, after, before[sl], after[sl]]], [captions], height=min(height, diff.shape[0]))
 
 
-def restore(method, inputs, out, *, options: dict | None = None, device: str = "cpu", tile: int | None = 512,
-            overlap: int = 32, compare: bool = False, overwrite: bool = False, on_bad_output: str = "error",
+def restore(method, inputs, out, *, options: dict | None = None, device: str = "cpu", tile=UNSET,
+            overlap=UNSET, compare: bool = False, overwrite: bool = False, on_bad_output: str = "error",
             on_error: str = "stop", threads: int | None = None, tune_on=None, progress: bool = True) -> list[Restored]:
     """Restore each input image (files, or folders searched recursively) into ``out``.
 
     Outputs keep the input's name, format and bit depth (16-bit TIFF in, 16-bit TIFF out; JPEG
     becomes PNG). Inputs are never overwritten; existing outputs are kept unless ``overwrite``.
     ``compare`` also writes ``out/compare/<name>.png`` (see :func:`comparison_sheet`). An unreadable
-    input stops the run (``on_error="stop"``) or is reported and left out (``"skip"``).
+    input stops the run (``on_error="stop"``) or is reported and left out (``"skip"``). ``tile``/
+    ``overlap`` (None or 0: whole images) default to the method's own, else 512/32 (as in
+    :func:`~dustbench.methods.base.apply_method`).
     """
-    if on_error not in ("stop", "skip"):
-        raise DustbenchError(f"on_error must be 'stop' or 'skip', got {on_error!r}")
+    check_on_error(on_error)
     out = Path(out).expanduser()
     plan = plan_outputs(inputs, out)
     output_dir(out)
@@ -108,8 +109,7 @@ def _restore_one(method, src: Path, dst: Path, out: Path, tile, overlap, compare
     try:
         image = read_image(src)
     except DustbenchError as exc:
-        if on_error == "stop":
-            raise DustbenchError(f"{exc} (use --on-error skip to restore the other images)") from None
+        stop_on_error(on_error, exc, "restore the other images")
         return Restored(src, dst, "skipped", error=str(exc))
     issues = OutputIssues()
     start = time.perf_counter()

@@ -16,7 +16,6 @@ republished weights drop in without code changes.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import warnings
@@ -27,6 +26,7 @@ from typing import Any
 import torch
 
 from ..errors import DustbenchError
+from ..hashing import file_sha256
 from ..io import write_json_atomic
 from ..safe_torch import load_script_module
 from .checkpoint import build_model, checkpoint_channels, read_checkpoint, write_checkpoint
@@ -71,10 +71,6 @@ def pretrained_names(folder: Path | None = None) -> list[str]:
     return sorted(read_manifest(folder)["models"])
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def list_models(pattern: str | list[str] | None = None, pretrained: bool = False) -> list[str]:
     """Names of the registered model families, sorted; ``pattern`` filters them (fnmatch globs, e.g.
     ``'dust*'``, or a list of globs); ``pretrained=True`` keeps those with published weights."""
@@ -107,7 +103,7 @@ def pretrained_checkpoint(name: str, folder: Path | None = None) -> tuple[dict, 
     path = folder / entry["weights"]
     if not path.is_file():
         raise DustbenchError(f"{path}: the published weights of {name!r} are missing")
-    if _sha256(path) != entry["sha256"]:
+    if file_sha256(path) != entry["sha256"]:
         raise DustbenchError(f"{path}: does not match the SHA-256 in {folder / MANIFEST} (changed or damaged)")
     ckpt = read_checkpoint(path)
     if ckpt["model"] != name:
@@ -141,7 +137,7 @@ def init_weights(name: str, config: dict, source: str) -> tuple[dict, dict, dict
     if ckpt["model"] != name:
         raise DustbenchError(f"--init-from {source}: holds weights of {ckpt['model']!r}, not {name!r}")
     _same_config(name, config, ckpt["config"], f"--init-from {source}")
-    record = {"source": source, "file": str(path), "sha256": _sha256(path),
+    record = {"source": source, "file": str(path), "sha256": file_sha256(path),
               "steps": (ckpt.get("meta") or {}).get("steps")}
     return dict(ckpt["config"]), ckpt["state_dict"], record
 
@@ -168,7 +164,7 @@ def publish(model: torch.nn.Module, name: str, config: dict, folder, *, channels
     manifest = read_manifest(folder)
     path = folder / f"{name}.pt"
     write_checkpoint(path, model, name, config, channels=channels, meta=about)
-    entry = {"weights": path.name, "config": dict(config), "channels": channels, "sha256": _sha256(path), **about}
+    entry = {"weights": path.name, "config": dict(config), "channels": channels, "sha256": file_sha256(path), **about}
     manifest["models"] = {**manifest["models"], name: entry}
     manifest["models"] = dict(sorted(manifest["models"].items()))
     write_json_atomic(folder / MANIFEST, manifest)
@@ -201,4 +197,4 @@ def publish_torchscript(path, name: str, config: dict, folder, *, channels: int 
         raise DustbenchError(f"{path}: its weights do not fit {name!r} with config {config}: "
                              f"{' '.join(str(exc).split())[:300]}") from None
     return publish(model.eval(), name, config, folder, channels=channels, source=path.as_posix(),
-                   source_sha256=_sha256(path), **about)
+                   source_sha256=file_sha256(path), **about)

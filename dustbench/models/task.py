@@ -21,16 +21,16 @@ A family registers its task with ``@register_task("name")``; families without on
 from __future__ import annotations
 
 import contextlib
-import difflib
 from typing import Callable
 
 import torch
 from torch import nn
 
 from ..errors import DustbenchError
+from ..registry import Registry, check_keys
 from .registry import get_model_factory
 
-_TASKS: dict[str, type["Task"]] = {}
+_TASKS = Registry("task")  # model family name -> its Task subclass
 
 
 class Task:
@@ -49,12 +49,7 @@ class Task:
     @classmethod
     def check_options(cls, options: dict) -> dict:
         """Defaults filled in; an unknown key is a DustbenchError with a did-you-mean."""
-        for key in options:
-            if key not in cls.default_options:
-                close = difflib.get_close_matches(key, list(cls.default_options), n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise DustbenchError(f"{cls.__name__} has no option {key!r}{hint} "
-                                     f"(valid: {', '.join(cls.default_options) or 'none'})")
+        check_keys(cls.__name__, options, cls.default_options)
         return {**cls.default_options, **options}
 
     # -- what subclasses provide ---------------------------------------------------------------
@@ -146,12 +141,11 @@ def register_task(model_name: str) -> Callable[[type["Task"]], type["Task"]]:
     def decorator(cls: type[Task]) -> type[Task]:
         if not (isinstance(cls, type) and issubclass(cls, Task)):
             raise TypeError(f"register_task({model_name!r}): {cls!r} is not a Task subclass")
-        _TASKS[model_name] = cls
-        return cls
+        return _TASKS.register(model_name)(cls)
     return decorator
 
 
 def task_class(model_name: str) -> type[Task]:
     """The Task subclass that trains ``model_name`` (its registered task, else :class:`SupervisedTask`)."""
     get_model_factory(model_name)  # an unknown name fails here, with a did-you-mean
-    return _TASKS.get(model_name, SupervisedTask)
+    return _TASKS.get(model_name) if model_name in _TASKS else SupervisedTask

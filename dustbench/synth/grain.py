@@ -33,7 +33,6 @@ per value (logarithms from :mod:`dustbench.portable_math`, tabulated once) and a
 """
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from functools import lru_cache
@@ -43,7 +42,7 @@ import cv2
 import numpy as np
 
 from .. import portable_math as pm
-from ..errors import DustbenchError
+from ..errors import DustbenchError, did_you_mean
 from ..io import check_image, dtype_max
 
 MODEL = "density-v1"
@@ -91,8 +90,7 @@ def resolve_stock(name: str) -> str:
         return key
     if key in ALIASES:
         return ALIASES[key]
-    close = difflib.get_close_matches(key, stock_names(), n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    hint = did_you_mean(key, stock_names(), n=3, cutoff=0.5)
     raise DustbenchError(f"unknown grain stock {name!r}{hint} (valid: none, {', '.join(stock_names())})")
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..errors import DustbenchError
+from ..errors import DustbenchError, check_on_error, stop_on_error
 from ..io import claim_json, mask_to_image, output_dir, read_image, storable, write_image, write_text_atomic
 from ..sheets import contact_sheet
 from ..sources import Source, open_sources
@@ -166,8 +166,7 @@ def run_synth(cfg: SynthConfig, progress: bool = True) -> SynthReport:
     """Run (or resume) a synthesis job; see the module docstring for the guarantees."""
     if cfg.n < 1:
         raise DustbenchError("--n must be at least 1")
-    if cfg.on_error not in ("stop", "skip"):
-        raise DustbenchError(f"--on-error {cfg.on_error!r}: use 'stop' or 'skip'")
+    check_on_error(cfg.on_error, "--on-error")
     if cfg.format16 not in ("png", "tif"):
         raise DustbenchError(f"--format16 {cfg.format16!r}: use 'png' or 'tif'")
     sources = open_sources(cfg.clean)
@@ -233,7 +232,6 @@ def _collect(results, cfg: SynthConfig, report: SynthReport, bar) -> None:
         if not error:
             report.written.append(index)
             continue
-        if cfg.on_error == "stop":
-            raise DustbenchError(f"sample {index}: {error} (use --on-error skip to go on without it)")
+        stop_on_error(cfg.on_error, f"sample {index}: {error}", "go on without it")
         report.skipped.append((index, error))
         print(f"skipped sample {index}: {error}", file=sys.stderr)

@@ -19,7 +19,6 @@ also publishes the weights for ``create_model(NAME, pretrained=True)``
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import warnings
 from pathlib import Path
@@ -28,6 +27,7 @@ import numpy as np
 import torch
 
 from ..errors import DustbenchError
+from ..hashing import file_sha256
 from ..io import atomic_path, output_file, write_json_atomic, write_text_atomic
 from ..methods import load_model_file
 from ..methods.loaded import INFO_FILE
@@ -161,7 +161,7 @@ def card_metadata(info: dict, dataset_ids=None) -> dict:
 
 def model_card(ckpt: dict, checkpoint, out: Path, format: str, max_diff: float, model) -> dict:
     meta = ckpt.get("meta") or {}
-    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    digest = file_sha256(out)
     return {
         "model": ckpt["model"], "name": out.stem,  # the row name evaluate and the board give this file
         "config": ckpt["config"], "file": out.name, "format": format, "sha256": digest,
