@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import DustbenchError
-from .layers import pad_to_multiple
+from .layers import kaiming_conv_bn_init, pad_to_multiple
 from .registry import register_model
 from .segnet import SegNetTask
 from .task import register_task
@@ -77,14 +77,7 @@ class FastDet(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        kaiming_conv_bn_init(self)
         for block in self.body:
             nn.init.zeros_(block.bn.weight)
 

@@ -134,6 +134,18 @@ class UpBlock(nn.Module):
         return self.body(x)
 
 
+def kaiming_conv_bn_init(module: nn.Module) -> None:
+    """Every conv Kaiming-normal (fan-out, ReLU) with zero bias, every BatchNorm 1/0 (SegNet's init)."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
 def edsr_init(module: nn.Module) -> None:
     """Initialise as EDSR (Lim et al. 2017) does: PyTorch's default conv initialisation, made explicit.
 

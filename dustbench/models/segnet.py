@@ -38,7 +38,7 @@ from torch import nn
 from ..errors import DustbenchError
 from ..fill import check_inference_options, fill_mask
 from . import losses as L
-from .layers import pad_to_multiple
+from .layers import kaiming_conv_bn_init, pad_to_multiple
 from .registry import register_model
 from .task import Task, register_task
 
@@ -85,14 +85,7 @@ class SegNet(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        kaiming_conv_bn_init(self)
 
     def scores(self, x: torch.Tensor) -> torch.Tensor:
         """Class scores N×classes×H×W for an input of any size."""
