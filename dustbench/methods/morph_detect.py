@@ -4,7 +4,7 @@ solutions for automatic removal of dust and scratches from images", J. Electroni
     >>> from dustbench.methods import create_method
     >>> method = create_method("morph_detect", radius=3, contrast=90, isolation=6, max_area=64)
     >>> restored = method(image)               # float32 H×W×C in [0, 1] -> same
-    >>> flagged = detect_specks(image, **settings)   # bool H×W
+    >>> flagged = detect_specks(image, radius=3)   # bool H×W: what it would fill
 
 Detection, per polarity (bright damage on negatives converted to positives, dark on slides):
 
