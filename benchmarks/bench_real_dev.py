@@ -67,6 +67,7 @@ def main(argv=None) -> int:
     import torch
 
     from dustbench.allocator import keep_freed_memory  # deferred: after the thread settings above
+    from dustbench.errors import DustbenchError  # deferred: after the thread settings above
     from dustbench.io import write_json_atomic  # deferred: after the thread settings above
     from dustbench.provenance import benchmark_header, collect  # deferred: after the thread settings above
     from dustbench.report import real_dev as rd  # deferred: after the thread settings above
@@ -77,8 +78,12 @@ def main(argv=None) -> int:
     allocator = keep_freed_memory()  # as `dustbench evaluate` sets it
     header = benchmark_header()
     print(header, flush=True)
-    rows = rd.pick_rows(args.rows, args.leaderboard, args.methods, args.models)
-    results = rd.run_rows(rows, args.data, args.out, threads=args.threads)
+    try:  # a row name or file that does not exist: one line, not a traceback
+        rows = rd.pick_rows(args.rows, args.leaderboard, args.methods, args.models)
+        results = rd.run_rows(rows, args.data, args.out, threads=args.threads)
+    except DustbenchError as exc:
+        print(f"bench_real_dev: error: {exc}", file=sys.stderr)
+        return 2
     threads = results[rows[-1].label].summary["runtime"]["threads"]
     print(f"# threads while methods ran: OpenCV {threads['opencv']}, torch {threads['torch']}, "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}; allocator {allocator}")

@@ -321,6 +321,19 @@ def labelled_psnr(reference, restored, labels, names, data_range=None, *, dilate
     return out
 
 
+def touch_classes(reference, damaged, restored, mask, data_range=None, *, dilate_px=3,
+                  change_threshold=2 / 255) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pixel sets behind :func:`touch_metrics`, each bool H×W: *touched* (``|restored − damaged|``
+    above ``change_threshold × data_range`` in any channel), the damage *region* (``mask > 0``
+    dilated by ``dilate_px``) and the *visibly damaged* pixels (``mask > 0`` and ``|damaged −
+    reference|`` above the same tolerance)."""
+    x, d, R = _check_pair(reference, damaged, data_range)
+    _, y, _ = _check_pair(reference, restored, data_range)
+    tol = change_threshold * R
+    return (_changed(y, d, tol), _region(mask, x.shape[:2], dilate_px),
+            _changed(d, x, tol) & _region(mask, x.shape[:2], 0))
+
+
 def touch_metrics(reference, damaged, restored, mask, data_range=None, *, dilate_px=3,
                   change_threshold=2 / 255) -> dict:
     """What a method touched, against the damage: precision, recall and F1 of its changed pixels.
@@ -333,12 +346,8 @@ def touch_metrics(reference, damaged, restored, mask, data_range=None, *, dilate
     above the same tolerance) / visibly damaged pixels — NaN when there are none. ``f1`` is their
     harmonic mean (0 when recall is 0, NaN when either is undefined otherwise).
     """
-    x, d, R = _check_pair(reference, damaged, data_range)
-    _, y, _ = _check_pair(reference, restored, data_range)
-    tol = change_threshold * R
-    touched = _changed(y, d, tol)
-    damaged_px = _changed(d, x, tol) & _region(mask, x.shape[:2], 0)
-    region = _region(mask, x.shape[:2], dilate_px)
+    touched, region, damaged_px = touch_classes(reference, damaged, restored, mask, data_range, dilate_px=dilate_px,
+                                                change_threshold=change_threshold)
     n_touched, n_damaged = int(touched.sum()), int(damaged_px.sum())
     precision = math.nan if n_touched == 0 else int((touched & region).sum()) / n_touched
     recall = math.nan if n_damaged == 0 else int((touched & damaged_px).sum()) / n_damaged

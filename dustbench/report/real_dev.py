@@ -15,17 +15,15 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from ..evaluation.harness import evaluate
 from ..evaluation.rows import PSNR_CAP
-from ..io import read_image
+from ..io import mask_plane, read_image
+from ..metrics import touch_classes
 from ..methods import list_methods
 from .paired import REFERENCE, paired_columns
 
-DILATE_PX = 3  # the harness's region: mask > 0 dilated by 3 px (rows.CONVENTIONS "masked")
-CHANGE = 2 / 255  # the harness's "changed" tolerance, as a fraction of the range (rows.CONVENTIONS "touch")
 TUNED_KEYS = ("radius", "threshold", "precision")
 DEV_ONLY = ("real-dev is for development checks only: read by path, never copied into the repository, "
             "never trained or tuned on (median_tuned uses the published board's values, tuned on "
@@ -89,27 +87,11 @@ def run_rows(rows: list[Row], data: Path, out: Path, threads: int = 1, progress:
 
 
 # ----------------------------------------------------------------------------- changed pixels
-def region(mask: np.ndarray) -> np.ndarray:
-    """bool H×W: the harness's damage region, ``mask > 0`` dilated by a (2·DILATE_PX+1)² square."""
-    m = (np.asarray(mask) > 0).astype(np.uint8)
-    if m.ndim == 3:
-        m = m.max(axis=2)
-    return cv2.dilate(m, np.ones((2 * DILATE_PX + 1,) * 2, np.uint8)).astype(bool)
-
-
-def changed(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """bool H×W: pixels where |a − b| exceeds the harness's tolerance in any channel (same dtype)."""
-    r = 65535.0 if a.dtype == np.uint16 else 255.0 if a.dtype == np.uint8 else 1.0
-    d = np.abs(a.astype(np.float64) - b.astype(np.float64))
-    return (d.max(axis=2) if d.ndim == 3 else d) > CHANGE * r
-
-
 def change_classes(damaged, restored, clean, mask) -> dict[str, np.ndarray]:
-    """The pixels behind the change map: ``outside`` (changed outside the region: the clean-pixel
-    change rate's), ``inside`` (changed inside it) and ``missed`` (visibly damaged — mask > 0 and
-    |damaged − clean| above the tolerance, touch recall's denominator — and not changed)."""
-    touched, reg = changed(restored, damaged), region(mask)
-    visible = changed(damaged, clean) & (np.asarray(mask if mask.ndim == 2 else mask.max(axis=2)) > 0)
+    """The pixels behind the change map, the harness's own classes (:func:`dustbench.metrics.touch_classes`):
+    ``outside`` (changed outside the damage region: the clean-pixel change rate's), ``inside`` (changed
+    inside it) and ``missed`` (visibly damaged — touch recall's denominator — and not changed)."""
+    touched, reg, visible = touch_classes(clean, damaged, restored, mask_plane(mask))
     return {"outside": touched & ~reg, "inside": touched & reg, "missed": visible & ~touched,
             "visible": visible, "region": reg}
 
