@@ -15,7 +15,7 @@ images are clean by construction and hold exactly such structure (``--clean proc
 
 Every draw comes from ``SeedSequence([seed, index])`` and every pixel from OpenCV's integer
 rasteriser (no CPU-dispatched transcendental decides a pixel), so the same seed gives the same bytes
-on any machine. The generator is fast (benchmarks/bench_procedural.py).
+on any machine. Its speed, alone and with grain: benchmarks/bench_grain.py.
 """
 from __future__ import annotations
 
