@@ -18,7 +18,6 @@ data (a new clean source, grain) should not force that. :func:`extend` reads the
 """
 from __future__ import annotations
 
-import csv
 import json
 import time
 from dataclasses import fields
@@ -28,12 +27,13 @@ from pathlib import Path
 from .. import provenance
 from ..errors import DustbenchError
 from ..evaluation.model_card import fmt_duration
+from ..evaluation.rows import read_rows
 from ..io import write_json_atomic
 from ..models.checkpoint import read_checkpoint
 from .leaderboard import build_leaderboard
-from .recipe import OPERATING_POINTS, SHARED_TRAIN
+from .recipe import OPERATING_POINTS
 from .reproduce import (PUBLISHED_RESULTS, ReproduceConfig, _finish, detection_metrics, evaluate_one, export_one,
-                        publish_results)
+                        publish_results, train_data_words)
 
 CRITERIA = ("f1", "psnr", "-")
 
@@ -47,9 +47,8 @@ def parse_checkpoint_row(text: str) -> tuple[str, str, str | None]:
     return row, path, None if criterion == "-" else criterion
 
 
-def _per_image(folder: Path) -> dict[str, tuple[str, str]]:
-    with open(folder / "per_image.csv", newline="", encoding="utf-8") as f:
-        return {r["image_id"]: (r["psnr"], r["ssim"]) for r in csv.DictReader(f)}
+def _per_image(folder: Path) -> dict[str, tuple]:
+    return {r["image_id"]: (r["psnr"], r["ssim"]) for r in read_rows(folder / "per_image.csv")}
 
 
 def _check_unchanged(name: str, fresh: str, published: Path) -> None:
@@ -63,12 +62,8 @@ def _check_unchanged(name: str, fresh: str, published: Path) -> None:
 
 
 def _old_train_data(record: dict, row: str, cfg: ReproduceConfig) -> str | None:
-    model = OPERATING_POINTS.get(row, (row, None))[0]
-    t = (record.get("models", {}).get(model) or {}).get("train")
-    if not t:
-        return None
-    return f"{SHARED_TRAIN['data']} at scan scale {t['train_config'].get('scan_scale')}, " \
-           f"{fmt_duration(cfg.budget)} on {t['device']}"
+    t = (record.get("models", {}).get(OPERATING_POINTS.get(row, (row, None))[0]) or {}).get("train")
+    return train_data_words(t, cfg) if t else None
 
 
 def _train_record(checkpoint: str) -> tuple[dict, dict, str]:

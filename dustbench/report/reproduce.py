@@ -25,7 +25,6 @@ split, the segnet threshold is fixed (0.5), and training validation is only logg
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -37,6 +36,7 @@ from ..data.eval_data import open_data
 from ..errors import DustbenchError
 from ..evaluation.harness import evaluate
 from ..evaluation.model_card import fmt_duration
+from ..hashing import file_sha256
 from ..io import to_float, write_bytes_atomic, write_json_atomic
 from ..methods import load_model_file
 from ..methods.calibrate import calibrate_detector
@@ -132,7 +132,7 @@ def _current_export(path: Path, meta: dict, inference: dict | None) -> dict | No
     card = json.loads(card_json.read_text(encoding="utf-8"))
     same = all(card["training"].get(k) == meta.get(k) for k in ("steps", "wall_time_s", "train_config"))
     same = same and all((card.get("inference") or {}).get(k) == v for k, v in (inference or {}).items())
-    return card if same and hashlib.sha256(path.read_bytes()).hexdigest() == card["sha256"] else None
+    return card if same and file_sha256(path) == card["sha256"] else None
 
 
 def operating_point(checkpoint: str, criterion: str, cfg: ReproduceConfig) -> dict:
@@ -164,6 +164,12 @@ def export_one(name: str, rec: dict, meta: dict, out: Path, cfg: ReproduceConfig
     return {"file": path.as_posix(), "sha256": card["sha256"], "size_mb": round(path.stat().st_size / 2**20, 2),
             "parameters": card["parameters"], "kind": card.get("kind", "restorer"), "export_s": seconds,
             "operating_point": short}
+
+
+def train_data_words(train_rec: dict, cfg: ReproduceConfig) -> str:
+    """What a row trained by :func:`reproduce` learned from, as the board's "train data" column says it."""
+    return f"{SHARED_TRAIN['data']} at scan scale {train_rec['train_config'].get('scan_scale')}, " \
+           f"{fmt_duration(cfg.budget)} on {train_rec['device']}"
 
 
 def evaluate_one(name: str, cfg: ReproduceConfig, model_file: str | None = None, train_data: str | None = None):
@@ -236,10 +242,8 @@ def reproduce(cfg: ReproduceConfig) -> dict:
         record["methods"][name] = rec
         results.append(rec["result"])
     for row, (model, _) in rows.items():
-        t = record["models"][model]["train"]
-        train_data = f"{SHARED_TRAIN['data']} at scan scale {t['train_config'].get('scan_scale')}, " \
-                     f"{fmt_duration(cfg.budget)} on {t['device']}"
-        rec, method = evaluate_one(row, cfg, record["exports"][row]["file"], train_data)
+        rec, method = evaluate_one(row, cfg, record["exports"][row]["file"],
+                                   train_data_words(record["models"][model]["train"], cfg))
         if hasattr(method, "detect"):
             rec["detection"] = detection_metrics(method, cfg.data, cfg.limit)
             write_json_atomic(Path(rec["result"]) / "detection.json", rec["detection"])
