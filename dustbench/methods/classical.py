@@ -127,7 +127,7 @@ def tune_median(pairs: Iterable[tuple[np.ndarray, np.ndarray]],
     totals = {(r, t): 0.0 for r in radii for t in thresholds}
     n = 0
     for damaged, clean in pairs:  # one pair at a time: memory stays bounded for long lists
-        damaged, clean = _as_float_hwc(damaged), _as_float_hwc(clean)
+        damaged, clean = as_float_hwc(damaged), as_float_hwc(clean)
         if damaged.shape != clean.shape:
             raise DustbenchError(f"tune_median: pair {n} has shapes {damaged.shape} and {clean.shape}")
         for r in radii:
@@ -143,7 +143,8 @@ def tune_median(pairs: Iterable[tuple[np.ndarray, np.ndarray]],
             "grid": grid}
 
 
-def _as_float_hwc(image: np.ndarray) -> np.ndarray:
+def as_float_hwc(image: np.ndarray) -> np.ndarray:
+    """float32 H×W×C of an image array (grey gains a channel), as the tuners score pairs."""
     image = to_float(np.asarray(image))
     return image[:, :, None] if image.ndim == 2 else image
 

@@ -36,10 +36,9 @@ import numpy as np
 
 from ..errors import DustbenchError
 from ..fit.detect import LUMA, noise_map
-from ..io import to_float
 from ..metrics import psnr
 from .base import Method
-from .classical import telea_inpaint
+from .classical import as_float_hwc, telea_inpaint
 from .registry import register_method
 
 POLARITIES = {"both": (1, -1), "bright": (1,), "dark": (-1,)}
@@ -159,7 +158,7 @@ def tune_morph(pairs: Iterable[tuple[np.ndarray, np.ndarray]], grid: dict[str, S
     methods = [MorphDetect(**{**DEFAULTS, **fixed, **s}) for s in settings]
     totals, changed, n = np.zeros(len(settings)), np.zeros(len(settings)), 0
     for damaged, clean in pairs:
-        damaged, clean = _hwc(damaged), _hwc(clean)
+        damaged, clean = as_float_hwc(damaged), as_float_hwc(clean)
         if damaged.shape != clean.shape:
             raise DustbenchError(f"tune_morph: pair {n} has shapes {damaged.shape} and {clean.shape}")
         for i, method in enumerate(methods):
@@ -174,8 +173,3 @@ def tune_morph(pairs: Iterable[tuple[np.ndarray, np.ndarray]], grid: dict[str, S
     chosen = {k: best[k] for k in names}
     return {**fixed, **chosen, "score": float(best["score"]), "metric": "psnr",
             "grid": [{**{k: g[k] for k in names}, "score": float(g["score"])} for g in scored]}
-
-
-def _hwc(image: np.ndarray) -> np.ndarray:
-    image = to_float(np.asarray(image))
-    return image[:, :, None] if image.ndim == 2 else image
