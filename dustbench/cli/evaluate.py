@@ -31,11 +31,15 @@ def add_method_arguments(p) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def tiling_arguments(args) -> dict:
-    """``--tile``/``--overlap`` as keyword arguments, only those given (the rest: the method's own, else
-    512/32; apply_method decides)."""
-    kwargs = {} if args.tile is None else {"tile": args.tile or None}
-    return kwargs if args.overlap is None else {**kwargs, "overlap": args.overlap}
+def run_settings(args) -> dict:
+    """The arguments of :func:`add_method_arguments` as :class:`~dustbench.methods.run_config.RunConfig`
+    settings; ``--tile``/``--overlap`` only when given (else the method's own, else 512/32)."""
+    settings = {"options": parse_options(args.option), "device": args.device, "threads": args.threads,
+                "tune_on": args.tune_on, "on_bad_output": args.on_bad_output, "on_error": args.on_error,
+                "progress": not args.quiet}
+    if args.tile is not None:
+        settings["tile"] = args.tile or None
+    return settings if args.overlap is None else {**settings, "overlap": args.overlap}
 
 
 def register(subparsers) -> None:
@@ -80,12 +84,9 @@ def run(args) -> int:
 
     keep_freed_memory()  # a process-wide allocator setting: the command owns the process
 
-    result = evaluate(args.model, args.data, args.out, split=args.split, **tiling_arguments(args),
-                      options=parse_options(args.option), device=args.device,
-                      save_images=args.save_images, on_bad_output=args.on_bad_output, seed=args.seed,
-                      tune_on=args.tune_on, train_data=args.train_data, limit=args.limit,
-                      overwrite=args.overwrite, on_error=args.on_error, threads=args.threads,
-                      progress=not args.quiet, allow_suite_drift=args.allow_suite_drift)
+    result = evaluate(args.model, args.data, args.out, split=args.split, save_images=args.save_images,
+                      seed=args.seed, train_data=args.train_data, limit=args.limit, overwrite=args.overwrite,
+                      allow_suite_drift=args.allow_suite_drift, **run_settings(args))
     s, m = result.summary, result.summary["metrics"]
     print(f"{s['method']} ({s['config'] or 'defaults'}) on {s['test_set']}, {s['data']['n_images']} images"
           f" ({s['resumed_images']} resumed)")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 
 from ..allocator import keep_freed_memory
-from ._args import add_command, parse_options
-from .evaluate import add_method_arguments, tiling_arguments
+from ._args import add_command
+from .evaluate import add_method_arguments, run_settings
 
 
 def register(subparsers) -> None:
@@ -30,10 +30,8 @@ def run(args) -> int:
 
     keep_freed_memory()  # a process-wide allocator setting: the command owns the process
 
-    records = restore(args.model, args.inputs, args.out, options=parse_options(args.option), device=args.device,
-                      **tiling_arguments(args), compare=args.compare,
-                      overwrite=args.overwrite, on_bad_output=args.on_bad_output, on_error=args.on_error,
-                      threads=args.threads, tune_on=args.tune_on, progress=not args.quiet)
+    records = restore(args.model, args.inputs, args.out, compare=args.compare, overwrite=args.overwrite,
+                      **run_settings(args))
     written = [r for r in records if r.status == "written"]
     for r in records:
         if r.issues:

@@ -28,17 +28,19 @@ from tqdm.auto import tqdm
 from .. import provenance
 from ..data.eval_base import fingerprint_line
 from ..data.eval_data import EvalData, open_data
-from ..errors import DustbenchError, check_on_error, stop_on_error
+from ..errors import DustbenchError, stop_on_error
 from ..hashing import file_sha256
 from ..version import __version__
 from ..io import from_float, output_dir, storable, to_float, write_image, write_json_atomic, write_text_atomic
 from ..metrics import WINDOW
 from ..threads import fixed_threads
-from ..methods import Method, OutputIssues, apply_method, load_method
-from ..methods.base import UNSET, resolve_tiling
-from ..methods.tuning import tune_if_needed
+from ..methods import Method, OutputIssues, apply_method
+from ..methods.base import resolve_tiling
+from ..methods.run_config import with_settings
+from ..methods.tuning import load_tuned_method
 from ..data.truth import truth_layer
 from ..writer_lock import one_writer
+from .config import EvalConfig
 from .model_card import card_record, read_card
 from .region import DERIVED, derivation, with_region
 from .rows import COLUMNS, CONVENTIONS, CONVENTIONS_SHORT, PSNR_CAP, aggregate, image_row, read_rows, rows_to_csv
@@ -91,8 +93,8 @@ def _run_key(method, data: EvalData, tile, overlap, on_bad_output) -> dict:
     where = {k: v for k, v in data.describe().items() if k != "spec"}  # resolved paths, not as typed
     key = {"method": method.name, "options": method.options, "data": where, "tile": tile,
            "overlap": overlap, "on_bad_output": on_bad_output}
-    model_file = method.options.get("path")
-    if model_file and Path(model_file).is_file():
+    model_file = method.source.path if method.source is not None else None
+    if model_file is not None:
         # A model re-exported to the same path is a different run: key on the file's bytes too.
         key["model_sha256"] = file_sha256(model_file)
     return key
@@ -147,12 +149,10 @@ class _Run:
     method: Method
     data: EvalData
     out: Path | None
-    tile: int | None
+    config: EvalConfig
+    tile: int | None  # resolved for this method (config.tile may be left out)
     overlap: int
-    on_bad_output: str
-    save_images: bool
     previous: dict
-    on_error: str = "stop"
     rows: list = field(default_factory=list)
     issues: OutputIssues = field(default_factory=OutputIssues)
     skipped: list = field(default_factory=list)  # [image id, why] of bad pairs left out under on_error="skip"
@@ -169,7 +169,7 @@ class _Run:
                                      f"(SSIM needs at least {WINDOW}×{WINDOW} px)")
             return sample
         except DustbenchError as exc:
-            stop_on_error(self.on_error, exc, "evaluate the other pairs")
+            stop_on_error(self.config.on_error, exc, "evaluate the other pairs")
             self.skipped.append([sample_id, str(exc)])
             tqdm.write(f"skipped {self.data.name}/{sample_id}: {exc}")
             return None
@@ -177,7 +177,7 @@ class _Run:
     def kept_row(self, sample) -> dict | None:
         """The row of an earlier run for this very sample (same content hash, image saved if asked)."""
         old = self.previous.get(sample.id)
-        saved = self.out is None or not self.save_images or (self.out / "images" / f"{sample.id}.png").is_file()
+        saved = self.out is None or not self.config.save_images or (self.out / "images" / f"{sample.id}.png").is_file()
         return old if old is not None and old.get("digest") == sample.digest and saved else None
 
     def restore(self, sample) -> dict:
@@ -190,61 +190,48 @@ class _Run:
         issues = OutputIssues()
         start = time.perf_counter()
         restored = apply_method(self.method, to_float(sample.damaged), sample.mask, layer=layer, tile=self.tile,
-                                overlap=self.overlap, name=name, on_bad_output=self.on_bad_output, issues=issues)
+                                overlap=self.overlap, name=name, on_bad_output=self.config.on_bad_output,
+                                issues=issues)
         seconds = time.perf_counter() - start
         restored = from_float(restored, sample.clean.dtype)
         if issues:
             self.issues.add(issues)
             tqdm.write(f"{name}: repaired output: {issues.describe()}")
-        if self.out is not None and self.save_images:
+        if self.out is not None and self.config.save_images:
             write_image(self.out / "images" / f"{sample.id}.png", storable(restored))
         return image_row(sample, restored, seconds, issues.nonfinite + issues.out_of_range)
 
 
-def evaluate(method, data, out=None, split: str = "test", tile=UNSET, overlap=UNSET, *,
-             options: dict | None = None, device: str = "cpu", save_images: bool = False,
-             on_bad_output: str = "error", seed: int = 0, n_resamples: int = 2000, tune_on=None,
-             train_data: str | None = None, limit: int | None = None, overwrite: bool = False,
-             on_error: str = "stop", threads: int | None = None, progress: bool = True,
-             allow_suite_drift: bool = False) -> Result:
+def evaluate(method, data, out=None, config: EvalConfig | None = None, **settings) -> Result:
     """Evaluate ``method`` (a registered name, a model file, or a Method) on ``data``.
 
     ``data`` is ``"builtin"``, a folder (pairs, synth output, make-dataset output) or an
     :class:`~dustbench.data.EvalData`. ``out`` (optional) receives ``per_image.csv``,
     ``summary.json``, ``run.json`` (the resume key), ``tuning.json`` for median_tuned, and with
     ``save_images`` the restored images as ``images/<id>.png`` at the reference bit depth.
-    ``tile``/``overlap`` (None or 0: whole images) default to the method's own (a model file's
-    options), else 512/32 (:func:`~dustbench.methods.base.resolve_tiling`); recorded as used.
-    ``seed`` seeds the bootstrap CIs. ``train_data`` is recorded for the leaderboard. A bad pair
-    (unreadable, mismatched, too small) stops the run (``on_error="stop"``) or is reported and left
-    out (``"skip"``, listed in the summary). ``threads`` fixes OpenCV's and torch's thread counts
-    while the method runs (recorded with the runtime either way). A built-in suite that renders
-    otherwise than it was published is refused unless ``allow_suite_drift`` (recorded).
+    ``config`` (an :class:`~dustbench.evaluation.config.EvalConfig`) or its fields as keyword
+    arguments (``split=``, ``options=``, ``limit=``, ...; they override ``config``'s) say how: see
+    there. A bad pair (unreadable, mismatched, too small) stops the run or is reported and left out
+    (``on_error``); a built-in suite that renders otherwise than it was published is refused unless
+    ``allow_suite_drift``.
     """
-    check_on_error(on_error)
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise DustbenchError(f"limit must be a whole number of images >= 1 (or None for all), got {limit!r}")
-    data = open_data(data, split)
-    suite_check = data.check_published(allow_suite_drift)
+    cfg = with_settings(EvalConfig, config, settings)
+    data = open_data(data, cfg.split)
+    suite_check = data.check_published(cfg.allow_suite_drift)
     out = output_dir(out) if out is not None else None
     with one_writer(out, "evaluate"):  # a second run into out is refused, not mixed
-        spec = method if isinstance(method, str) else getattr(method, "name", "")
-        options = tune_if_needed(str(spec), dict(options or {}), data, tune_on, out) if isinstance(method, str) \
-            else options
-        method = load_method(method, options, device)
-        device = device_used(method, device)
-        tile, overlap = resolve_tiling(method, tile, overlap)
-        key = _run_key(method, data, tile, overlap, on_bad_output)
-        run = _Run(method, data, out, tile, overlap, on_bad_output, save_images, _previous_rows(out, key, overwrite),
-                   on_error)
+        method = load_tuned_method(method, cfg.options, cfg.device, data, cfg.tune_on, out)
+        device = device_used(method, cfg.device)
+        tile, overlap = resolve_tiling(method, cfg.tile, cfg.overlap)
+        key = _run_key(method, data, tile, overlap, cfg.on_bad_output)
+        run = _Run(method, data, out, cfg, tile, overlap, _previous_rows(out, key, cfg.overwrite))
         if out is not None:
             write_json_atomic(out / "run.json", key)
-        with fixed_threads(threads) as counts:
-            fingerprint = _walk(run, limit, progress)
+        with fixed_threads(cfg.threads) as counts:
+            fingerprint = _walk(run, cfg.limit, cfg.progress)
         if not run.rows:
             raise DustbenchError(f"{data.name}: no images to evaluate")
-        summary = _summary(method, data, run.rows, fingerprint, key, seed, n_resamples, device,
-                           train_data, run.issues, run.resumed, _card_of(method, key))
+        summary = _summary(run, fingerprint, key, device, _card_of(method, key))
         summary["skipped"] = [{"image_id": i, "error": e} for i, e in run.skipped]
         if suite_check is not None:
             summary["data"]["published_suite"] = suite_check
@@ -302,19 +289,19 @@ def device_used(method: Method, requested) -> str:
 
 def _card_of(method, key: dict) -> dict | None:
     """The model card of a model file evaluated under its file name (``file:NAME.pt``), if it has one."""
-    path = method.options.get("path")
-    if not (path and method.name.startswith("file:") and key.get("model_sha256")):
+    path = method.source.path if method.source is not None else None
+    if path is None or not method.name.startswith("file:"):  # a registered name, or a file built under its own name
         return None
     card = read_card(path, key["model_sha256"])
     return card_record(card, path) if card else None
 
 
-def _summary(method, data, rows, fingerprint, key, seed, n_resamples, device, train_data, issues, resumed,
-             card=None) -> dict:
-    agg = aggregate(rows, seed, n_resamples)
+def _summary(run: _Run, fingerprint: str, key: dict, device: str, card=None) -> dict:
+    method, data, rows, cfg = run.method, run.data, run.rows, run.config
+    agg = aggregate(rows, cfg.seed, cfg.n_resamples)
     runtime = float(sum(r["runtime_s"] for r in rows))
     mp = float(sum(r["megapixels"] for r in rows))
-    opts = method.options
+    opts, train_data = method.options, cfg.train_data
     if train_data is None and method.param_count == 0:
         train_data = f"tuned on {opts['tuned_on']}" if opts.get("tuned_on") else "none"
     if train_data is None and card:
@@ -328,14 +315,14 @@ def _summary(method, data, rows, fingerprint, key, seed, n_resamples, device, tr
                  "has_masks": agg["metrics"]["n_masked"] > 0, "mask_source": agg["metrics"]["mask_source"],
                  "derived_region": derivation() if agg["metrics"]["mask_source"] in (DERIVED, "mixed") else None},
         "test_set": data.name, "split": data.split, "tile": key["tile"], "overlap": key["overlap"],
-        "on_bad_output": key["on_bad_output"], "seed": seed, "n_resamples": n_resamples, "confidence": 0.95,
+        "on_bad_output": key["on_bad_output"], "seed": cfg.seed, "n_resamples": cfg.n_resamples, "confidence": 0.95,
         **agg, "conventions": CONVENTIONS, "conventions_short": CONVENTIONS_SHORT,
         "runtime": {"total_s": runtime, "megapixels": mp, "ms_per_megapixel": 1000 * runtime / mp if mp else None},
         "peak_memory": {"rss_mib": provenance.peak_rss_mib(), "cuda_mib": provenance.peak_cuda_mib(device)},
         "bad_outputs": {"images": sum(1 for r in rows if r["output_fixes"] > 0),
                         "values_repaired": int(sum(r["output_fixes"] for r in rows)),
-                        "this_run": {"nonfinite": issues.nonfinite, "out_of_range": issues.out_of_range,
-                                     "cast_from": issues.cast_from}},
-        "resumed_images": resumed, "device": str(device), "dustbench_version": __version__,
+                        "this_run": {"nonfinite": run.issues.nonfinite, "out_of_range": run.issues.out_of_range,
+                                     "cast_from": run.issues.cast_from}},
+        "resumed_images": run.resumed, "device": str(device), "dustbench_version": __version__,
         "provenance": provenance.collect(device),
     }

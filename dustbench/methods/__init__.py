@@ -16,8 +16,10 @@ from .detect_inpaint import DetectInpaint, detection_scores
 from .load import load_method, load_model_file
 from .registry import (MODEL_SUFFIXES, create_method, get_method_factory, list_methods, method_info, method_options,
                        register_method)
+from .spec import MethodSpec, parse_method_spec
 
-__all__ = ["MODEL_SUFFIXES", "BadOutputError", "DetectInpaint", "Method", "OutputIssues", "apply_method",
+__all__ = ["MODEL_SUFFIXES", "BadOutputError", "DetectInpaint", "Method", "MethodSpec", "OutputIssues", "apply_method",
            "check_float_image", "create_method", "detection_scores", "get_method_factory", "list_methods",
-           "load_method", "load_model_file", "method_info", "method_options", "register_method", "tune_median"]
+           "load_method", "load_model_file", "method_info", "method_options", "parse_method_spec", "register_method",
+           "tune_median"]
 

@@ -55,6 +55,8 @@ class Method:
         tiling: the method's own ``tile``/``overlap`` (a model file's options): what
             :func:`apply_method` and ``method(image)`` tile with when the caller does not say
             (:func:`resolve_tiling`); empty for registered methods. :meth:`run` never tiles.
+        source: what the user named, parsed once (a :class:`~dustbench.methods.spec.MethodSpec`,
+            set by :func:`~dustbench.methods.load.load_method`; None for a Method built directly).
     """
 
     name: str = ""
@@ -65,6 +67,7 @@ class Method:
     multiple: int = 1
     tile_batch: int = 1
     tiling: dict = {}  # replaced, never mutated: {"tile": px, "overlap": px}, either key optional
+    source = None  # a MethodSpec once load_method has built it
 
     def __init__(self, name: str = "", options: dict | None = None):
         self.name = name or type(self).name or type(self).__name__

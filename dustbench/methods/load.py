@@ -9,13 +9,12 @@ modules, which import torch: loaded on first use).
 """
 from __future__ import annotations
 
-import os
 import sys
-from pathlib import Path
 
 from ..errors import DustbenchError
 from .base import FunctionMethod, Method
-from .registry import MODEL_OPTIONS, MODEL_SUFFIXES, create_method
+from .registry import MODEL_OPTIONS, create_method
+from .spec import MethodSpec, parse_method_spec
 
 
 def _is_module(obj) -> bool:
@@ -32,10 +31,13 @@ def load_method(spec, options: dict | None = None, device: str = "cpu") -> Metho
     Files and modules have no tile size of their own unless ``options`` give one (``tile``/``overlap``:
     the defaults :func:`~dustbench.methods.base.apply_method`, which tiles, uses for them); pickled
     modules and unsafe archives are refused (see :mod:`dustbench.safe_torch`). Unknown names raise
-    :class:`~dustbench.errors.UnknownNameError` with a did-you-mean.
+    :class:`~dustbench.errors.UnknownNameError` with a did-you-mean. A string is parsed once by
+    :func:`~dustbench.methods.spec.parse_method_spec` (``file:PATH`` and ``method:NAME`` say which
+    when it could be both) and the result kept as ``method.source``.
     """
     options = dict(options or {})
-    if isinstance(spec, Method) or not isinstance(spec, (str, os.PathLike)):
+    source = parse_method_spec(spec)
+    if source.kind == "object":
         if options and not _is_module(spec):
             raise DustbenchError(f"options cannot be applied to an already built {type(spec).__name__}")
         if isinstance(spec, Method):
@@ -47,17 +49,20 @@ def load_method(spec, options: dict | None = None, device: str = "cpu") -> Metho
             if unknown:
                 raise DustbenchError(f"option(s) {', '.join(unknown)} do not apply to a torch.nn.Module; "
                                      f"valid: {', '.join(MODEL_OPTIONS)}")
-            return module_method(spec, **options)
+            return _with_source(module_method(spec, **options), source)
         if callable(spec):
-            return FunctionMethod(spec)
+            return _with_source(FunctionMethod(spec), source)
         raise DustbenchError(f"cannot use a {type(spec).__name__} as a method: give a registered name, a model "
                              "file, a Method, a torch.nn.Module or a function of a float32 H×W×C image")
-    spec = str(spec)
-    path = Path(spec).expanduser()
-    if path.suffix.lower() in MODEL_SUFFIXES or path.is_file() or "/" in spec or os.sep in spec:
+    if source.kind == "file":
         options.setdefault("tile", None)
-        return load_model_file(path.resolve() if path.exists() else path, device, **options)
-    return create_method(spec, **options)
+        return _with_source(load_model_file(source.path, device, **options), source)
+    return _with_source(create_method(source.value, **options), source)
+
+
+def _with_source(method: Method, source: MethodSpec) -> Method:
+    method.source = source
+    return method
 
 
 def load_model_file(path, device: str = "cpu", **kwargs) -> Method:

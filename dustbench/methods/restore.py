@@ -8,16 +8,16 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..errors import DustbenchError, check_on_error, stop_on_error
+from ..errors import DustbenchError, stop_on_error
 from ..io import (IMAGE_SUFFIXES, from_float, list_images, output_dir, read_image, storable_dtype, to_float,
                   write_bytes_atomic, write_image)
 from ..scan_metadata import encode_like
 from ..sheets import busiest_crop, contact_sheet
 from ..threads import fixed_threads
 from ..writer_lock import one_writer
-from .base import UNSET, OutputIssues, apply_method
-from .load import load_method
-from .tuning import tune_if_needed
+from .base import OutputIssues, apply_method
+from .run_config import RunConfig, with_settings
+from .tuning import load_tuned_method
 
 
 @dataclass
@@ -76,50 +76,53 @@ def comparison_sheet(before: np.ndarray, after: np.ndarray, height: int = 512, c
     return contact_sheet([[before, after, before[sl], after[sl]]], [captions], height=min(height, diff.shape[0]))
 
 
-def restore(method, inputs, out, *, options: dict | None = None, device: str = "cpu", tile=UNSET,
-            overlap=UNSET, compare: bool = False, overwrite: bool = False, on_bad_output: str = "error",
-            on_error: str = "stop", threads: int | None = None, tune_on=None, progress: bool = True) -> list[Restored]:
+@dataclass(frozen=True)
+class RestoreConfig(RunConfig):
+    """``compare``: also write ``out/compare/<name>.png`` (see :func:`comparison_sheet`);
+    ``overwrite``: redo outputs that exist (they are kept otherwise)."""
+
+    compare: bool = False
+    overwrite: bool = False
+
+
+def restore(method, inputs, out, config: RestoreConfig | None = None, **settings) -> list[Restored]:
     """Restore each input image (files, or folders searched recursively) into ``out``.
 
     Outputs keep the input's name, format and bit depth (16-bit TIFF in, 16-bit TIFF out; JPEG
     becomes PNG). Inputs are never overwritten; existing outputs are kept unless ``overwrite``.
-    ``compare`` also writes ``out/compare/<name>.png`` (see :func:`comparison_sheet`). An unreadable
-    input stops the run (``on_error="stop"``) or is reported and left out (``"skip"``). ``tile``/
-    ``overlap`` (None or 0: whole images) default to the method's own, else 512/32 (as in
-    :func:`~dustbench.methods.base.apply_method`).
+    ``config`` (a :class:`RestoreConfig`) or its fields as keyword arguments (``options=``,
+    ``compare=``, ``on_error=``, ...; they override ``config``'s) say how. An unreadable input stops
+    the run (``on_error="stop"``) or is reported and left out (``"skip"``).
     """
-    check_on_error(on_error)
+    cfg = with_settings(RestoreConfig, config, settings)
     out = Path(out).expanduser()
     plan = plan_outputs(inputs, out)
     output_dir(out)
     with one_writer(out, "restore"):
-        if isinstance(method, str):  # median_tuned without values: tuned on --tune-on pairs, recorded in out
-            options = tune_if_needed(method, dict(options or {}), None, tune_on, out)
-        method = load_method(method, options, device)
-        with fixed_threads(threads):
-            return [_restore_one(method, src, dst, out, tile, overlap, compare, overwrite, on_bad_output, on_error)
-                    for src, dst in tqdm(plan, desc=f"restore {method.name}", unit="img", disable=not progress)]
+        method = load_tuned_method(method, cfg.options, cfg.device, None, cfg.tune_on, out)
+        with fixed_threads(cfg.threads):
+            return [_restore_one(method, src, dst, out, cfg)
+                    for src, dst in tqdm(plan, desc=f"restore {method.name}", unit="img", disable=not cfg.progress)]
 
 
-def _restore_one(method, src: Path, dst: Path, out: Path, tile, overlap, compare, overwrite, on_bad_output,
-                 on_error) -> Restored:
+def _restore_one(method, src: Path, dst: Path, out: Path, cfg: RestoreConfig) -> Restored:
     """Restore one scan into ``dst`` (kept when it exists, unless ``overwrite``)."""
-    if dst.exists() and not overwrite:
+    if dst.exists() and not cfg.overwrite:
         return Restored(src, dst, "exists")
     try:
         image = read_image(src)
     except DustbenchError as exc:
-        stop_on_error(on_error, exc, "restore the other images")
+        stop_on_error(cfg.on_error, exc, "restore the other images")
         return Restored(src, dst, "skipped", error=str(exc))
     issues = OutputIssues()
     start = time.perf_counter()
-    restored = apply_method(method, to_float(image), tile=tile, overlap=overlap, name=str(src),
-                            on_bad_output=on_bad_output, issues=issues)
+    restored = apply_method(method, to_float(image), tile=cfg.tile, overlap=cfg.overlap, name=str(src),
+                            on_bad_output=cfg.on_bad_output, issues=issues)
     seconds = time.perf_counter() - start
     restored = from_float(restored, storable_dtype(image.dtype))  # float scans are written as 16-bit
     write_bytes_atomic(dst, encode_like(src, restored, dst.suffix))  # resolution, ICC profile... kept
     rec = Restored(src, dst, "written", seconds, image.shape[0] * image.shape[1] / 1e6, issues=issues)
-    if compare:
+    if cfg.compare:
         rec.compare = out / "compare" / dst.relative_to(out).with_suffix(".png")
         write_image(rec.compare, comparison_sheet(image, restored))
     return rec

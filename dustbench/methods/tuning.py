@@ -12,9 +12,12 @@ from pathlib import Path
 from ..data.eval_data import BuiltinData, EvalData, PairsFolder, open_data
 from ..errors import DustbenchError
 from ..io import write_json_atomic
+from .base import Method
 from .classical import tune_median
+from .load import load_method
 from .morph_detect import GRID as MORPH_GRID
 from .morph_detect import tune_morph
+from .spec import parse_method_spec
 
 # method -> (the settings the search chooses, tuner(pairs, options) -> dict with those, score, metric, grid)
 TUNERS = {
@@ -80,3 +83,13 @@ def tune_if_needed(spec, options: dict, data: EvalData | None, tune_on=None, out
         write_json_atomic(cache, {"tuned_on": desc, "chosen": chosen, "metric": result["metric"],
                                   "grid": result["grid"]})
     return {**options, **chosen}
+
+
+def load_tuned_method(method, options: dict | None, device: str, data: EvalData | None, tune_on=None,
+                      out: Path | None = None) -> Method:
+    """:func:`~dustbench.methods.load.load_method` for ``evaluate`` and ``restore``: the string parsed
+    once, and a registered name of :data:`TUNERS` tuned first (:func:`tune_if_needed`)."""
+    source = parse_method_spec(method)
+    if source.kind == "name":
+        options = tune_if_needed(source.value, dict(options or {}), data, tune_on, out)
+    return load_method(method if source.kind == "object" else source, options, device)
