@@ -22,8 +22,7 @@ Samples are loaded one at a time, so memory holds one pair, whatever the size of
 """
 from __future__ import annotations
 
-from pathlib import Path
-
+from ..data_spec import parse_data_spec
 from ..errors import DustbenchError
 from .builtin_sets import SPECS as BUILTIN_SPECS
 from .builtin_sets import BuiltinData
@@ -34,27 +33,30 @@ from .pairs_folder import PairsFolder
 __all__ = ["BuiltinData", "EvalData", "HFData", "PairsFolder", "Sample", "open_data"]
 
 
-def open_data(spec, split: str = "test") -> EvalData:
+DATA_KINDS = ("use 'builtin-v2', 'builtin', a folder with damaged/ and clean/, or a dataset written by "
+              "`dustbench make-dataset`")
 
+
+def open_data(spec, split: str = "test") -> EvalData:
     """``builtin-v2``, ``builtin``, a pairs folder (optionally with split sub-folders) or a make-dataset folder."""
     if isinstance(spec, EvalData):
         return spec
-    if str(spec) in BUILTIN_SPECS:
-        return BuiltinData(split, BUILTIN_SPECS[str(spec)])
-    path = Path(spec).expanduser().resolve()
-    if not path.is_dir():
-        raise DustbenchError(f"--data {spec}: no such folder (use 'builtin-v2', 'builtin', a folder with damaged/ and "
-                             "clean/, or a dataset written by `dustbench make-dataset`)")
-    if (path / "dataset_dict.json").is_file():
-        return HFData(str(spec), split, path)
-    if (path / split / "damaged").is_dir():
-        return PairsFolder(str(spec), split, path / split, path)
-    if (path / "damaged").is_dir():
+    ds = parse_data_spec(spec)
+    if ds.kind in BUILTIN_SPECS:
+        return BuiltinData(split, BUILTIN_SPECS[ds.kind])
+    if ds.kind == "dataset" and not ds.arg and (ds.path / "dataset_dict.json").is_file():
+        return HFData(ds.text, split, ds.path)
+    if ds.kind in ("pairs", "split_pairs") and split in ds.splits():
+        return PairsFolder(ds.text, split, ds.path / split, ds.path)
+    if ds.kind == "pairs":
         if split != "test":
-            raise DustbenchError(f"--data {spec}: a single folder of pairs (no split sub-folders) is one "
-                                 f"test split; --split {split} needs {path / split / 'damaged'}")
-        return PairsFolder(str(spec), split, path, path)
-    splits = sorted(p.name for p in path.iterdir() if (p / "damaged").is_dir())
-    hint = f" (it has splits: {', '.join(splits)})" if splits else ""
-    raise DustbenchError(f"--data {spec}: expected damaged/ and clean/ folders, {split}/damaged/, or a "
+            raise DustbenchError(f"--data {ds.text}: a single folder of pairs (no split sub-folders) is one "
+                                 f"test split; --split {split} needs {ds.path / split / 'damaged'}")
+        return PairsFolder(ds.text, split, ds.path, ds.path)
+    if ds.kind == "dataset" and ds.arg:
+        raise DustbenchError(f"--data {ds.text}: name the split with --split {ds.arg} and the folder alone")
+    if ds.kind in ("missing", "file") or ds.path is None:
+        raise DustbenchError(f"--data {ds.text}: no such folder ({DATA_KINDS})")
+    hint = f" (it has splits: {', '.join(ds.splits())})" if ds.splits() else ""
+    raise DustbenchError(f"--data {ds.text}: expected damaged/ and clean/ folders, {split}/damaged/, or a "
                          f"dataset_dict.json{hint}")

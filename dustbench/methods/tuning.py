@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..data.eval_data import BuiltinData, EvalData, PairsFolder, open_data
+from ..data.eval_data import EvalData, PairsFolder, open_data
+from ..data_spec import parse_data_spec
 from ..errors import DustbenchError
 from ..io import write_json_atomic
 from .base import Method
@@ -30,14 +31,11 @@ TUNERS = {
 def _open_tuning_data(spec, data: EvalData | None) -> EvalData:
     """The data ``--tune-on`` names: its validation split, or a plain folder of pairs as a whole; never
     ``data`` (the test data, when there is one)."""
-    if str(spec) == "builtin":
-        tdata = BuiltinData("validation")
+    ds = parse_data_spec(spec)
+    if ds.kind == "pairs":  # a plain folder of pairs is tuned on as a whole
+        tdata = PairsFolder(ds.text, "tune", ds.path, ds.path)
     else:
-        path = Path(spec).expanduser().resolve()
-        if (path / "damaged").is_dir():
-            tdata = PairsFolder(str(spec), "tune", path, path)
-        else:
-            tdata = open_data(spec, "validation")
+        tdata = open_data(ds, "validation")
     same = data is not None and (
         (tdata.kind == data.kind and tdata.path == data.path and tdata.split == data.split)
         or (isinstance(tdata, PairsFolder) and isinstance(data, PairsFolder) and tdata.path == data.path))

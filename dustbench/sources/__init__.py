@@ -19,13 +19,13 @@ also pass in-memory images (:class:`.array.ArraySource`).
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
+from ..data_spec import parse_data_spec
 from ..errors import DustbenchError
 from .array import ArraySource
 from .builtin import BUILTIN, BUILTIN_TRAIN, builtin_sources, builtin_train_sources, package_data_dir
 from .folder import folder_sources
-from .hf import HFSource, hf_sources, is_saved_dataset
+from .hf import HFSource, hf_sources
 from .procedural import ProceduralSource, procedural_image, procedural_sources
 from .source import Source
 
@@ -35,9 +35,7 @@ __all__ = ["BUILTIN", "BUILTIN_TRAIN", "ArraySource", "HFSource", "ProceduralSou
            "source_from_record", "source_record"]
 
 
-def _is_dataset_spec(spec: str) -> bool:
-    return spec.startswith("hf:") or is_saved_dataset(spec) or (
-        ":" in spec and not Path(spec).exists() and is_saved_dataset(spec.rpartition(":")[0]))
+CLEAN_KINDS = "use 'builtin', 'builtin-train', 'procedural[:KIND]', a folder of PNG/JPEG/TIFF scans, a saved dataset or hf:NAME"
 
 
 def open_sources(spec: str | os.PathLike, column: str | None = None) -> list[Source]:
@@ -45,31 +43,27 @@ def open_sources(spec: str | os.PathLike, column: str | None = None) -> list[Sou
 
     ``column`` names the image column of a dataset (default: the first image column).
     """
-    spec = str(spec)
-    if "+" in spec and not Path(spec).exists():
-        parts = spec.split("+")
-        if not all(parts):
-            raise DustbenchError(f"--clean {spec}: an empty part between '+' signs")
-        return [s for part in parts for s in open_sources(part, column)]
-    if spec in ("builtin", "builtin-train"):
-        sources = builtin_sources() if spec == "builtin" else builtin_train_sources()
+    ds = parse_data_spec(spec)
+    if ds.kind == "joined":
+        if not all(p.text for p in ds.parts):
+            raise DustbenchError(f"--clean {ds.text}: an empty part between '+' signs")
+        return [s for part in ds.parts for s in open_sources(part, column)]
+    if ds.kind in ("builtin", "builtin-train"):
+        sources = builtin_sources() if ds.kind == "builtin" else builtin_train_sources()
         if not sources:
-            raise DustbenchError(f"no {spec} images found (are scikit-image and matplotlib installed?)")
+            raise DustbenchError(f"no {ds.kind} images found (are scikit-image and matplotlib installed?)")
         return sources
-    if spec == "procedural" or spec.startswith("procedural:"):
-        return list(procedural_sources(spec))
-    if _is_dataset_spec(spec):
-        return list(hf_sources(spec, column))
-    path = Path(spec)
-    if not path.exists():
-        raise DustbenchError(f"--clean {spec}: no such folder (use 'builtin', a folder of PNG/JPEG/TIFF scans, "
-                             "a saved dataset or hf:NAME)")
-    if not path.is_dir():
-        raise DustbenchError(f"--clean {spec}: not a folder (use 'builtin', a folder of PNG/JPEG/TIFF scans, "
-                             "a saved dataset or hf:NAME)")
-    sources = folder_sources(path)
+    if ds.kind == "procedural":
+        return list(procedural_sources(ds.text))
+    if ds.kind in ("hub", "dataset"):
+        return list(hf_sources(ds, column))
+    if ds.kind == "missing":
+        raise DustbenchError(f"--clean {ds.text}: no such folder ({CLEAN_KINDS})")
+    if ds.kind not in ("folder", "pairs", "split_pairs"):
+        raise DustbenchError(f"--clean {ds.text}: not a folder of clean images ({CLEAN_KINDS})")
+    sources = folder_sources(ds.path)
     if not sources:
-        raise DustbenchError(f"--clean {spec}: no PNG, JPEG or TIFF images found in this folder")
+        raise DustbenchError(f"--clean {ds.text}: no PNG, JPEG or TIFF images found in this folder")
     return sources
 
 

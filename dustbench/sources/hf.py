@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from ..data_spec import parse_data_spec
 from ..errors import DustbenchError, ImageReadError
 from ..io import decode_image
 from .source import Source
@@ -49,11 +50,6 @@ class HFSource(Source):
             return decode_image(cell)
         except ImageReadError as exc:
             raise ImageReadError(f"{self.path}: {exc}") from exc
-
-
-def is_saved_dataset(path: str | os.PathLike) -> bool:
-    p = Path(path)
-    return (p / "dataset_dict.json").is_file() or (p / "state.json").is_file()
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
@@ -137,15 +133,16 @@ def _licence(ds) -> str:
     return (getattr(ds.info, "license", "") or "").strip()
 
 
-def hf_sources(spec: str, column: str | None = None) -> list[HFSource]:
+def hf_sources(spec, column: str | None = None) -> list[HFSource]:
     """Sources for every row of a saved or hub dataset (``DIR``, ``DIR:split``, ``hf:NAME[:split]``)."""
     import datasets as hf
 
-    ref, split = spec, ""
-    if not spec.startswith("hf:") and not is_saved_dataset(spec) and ":" in spec:
-        ref, _, split = spec.rpartition(":")
-    if spec.startswith("hf:"):
-        split = spec[3:].partition(":")[2]
+    ds = parse_data_spec(spec)
+    if ds.kind not in ("hub", "dataset"):
+        raise DustbenchError(f"--clean {ds.text}: not a saved dataset or hf:NAME")
+    spec, split = ds.text, ds.arg
+    # what is loaded: the hub name with its split, or the folder as typed (its name labels the ids)
+    ref = spec if ds.kind == "hub" else (spec.rpartition(":")[0] if split else spec)
     try:
         loaded = _load_any(ref)
     except FileNotFoundError as exc:
