@@ -52,7 +52,7 @@ from .synth import regenerate
 from .synth.crop import crop_params
 from .synth.grain import apply_grain, grain_px_per_mm, grain_rng, parse_grain, sample_grain
 from .synth.params import sample_params
-from .synth.scale import check_scan_scale, draw_scan_scale, scale_label, scaled_params
+from .synth.scale import ScanScale, draw_scaled_params, scale_label
 
 try:  # albumentations is optional: the transform is a DualTransform when it is installed
     import albumentations as A
@@ -133,7 +133,7 @@ class FilmDamage(_Base or _Plain):
         opacity_scale = _number("opacity_scale", opacity_scale, 0.0, 10.0)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
             raise DustbenchError(f"FilmDamage: seed must be a whole number >= 0 or None, got {seed!r}")
-        self.presets, self.scan_scale = presets, check_scan_scale(scan_scale)
+        self.presets, self.scan_scale = presets, ScanScale.parse(scan_scale)
         self.frame_shape = None if frame_shape is None else _frame_shape(frame_shape)
         self.size_scale, self.opacity_scale, self.damage_p, self.seed = size_scale, opacity_scale, p, seed
         self._rng = None if seed is None else np.random.default_rng(seed)
@@ -146,6 +146,9 @@ class FilmDamage(_Base or _Plain):
 
     def get_transform_init_args_names(self):
         return ("presets", "scan_scale", "frame_shape", "size_scale", "opacity_scale", "seed", "params_as", "grain")
+
+    def get_transform_init_args(self) -> dict:  # the scale in its JSON form: A.to_dict / A.save write these
+        return {**super().get_transform_init_args(), "scan_scale": scale_label(self.scan_scale)}
 
     @property
     def targets_as_params(self):
@@ -178,16 +181,18 @@ class FilmDamage(_Base or _Plain):
                 record["view"] = {"matrix": place.matrix}
         if self.grain is not None:  # part of the clean image, damaged or not; from its own generator
             grng = grain_rng(seed)
-            scale = record["scan_scale"] if "scan_scale" in record else draw_scan_scale(self.scan_scale, grng)
+            scale = record.get("scan_scale")  # the damage's frame; else one drawn for the grain alone
+            if "scan_scale" not in record and self.scan_scale is not None:
+                scale = self.scan_scale.draw(grng)
             record["grain"] = sample_grain(self.grain, grain_px_per_mm(self.grain, scale), grng)
         return {"damage": record}
 
     def _damage(self, rng: np.random.Generator, source, box) -> dict:
         """The synthesis record of ``box`` in a pipeline input of shape ``source`` (see the module doc)."""
         if self.frame_shape is None:
-            scale = draw_scan_scale(self.scan_scale, rng)
-            params = scaled_params(self.presets, source, rng, scale, box, self.size_scale, self.opacity_scale)
-            return {"scan_scale": scale_label(scale), "params": params}
+            short, params = draw_scaled_params(self.presets, source, rng, self.scan_scale, box, self.size_scale,
+                                               self.opacity_scale)
+            return {"scan_scale": short, "params": params}
         fh, fw = self.frame_shape
         if fh < source[0] or fw < source[1]:
             raise DustbenchError(f"FilmDamage: frame_shape {self.frame_shape} is smaller than the image "

@@ -18,7 +18,7 @@ from dustbench.io import read_image
 from dustbench.synth import (REFERENCE_SHORT_SIDE, composite, parse_scan_scale, regenerate, render, resolve_presets,
                              sample_params, short_side_px, synthesize)
 from dustbench.synth.job import read_records, run_synth
-from dustbench.synth.scale import draw_scan_scale, frame_around, scaled_params
+from dustbench.synth.scale import ScanScale, check_fits, draw_scaled_params, frame_around, scale_label, scaled_params
 from test_synth_job import config, make_clean, tree_bytes
 
 REAL_MEDIAN_SPECK = 0.0024  # median dust speck of the published 35 mm annotations, fraction of the short side
@@ -92,9 +92,9 @@ def test_a_crop_gets_its_share_of_the_frames_count():
 def test_film_table_and_text_forms():
     """Guards the units: 35 mm (24 mm short side) at 4000 dpi is 3780 px; ranges and bad text."""
     assert short_side_px("35mm", 4000) == round(24 / 25.4 * 4000) == 3780
-    assert parse_scan_scale("35mm@2400dpi") == 2268 and parse_scan_scale("6x6@1200") == 2646
-    assert parse_scan_scale("3400") == 3400 and parse_scan_scale(None) is None
-    assert parse_scan_scale("35mm@2400dpi..35mm@4000dpi") == (2268, 3780)
+    assert parse_scan_scale("35mm@2400dpi") == ScanScale(2268, 2268) and parse_scan_scale("6x6@1200").lo == 2646
+    assert parse_scan_scale("3400") == ScanScale(3400, 3400) and parse_scan_scale(None) is None
+    assert parse_scan_scale("35mm@2400dpi..35mm@4000dpi") == ScanScale(2268, 3780)
     for bad, words in (("abc", "short side in px"), ("8x10@100", "unknown film format"), ("4000..2000", "low"),
                        ("inf", "short side in px"), ("4", "at least 8")):
         with pytest.raises(DustbenchError, match=words):
@@ -104,10 +104,10 @@ def test_film_table_and_text_forms():
 def test_a_range_draws_one_scale_per_sample_log_uniformly():
     """Guards training-time ranges: every draw lies in the range, the median is the geometric middle."""
     rng = np.random.default_rng(0)
-    draws = np.array([draw_scan_scale((2000, 4000), rng) for _ in range(2000)])
+    draws = np.array([ScanScale(2000, 4000).draw(rng) for _ in range(2000)])
     assert draws.min() >= 2000 and draws.max() <= 4000
     assert abs(np.median(draws) / math.sqrt(2000 * 4000) - 1) < 0.03
-    assert draw_scan_scale(3400, rng) == 3400 and draw_scan_scale(None, rng) is None
+    assert ScanScale(3400, 3400).draw(rng) == 3400
 
 
 def test_synth_with_a_scale_is_deterministic_over_workers_records_it_and_keeps_16bit(tmp_path):
@@ -177,3 +177,91 @@ def test_stream_draws_a_scale_per_sample_from_a_range():
     assert "scan_scale" not in plain.sample(5)
     with pytest.raises(DustbenchError, match="twice the 32-px patch"):
         DamageStream([img], patch=32, scan_scale=40)
+
+
+# -- ScanScale as a value ------------------------------------------------------------------------
+@pytest.mark.parametrize("value, expected", [
+    (None, None), ("", None), ("none", None), (" Frame ", None), ("whole", None),
+    (3400, ScanScale(3400, 3400)), (3400.4, ScanScale(3400, 3400)), (np.int64(3400), ScanScale(3400, 3400)),
+    ("3400", ScanScale(3400, 3400)), ("35mm@4000dpi", ScanScale(3780, 3780)), ("6x6@1200", ScanScale(2646, 2646)),
+    ((2000, 4200), ScanScale(2000, 4200)), ([2000.6, 4000], ScanScale(2001, 4000)),
+    (np.array([2000, 4200]), ScanScale(2000, 4200)), ((3000, 3000), ScanScale(3000, 3000)),
+    ("2000..4000", ScanScale(2000, 4000)), ("35mm@2400dpi..35mm@4000dpi", ScanScale(2268, 3780)),
+    (ScanScale(500, 900), ScanScale(500, 900)),
+])
+def test_scan_scale_parses_every_accepted_form(value, expected):
+    """Guards the one parser: numbers, pairs, records' lists, the CLI's text, and ScanScale itself."""
+    assert ScanScale.parse(value) == expected and parse_scan_scale(value) == expected
+
+
+@pytest.mark.parametrize("value, words", [
+    ("abc", "short side in px"), ("8x10@100", "unknown film format"), ("4000..2000", "low <= high"),
+    ("inf", "short side in px"), ("4", "at least 8"), ("1..2..3", "two ends"), (float("nan"), "scan scale nan"),
+    (1e12, "at most 1,000,000"), ((8, float("nan")), "scan scale range"), ((100, 50, 20), "need \\(low, high\\)"),
+    ((4000, 2000), "need 8 <= low <= high"), ({"lo": 1}, "scan scale"), (True, "at least 8"),
+])
+def test_scan_scale_refuses_with_a_clear_message(value, words):
+    with pytest.raises(DustbenchError, match=words):
+        ScanScale.parse(value)
+
+
+def test_a_scan_scale_made_directly_is_checked_too():
+    for lo, hi in ((4000, 2000), (4, 4), (2000.5, 3000), (True, 100), (8, 2_000_000)):
+        with pytest.raises(DustbenchError, match="scan scale range"):
+            ScanScale(lo, hi)
+    assert type(ScanScale(np.int64(10), np.int64(20)).lo) is int  # JSON-ready
+
+
+def test_scan_scale_draws_exactly_what_the_old_draw_scan_scale_drew():
+    """Guards byte identity: the numbers below were drawn by the loose-value draw_scan_scale before
+    ScanScale existed; a fixed scale draws nothing from the generator."""
+    rng = np.random.default_rng(0)
+    assert [ScanScale(2000, 4200).draw(rng) for _ in range(6)] == [3208, 2443, 2062, 2025, 3657, 3937]
+    assert rng.random() == 0.6066357757671799
+    rng = np.random.default_rng(7)
+    assert [ScanScale(2268, 3780).draw(rng) for _ in range(4)] == [3121, 3587, 3371, 2545]
+    assert ScanScale(3400, 3400).draw(rng) == 3400 and rng.random() == 0.30016628491122543
+    rng = np.random.default_rng(1)
+    assert [ScanScale(8, 1_000_000).draw(rng) for _ in range(4)] == [3249, 559137, 43, 547357]
+
+
+def test_draw_scaled_params_is_the_draw_then_scaled_params():
+    rng_a, rng_b = np.random.default_rng(3), np.random.default_rng(3)
+    short, params = draw_scaled_params("dust_slide_heavy_sharp", (90, 120), rng_a, ScanScale(500, 900))
+    assert short == ScanScale(500, 900).draw(rng_b) and params["scan_scale"] == short
+    assert params == scaled_params("dust_slide_heavy_sharp", (90, 120), rng_b, short)
+    short, params = draw_scaled_params("dust_slide_heavy_sharp", (90, 120), np.random.default_rng(3), None)
+    assert short is None and params == sample_params("dust_slide_heavy_sharp", (90, 120), np.random.default_rng(3))
+
+
+def test_scan_scale_fits_the_images_it_can_frame():
+    assert ScanScale(400, 900).fits((400, 1000)) and ScanScale(400, 900).fits((300, 500, 3))
+    assert not ScanScale(400, 900).fits((401, 1000)) and not ScanScale(400, 400).fits((600, 500))
+    check_fits((600, 500), None)  # a whole frame fits anything
+    with pytest.raises(DustbenchError, match="500 px on its short side.*short side is 400 px"):
+        check_fits((600, 500), ScanScale(400, 900), "img")
+
+
+@pytest.mark.parametrize("scale", [None, ScanScale(3400, 3400), ScanScale(2000, 4200)])
+def test_scan_scale_label_round_trips_through_json_and_text(scale):
+    """Guards records: the label is what manifests have always held (None, S, [lo, hi]) and reads back."""
+    label = scale_label(scale)
+    assert label == {None: None, 3400: 3400, 2000: [2000, 4200]}[None if scale is None else scale.lo]
+    assert ScanScale.parse(json.loads(json.dumps(label))) == scale
+    if scale is not None:
+        assert ScanScale.parse(str(scale)) == scale and str(scale) in ("3400", "2000..4200")
+
+
+def test_configs_and_transforms_read_the_scale_once_and_write_its_label():
+    """Guards where the value enters: configs hold a ScanScale, and what they write (CLI text, identity,
+    the transform's albumentations arguments) is the JSON form records always had."""
+    from dustbench.synth.job import SynthConfig
+    from dustbench.transforms import FilmDamage
+    cfg = DatasetConfig(clean="builtin", out="ds", scan_scale="300..600")
+    assert cfg.scan_scale == ScanScale(300, 600) and cfg.identity()["scan_scale"] == [300, 600]
+    assert "--scan-scale 300..600" in cfg.cli() and "scan_scale" not in DatasetConfig(clean="b", out="o").identity()
+    assert SynthConfig(clean="builtin", out="s", n=1, scan_scale=[400, 400]).scan_scale == ScanScale(400, 400)
+    t = FilmDamage("dust_fine", scan_scale=(2000, 3000))
+    assert t.scan_scale == ScanScale(2000, 3000)
+    if hasattr(t, "get_transform_init_args"):  # albumentations installed
+        assert t.get_transform_init_args()["scan_scale"] == [2000, 3000]

@@ -59,15 +59,15 @@ def test_samples_are_byte_identical_to_the_previous_stream(name):
 
 def _kept(monkeypatch, stream, g) -> int:
     counts = []
-    real = stream_module.scaled_params
+    real = stream_module.draw_scaled_params
 
     def spy(*args, **kwargs):
-        params = real(*args, **kwargs)
+        short, params = real(*args, **kwargs)
         counts.append(sum(grp["n"] for grp in params["groups"]))
-        return params
-    monkeypatch.setattr(stream_module, "scaled_params", spy)
+        return short, params
+    monkeypatch.setattr(stream_module, "draw_scaled_params", spy)
     stream.sample(g)
-    monkeypatch.setattr(stream_module, "scaled_params", real)
+    monkeypatch.setattr(stream_module, "draw_scaled_params", real)
     return counts[0]
 
 

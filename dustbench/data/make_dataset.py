@@ -34,11 +34,10 @@ from ..errors import DustbenchError, ImageReadError, check_on_error, stop_on_err
 from ..hashing import file_sha256
 from ..io import atomic_path, claim_json, encode_image, mask_to_image, output_dir, write_json_atomic
 from ..sources import open_sources, source_from_record
-from ..synth import (DEFAULT_PRESETS, count_by_family, families_present, library, regenerate, resolve_presets,
-                     synthesize)
+from ..synth import DEFAULT_PRESETS, count_by_family, families_present, library, regenerate, resolve_presets
 from ..synth.crop import frame_fraction_box
 from ..synth.grain import grain_clean, parse_grain
-from ..synth.scale import check_fits, check_scan_scale, draw_scan_scale, scale_label, scaled_params
+from ..synth.scale import ScanScale, check_fits, draw_scaled_params, scale_label
 from ..threads import pool_worker_setup
 from ..version import __version__
 from .card import write_card
@@ -68,8 +67,11 @@ class DatasetConfig:
     channels: str = "3"  # 3: grey sources repeated to RGB; 1: RGB to grey (BT.601); keep: as each source is
     keep_work: bool = False
     command: str | None = None  # recorded in the card; default: the equivalent CLI command
-    scan_scale: Any = None  # None: every source is a whole frame; S or (lo, hi): a crop of one (synth/scale.py)
+    scan_scale: ScanScale | None = None  # None: every source is a whole frame; else a crop of one (synth/scale.py)
     grain: str | None = None  # a film stock: grain added to each clean image before the damage (synth/grain.py)
+
+    def __post_init__(self):  # S, (lo, hi) or text: read once, here
+        self.scan_scale = ScanScale.parse(self.scan_scale)
 
     def identity(self) -> dict[str, Any]:
         """The settings that decide the output (not --num-proc, --shard, paths)."""
@@ -77,7 +79,7 @@ class DatasetConfig:
                 "channels")
         out = {k: getattr(self, k) for k in keys}
         if self.scan_scale is not None:  # absent when unset, so datasets made before scales still resume
-            out["scan_scale"] = scale_label(check_scan_scale(self.scan_scale))
+            out["scan_scale"] = self.scan_scale.label()
         return {**out, **({"grain": parse_grain(self.grain)} if self.grain else {})}  # absent when unset, as scales
 
     def cli(self) -> str:
@@ -87,9 +89,7 @@ class DatasetConfig:
                 "--channels", self.channels]
         if self.clean_column:
             args += ["--clean-column", self.clean_column]
-        if self.scan_scale is not None:
-            scale = check_scan_scale(self.scan_scale)
-            args += ["--scan-scale", "..".join(map(str, scale)) if isinstance(scale, tuple) else scale]
+        args += ["--scan-scale", str(self.scan_scale)] if self.scan_scale is not None else []
         args += ["--grain", parse_grain(self.grain)] if self.grain else []
         return " ".join(shlex.quote(str(a)) for a in args)
 
@@ -144,7 +144,6 @@ class _Worker:
 
     def __init__(self, cfg: DatasetConfig, plan: Plan, presets, work: Path):
         self.cfg, self.plan, self.presets, self.work = cfg, plan, presets, work
-        self.scale = check_scan_scale(cfg.scan_scale)
         self.features = features(plan.storage)
         self._last: tuple[str, np.ndarray] | None = None
 
@@ -165,11 +164,10 @@ class _Worker:
         rng = sample_rng(cfg.seed, split, i)
         preset = self.presets[int(rng.integers(len(self.presets)))]
         box = frame_fraction_box(image.shape, cfg.patch, rng) if split == "train" else (0, 0, *image.shape[:2])
-        frame = draw_scan_scale(self.scale, rng)  # as scaled_params / synthesize would draw it, before grain
-        y0, x0, h, w = box  # grain is part of the clean image, drawn before its damage from the row's own seed
+        frame, params = draw_scaled_params(preset, image.shape, rng, cfg.scan_scale, box if split == "train" else None)
+        y0, x0, h, w = box  # grain is part of the clean image, drawn at the frame's size from the row's own seed
         clean, grain = grain_clean(image[y0:y0 + h, x0:x0 + w], cfg.grain, frame, [cfg.seed, SPLIT_CODES[split], i])
-        s = regenerate(clean, scaled_params(preset, image.shape, rng, frame, box)) if split == "train" else \
-            synthesize(clean, preset, rng, frame)
+        s = regenerate(clean, params)
         params = s.params if grain is None else {**s.params, "grain": grain}
         st = self.plan.storage
         return {"id": f"{split}-{i:07d}", "damaged": _png(s.damaged, st), "clean": _png(s.clean, st),
@@ -281,7 +279,7 @@ def make_dataset(cfg: DatasetConfig, progress: bool = True) -> DatasetReport:
                              f"(different images or splits); delete {out} to start over")
     for recs in plan.splits.values():  # before any row: a source larger than the frame cannot be a crop of it
         for rec in recs:
-            check_fits(rec["shape"], check_scan_scale(cfg.scan_scale), f"--clean {rec['path'] or rec['id']}")
+            check_fits(rec["shape"], cfg.scan_scale, f"--clean {rec['path'] or rec['id']}")
     # Claimed exclusively once the settings are known to work (a run that failed above leaves no
     # claim): of two runs started at once with other settings, the second is refused here, before
     # any row, instead of mixing its splits into the first's. Shards of one run share the claim.
@@ -386,7 +384,7 @@ def assemble(cfg: DatasetConfig, plan: Plan, presets, tasks: list[Chunk], out: P
                     "clean": cfg.clean, "command": cfg.command or cfg.cli(), "storage": plan.storage,
                     "channels": cfg.channels, "image_channels": plan.channels,
                     "patch": cfg.patch, "presets": [p.name for p in presets],
-                    "scan_scale": scale_label(check_scan_scale(cfg.scan_scale)), "splits": stats,
+                    "scan_scale": scale_label(cfg.scan_scale), "splits": stats,
                     "plan": plan.to_json(), "dustbench_version": _version()}
         write_card(out, manifest, presets)
         write_json_atomic(out / MANIFEST, manifest)

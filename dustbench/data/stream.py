@@ -47,7 +47,7 @@ from ..io import atomic_path, check_image, to_float, with_channels
 from ..sources import ArraySource, Source, open_sources, source_from_record
 from ..synth import DEFAULT_PRESETS, artifact_mask, composite, family_labels, library, render, resolve_presets
 from ..synth.grain import grain_clean, parse_grain
-from ..synth.scale import check_scan_scale, draw_scan_scale, scaled_params, smallest
+from ..synth.scale import ScanScale, draw_scaled_params
 from .augment import IDENTITY, Augment, draw, footprint, region_side, warp
 from .codec import read_dataset_manifest
 
@@ -110,8 +110,8 @@ class DamageStream(IterableDataset):
         if channels not in (None, 1, 3):
             raise DustbenchError("channels must be 1, 3 or None (keep each source's own)")
         self.patch, self.seed, self.epoch = int(patch), int(seed), int(epoch)
-        self.scan_scale = check_scan_scale(scan_scale)
-        if self.scan_scale is not None and smallest(self.scan_scale) < 2 * self.patch:
+        self.scan_scale = ScanScale.parse(scan_scale)
+        if self.scan_scale is not None and not self.scan_scale.fits((2 * self.patch, 2 * self.patch)):
             raise DustbenchError(f"scan_scale {self.scan_scale}: the frame's short side must be at least twice the "
                                  f"{self.patch}-px patch (the augmented region around a patch is up to ~2× larger)")
         self.augment = Augment() if augment is True else (augment or None)
@@ -268,13 +268,12 @@ class DamageStream(IterableDataset):
         h, w = image.shape[:2]
         side, scale = region_side(self.patch, d, min(h, w))
         y0, x0 = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
-        frame = draw_scan_scale(self.scan_scale, rng)
         window = footprint(self.patch, d, scale, side)  # only what the warp reads gets drawn
-        if frame is None:  # the source is the whole frame
-            cp = scaled_params(preset, image.shape, rng, None, (y0, x0, side, side), d.artifact_scale, d.intensity,
-                               window)
-        else:  # the region is a crop of a frame of that short side, whatever the source's own size
-            cp = scaled_params(preset, (side, side), rng, frame, None, d.artifact_scale, d.intensity, window)
+        # Without a scale the source is the whole frame and the region a box in it; with one, the
+        # region itself is a crop of a frame of the short side drawn, whatever the source's own size.
+        shape, box = (image.shape, (y0, x0, side, side)) if self.scan_scale is None else ((side, side), None)
+        frame, cp = draw_scaled_params(preset, shape, rng, self.scan_scale, box, d.artifact_scale, d.intensity,
+                                       window)
         region = with_channels(to_float(image[y0:y0 + side, x0:x0 + side]), self.channels)
         region, grain = grain_clean(np.ascontiguousarray(region), self.grain, frame,
                                     [self.seed, STREAM_KEY, self.epoch, g])  # part of the clean image

@@ -26,13 +26,13 @@ from .presets import (DEFAULT_PRESETS, FAMILIES, REFERENCE_SHORT_SIDE, Preset, P
 from .grain import apply_grain, sample_grain
 from .layer import Layer, Sprite
 from .render import render
-from .scale import FILM_FORMATS, check_scan_scale, draw_scan_scale, parse_scan_scale, scaled_params, short_side_px
+from .scale import FILM_FORMATS, ScanScale, draw_scaled_params, parse_scan_scale, short_side_px
 from .stamps import Stamp, StampError, StampSet, load_stamps, write_stamps
 
 __all__ = [
-    "DEFAULT_PRESETS", "FAMILIES", "FILM_FORMATS", "REFERENCE_SHORT_SIDE", "Layer", "Preset", "PresetError", "Sprite", "Stamp",
-    "StampError", "StampSet", "Synthesis", "apply_grain", "artifact_mask", "composite", "count_by_family", "crop_params",
-    "expected_count", "families_present", "family_labels", "library", "load_preset_file", "load_presets", "load_stamps", "parse_scan_scale",
+    "DEFAULT_PRESETS", "FAMILIES", "FILM_FORMATS", "REFERENCE_SHORT_SIDE", "Layer", "Preset", "PresetError", "ScanScale",
+    "Sprite", "Stamp", "StampError", "StampSet", "Synthesis", "apply_grain", "artifact_mask", "composite", "count_by_family",
+    "crop_params", "expected_count", "families_present", "family_labels", "library", "load_preset_file", "load_presets", "load_stamps", "parse_scan_scale",
     "regenerate", "render", "resolve_presets", "sample_grain", "sample_params", "short_side_px", "synthesize", "write_stamps",
 ]
 
@@ -53,12 +53,11 @@ def synthesize(clean: np.ndarray, presets, rng: np.random.Generator, scan_scale=
     """Damage `clean` with all of `presets` (names, globs, Preset objects; mixes expand).
 
     The image keeps its dtype (uint8, uint16, float32) and layout (grey H×W or RGB H×W×3).
-    ``scan_scale``: None (the image is the whole frame), the frame's short side in px, or a
-    ``(lo, hi)`` range drawn log-uniformly (see :mod:`dustbench.synth.scale`).
+    ``scan_scale``: None (the image is the whole frame), the frame's short side in px, a
+    ``(lo, hi)`` range drawn log-uniformly, or a :class:`ScanScale` (see :mod:`dustbench.synth.scale`).
     """
     check_image(clean, "clean")
-    scale = draw_scan_scale(check_scan_scale(scan_scale), rng)
-    params = scaled_params(presets, clean.shape, rng, scale)
+    _, params = draw_scaled_params(presets, clean.shape, rng, ScanScale.parse(scan_scale))
     layer = render(params, clean.shape)
     return Synthesis(composite(clean, layer), clean, artifact_mask(layer), family_labels(layer), params)
 

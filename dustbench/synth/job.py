@@ -26,11 +26,11 @@ from ..io import claim_json, mask_to_image, output_dir, read_image, storable, wr
 from ..sheets import contact_sheet
 from ..sources import Source, open_sources
 from ..threads import pool_worker_setup
-from . import synthesize
+from . import regenerate
 from .params import count_by_family
 from .presets import DEFAULT_PRESETS, Preset, library, resolve_presets
 from .grain import grain_clean, parse_grain
-from .scale import check_fits, check_scan_scale, draw_scan_scale
+from .scale import ScanScale, check_fits, draw_scaled_params, scale_label
 
 RECORDS = ".records"  # one JSON per finished sample; manifest.jsonl is rebuilt from them
 RUN_FILE = "synth.json"  # what made the samples in a folder: another run's folder is refused
@@ -65,8 +65,11 @@ class SynthConfig:
     format16: str = "png"  # png | tif: container for 16-bit images
     contact_sheet: bool = True
     overwrite: bool = False  # replace the samples of another run in `out`
-    scan_scale: object = None  # None: each image is a whole frame; S or (lo, hi): a crop of one (synth/scale.py)
+    scan_scale: ScanScale | None = None  # None: each image is a whole frame; else a crop of one (synth/scale.py)
     grain: str | None = None  # a film stock (synth/grain.py): grain added to the clean image before damage
+
+    def __post_init__(self):  # S, (lo, hi) or text: read once, here
+        self.scan_scale = ScanScale.parse(self.scan_scale)
 
 
 @dataclass
@@ -90,9 +93,9 @@ def _make_sample(cfg: SynthConfig, sources: list[Source], presets: list[Preset],
     try:
         clean = _load(source)
         check_fits(clean.shape, cfg.scan_scale, source.path)
-        scale = draw_scan_scale(cfg.scan_scale, rng)  # the draw synthesize would make: grain needs it first
-        clean, grain = grain_clean(clean, cfg.grain, scale, [cfg.seed, index])
-        s = synthesize(clean, preset, rng, scale)
+        frame, params = draw_scaled_params(preset, clean.shape, rng, cfg.scan_scale)
+        clean, grain = grain_clean(clean, cfg.grain, frame, [cfg.seed, index])  # at the frame's size
+        s = regenerate(clean, params)
         if grain is not None:
             s.params["grain"] = grain
     except DustbenchError as exc:  # an unreadable or unusable source: named, skipped or stopping per --on-error
@@ -171,7 +174,7 @@ def run_synth(cfg: SynthConfig, progress: bool = True) -> SynthReport:
         raise DustbenchError(f"--format16 {cfg.format16!r}: use 'png' or 'tif'")
     sources = open_sources(cfg.clean)
     presets = resolve_presets(cfg.presets, library())
-    cfg = replace(cfg, scan_scale=check_scan_scale(cfg.scan_scale), grain=parse_grain(cfg.grain))
+    cfg = replace(cfg, grain=parse_grain(cfg.grain))
     out = output_dir(cfg.out)
     claim_folder(out, run_config(cfg, sources, presets), cfg.overwrite)
     shard_i, shard_n = cfg.shard
@@ -200,7 +203,7 @@ def run_config(cfg: SynthConfig, sources: list[Source], presets: list[Preset]) -
     """What decides the samples' bytes (not n, workers, shard): two runs into one folder must share it."""
     ids = hashlib.sha256("\n".join(s.id for s in sources).encode()).hexdigest()
     return {"seed": cfg.seed, "presets": [p.name for p in presets], "format16": cfg.format16,
-            "clean": {"sources": len(sources), "ids_sha256": ids}, "scan_scale": cfg.scan_scale,
+            "clean": {"sources": len(sources), "ids_sha256": ids}, "scan_scale": scale_label(cfg.scan_scale),
             **({"grain": cfg.grain} if cfg.grain else {})}  # absent without grain: older folders still resume
 
 
