@@ -49,6 +49,11 @@ class DataSpec:
         extra = "".join(f", {k}={v!r}" for k, v in shown if v)
         return f"DataSpec(kind={self.kind!r}, text={self.text!r}{extra})"
 
+    @property
+    def is_dataset_dict(self) -> bool:
+        """A whole saved DatasetDict (what ``make-dataset`` writes), no split named."""
+        return self.kind == "dataset" and not self.arg and (self.path / "dataset_dict.json").is_file()
+
     def splits(self) -> list[str]:
         """``split_pairs``: the splits it holds (folders with ``damaged/``)."""
         if self.path is None or not self.path.is_dir():

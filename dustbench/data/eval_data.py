@@ -44,7 +44,7 @@ def open_data(spec, split: str = "test") -> EvalData:
     ds = parse_data_spec(spec)
     if ds.kind in BUILTIN_SPECS:
         return BuiltinData(split, BUILTIN_SPECS[ds.kind])
-    if ds.kind == "dataset" and not ds.arg and (ds.path / "dataset_dict.json").is_file():
+    if ds.is_dataset_dict:
         return HFData(ds.text, split, ds.path)
     if ds.kind in ("pairs", "split_pairs") and split in ds.splits():
         return PairsFolder(ds.text, split, ds.path / split, ds.path)

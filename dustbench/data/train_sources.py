@@ -23,16 +23,16 @@ are dicts of float32 C×H×W arrays in [0, 1]: ``damaged``, ``clean``, ``mask`` 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 
+from ..data_spec import parse_data_spec
 from ..errors import DustbenchError
 from ..io import mask_opacity, to_chw, with_channels
 from ..sources import BUILTIN_TRAIN, builtin_train_sources
-from ..synth import DEFAULT_PRESETS, library, resolve_presets, synthesize
+from ..synth import DEFAULT_PRESETS, library, regenerate, resolve_presets
 from ..synth.grain import grain_clean, parse_grain
-from ..synth.scale import check_scan_scale, draw_scan_scale, scale_label
+from ..synth.scale import ScanScale, draw_scaled_params, scale_label
 from .codec import decode_row, load_split
 from .eval_data import open_data
 from .stream import DamageStream
@@ -139,7 +139,7 @@ class SynthPatches(PatchSource):
         self.patch, self.seed, self.pool_size, self.name = int(patch), int(seed), int(pool), name
         self.context, self.n = max(int(context), self.patch), int(samples_per_epoch)
         self._pool: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        self.scan_scale, self.grain = check_scan_scale(scan_scale), parse_grain(grain)
+        self.scan_scale, self.grain = ScanScale.parse(scan_scale), parse_grain(grain)
 
     def __len__(self) -> int:
         return self.n
@@ -153,9 +153,9 @@ class SynthPatches(PatchSource):
             y, x = int(rng.integers(0, h - c + 1)), int(rng.integers(0, w - c + 1))
             clean = np.ascontiguousarray(image[y:y + c, x:x + c])
             preset = self.presets[int(rng.integers(len(self.presets)))]
-            scale = draw_scan_scale(self.scan_scale, rng)  # the draw synthesize would make; grain needs it first
-            clean, _ = grain_clean(clean, self.grain, scale, [self.seed, 2 ** 31, j])
-            s = synthesize(clean, preset, rng, scale)
+            frame, params = draw_scaled_params(preset, clean.shape, rng, self.scan_scale)
+            clean, _ = grain_clean(clean, self.grain, frame, [self.seed, 2 ** 31, j])  # at the frame's size
+            s = regenerate(clean, params)
             self._pool[j] = (to_chw(s.damaged), to_chw(clean), _opacity_chw(s.mask))
         return self._pool[j]
 
@@ -217,7 +217,7 @@ class StreamSource(PatchSource):
             kwargs["scan_scale"] = scan_scale
         if grain is not None:  # else a dataset's own grain (from_dataset) or none
             kwargs["grain"] = grain
-        if (Path(sources).expanduser() / "dataset_dict.json").is_file():
+        if parse_data_spec(sources).is_dataset_dict:
             self.stream = DamageStream.from_dataset(sources, "train", **kwargs)
         else:
             self.stream = DamageStream(sources, presets, **kwargs)
@@ -252,23 +252,22 @@ def open_train_data(spec, patch: int = 128, seed: int = 0, rank: int = 0, world:
     (a film stock, ``dustbench.synth.grain``: grain added to the clean images before their damage)."""
     if isinstance(spec, PatchSource):
         return spec
-    text = str(spec)
-    if text == "stream" or text.startswith("stream:"):
-        sources = text.split(":", 1)[1] if ":" in text else "builtin"
-        spe = steps_per_epoch * batch_size * world if steps_per_epoch else None
-        return StreamSource(sources, presets, patch, seed, spe, scan_scale, grain)
-    if text == "builtin-train":
+    ds = parse_data_spec(spec)
+    per_epoch = steps_per_epoch * batch_size * world if steps_per_epoch else None
+    if ds.kind == "stream":
+        return StreamSource(ds.arg or "builtin", presets, patch, seed, per_epoch, scan_scale, grain)
+    if ds.kind == "builtin-train":
         return SynthPatches(builtin_train_images(), presets, patch, seed, pool=pool,
-                            samples_per_epoch=steps_per_epoch * batch_size * world if steps_per_epoch else 1024,
-                            name="builtin-train", scan_scale=scan_scale, grain=grain)
-    path = Path(text).expanduser()
-    if not path.is_dir():
-        raise DustbenchError(f"--data {spec}: expected 'stream', 'builtin-train', a dataset folder written by "
+                            samples_per_epoch=per_epoch or 1024, name="builtin-train", scan_scale=scan_scale,
+                            grain=grain)
+    if ds.is_dataset_dict:
+        return HFPairs(ds.path, patch, seed)
+    if ds.kind not in ("pairs", "split_pairs"):
+        raise DustbenchError(f"--data {ds.text}: expected 'stream', 'builtin-train', a dataset folder written by "
                              "`dustbench make-dataset`, or a folder of pairs (damaged/ + clean/)")
-    if (path / "dataset_dict.json").is_file():
-        return HFPairs(path, patch, seed)
-    split = "train" if (path / "train" / "damaged").is_dir() else "test"  # a bare folder is one split
-    pairs = [(s.damaged, s.clean, s.mask) for s in open_data(str(path), split)]
+    path = ds.path
+    split = "train" if "train" in ds.splits() else "test"  # a bare folder is one split
+    pairs = [(s.damaged, s.clean, s.mask) for s in open_data(ds, split)]
     return MemoryPairs(pairs, patch, seed, name=str(path))
 
 
