@@ -10,12 +10,11 @@ import numpy as np
 
 from ..io import write_image, write_text_atomic
 from ..sheets import contact_sheet
-from ..synth.presets import FAMILIES
+from ..synth.families import FAMILIES, TABLE
 from .codec import SPLITS, decode_image, features, load_split, split_families
 
-# Display colours of the family ids 0..6 (none, dust, dirt, hair, lint, scratch, blotch).
-PALETTE = np.array([[0, 0, 0], [255, 80, 80], [255, 170, 0], [80, 200, 80], [0, 200, 255],
-                    [180, 100, 255], [255, 255, 120]], dtype=np.uint8)
+# Display colours of the family ids 0..N (none, then each family's colour from synth/families.py).
+PALETTE = np.array([(0, 0, 0), *(f.colour for f in TABLE)], dtype=np.uint8)
 MAX_SOURCE_ROWS = 1000  # longer source lists are summarised in the card (all are in dustbench.json)
 
 
@@ -132,7 +131,7 @@ def _loading(manifest: dict[str, Any]) -> list[str]:
         "```", "",
         f"Storage: {_storage_note(manifest)} Columns: `id`, `damaged`, `clean`, `mask` (artifact opacity in the "
         "source's bit depth, rounded up: `mask > 0` is the artifact region), `labels` (uint8 family ids, 0 = none, "
-        + ", ".join(f"{i + 1} = {f}" for i, f in enumerate(FAMILIES)) + "), `families` (present in the row, "
+        + ", ".join(f"{f.id} = {f.name}" for f in TABLE) + "), `families` (present in the row, "
         "`;`-joined), `presets`, `params` (JSON: `dustbench.regenerate(clean, json.loads(params))` rebuilds the "
         "row), `source`, `sample_seed` (`SeedSequence(sample_seed)` drew the row), `frame_shape`, `box` "
         "(the row's crop of the source), `dtype`. Train rows are grouped by source: shuffle them for training.", ""]

@@ -42,8 +42,8 @@ CONVENTIONS = {
              "touch_precision = touched inside the region / touched (NaN when nothing is touched); "
              "touch_recall = touched among the visibly damaged pixels (mask > 0 and |damaged - clean| > 2/255) "
              "/ those; touch_f1 = their harmonic mean",
-    "family_psnr": "PSNR inside each artifact family's labelled pixels (labels == family, 1..6 = dust, dirt, "
-                   "hair, lint, scratch, blotch) dilated by 3 px like the masked region; per family the mean over "
+    "family_psnr": f"PSNR inside each artifact family's labelled pixels (labels == family, 1..{len(FAMILIES)} = "
+                   f"{', '.join(FAMILIES)}) dilated by 3 px like the masked region; per family the mean over "
                    "the images that contain it",
     "ci": "95% percentile bootstrap of the mean over images (dustbench.metrics.bootstrap_ci)",
     "runtime": "method time only (no reading, metrics or writing), after one warm-up call; "

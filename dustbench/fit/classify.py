@@ -19,11 +19,11 @@ import math
 
 import pandas as pd
 
+from ..synth.families import fit_classes
 from .measure import DEFAULT_OPACITY, finish, opacity_medians
 
-# Fitted family -> the synthesis family of the preset written for it.
-SYNTH_FAMILY = {"dust": "dust", "dirt": "dirt", "hair_short": "hair", "hair_long": "hair",
-                "lint": "lint", "scratch": "scratch", "blotch": "blotch"}
+# Fitted family -> the synthesis family of the preset written for it (each family's `fit` classes).
+SYNTH_FAMILY = {cls: fam for cls, (fam, _) in fit_classes().items()}
 FIT_FAMILIES = tuple(SYNTH_FAMILY)
 
 THRESHOLDS = {

@@ -18,12 +18,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..synth.families import family
 from ..synth.params import expected_count
 from ..synth.presets import Preset, validate_preset
 from .classify import FIT_FAMILIES, SYNTH_FAMILY, THRESHOLDS, bounds
 
 MIN_FOR_RANGE = 4  # fewer measurements than this: the range spans them, widened by 10 %
-BLOBS = ("dust", "dirt", "blotch")
+BLOBS = tuple(cls for cls in FIT_FAMILIES if family(SYNTH_FAMILY[cls]).kind == "blob")  # sized by diameter
 NEAR_AXIS = math.radians(10)  # scratches within this of vertical/horizontal count as aligned
 FULL_FRAME = 0.9  # aligned scratches whose longest quarter crosses this much of the frame run its whole height
 MAX_GAPS = 0.9  # an intermittent scratch with more of its length missing is not seen as one

@@ -8,14 +8,13 @@ import cv2
 import numpy as np
 
 from ..io import atomic_path, write_image, write_json_atomic
+from ..synth.families import fit_classes
 from .classify import FIT_FAMILIES
 from .estimate import BLOBS, preset_sizes, size_column
 
-# One colour per fitted family (RGB), readable on photos: outlines are drawn 1 px, on a dark halo.
-FAMILY_COLOURS = {
-    "dust": (255, 215, 0), "dirt": (255, 128, 0), "hair_short": (0, 200, 255), "hair_long": (0, 90, 255),
-    "lint": (200, 0, 255), "scratch": (255, 0, 80), "blotch": (0, 230, 90),
-}
+# One colour per fitted family (RGB, from synth/families.py), readable on photos: outlines are drawn
+# 1 px, on a dark halo.
+FAMILY_COLOURS = {cls: colour for cls, (_, colour) in fit_classes().items()}
 
 
 def overlay(preview: np.ndarray, full_shape: tuple[int, int], outlines: list[tuple[np.ndarray, str]]) -> np.ndarray:

@@ -226,15 +226,15 @@ def _strip_sprites(out: list, idx, box, pad, f, pts, span, opacity, colors, fid:
             out[i] = Sprite(sy, sx, strip[r:r1, c:c1].copy(), colors[i], fid)
 
 
-def blob_sprites(family: str, g: dict, shape: tuple[int, int], fid: int) -> list[Sprite]:
-    """The sprites of a group of blobs, in group order."""
+def blob_sprites(g: dict, shape: tuple[int, int], fid: int) -> list[Sprite]:
+    """The sprites of a group of blobs, in group order (with a darker edge where it has a ``rim``)."""
     s = float(min(shape))
     cols = {k: np.asarray(g[k], np.float64) for k in ("x", "y", "size", "elongation", "angle", "roughness", "blur",
                                                        "opacity")}
     cols["shape_seed"] = np.asarray(g["shape_seed"], np.uint64)
     colors = np.asarray(g["color"], np.float32).reshape(-1, 3)
     blur = cols["blur"] * s
-    rims = np.asarray(g["rim"], np.float64) if family == "blotch" else np.zeros(g["n"])
+    rims = np.asarray(g["rim"], np.float64) if "rim" in g else np.zeros(g["n"])
     out: list = [None] * g["n"]
     for idx, box, pad, f, pts, span in _blob_canvases(cols, shape, blur, _supersampling(0.5 * cols["size"] * s)):
         easy = np.zeros(idx.size, bool)

@@ -35,9 +35,9 @@ def _reach(g: dict[str, Any], short: float) -> np.ndarray:
     if "size" in g:  # blobs: outline wobble is clipped at 2× the radius, elongation stretches it
         radius = 0.5 * col("size") * short
         return 2.0 * radius * np.sqrt(np.maximum(col("elongation", 1.0), 1.0)) + blur + 2.0
-    # Strokes: every point of a path lies within half its arc length of its centre; lint fibres
-    # are up to 1.5× as long and start a Gaussian offset (6σ here) away from the tuft's centre.
-    length = 0.5 * col("length") * short * (1.5 if g["family"] == "lint" else 1.0)
+    # Strokes: every point of a path lies within half its arc length of its centre; a tuft's (lint's)
+    # fibres are up to 1.5× as long and start a Gaussian offset (6σ here) away from its centre.
+    length = 0.5 * col("length") * short * (1.5 if "fibres" in g else 1.0)
     return (length + 6.0 * col("spread") * short + col("width") * short + col("wobble") * short
             + blur + 2.0)
 

@@ -1,6 +1,7 @@
 """Sampling: presets + image shape + Generator -> a JSON-serializable parameter record.
 
-All randomness of a synthetic sample is drawn here; rendering is a pure function of the record.
+All randomness of a synthetic sample is drawn here (each family's own draws by its sampler in
+:mod:`~dustbench.synth.families`, called from here); rendering is a pure function of the record.
 Positions are fractions of width/height, sizes fractions of the short side, so the same record
 renders the same picture at any resolution. Fine shape detail (the wobble of a blob's outline,
 the wiggle of a hair) comes from a per-artifact ``shape_seed`` that the renderer expands with its
@@ -13,13 +14,13 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from .draws import uniform
+from .families import family
 from .presets import REFERENCE_SHORT_SIDE, Preset, PresetError, expand, resolve_presets
 from .stamps import StampError, load_stamps
-from .. import portable_math as pm
 
 PARAMS_VERSION = 1
 MAX_ARTIFACTS = 200_000  # per preset and sample: ~100x the densest library preset on a 3:2 frame
-_SIGNS = np.array([-1.0, 1.0])
 
 
 def expected_count(density: float, shape: tuple[int, int]) -> float:
@@ -33,21 +34,8 @@ def expected_count(density: float, shape: tuple[int, int]) -> float:
     return density * REFERENCE_SHORT_SIDE**2 * aspect_area / 1e6
 
 
-def _uniform(rng: np.random.Generator, rng_range, n: int) -> np.ndarray:
-    lo, hi = rng_range
-    return rng.uniform(lo, hi, n)
-
-
-def _loguniform(rng: np.random.Generator, rng_range, n: int) -> np.ndarray:
-    # Sizes are heavy-tailed: many small artifacts, a few large ones.
-    lo, hi = rng_range
-    if lo <= 0 or hi <= lo:
-        return rng.uniform(lo, hi, n)
-    return pm.exp(rng.uniform(pm.log(lo), pm.log(hi), n))
-
-
 def _colors(rng: np.random.Generator, p: Preset, n: int) -> np.ndarray:
-    level = _uniform(rng, p["level"], n)
+    level = uniform(rng, p["level"], n)
     pol = p["polarity"]
     if pol == "color":
         palette = np.asarray(p["colors"], dtype=np.float64)
@@ -84,49 +72,12 @@ def _sample_group(p: Preset, scale: float, shape, rng: np.random.Generator, list
     g: dict[str, Any] = {"preset": p.name, "family": p.family, "density": density, "n": n}
     g["x"] = rng.random(n)
     g["y"] = rng.random(n)
-    g["opacity"] = _uniform(rng, p["opacity"], n)
-    g["blur"] = _uniform(rng, p["blur"], n)
+    g["opacity"] = uniform(rng, p["opacity"], n)
+    g["blur"] = uniform(rng, p["blur"], n)
     g["color"] = _colors(rng, p, n)
     g["shape_seed"] = rng.integers(0, 2**31, n)
-    if p.family in ("dust", "dirt", "blotch"):
-        g["size"] = _loguniform(rng, p["size"], n)
-        g["roughness"] = _uniform(rng, p["roughness"], n)
-        g["elongation"] = _uniform(rng, p["elongation"], n)
-        g["angle"] = rng.uniform(0.0, math.pi, n)
-        if p.family == "blotch":
-            g["rim"] = _uniform(rng, p["rim"], n)
-    else:  # strokes: hair, lint, scratch
-        g["width"] = _loguniform(rng, p["width"], n)
-        g["length"] = _loguniform(rng, p["length"], n)
-        g["curvature"] = _uniform(rng, p["curvature"], n) * _SIGNS[rng.integers(0, 2, n)]  # = rng.choice(_SIGNS, n)
-        g["taper"] = _uniform(rng, p["taper"], n)
-        g["angle"] = rng.uniform(0.0, math.pi, n)
-        if p.family == "lint":
-            lo, hi = p["fibres"]
-            g["fibres"] = rng.integers(lo, hi + 1, n)
-            g["spread"] = _uniform(rng, p["spread"], n)
-        if p.family == "scratch":
-            g.update(_scratch_layout(p, shape, rng, n, g))
+    family(p.family).sample(p, shape, rng, g)  # the family's own columns (see synth/families.py)
     return _as_lists(g, lists)
-
-
-def _scratch_layout(p: Preset, shape, rng, n, g) -> dict[str, Any]:
-    h, w = shape[:2]
-    jitter = rng.normal(0.0, 0.01, n)  # radians: film-transport scratches are almost straight
-    if p["orientation"] == "vertical":
-        angle = math.pi / 2 + jitter
-    elif p["orientation"] == "horizontal":
-        angle = jitter
-    else:
-        angle = g["angle"]
-    out: dict[str, Any] = {"angle": angle, "gaps": _uniform(rng, p["gaps"], n),
-                           "wobble": _uniform(rng, p["wobble"], n)}
-    if p["full_height"]:
-        # Runs the whole frame along its orientation; length in short-side units, with margin.
-        along = (h if p["orientation"] != "horizontal" else w) / min(h, w)
-        out["length"] = np.full(n, along * 1.05)
-        out["y" if p["orientation"] != "horizontal" else "x"] = np.full(n, 0.5)
-    return out
 
 
 def _sample_stamps(p: Preset, scale: float, shape, rng: np.random.Generator) -> dict[str, Any]:
@@ -146,8 +97,8 @@ def _sample_stamps(p: Preset, scale: float, shape, rng: np.random.Generator) -> 
     # Always drawn, so switching rotate/flip off changes nothing else.
     angle = rng.uniform(0.0, 2 * math.pi, n) * float(p["rotate"])
     flip = (rng.random(n) < 0.5) & bool(p["flip"])
-    factor = _uniform(rng, p["scale"], n)
-    opacity = _uniform(rng, p["opacity"], n)
+    factor = uniform(rng, p["scale"], n)
+    opacity = uniform(rng, p["opacity"], n)
     families = [stamps.families[i] for i in pick]
     limits = {f: stamps.size_limits(f) for f in set(families)}
     lo = np.array([limits[f][0] for f in families])
@@ -184,8 +135,8 @@ def count_by_family(params: dict[str, Any]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for g in params["groups"]:
         if g["family"] == "stamp":  # each stamp counts as the family of the artifact it was cut from
-            for family in g["families"]:
-                counts[family] = counts.get(family, 0) + 1
+            for name in g["families"]:
+                counts[name] = counts.get(name, 0) + 1
         else:
             counts[g["family"]] = counts.get(g["family"], 0) + g["n"]
     return counts

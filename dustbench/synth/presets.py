@@ -15,8 +15,8 @@ counts per megapixel of a reference frame whose short side is REFERENCE_SHORT_SI
 
 A preset with ``family = "mix"`` names other presets in ``components``; synthesis draws all of
 them. A preset with ``family = "stamp"`` draws real artifact sprites from the folder ``stamps``
-(see synth/stamps.py), relative to its preset file. The schema below is the single source of
-truth for keys, types and defaults.
+(see synth/stamps.py), relative to its preset file. The schema below (each family's own keys come
+from its entry in synth/families.py) is the single source of truth for keys, types and defaults.
 """
 from __future__ import annotations
 
@@ -31,9 +31,9 @@ from typing import Any, Iterable
 import numpy as np
 
 from ..errors import DustbenchError, UnknownNameError
+from .families import FAMILIES, TABLE
 
 REFERENCE_SHORT_SIDE = 2000  # px: the short side of the 6 MP (3000×2000) reference frame
-FAMILIES = ("dust", "dirt", "hair", "lint", "scratch", "blotch")  # label ids 1..6 in this order
 POLARITIES = ("dark", "bright", "mixed", "color")
 DEFAULT_PRESETS = "*_scan_*"  # the film-type mixes: realistic combinations, light to extreme
 
@@ -48,7 +48,6 @@ class PresetError(DustbenchError):
     """A preset file or record is invalid; the message names the file, preset and key."""
 
 
-_ORIENTATIONS = ("any", "vertical", "horizontal")
 # key -> (kind, default[, allowed values]). Kinds: "range" = [lo, hi] of non-negative numbers with
 # lo <= hi; "fraction" = the same within [0, 1] (opacities, grey levels, and every size, width
 # and blur: fractions of the short side); "irange" = a range of whole numbers; "str";
@@ -66,27 +65,9 @@ _COMMON = {
     "colors": ("colors", []),
     "bright_fraction": ("unit", 0.5),
 }
-_BLOB = {"size": ("fraction", None), "roughness": ("range", [0.05, 0.2]), "elongation": ("range", [1.0, 1.5])}
-_STROKE = {
-    "width": ("fraction", None),
-    "length": ("range", None),  # may exceed 1: a scratch along the long side of a 3:2 frame is 1.5
-    "curvature": ("range", [0.0, 1.0]),  # total turning along the stroke, radians
-    "taper": ("fraction", [0.0, 0.5]),  # fraction by which width and opacity fade towards the ends
-}
+# Each family adds its own keys (synth/families.py: its shape kind's and its own).
 SCHEMA: dict[str, dict[str, tuple]] = {
-    "dust": {**_COMMON, **_BLOB},
-    "dirt": {**_COMMON, **_BLOB},
-    "hair": {**_COMMON, **_STROKE},
-    "lint": {**_COMMON, **_STROKE, "fibres": ("irange", [3, 6]), "spread": ("fraction", [0.005, 0.02])},
-    "scratch": {
-        **_COMMON,
-        **_STROKE,
-        "orientation": ("choice", "any", _ORIENTATIONS),
-        "full_height": ("bool", False),  # run the whole frame (film-transport "rain")
-        "gaps": ("fraction", [0.0, 0.0]),  # fraction of the length missing (intermittent scratches)
-        "wobble": ("fraction", [0.0, 0.0]),  # sideways drift of vertical scratches, fraction of short side
-    },
-    "blotch": {**_COMMON, **_BLOB, "rim": ("fraction", [0.0, 0.0])},  # rim > 0: a water mark's darker edge
+    **{f.name: {**_COMMON, **f.keys} for f in TABLE},
     "mix": {"family": ("str", None), "description": ("str", None), "components": ("names", None),
             "density_scale": ("number", 1.0)},
     # Real sprites; colour comes from the stamps, so no polarity/level/colour keys.

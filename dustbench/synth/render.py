@@ -6,19 +6,16 @@ canvases because OpenCV anti-aliases (LINE_AA) only there, with 4 fractional bit
 
 What does not depend on the canvas (outlines, boxes, tiles, which segment reaches which canvas)
 is computed for a whole group at once; what is left per canvas is the OpenCV calls themselves.
-Blobs are drawn by :mod:`dustbench.synth.blobs`, strokes by :mod:`dustbench.synth.strokes`, stamps here.
+Each family's drawer (its entry in :mod:`dustbench.synth.families`: :mod:`~dustbench.synth.blobs` or
+:mod:`~dustbench.synth.strokes`) draws its groups; stamps are drawn here.
 """
 from __future__ import annotations
 
 from typing import Iterator
 
-from .blobs import blob_sprites
+from .families import family
 from .layer import Layer, Sprite, pack
-from .presets import FAMILIES
 from .stamps import draw_stamp, group_stamps
-from .strokes import stroke_sprites
-
-_BLOBS = ("dust", "dirt", "blotch")
 
 
 def _stamp_sprites(g: dict, shape: tuple[int, int]) -> Iterator[Sprite]:
@@ -33,7 +30,7 @@ def _stamp_sprites(g: dict, shape: tuple[int, int]) -> Iterator[Sprite]:
                            bool(g["flip"][i]), g["opacity"][i], shape)
         if drawn is not None:
             y0, x0, alpha, color = drawn
-            yield Sprite(y0, x0, alpha, color, FAMILIES.index(g["families"][i]) + 1)
+            yield Sprite(y0, x0, alpha, color, family(g["families"][i]).id)
 
 
 def render(params: dict, shape: tuple[int, ...]) -> Layer:
@@ -41,12 +38,11 @@ def render(params: dict, shape: tuple[int, ...]) -> Layer:
     hw = (int(shape[0]), int(shape[1]))
     sprites: list[Sprite] = []
     for g in params["groups"]:
-        family = g["family"]
-        if family == "stamp":
+        if g["family"] == "stamp":
             sprites.extend(_stamp_sprites(g, hw))
         elif g["n"]:
-            draw = blob_sprites if family in _BLOBS else stroke_sprites
-            sprites.extend(draw(family, g, hw, FAMILIES.index(family) + 1))
+            fam = family(g["family"])
+            sprites.extend(fam.draw(g, hw, fam.id))
     layer = Layer(hw, sprites)
     pack(layer)  # compositing-ready, while the alphas are still in the CPU cache
     return layer

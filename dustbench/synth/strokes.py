@@ -83,14 +83,15 @@ def _profiles(m: np.ndarray, width: np.ndarray, taper: np.ndarray) -> tuple[np.n
     return width[:, None] * fade, 255.0 * fade
 
 
-def _specs(family: str, g: dict, shape) -> tuple[np.ndarray, dict]:
-    """Per stroke (lint: per fibre, drawn from the tuft's Generator), in order: its artifact, and
-    its path's centre, length, angle, curvature and seed, its width and taper (pixels)."""
+def _specs(g: dict, shape) -> tuple[np.ndarray, dict]:
+    """Per stroke (a tuft's, in a group with ``fibres`` such as lint: per fibre, drawn from the
+    tuft's Generator), in order: its artifact, and its path's centre, length, angle, curvature and
+    seed, its width and taper (pixels)."""
     h, w = shape
     s = float(min(h, w))
     n = g["n"]
     col = {k: np.asarray(g[k], np.float64) for k in ("x", "y", "width", "length", "angle", "curvature", "taper")}
-    if family != "lint":
+    if "fibres" not in g:
         return np.arange(n), {"cx": col["x"] * w, "cy": col["y"] * h, "length": col["length"] * s,
                               "angle": col["angle"], "curvature": col["curvature"], "seed": list(g["shape_seed"]),
                               "width": col["width"] * s, "taper": col["taper"]}
@@ -141,23 +142,24 @@ def _gaps(m: int, fraction: float, seed: int) -> np.ndarray | None:
     return visible
 
 
-def _stroke_plan(family: str, g: dict, shape) -> tuple[tuple, np.ndarray, np.ndarray]:
+def _stroke_plan(g: dict, shape) -> tuple[tuple, np.ndarray, np.ndarray]:
     """((points, widths, grey levels, visibility) of the strokes of the artifacts inside the image,
     one after another, and each stroke's number of points; index of each artifact's first point,
     and one past the last; canvases as rows (artifact, x0, y0, x1, y1, pad)): a stroke's canvas
     is its box, or each tile it crosses, padded by its blur's reach."""
     h, w = shape
     s = float(min(h, w))
-    owner, spec = _specs(family, g, shape)
+    owner, spec = _specs(g, shape)
     pts, m = _paths(spec["cx"], spec["cy"], spec["length"], spec["angle"], spec["curvature"], spec["seed"])
     valid = np.arange(pts.shape[1]) < m[:, None]
-    visible = valid.copy() if family == "scratch" else valid
-    if family == "scratch":
+    broken = "gaps" in g  # scratches: gaps and sideways drift
+    visible = valid.copy() if broken else valid
+    if broken:
         _scratch(g, s, pts, m, visible)
     # Boxes of each artifact's points (all fibres of a tuft), widened by its width + 2 and reach.
     lo = np.where(valid[..., None], pts, np.inf).min(axis=1)
     hi = np.where(valid[..., None], pts, -np.inf).max(axis=1)
-    if family == "lint":
+    if "fibres" in g:
         starts = np.flatnonzero(np.diff(owner, prepend=-1))
         lo, hi = np.minimum.reduceat(lo, starts), np.maximum.reduceat(hi, starts)
     pad = np.asarray(g["width"], np.float64) * s + 2
@@ -269,11 +271,11 @@ def _line_calls(strokes: tuple, first: np.ndarray, canvases: np.ndarray):
             np.rint(b * ONE).astype(np.int32).tolist(), grey[seg].tolist(), thick[seg].tolist())
 
 
-def stroke_sprites(family: str, g: dict, shape: tuple[int, int], fid: int) -> list[Sprite]:
+def stroke_sprites(g: dict, shape: tuple[int, int], fid: int) -> list[Sprite]:
     """The sprites of a group of strokes, in group order (an artifact's tiles one after another)."""
     s = float(min(shape))
     colors = np.asarray(g["color"], np.float32).reshape(-1, 3)
-    strokes, first, canvases = _stroke_plan(family, g, shape)
+    strokes, first, canvases = _stroke_plan(g, shape)
     out: list[Sprite] = []
     if not len(strokes[0]):
         return out
