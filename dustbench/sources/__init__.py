@@ -38,33 +38,48 @@ __all__ = ["BUILTIN", "BUILTIN_TRAIN", "ArraySource", "HFSource", "ProceduralSou
 CLEAN_KINDS = "use 'builtin', 'builtin-train', 'procedural[:KIND]', a folder of PNG/JPEG/TIFF scans, a saved dataset or hf:NAME"
 
 
+def _builtin(ds, column) -> list[Source]:
+    sources = builtin_sources() if ds.kind == "builtin" else builtin_train_sources()
+    if not sources:
+        raise DustbenchError(f"no {ds.kind} images found (are scikit-image and matplotlib installed?)")
+    return sources
+
+
+def _folder(ds, column) -> list[Source]:
+    sources = folder_sources(ds.path)
+    if not sources:
+        raise DustbenchError(f"--clean {ds.text}: no PNG, JPEG or TIFF images found in this folder")
+    return sources
+
+
+def _joined(ds, column) -> list[Source]:
+    if not all(p.text for p in ds.parts):
+        raise DustbenchError(f"--clean {ds.text}: an empty part between '+' signs")
+    return [s for part in ds.parts for s in open_sources(part, column)]
+
+
+# data_spec kind -> opener(spec, column): a new kind of clean source is one line here (and its word
+# in dustbench/data_spec.py when it is not a folder)
+OPENERS = {
+    "builtin": _builtin, "builtin-train": _builtin,
+    "procedural": lambda ds, column: list(procedural_sources(ds.text)),
+    "hub": lambda ds, column: list(hf_sources(ds, column)), "dataset": lambda ds, column: list(hf_sources(ds, column)),
+    "folder": _folder, "pairs": _folder, "split_pairs": _folder,  # any folder: its images, found recursively
+    "joined": _joined,
+}
+
+
 def open_sources(spec: str | os.PathLike, column: str | None = None) -> list[Source]:
     """Every kind of clean source (see the module docstring) -> a non-empty list of sources.
 
     ``column`` names the image column of a dataset (default: the first image column).
     """
     ds = parse_data_spec(spec)
-    if ds.kind == "joined":
-        if not all(p.text for p in ds.parts):
-            raise DustbenchError(f"--clean {ds.text}: an empty part between '+' signs")
-        return [s for part in ds.parts for s in open_sources(part, column)]
-    if ds.kind in ("builtin", "builtin-train"):
-        sources = builtin_sources() if ds.kind == "builtin" else builtin_train_sources()
-        if not sources:
-            raise DustbenchError(f"no {ds.kind} images found (are scikit-image and matplotlib installed?)")
-        return sources
-    if ds.kind == "procedural":
-        return list(procedural_sources(ds.text))
-    if ds.kind in ("hub", "dataset"):
-        return list(hf_sources(ds, column))
     if ds.kind == "missing":
         raise DustbenchError(f"--clean {ds.text}: no such folder ({CLEAN_KINDS})")
-    if ds.kind not in ("folder", "pairs", "split_pairs"):
+    if ds.kind not in OPENERS:
         raise DustbenchError(f"--clean {ds.text}: not a folder of clean images ({CLEAN_KINDS})")
-    sources = folder_sources(ds.path)
-    if not sources:
-        raise DustbenchError(f"--clean {ds.text}: no PNG, JPEG or TIFF images found in this folder")
-    return sources
+    return OPENERS[ds.kind](ds, column)
 
 
 def source_record(source: Source) -> dict:
