@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -32,7 +31,9 @@ from skimage import data
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 from dustbench.fit.run import Scan, closure, fit_scans  # noqa: E402
 from dustbench.synth import synthesize  # noqa: E402
-from dustbench.synth.strokes import _stroke_path  # noqa: E402
+
+from _common import best_time  # noqa: E402
+from dustbench.fit.truth import fitted_family, truth_sizes  # noqa: E402
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")
 CASES = (  # (preset, fitted family, dtype, channels)
@@ -59,26 +60,6 @@ def photo(name: str, side: int, dtype, channels: int) -> np.ndarray:
     return img.astype(np.uint16) * 257 if dtype == np.uint16 else img
 
 
-def fitted_family(group: dict) -> str:
-    if group["family"] == "hair":
-        return "hair_long" if "long" in group["preset"] else "hair_short"
-    return group["family"]
-
-
-def visible_lengths(g: dict, shape) -> list[float]:
-    """Length inside the frame of each stroke of group g, in short-side units (see render._artifact)."""
-    h, w = shape[:2]
-    s = float(min(h, w))
-    out = []
-    for i in range(g["n"]):
-        pts = _stroke_path(g["x"][i] * w, g["y"][i] * h, g["length"][i] * s, g["angle"][i],
-                           g["curvature"][i], g["shape_seed"][i])
-        inside = (pts[:, 0] >= 0) & (pts[:, 0] < w) & (pts[:, 1] >= 0) & (pts[:, 1] < h)
-        seg = np.hypot(*np.diff(pts, axis=0).T)
-        out.append(float(seg[inside[:-1] & inside[1:]].sum() / s))
-    return out
-
-
 def label_reference(pairs, dtype) -> None:
     """Plain component labelling of |damaged − clean| > 3/255, the timing reference."""
     thr = 3 * (257 if dtype == np.uint16 else 1)
@@ -91,15 +72,6 @@ def label_reference(pairs, dtype) -> None:
         cv2.connectedComponentsWithStats(mask.astype(np.uint8, copy=False), connectivity=8)
 
 
-def best_of(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
-
-
 def run_case(preset, fam, dtype, channels, args) -> dict:
     pairs, truth_n, sampled, visible = [], 0, [], []
     for i, name in enumerate(PHOTOS[:args.images]):
@@ -110,19 +82,18 @@ def run_case(preset, fam, dtype, channels, args) -> dict:
             if fitted_family(g) != fam:
                 continue
             truth_n += g["n"]
-            key = "size" if "size" in g else "length"
-            sampled += list(g[key])
-            visible += visible_lengths(g, clean.shape) if fam == "scratch" else list(g[key])
+            sampled += list(g["size"] if "size" in g else g["length"])
+            visible += truth_sizes(g, clean.shape)
     scans = [Scan(f"{name}", (Path(f"{name}.png"), Path(f"{name}_clean.png")), lambda p=p: p)
              for name, p in zip(PHOTOS, pairs)]
     mp = sum(d.shape[0] * d.shape[1] for d, _ in pairs) / 1e6
 
     out = {}
-    t_fit = best_of(lambda: out.update(run=fit_scans(scans, "bench", progress=False, warn=lambda m: None)),
-                    args.repeat)
+    t_fit = best_time(lambda: out.update(run=fit_scans(scans, "bench", progress=False, warn=lambda m: None)),
+                      args.repeat)
     run = out["run"]
-    t_ref = best_of(lambda: label_reference(pairs, dtype), 10 * args.repeat)  # cheap: more tries
-    t_closure = best_of(lambda: out.update(clo=closure(run, scans, progress=False)), args.repeat)
+    t_ref = best_time(lambda: label_reference(pairs, dtype), 10 * args.repeat)  # cheap: more tries
+    t_closure = best_time(lambda: out.update(clo=closure(run, scans, progress=False)), args.repeat)
     clo = out["clo"]
 
     st = run.fit.stats.get(fam)

@@ -42,6 +42,8 @@ from dustbench.models.task import task_class  # noqa: E402
 from dustbench.report.recipe import LEARNED, RECIPES, SHARED_TRAIN  # noqa: E402
 from dustbench.train.batches import TrainData  # noqa: E402
 
+from _common import add_allocator_option, begin  # noqa: E402
+
 warnings.simplefilter("ignore")
 
 
@@ -145,15 +147,9 @@ def main() -> None:
     p.add_argument("--what", default="training,inference", help="comma list of training, inference")
     p.add_argument("--rows", default="leaderboard/models", help="folder of exported rows to time "
                    "(default leaderboard/models)")
-    p.add_argument("--allocator", choices=("keep", "default"), default="keep",
-                   help="keep: glibc keeps freed blocks, as `dustbench train`/`evaluate` set it (dustbench.allocator); "
-                        "default: glibc's own thresholds")
+    add_allocator_option(p, "`dustbench train`/`evaluate` set it")
     args = p.parse_args()
-    from dustbench.provenance import benchmark_header  # deferred: after the thread settings above
-    print(benchmark_header(), flush=True)
-    from dustbench.allocator import allocator_settings, keep_freed_memory
-
-    allocator = keep_freed_memory() if args.allocator == "keep" else allocator_settings()
+    allocator = begin(args)
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(1)
     models = [m.strip() for m in args.models.split(",") if m.strip()]

@@ -35,6 +35,8 @@ import numpy as np
 
 from dustbench.methods.tiling import apply_tiled, tile_layout
 
+from _common import add_allocator_option, begin, best_time
+
 MODELS = Path(__file__).resolve().parent.parent / "leaderboard" / "models"
 TARGET = 1.2  # ms/MP on a 4 MP frame over ms/MP on one tile
 BATCH = 4  # the other tile_batch of a model whose default is 1
@@ -88,19 +90,6 @@ def bench_memory(height: int, width: int, repeat: int) -> None:
                   f"{seconds / base[0]:>12.2f}{peak / base[1]:>12.2f}")
 
 
-def best_time(run, repeat: int, warmup: int = 2) -> float:
-    """Best of ``repeat`` wall times after ``warmup`` runs (TorchScript re-profiles on each new input
-    shape or layout for its first couple of calls); best, because other jobs only ever add time."""
-    for _ in range(warmup):
-        run()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def paired_rounds(net, one: np.ndarray, frame: np.ndarray, rounds: int, variants: dict) -> dict:
     """Median over ``rounds`` of ms/MP of one tile and of the frame once under each variant (a function
     that sets the net up), and the median of each round's frame / tile ratio: tile and frame are timed
@@ -114,11 +103,11 @@ def paired_rounds(net, one: np.ndarray, frame: np.ndarray, rounds: int, variants
     net(one), net(one)
     got: dict = {"tile": []}
     for _ in range(rounds):
-        runs = best_time(lambda: [net(one) for _ in range(TILE_RUNS)], 1, warmup=0)
+        runs = best_time(lambda: [net(one) for _ in range(TILE_RUNS)], 1)
         got["tile"].append(runs / TILE_RUNS * 1e3 / mp_one)
         for name, setup in variants.items():
             setup()
-            got.setdefault(name, []).append(best_time(lambda: net(frame), 1, warmup=0) * 1e3 / mp_frame)
+            got.setdefault(name, []).append(best_time(lambda: net(frame), 1) * 1e3 / mp_frame)
     med = {k: statistics.median(v) for k, v in got.items()}
     med.update({f"{k} ratio": statistics.median(f / t for f, t in zip(v, got["tile"]))
                 for k, v in got.items() if k != "tile"})
@@ -159,7 +148,8 @@ def bench_models(size: int, repeat: int, tile: int = 512, overlap: int = 32) -> 
         x = torch.from_numpy(one.transpose(2, 0, 1).copy())[None]
         xl = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
-            nchw, nhwc = (best_time(lambda v=v: net.module(v), repeat) * 1e3 for v in (x, xl))
+            # two untimed runs first: TorchScript re-profiles on each new input layout for its first calls
+            nchw, nhwc = (best_time(lambda v=v: net.module(v), repeat, warmup=2) * 1e3 for v in (x, xl))
             diff = (net.module(x) - net.module(xl)).abs().max().item()
         print(f"| {path.stem} | {multiple} | {cost[multiple]:.3f}× ({cost[1]:.3f}×) | {t['tile']:.0f} | "
               f"{t['aware']:.0f} ({t['plain']:.0f}) | {t['aware ratio']:.2f}× ({t['plain ratio']:.2f}×) | "
@@ -181,15 +171,9 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=4000)
     parser.add_argument("--size", type=int, default=2000, help="side of the square frame for `models`")
     parser.add_argument("--repeat", type=int, default=3, help="best of N (memory); rounds (models)")
-    parser.add_argument("--allocator", choices=("keep", "default"), default="keep",
-                        help="keep: glibc keeps freed blocks, as the dustbench commands set it (dustbench.allocator); "
-                             "default: glibc's own thresholds")
+    add_allocator_option(parser)
     args = parser.parse_args()
-    from dustbench.provenance import benchmark_header  # deferred: after the thread settings above
-    print(benchmark_header(), flush=True)
-    from dustbench.allocator import allocator_settings, keep_freed_memory
-
-    allocator = keep_freed_memory() if args.allocator == "keep" else allocator_settings()
+    allocator = begin(args)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # read when torch loads its OpenMP/MKL runtime
         os.environ[var] = str(args.threads)
     import torch

@@ -28,6 +28,8 @@ import warnings
 
 import torch
 
+from _common import add_allocator_option, begin
+
 warnings.simplefilter("ignore")
 
 
@@ -174,15 +176,9 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--height", type=int, default=6000)
     p.add_argument("--width", type=int, default=4000)
-    p.add_argument("--allocator", choices=("keep", "default"), default="keep",
-                   help="keep: glibc keeps freed blocks, as `dustbench train` sets it (dustbench.allocator); "
-                        "default: glibc's own thresholds (batch-32 steps measured 13-15 %% slower)")
+    add_allocator_option(p, "`dustbench train` sets it", note=" (batch-32 steps measured 13-15 %% slower)")
     args = p.parse_args()
-    from dustbench.provenance import benchmark_header  # deferred: after the thread settings above
-    print(benchmark_header(), flush=True)
-    from dustbench.allocator import allocator_settings, keep_freed_memory
-
-    allocator = keep_freed_memory() if args.allocator == "keep" else allocator_settings()
+    allocator = begin(args)
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s), CPU: {os.cpu_count()} logical cores visible; "
           f"allocator {allocator}")

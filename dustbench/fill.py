@@ -1,6 +1,6 @@
 """Filling flagged pixels, and scoring a predicted mask: the torch-free part of detect-then-inpaint,
 shared by :mod:`dustbench.methods` (``detect_inpaint``, ``oracle_inpaint``, ``morph_detect``) and the
-detector families of :mod:`dustbench.models` (``segnet``'s validation fill), so neither imports the other.
+detector families of :mod:`dustbench.models` (``segnet``'s inference-option checks), so neither imports the other.
 
     >>> import numpy as np
     >>> image = np.full((8, 8, 1), 0.5, np.float32); image[4, 4] = 1.0

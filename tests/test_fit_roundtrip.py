@@ -10,11 +10,13 @@ from skimage import data
 
 from dustbench.fit.detect import DetectionSettings
 from dustbench.fit.run import Scan, closure, fit_scans
+from dustbench.fit.truth import fitted_family, truth_sizes
 from dustbench.synth import library, synthesize
 from dustbench.synth.presets import validate_preset
-from dustbench.synth.strokes import _stroke_path
 
 PHOTOS = (data.astronaut, data.chelsea, data.coffee, data.rocket)
+
+
 
 
 def photo(i: int, side: int, dtype=np.uint8, grey=False) -> np.ndarray:
@@ -27,37 +29,15 @@ def photo(i: int, side: int, dtype=np.uint8, grey=False) -> np.ndarray:
     return im.astype(np.uint16) * 257 if dtype == np.uint16 else im
 
 
-def fit_family(group: dict) -> str:
-    if group["family"] == "hair":
-        return "hair_long" if "long" in group["preset"] else "hair_short"
-    return group["family"]
-
-
-def visible_lengths(group: dict, shape) -> list[float]:
-    """Lengths of strokes clipped to the frame (scratches run past the edges), / short side."""
-    h, w = shape[:2]
-    s = min(h, w)
-    out = []
-    for i in range(group["n"]):
-        pts = _stroke_path(group["x"][i] * w, group["y"][i] * h, group["length"][i] * s, group["angle"][i],
-                           group["curvature"][i], group["shape_seed"][i])
-        inside = (pts[:, 0] >= 0) & (pts[:, 0] < w) & (pts[:, 1] >= 0) & (pts[:, 1] < h)
-        seg = np.hypot(*np.diff(pts, axis=0).T)[inside[:-1] & inside[1:]]
-        if seg.sum() > 0:
-            out.append(seg.sum() / s)
-    return out
-
-
 def synthetic_pairs(preset: str, n: int, side: int, dtype=np.uint8, grey=False, seed=0):
     scans, count, sizes = [], {}, {}
     for i in range(n):
         clean = photo(i, side, dtype, grey)
         syn = synthesize(clean, preset, np.random.default_rng(np.random.SeedSequence([seed, i])))
         for g in syn.params["groups"]:
-            fam = fit_family(g)
+            fam = fitted_family(g)
             count[fam] = count.get(fam, 0) + g["n"]
-            sizes.setdefault(fam, []).extend(
-                g["size"] if "size" in g else visible_lengths(g, clean.shape) if fam == "scratch" else g["length"])
+            sizes.setdefault(fam, []).extend(truth_sizes(g, clean.shape))
         scans.append(Scan(f"s{i}", (f"s{i}.png",), lambda d=syn.damaged, c=clean: (d, c)))
     return scans, count, {k: float(np.median(v)) for k, v in sizes.items()}
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from dustbench.errors import DustbenchError
-from dustbench.methods import list_methods, load_model_file
+from dustbench.methods import apply_method, list_methods, load_model_file
 from dustbench.methods.detect_inpaint import DetectInpaint, detection_scores, fill_mask
 from dustbench.methods.loaded import INFO_FILE
 from dustbench.models import create_model, list_models
@@ -21,6 +21,7 @@ from dustbench.data import Sample
 from dustbench.train import TrainConfig, train
 from dustbench.data.train_sources import MemoryPairs
 from dustbench.train.export import export_model
+from dustbench.train.validate import task_method, validate, validate_task
 
 from test_trainer import tiny_pairs
 
@@ -196,10 +197,38 @@ def test_exported_segnet_is_a_detector(exported, tmp_path):
         load_model_file(path, treshold=0.4)
     with pytest.raises(DustbenchError, match="detector models only"):
         load_model_file(files["pix2pix"][0], threshold=0.4)
-    # the trainer validated the same pipeline: restore = inpainting of what it flags
-    with torch.no_grad():
-        out = result.task.restore(torch.from_numpy(damaged.transpose(2, 0, 1)).unsqueeze(0))
-    assert np.allclose(out[0].numpy().transpose(1, 2, 0), restored, atol=2e-5)
+
+
+def test_validation_runs_the_method_the_export_becomes(exported):
+    """One detect→fill path: the trainer validates the Method that loading the exported file gives
+    (the task's current inference options included), through apply_method, and scores it the same."""
+    files, pairs = exported
+    path, _, result = files["segnet"]
+    task = result.task
+    samples = [Sample(f"v{i}", *p) for i, p in enumerate(pairs)]
+    samples.append(Sample("grey", pairs[0][0].mean(axis=2).astype(np.uint8),
+                          pairs[0][1].mean(axis=2).astype(np.uint8), pairs[0][2]))
+    original = dict(task.options)
+    default = validate_task(task, samples)
+    try:
+        task.options.update(threshold=0.45, dilate=2, fill="median", radius=2.0)
+        ours = task_method(task)
+        theirs = load_model_file(path, tile=None, threshold=0.45, dilate=2, fill="median", radius=2.0)
+        assert isinstance(ours, DetectInpaint) and isinstance(theirs, DetectInpaint)
+        keys = ("kind", "threshold", "dilate", "fill", "radius", "label_threshold")
+        assert {k: ours.options[k] for k in keys} == {k: theirs.options[k] for k in keys}
+        for s in samples:  # eager network vs TorchScript file: the same restored pixels
+            image = s.damaged.astype(np.float32) / 255
+            a, b = (apply_method(m, image, s.mask, tile=None) for m in (ours, theirs))
+            assert a.shape == image.shape and np.allclose(a, b, atol=2e-5)
+        task.model.train(True)
+        scores = validate_task(task, samples)
+        assert task.model.training  # validation leaves the network as it found it
+        assert scores == pytest.approx(validate(theirs, samples), abs=1e-4)
+        assert scores != default  # the task's current options are the ones used
+    finally:
+        task.options.clear()
+        task.options.update(original)
 
 
 def _dilate(mask: np.ndarray, r: int = 1) -> np.ndarray:

@@ -311,8 +311,8 @@ def test_the_scratch_copy_itself_passes(tmp_path):
      + _FUNCTION.format("from .base import Method  # deferred: imports torch"),
      "already loaded at module level"),
     # (e) models <-> methods at package level again: segnet's fill from methods.detect_inpaint
-    ("models/segnet.py", "from ..fill import check_inference_options, fill_mask\n",
-     "from ..methods.detect_inpaint import check_inference_options, fill_mask\n", "import cycle"),
+    ("models/segnet.py", "from ..fill import check_inference_options\n",
+     "from ..methods.detect_inpaint import check_inference_options\n", "import cycle"),
     # (f) a command module that loads pandas for `dustbench --help` (how fit.classify made it slow)
     ("cli/fit_preset.py", "from ..fit.settings import THRESHOLD_FLOOR, DetectionSettings\n",
      "from ..fit.classify import THRESHOLDS  # noqa: F401\n"
@@ -332,7 +332,7 @@ def test_a_cycle_through_parent_packages_is_found_at_module_level(tmp_path):
     directly, yet ``import dustbench.methods`` fails: base -> models/__init__ -> segnet -> methods/__init__."""
     root = _edit(tmp_path, ("methods/base.py", "from .tiling import apply_tiled\n",
                             "from .tiling import apply_tiled\nfrom ..models.checkpoint import read_checkpoint\n"),
-                 ("models/segnet.py", "from ..fill import check_inference_options, fill_mask\n",
-                  "from ..methods.detect_inpaint import check_inference_options, fill_mask\n"))
+                 ("models/segnet.py", "from ..fill import check_inference_options\n",
+                  "from ..methods.detect_inpaint import check_inference_options\n"))
     cycle = find_cycle(graph(root, deferred=False))
     assert cycle and "dustbench.methods" in cycle and "dustbench.models" in cycle, cycle

@@ -13,7 +13,8 @@ whose family's task has such ``file_info``), with the threshold and fill recorde
 ``-o threshold=0.7`` (``dilate``, ``radius``, ``fill``) overrides them. It is not a registered
 method name: registered methods are built from options alone and have no learned parameters.
 
-The fill (:mod:`dustbench.fill`, shared with the detector families' validation) is OpenCV Telea
+Training validation of the detector families runs this class too
+(:func:`dustbench.train.validate.task_method`). The fill (:mod:`dustbench.fill`) is OpenCV Telea
 inpainting (:func:`dustbench.fill.telea_inpaint`, the same code as ``oracle_inpaint``: the only
 difference between the two is where the mask comes from) or, with ``fill="median"``, the
 (2·radius+1)² median of the flagged pixels' neighbourhood. Only flagged (and dilated) pixels change.

@@ -144,11 +144,15 @@ def _tile_batch(value, device: torch.device, where: str, multiple: int) -> int:
 
 
 def module_method(module: torch.nn.Module, *, channels: int | None = None, tile: int | None = None,
-                  overlap: int = 32, tile_batch: int | None = None) -> Method:
+                  overlap: int = 32, tile_batch: int | None = None, info: dict | None = None,
+                  **detector) -> Method:
     """An ``nn.Module`` (N×C×H×W float in [0, 1] -> the same) as a Method, like a model file.
 
     It runs where its parameters are (it is not moved) and is put in eval mode; ``channels`` defaults
-    to the first 4-D weight's input channels.
+    to the first 4-D weight's input channels. ``info`` is what a file of it would say about itself
+    (:meth:`dustbench.models.task.Task.file_info`): a detector's comes back as a
+    :class:`DetectInpaint` with those settings (``detector`` options override them), as from
+    :func:`load_model_file`; training validation builds its method this way.
     """
     params = next(iter(module.parameters()), None)
     device = params.device if params is not None else torch.device("cpu")
@@ -156,8 +160,9 @@ def module_method(module: torch.nn.Module, *, channels: int | None = None, tile:
         raise DustbenchError(f"{type(module).__name__}: its parameters are on the meta device (shapes without "
                              "values); load its weights (e.g. module.to_empty(device='cpu') then load_state_dict)")
     module.eval()  # dropout/batch-norm in inference mode, as for a model file
-    return LoadedModel(module, None, "module", device, channels or _weight_channels(module), tile, overlap,
-                       tile_batch=tile_batch)
+    loaded = LoadedModel(module, None, "module", device, channels or _weight_channels(module), tile, overlap,
+                         tile_batch=tile_batch)
+    return _as_described(loaded, info or {}, detector)
 
 
 def load_model_file(path, device: str = "cpu", *, channels: int | None = None,
@@ -207,11 +212,17 @@ def load_model_file(path, device: str = "cpu", *, channels: int | None = None,
         pass  # exported modules fix train/eval behaviour at export time
     loaded = LoadedModel(module, path, kind, dev, channels or _weight_channels(module), tile, overlap, extra,
                          tile_batch)
+    return _as_described(loaded, info, detector)
+
+
+def _as_described(loaded: LoadedModel, info: dict, detector: dict) -> Method:
+    """``loaded`` as its file info says: a detector wrapped in :class:`DetectInpaint` (its recorded
+    settings, then ``detector`` overrides), anything else as it is (and no detector options)."""
     if info.get("kind") == "detector":  # its output is P(artifact): inpaint what it flags
         return DetectInpaint.from_loaded(loaded, info, **detector)
     if detector:
-        raise DustbenchError(f"{path}: option(s) {', '.join(sorted(detector))} apply to detector models only "
-                             f"(e.g. an exported segnet); valid options: {', '.join(MODEL_OPTIONS)}")
+        raise DustbenchError(f"{loaded.where}: option(s) {', '.join(sorted(detector))} apply to detector models "
+                             f"only (e.g. an exported segnet); valid options: {', '.join(MODEL_OPTIONS)}")
     return loaded
 
 

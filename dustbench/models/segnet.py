@@ -30,13 +30,12 @@ from __future__ import annotations
 
 from typing import List
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..errors import DustbenchError
-from ..fill import check_inference_options, fill_mask
+from ..fill import check_inference_options
 from . import losses as L
 from .layers import kaiming_conv_bn_init, pad_to_multiple
 from .registry import register_model
@@ -203,18 +202,3 @@ class SegNetTask(Task):
                    "recall": hit / max(1.0, float((target == ARTIFACT).sum())),
                    "precision": hit / max(1.0, float((pred == ARTIFACT).sum()))}
         return out
-
-    def restore(self, damaged: torch.Tensor) -> torch.Tensor:
-        """Validation/inference: inpaint what the detector flags (as the exported method does)."""
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            with torch.no_grad():
-                prob = self.model(damaged.to(self.device))[:, 0].float().cpu().numpy()
-        finally:
-            self.model.train(was_training)
-        o = self.options
-        images = damaged.detach().float().cpu().numpy().transpose(0, 2, 3, 1)
-        out = [fill_mask(np.ascontiguousarray(img), p >= float(o["threshold"]), o["fill"], int(o["dilate"]),
-                         float(o["radius"])) for img, p in zip(images, prob)]
-        return torch.from_numpy(np.stack(out).transpose(0, 3, 1, 2).copy())

@@ -9,11 +9,14 @@ A :class:`Task` is what a model family gives the shared trainer (:mod:`dustbench
   (1 -> 0 over the run); the default keeps ``f``;
 * ``training_step(batch, step) -> {name: float}`` — forward, backward and optimizer steps (a GAN
   does its own D and G updates here), returning the losses to log;
-* ``restore(damaged) -> restored`` — the network in eval mode, for validation;
 * ``notes()`` — facts about the run to record in its config and every log row (e.g. that the
   perceptual term is off);
 * ``file_info(options)`` — what an exported file of the family records about itself (a
   detector says so, with its inference settings); ``{}`` for a plain restorer.
+
+Validation (:mod:`dustbench.train.validate`) runs :meth:`Task.inference` — the network an export
+would hold and that file's info — as the Method the exported file becomes, through
+:func:`dustbench.methods.apply_method`: no family restores images its own way.
 
 A family registers its task with ``@register_task("name")``; families without one are trained by
 :class:`SupervisedTask` (MSE, one Adam optimizer).
@@ -74,15 +77,11 @@ class Task:
         """What an exported file of this family says about itself (``{}``: a restorer)."""
         return {}
 
-    def restore(self, damaged: torch.Tensor) -> torch.Tensor:
-        """Eval-mode forward of the restoration network (N×C×H×W in [0, 1] -> same)."""
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            with torch.no_grad():
-                return self.model(damaged.to(self.device)).float().clamp(0, 1)
-        finally:
-            self.model.train(was_training)
+    def inference(self) -> tuple[nn.Module, dict]:
+        """(network, file info) of what an export of this run would be: the ``"model"`` module (not
+        its DDP/compiled view) and :meth:`file_info` of the current options (a detector's threshold,
+        dilation, fill...)."""
+        return self.model, self.file_info(self.options)
 
     # -- helpers the trainer uses --------------------------------------------------------------
     def net(self, name: str) -> nn.Module:

@@ -35,7 +35,7 @@ from ..writer_lock import one_writer
 from . import distributed, state as ckpt_io
 from .batches import TrainData
 from .runlog import RunLog
-from .validate import load_validation, resolve_validation, validate
+from .validate import load_validation, resolve_validation, validate_task
 
 AMP_MODES = ("none", "bf16")
 # What a resumed run may change: when and how to stop, where to run. Everything else (model, data,
@@ -373,7 +373,7 @@ class _Run:
                "time_s": round(pos.elapsed_s, 2),
                "lr": next(iter(self.task.optimizers.values())).param_groups[0]["lr"], **means}
         if self.val_samples:
-            row.update(validate(self.task.restore, self.val_samples))
+            row.update(validate_task(self.task, self.val_samples))
             self.task.train(True)
         row.update({f"note_{k}": v for k, v in self.notes.items()})
         self.log.add(row)

@@ -1,16 +1,16 @@
-"""Validation during training: the held-out pairs, and their scores through the harness's scoring."""
+"""Validation during training: the held-out pairs, restored by the Method the run's export would be
+(one grey/RGB adaptation, one detect→fill path), scored by the harness's scoring."""
 from __future__ import annotations
 
 import math
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from ..data.eval_data import open_data
 from ..errors import DustbenchError
 from ..evaluation.rows import PSNR_CAP, image_scores
-from ..io import from_float, to_chw, to_float, with_channels
+from ..io import from_float, to_float
+from ..methods.base import Method, apply_method
+from ..methods.loaded import module_method
 
 VALIDATION_METRICS = ("psnr", "ssim", "psnr_in", "psnr_out", "clean_change_rate")
 
@@ -42,13 +42,31 @@ def load_validation(spec, limit: int | None = None) -> list | None:
     return samples[:limit] if limit else samples
 
 
-def validate(restore, samples) -> dict[str, float]:
-    """Mean PSNR/SSIM (and masked PSNR in/out, clean-pixel change rate) of ``restore`` on ``samples``,
-    with the damaged input's scores as ``*_identity``. Outputs are quantised to the reference's
-    dtype first and scored by the harness's own :func:`~dustbench.evaluation.rows.image_scores`,
-    so the numbers are comparable with ``dustbench evaluate``'s tables.
+def task_method(task) -> Method:
+    """The Method an export of ``task``'s network would load as (:func:`~dustbench.methods.load_model_file`):
+    its network where it is, in eval mode, untiled; a detector wrapped in
+    :class:`~dustbench.methods.detect_inpaint.DetectInpaint` with the task's current inference options."""
+    module, info = task.inference()
+    return module_method(module, info=info, tile=None)
 
-    ``restore`` maps a float32 1×C×H×W tensor in [0, 1] to the same.
+
+def validate_task(task, samples) -> dict[str, float]:
+    """:func:`validate` of :func:`task_method`; the network's train/eval mode is kept."""
+    module = task.inference()[0]
+    was_training = module.training
+    try:
+        return validate(task_method(task), samples)
+    finally:
+        module.train(was_training)
+
+
+def validate(method: Method, samples) -> dict[str, float]:
+    """Mean PSNR/SSIM (and masked PSNR in/out, clean-pixel change rate) of ``method`` on ``samples``,
+    with the damaged input's scores as ``*_identity``. Each image goes through
+    :func:`~dustbench.methods.apply_method` whole (its grey/RGB adaptation and output checks, bad
+    values clipped), is quantised to the reference's dtype and scored by the harness's own
+    :func:`~dustbench.evaluation.rows.image_scores`, so the numbers are comparable with
+    ``dustbench evaluate``'s tables.
     """
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}
@@ -60,11 +78,9 @@ def validate(restore, samples) -> dict[str, float]:
         counts[key] = counts.get(key, 0) + 1
 
     for s in samples:
-        x = torch.from_numpy(to_chw(with_channels(to_float(s.damaged), 3)))[None]
-        y = restore(x)[0].detach().float().cpu().numpy().transpose(1, 2, 0)
-        if s.damaged.ndim == 2:
-            y = y.mean(axis=2)
-        restored = from_float(np.clip(y, 0.0, 1.0), s.clean.dtype)
+        y = apply_method(method, to_float(s.damaged), s.mask, tile=None, name=f"validation sample {s.id}",
+                         on_bad_output="clip")
+        restored = from_float(y, s.clean.dtype)
         for suffix, img in (("", restored), ("_identity", s.damaged)):
             scores = image_scores(s.clean, img, s.mask)
             for key in VALIDATION_METRICS:
