@@ -56,7 +56,7 @@ def build_config(args):
         base["task_options"]["vgg_weights"] = args.vgg_weights
     for name in ("data", "epochs", "max_steps", "time_budget", "batch_size", "patch", "lr", "seed", "val",
                  "val_every", "val_limit", "steps_per_epoch", "workers", "device", "amp", "threads", "presets",
-                 "scan_scale", "grain", "init_from"):
+                 "scan_scale", "grain", "damage_share", "init_from"):
         value = getattr(args, name)
         if value is not None:
             base[name] = value
@@ -70,6 +70,20 @@ def build_config(args):
     if args.quiet:
         base["progress"] = False
     return TrainConfig(**base)
+
+
+def _add_damage_arguments(g) -> None:
+    """What damage is drawn while training on builtin-train or a stream."""
+    g.add_argument("--presets", help="damage presets for builtin-train/stream (default '*_scan_*')")
+    g.add_argument("--scan-scale", metavar="PX|FILM@DPI[..]",
+                   help="builtin-train/stream: draw damage as on a film frame of this short side (3400, "
+                        "35mm@4000dpi; LO..HI draws one per sample, e.g. 2000..4000); default: whole frames")
+    g.add_argument("--grain", metavar="STOCK[@DPI]",
+                   help="builtin-train/stream: add film grain of this stock to the clean images before the damage "
+                        "(the target keeps it; see docs/presets.md): " + ", ".join(stock_names()) + "; default none")
+    g.add_argument("--damage-share", type=float, metavar="P",
+                   help="stream: balanced sampling, a share P of patches holding damage and the rest left clean "
+                        "(hard negatives: text, edges, grain); default: damage as drawn")
 
 
 def register(subparsers) -> None:
@@ -100,13 +114,7 @@ def register(subparsers) -> None:
     p.add_argument("--patch", type=int, help="training patch size in px")
     p.add_argument("--lr", type=float, help="base learning rate")
     p.add_argument("--seed", type=int)
-    p.add_argument("--presets", help="damage presets for builtin-train/stream (default '*_scan_*')")
-    p.add_argument("--scan-scale", metavar="PX|FILM@DPI[..]",
-                   help="builtin-train/stream: draw damage as on a film frame of this short side (3400, "
-                        "35mm@4000dpi; LO..HI draws one per sample, e.g. 2000..4000); default: whole frames")
-    p.add_argument("--grain", metavar="STOCK[@DPI]",
-                   help="builtin-train/stream: add film grain of this stock to the clean images before the damage "
-                        "(the target keeps it; see docs/presets.md): " + ", ".join(stock_names()) + "; default none")
+    _add_damage_arguments(p.add_argument_group("damage drawn for builtin-train/stream"))
     p.add_argument("--steps-per-epoch", type=int)
     p.add_argument("--val", help="validation pairs: 'auto' (default: the --data folder's own validation split when "
                                  "it has one, else 'builtin'), 'builtin', 'none', or a folder with a validation split")

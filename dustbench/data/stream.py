@@ -47,11 +47,13 @@ from ..io import atomic_path, check_image, to_float, with_channels
 from ..sources import ArraySource, Source, open_sources, source_from_record
 from ..synth import DEFAULT_PRESETS, artifact_mask, composite, family_labels, library, render, resolve_presets
 from ..synth.grain import grain_clean, parse_grain
-from ..synth.scale import ScanScale, draw_scaled_params
+from ..synth.params import count_by_family
+from ..synth.scale import ScanScale, draw_scaled_params, scaled_params
 from .augment import IDENTITY, Augment, draw, footprint, region_side, warp
 from .codec import read_dataset_manifest
 
 STREAM_KEY = 0x5D57  # keeps stream seeds apart from make-dataset's SeedSequence([seed, split, i])
+REDRAWS = 16  # damage_share: draws of the damage tried before a sample keeps what it drew
 
 
 def _as_sources(sources, clean_column: str | None) -> list:
@@ -92,6 +94,10 @@ class DamageStream(IterableDataset):
     ``dustbench.synth.grain``) whose grain is added to each region before its damage, drawn at the
     sample's scan scale (from ``SeedSequence([seed, STREAM_KEY, epoch, g])`` spawned apart from the
     damage); samples then also carry ``grain``, its parameter record as JSON text.
+    ``damage_share``: balanced sampling. None (default): damage as drawn (at scan scale most patches
+    then hold some). A fraction p: each sample holds damage with probability p (its damage is redrawn
+    on the same frame, up to :data:`REDRAWS` times, until an artifact reaches the patch) and is left
+    clean otherwise: a patch of the clean source alone, the hard negatives a detector must not flag.
     """
 
     def __init__(self, sources: Any = "builtin", presets: Any = DEFAULT_PRESETS, patch: int = 128, seed: int = 0,
@@ -99,9 +105,12 @@ class DamageStream(IterableDataset):
                  world_size: int | None = None, samples_per_epoch: int | None = None,
                  patches_per_visit: int = 16, cache_size: int = 4, interleave: int = 4, channels: int | None = 3,
                  clean_column: str | None = None, cache_dir: str | os.PathLike | None = None,
-                 scan_scale: Any = None, grain: str | None = None):
+                 scan_scale: Any = None, grain: str | None = None, damage_share: float | None = None):
         super().__init__()
         self.grain = parse_grain(grain)
+        if damage_share is not None and not 0.0 <= float(damage_share) <= 1.0:
+            raise DustbenchError(f"damage_share {damage_share}: must be a fraction in [0, 1] (or None: as drawn)")
+        self.damage_share = None if damage_share is None else float(damage_share)
         self.cache_dir = None if cache_dir is None else os.fspath(cache_dir)
         self.sources = _as_sources(sources, clean_column)
         self.presets = resolve_presets(presets, library())
@@ -274,6 +283,14 @@ class DamageStream(IterableDataset):
         shape, box = (image.shape, (y0, x0, side, side)) if self.scan_scale is None else ((side, side), None)
         frame, cp = draw_scaled_params(preset, shape, rng, self.scan_scale, box, d.artifact_scale, d.intensity,
                                        window)
+        if self.damage_share is not None:  # no draw at all when off: the same bytes as ever
+            if rng.random() >= self.damage_share:
+                cp = {**cp, "groups": []}
+            else:
+                for _ in range(REDRAWS):
+                    if any(count_by_family(cp).values()):
+                        break
+                    cp = scaled_params(preset, shape, rng, frame, box, d.artifact_scale, d.intensity, window)
         region = with_channels(to_float(image[y0:y0 + side, x0:x0 + side]), self.channels)
         region, grain = grain_clean(np.ascontiguousarray(region), self.grain, frame,
                                     [self.seed, STREAM_KEY, self.epoch, g])  # part of the clean image

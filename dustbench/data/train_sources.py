@@ -211,8 +211,8 @@ class StreamSource(PatchSource):
     """
 
     def __init__(self, sources: str, presets: str, patch: int, seed: int, samples_per_epoch: int | None = None,
-                 scan_scale=None, grain: str | None = None):
-        kwargs = {"patch": patch, "seed": seed, "samples_per_epoch": samples_per_epoch}
+                 scan_scale=None, grain: str | None = None, damage_share: float | None = None):
+        kwargs = {"patch": patch, "seed": seed, "samples_per_epoch": samples_per_epoch, "damage_share": damage_share}
         if scan_scale is not None:  # else a dataset's own scale (from_dataset) or whole frames
             kwargs["scan_scale"] = scan_scale
         if grain is not None:  # else a dataset's own grain (from_dataset) or none
@@ -225,7 +225,8 @@ class StreamSource(PatchSource):
         self.spec = {"kind": "DamageStream", "sources": str(sources), "presets": presets, "patch": patch,
                      "samples_per_epoch": self.stream.samples_per_epoch,
                      "scan_scale": scale_label(self.stream.scan_scale),
-                     **({"grain": self.stream.grain} if self.stream.grain else {})}
+                     **({"grain": self.stream.grain} if self.stream.grain else {}),
+                     **({"damage_share": damage_share} if damage_share is not None else {})}
 
     def __len__(self) -> int:
         return int(self.stream.samples_per_epoch)
@@ -244,18 +245,23 @@ class StreamSource(PatchSource):
 
 def open_train_data(spec, patch: int = 128, seed: int = 0, rank: int = 0, world: int = 1,
                     presets: str = DEFAULT_PRESETS, batch_size: int = 32, steps_per_epoch: int | None = None,
-                    pool: int = 256, scan_scale=None, grain: str | None = None):
+                    pool: int = 256, scan_scale=None, grain: str | None = None,
+                    damage_share: float | None = None):
     """A source for ``spec`` (see the module docstring); PatchSource objects pass through.
 
     ``scan_scale`` (None, S or ``(lo, hi)``; see ``dustbench.synth.scale``) applies where damage is
     synthesized (``stream``, ``builtin-train``); pairs already damaged ignore it, and so does ``grain``
-    (a film stock, ``dustbench.synth.grain``: grain added to the clean images before their damage)."""
+    (a film stock, ``dustbench.synth.grain``: grain added to the clean images before their damage).
+    ``damage_share`` (the stream only): the share of patches that hold damage, the rest left clean
+    (see :class:`~dustbench.data.stream.DamageStream`); None: as drawn."""
     if isinstance(spec, PatchSource):
         return spec
     ds = parse_data_spec(spec)
     per_epoch = steps_per_epoch * batch_size * world if steps_per_epoch else None
     if ds.kind == "stream":
-        return StreamSource(ds.arg or "builtin", presets, patch, seed, per_epoch, scan_scale, grain)
+        return StreamSource(ds.arg or "builtin", presets, patch, seed, per_epoch, scan_scale, grain, damage_share)
+    if damage_share is not None:
+        raise DustbenchError(f"--data {ds.text}: damage_share applies to 'stream' data only (damage drawn per patch)")
     if ds.kind == "builtin-train":
         return SynthPatches(builtin_train_images(), presets, patch, seed, pool=pool,
                             samples_per_epoch=per_epoch or 1024, name="builtin-train", scan_scale=scan_scale,

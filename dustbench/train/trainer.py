@@ -65,6 +65,7 @@ class TrainConfig:
     pool: int = 256                    # builtin-train: damaged crops synthesized once and re-cropped
     scan_scale: Any = None             # stream/builtin-train: None, S or (lo, hi) px (dustbench.synth.scale)
     grain: str | None = None           # stream/builtin-train: film grain stock added to clean images (synth.grain)
+    damage_share: float | None = None  # stream: share of patches holding damage, the rest clean (None: as drawn)
     steps_per_epoch: int | None = None
     workers: int = 0
     val: Any = "auto"                  # "auto" (the data's validation split, else builtin), "builtin", "none", a folder
@@ -217,8 +218,8 @@ class _Run:
 
     def _build_data(self) -> None:
         cfg, info = self.cfg, self.info
-        source = open_train_data(cfg.data, cfg.patch, cfg.seed, info.rank, info.world, cfg.presets,
-                                 cfg.batch_size, cfg.steps_per_epoch, cfg.pool, cfg.scan_scale, cfg.grain)
+        source = open_train_data(cfg.data, cfg.patch, cfg.seed, info.rank, info.world, cfg.presets, cfg.batch_size,
+                                 cfg.steps_per_epoch, cfg.pool, cfg.scan_scale, cfg.grain, cfg.damage_share)
         self.data = TrainData(source, cfg.batch_size, cfg.seed, info.rank, info.world, cfg.workers,
                               cfg.steps_per_epoch)
         self.horizon = min(cfg.max_steps or 10 ** 18, cfg.epochs * self.data.steps_per_epoch)
