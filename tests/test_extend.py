@@ -78,6 +78,27 @@ def test_refuses_a_board_that_no_longer_reproduces_and_taken_names(board, capsys
         per_image.write_text(text)
 
 
+def test_verify_checks_every_published_row_without_touching_the_board(board, capsys):
+    out, root, _ = board
+    before = {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    assert main(["leaderboard", "verify", "--out", str(out), "--work", str(root / "v1"), "--quiet"]) == 0
+    assert "reproduce image by image" in capsys.readouterr().out
+    assert {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
+    per_image = out / "results" / "segnet" / "per_image.csv"
+    text = per_image.read_text()
+    head, first, *rest = text.splitlines()
+    cells = first.split(",")
+    cells[head.split(",").index("ssim")] = "0.5"
+    per_image.write_text("\n".join([head, ",".join(cells), *rest]) + "\n")
+    try:
+        assert main(["leaderboard", "verify", "--out", str(out), "--work", str(root / "v2"), "--quiet"]) == 2
+        assert "row 'segnet' no longer reproduces" in capsys.readouterr().err
+    finally:
+        per_image.write_text(text)
+    assert main(["leaderboard", "verify", "--out", str(root / "nowhere"), "--quiet"]) == 2
+    assert "reproduce.json: no such file" in capsys.readouterr().err
+
+
 def test_checkpoint_rows_parse():
     assert parse_checkpoint_row("fd=runs/fd:psnr") == ("fd", "runs/fd", "psnr")
     assert parse_checkpoint_row("fd=runs/fd") == ("fd", "runs/fd", None)

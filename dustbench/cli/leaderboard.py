@@ -37,6 +37,7 @@ def register(subparsers) -> None:
     _register_compare(sub)
     _register_reproduce(sub)
     _register_extend(sub)
+    _register_verify(sub)
 
 
 def _register_compare(sub) -> None:
@@ -123,6 +124,27 @@ def _register_extend(sub) -> None:
     e.add_argument("--no-plots", action="store_true", help="tables only")
     e.add_argument("--quiet", action="store_true", help="no progress bars")
     e.set_defaults(func=run_extend)
+
+
+def _register_verify(sub) -> None:
+    v = add_command(sub, "verify", "check that every published row still scores exactly as published",
+                    "Re-evaluate every row of the board in --out from its committed model file or registered "
+                    "name, and fail unless each image's PSNR and SSIM come back exactly as published (the "
+                    "board is left untouched; results go to --work).",
+                    ["dustbench leaderboard verify --out leaderboard"])
+    v.add_argument("--out", default="leaderboard", help="the published leaderboard folder")
+    v.add_argument("--work", default="runs/leaderboard-verify", help="evaluation results (not committed)")
+    v.add_argument("--quiet", action="store_true", help="no progress bars")
+    v.set_defaults(func=run_verify)
+
+
+def run_verify(args) -> int:
+    from ..report.extend import verify  # deferred: imports torch
+
+    keep_freed_memory()
+    rows = verify(args.out, args.work, progress=not args.quiet)
+    print(f"{len(rows)} published row(s) of {args.out} reproduce image by image: {', '.join(rows)}")
+    return 0
 
 
 def run_extend(args) -> int:

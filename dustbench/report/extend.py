@@ -15,6 +15,9 @@ data (a new clean source, grain) should not force that. :func:`extend` reads the
    split (``-`` = the threshold the file records), its card saying how it was trained;
 3. rebuilds the tables, plots and sections, publishes the per-image results, and records in
    ``reproduce.json`` which rows were added, when, from what (``extended``).
+
+:func:`verify` is step 1 alone (``dustbench leaderboard verify``): the check that a change to the
+code left every published score as it was.
 """
 from __future__ import annotations
 
@@ -86,30 +89,47 @@ def _train_record(checkpoint: str) -> tuple[dict, dict, str]:
     return rec, meta, words
 
 
+def _board(out: str, work: str, plots: bool, progress: bool) -> tuple[dict, ReproduceConfig]:
+    path = Path(out) / "reproduce.json"
+    if not path.is_file():
+        raise DustbenchError(f"{path}: no such file; a board made by `leaderboard reproduce` has one")
+    record = json.loads(path.read_text(encoding="utf-8"))
+    known = {f.name for f in fields(ReproduceConfig)}
+    cfg = ReproduceConfig(**{**{k: v for k, v in record["config"].items() if k in known}, "out": out, "work": work,
+                             "resume": True, "plots": plots, "progress": progress})
+    cfg.models, cfg.methods = tuple(cfg.models), tuple(cfg.methods)
+    return record, cfg
+
+
+def verify(out: str, work: str, progress: bool = True) -> dict[str, str]:
+    """Re-evaluate every row of the published board in ``out`` (from its committed model file or
+    registered name, results into ``work``) and raise unless each image's PSNR and SSIM come back
+    exactly as published. Returns row -> its fresh results folder."""
+    return _reproduced(*_board(out, work, True, progress))
+
+
+def _reproduced(record: dict, cfg: ReproduceConfig) -> dict[str, str]:
+    fresh = {}
+    for name in record["methods"]:  # every published row, exactly as published
+        model_file = (record.get("exports", {}).get(name) or {}).get("file")
+        rec, _ = evaluate_one(name, cfg, model_file, _old_train_data(record, name, cfg) if model_file else None)
+        _check_unchanged(name, rec["result"], Path(cfg.out) / PUBLISHED_RESULTS / name)
+        fresh[name] = rec["result"]
+    return fresh
+
+
 def extend(out: str, work: str, methods=(), checkpoints=(), plots: bool = True, progress: bool = True,
            command: str = "") -> dict:
     """Add ``methods`` (registered names) and ``checkpoints`` (``(row, checkpoint, criterion)``) to the
     board in ``out``; see the module docstring. Returns the updated record."""
     start = time.monotonic()
     out_dir = Path(out)
-    path = out_dir / "reproduce.json"
-    if not path.is_file():
-        raise DustbenchError(f"{path}: no such file; `extend` adds rows to a board made by `leaderboard reproduce`")
-    record = json.loads(path.read_text(encoding="utf-8"))
-    known = {f.name for f in fields(ReproduceConfig)}
-    cfg = ReproduceConfig(**{**{k: v for k, v in record["config"].items() if k in known}, "out": out, "work": work,
-                             "resume": True, "plots": plots, "progress": progress})
-    cfg.models, cfg.methods = tuple(cfg.models), tuple(cfg.methods)
+    record, cfg = _board(out, work, plots, progress)
     new_rows = list(methods) + [row for row, _, _ in checkpoints]
     taken = sorted(set(new_rows) & set(record["methods"]))
     if taken or len(set(new_rows)) != len(new_rows):
         raise DustbenchError(f"row(s) {', '.join(taken) or 'given twice'} already on the board: choose other names")
-    results = []
-    for name in record["methods"]:  # every published row, exactly as published
-        model_file = (record.get("exports", {}).get(name) or {}).get("file")
-        rec, _ = evaluate_one(name, cfg, model_file, _old_train_data(record, name, cfg) if model_file else None)
-        _check_unchanged(name, rec["result"], out_dir / PUBLISHED_RESULTS / name)
-        results.append(rec["result"])
+    results = list(_reproduced(record, cfg).values())
     added = {}
     for name in methods:
         rec, _ = evaluate_one(name, cfg)
