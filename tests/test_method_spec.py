@@ -72,3 +72,17 @@ def test_evaluate_and_restore_take_prefixed_names(tmp_path, monkeypatch):
     write_image(scan, np.full((16, 16, 3), 128, np.uint8))
     done = restore("method:identity", [scan], tmp_path / "out", progress=False)
     assert [r.status for r in done] == ["written"]
+
+
+def test_a_model_file_loaded_directly_is_keyed_on_its_bytes(tmp_path):
+    torch = pytest.importorskip("torch")
+    from dustbench.methods import load_model_file
+
+    path = tmp_path / "net.pt"
+    torch.jit.script(torch.nn.Identity()).save(str(path))
+    method = load_model_file(path)
+    assert method.source.kind == "file" and method.source.path == path
+    res = evaluate(method, "builtin", limit=1, progress=False, n_resamples=20, out=tmp_path / "r")
+    import json
+    assert "model_sha256" in json.loads((tmp_path / "r" / "run.json").read_text())
+    assert res.summary["method"].startswith("file:")

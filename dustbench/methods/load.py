@@ -56,7 +56,7 @@ def load_method(spec, options: dict | None = None, device: str = "cpu") -> Metho
                              "file, a Method, a torch.nn.Module or a function of a float32 H×W×C image")
     if source.kind == "file":
         options.setdefault("tile", None)
-        return _with_source(load_model_file(source.path, device, **options), source)
+        return _with_source(load_model_file(source.path, device, **options), source)  # the path as typed
     return _with_source(create_method(source.value, **options), source)
 
 
@@ -66,7 +66,8 @@ def _with_source(method: Method, source: MethodSpec) -> Method:
 
 
 def load_model_file(path, device: str = "cpu", **kwargs) -> Method:
-    """Load a model file as a Method; see :func:`dustbench.methods.loaded.load_model_file`."""
+    """Load a model file as a Method (``method.source`` names the file); see
+    :func:`dustbench.methods.loaded.load_model_file`."""
     from .loaded import load_model_file as _load  # deferred: imports torch
 
-    return _load(path, device, **kwargs)
+    return _with_source(_load(path, device, **kwargs), MethodSpec("file", str(path)))
