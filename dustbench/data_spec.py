@@ -22,6 +22,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import DustbenchError
+
 NAMES = ("builtin", "builtin-v2", "builtin-train")
 PREFIXED = ("procedural", "stream")  # NAME or NAME:ARG
 
@@ -41,7 +43,7 @@ class DataSpec:
     text: str
     arg: str = ""
     path: Path | None = None
-    ref: str = ""  # datasets: what ``datasets`` loads (``hf:NAME`` or the folder)
+    ref: str = ""  # datasets: what ``datasets`` loads (``hf:NAME[:split]``, or the folder as typed)
     parts: tuple = ()
 
     def __repr__(self) -> str:
@@ -61,41 +63,50 @@ class DataSpec:
         return sorted(p.name for p in self.path.iterdir() if (p / "damaged").is_dir())
 
 
+def _has_split_folders(path: Path) -> bool:
+    try:
+        return any((p / "damaged").is_dir() for p in path.iterdir())
+    except OSError:  # unreadable: whoever opens it reports why
+        return False
+
+
 def _folder(text: str, path: Path) -> DataSpec:
     path = path.resolve()
     if is_saved_dataset(path):
-        return DataSpec("dataset", text, path=path, ref=str(path))
+        return DataSpec("dataset", text, path=path, ref=text)
     if (path / "damaged").is_dir():
         return DataSpec("pairs", text, path=path)
-    if any((p / "damaged").is_dir() for p in path.iterdir()):
+    if _has_split_folders(path):
         return DataSpec("split_pairs", text, path=path)
     return DataSpec("folder", text, path=path)
 
 
 def parse_data_spec(spec) -> DataSpec:
-    """A data string or path -> :class:`DataSpec` (a DataSpec passes through). The reserved names and
-    prefixes are read first (``./builtin`` names a folder called builtin), then paths."""
+    """A data string or path -> :class:`DataSpec` (a DataSpec passes through). The reserved names are
+    read first (``./builtin`` names a folder called builtin), then ``+`` joins (unless a path of
+    that name exists), then the prefixes, then paths."""
     if isinstance(spec, DataSpec):
         return spec
+    if not isinstance(spec, (str, os.PathLike)):
+        raise DustbenchError(f"expected a data name or a path, got a {type(spec).__name__}")
     text = os.fspath(spec)
-    name, colon, arg = text.partition(":")
     if text in NAMES:
         return DataSpec(text, text)
+    if "+" in text and not Path(text).expanduser().exists():
+        return DataSpec("joined", text, parts=tuple(parse_data_spec(p) if p else DataSpec("missing", p)
+                                                    for p in text.split("+")))
+    name, colon, arg = text.partition(":")
     if name in PREFIXED:
         return DataSpec(name, text, arg=arg)
-    if name == "hf" and colon:
+    if name == "hf" and colon:  # datasets loads the hub name with its split: ref is the whole text
         ref, _, split = arg.partition(":")
-        return DataSpec("hub", text, arg=split, ref=f"hf:{ref}") if ref else DataSpec("missing", text)
+        return DataSpec("hub", text, arg=split, ref=text) if ref else DataSpec("missing", text)
     path = Path(text).expanduser()
     if path.is_dir():
         return _folder(text, path)
     if path.exists():
         return DataSpec("file", text, path=path.resolve())
-    if "+" in text:
-        return DataSpec("joined", text, parts=tuple(parse_data_spec(p) if p else DataSpec("missing", p)
-                                                    for p in text.split("+")))
     base, colon, split = text.rpartition(":")
     if colon and is_saved_dataset(Path(base).expanduser()):
-        where = Path(base).expanduser().resolve()
-        return DataSpec("dataset", text, arg=split, path=where, ref=str(where))
+        return DataSpec("dataset", text, arg=split, path=Path(base).expanduser().resolve(), ref=base)
     return DataSpec("missing", text, path=path)

@@ -44,9 +44,44 @@ def test_folders_by_what_they_hold(tmp_path):
     assert (named.kind, named.arg, named.path) == ("dataset", "train", tmp_path / "saved")
 
 
+@pytest.mark.parametrize("text, parts", [
+    ("builtin-train+procedural:text", [("builtin-train", ""), ("procedural", "text")]),
+    ("procedural:text+builtin-train", [("procedural", "text"), ("builtin-train", "")]),
+    ("hf:a/b+hf:c/d:train", [("hub", ""), ("hub", "train")]),
+])
+def test_joined_whatever_part_comes_first(text, parts):
+    assert [(p.kind, p.arg) for p in parse_data_spec(text).parts] == parts
+
+
+def test_a_path_with_a_plus_is_a_path(tmp_path):
+    (tmp_path / "a+b").mkdir()
+    assert parse_data_spec(tmp_path / "a+b").kind == "folder"
+
+
+def test_what_cannot_be_a_data_spec_is_refused_clearly():
+    with pytest.raises(DustbenchError, match="expected a data name or a path, got a list"):
+        parse_data_spec([1, 2])
+
+
+def test_each_opener_refuses_kinds_it_cannot_use(tmp_path):
+    from dustbench.data.train_sources import open_train_data
+    from dustbench.sources.hf import hf_sources
+    for name in ("builtin-v2", "stream"):
+        with pytest.raises(DustbenchError, match="not a folder of clean images"):
+            open_sources(name)
+    with pytest.raises(DustbenchError, match="not a saved dataset or hf:NAME"):
+        hf_sources("builtin")
+    (tmp_path / "scans").mkdir()
+    with pytest.raises(DustbenchError, match="expected 'stream', 'builtin-train'"):
+        open_train_data(tmp_path / "scans")
+    (tmp_path / "one").mkdir()
+    (tmp_path / "one" / "state.json").write_text("{}")  # a single saved Dataset, not make-dataset's DatasetDict
+    with pytest.raises(DustbenchError, match="expected 'stream', 'builtin-train'"):
+        open_train_data(tmp_path / "one")
+
+
 def test_joined_and_passthrough():
     ds = parse_data_spec("builtin-train+procedural:text")
-    assert [(p.kind, p.arg) for p in ds.parts] == [("builtin-train", ""), ("procedural", "text")]
     assert parse_data_spec(ds) is ds
     with pytest.raises(DustbenchError, match="empty part"):
         open_sources("builtin+")

@@ -21,7 +21,8 @@ def test_unknown_setting_gets_a_did_you_mean():
 @pytest.mark.parametrize("bad, match", [
     ({"on_error": "ignore"}, "on_error must be 'stop' or 'skip'"),
     ({"on_bad_output": "fix"}, "on_bad_output must be one of"),
-    ({"threads": 0}, "threads must be a whole number"),
+    ({"threads": -1}, "threads must be a whole number"),
+    ({"threads": 1.5}, "threads must be a whole number"),
     ({"limit": 0}, "limit must be a whole number of images"),
     ({"limit": True}, "limit must be a whole number of images"),
     ({"options": [("radius", 2)]}, "options must be a dict"),

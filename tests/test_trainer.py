@@ -224,3 +224,20 @@ def test_task_uses_wrapped_modules_whatever_their_truth_value():
     empty = nn.Sequential()  # len() == 0: falsy, like a compiled module whose len() raises
     task.wrap(lambda m: empty)
     assert task.net("model") is empty
+
+
+def test_config_checks_its_settings_and_keeps_them_as_json():
+    import json
+
+    from dustbench.synth import ScanScale
+    cfg = TrainConfig("fastdet", out="x", scan_scale=ScanScale(2000, 4000), damage_share=1)
+    assert cfg.scan_scale == [2000, 4000] and cfg.damage_share == 1.0
+    again = TrainConfig(**json.loads(json.dumps(cfg.to_dict())))  # what a resumed run reads back
+    assert again.scan_scale == [2000, 4000]
+    assert TrainConfig("fastdet", out="x", scan_scale="35mm@4000dpi").scan_scale == TrainConfig(
+        "fastdet", out="x", scan_scale=ScanScale.parse("35mm@4000dpi")).scan_scale
+    for bad, match in (({"damage_share": "half"}, "damage_share must be a fraction"),
+                       ({"damage_share": 1.5}, "damage_share must be a fraction"),
+                       ({"grain": "portra40"}, "portra400"), ({"scan_scale": 3}, "scan")):
+        with pytest.raises(DustbenchError, match=match):
+            TrainConfig("fastdet", out="x", **bad)

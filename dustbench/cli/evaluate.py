@@ -53,7 +53,7 @@ def register(subparsers) -> None:
                      'dustbench evaluate median_tuned --data pairs/ --tune-on val_pairs/ --out results/mt'])
     p.add_argument("model", metavar="MODEL",
                    help="a registered method (see `dustbench list methods`), a TorchScript file, a torch.export "
-                        ".pt2 program or a dustbench checkpoint")
+                        ".pt2 program or a dustbench checkpoint; method:NAME or file:PATH when a name is also a file")
     p.add_argument("--data", required=True,
                    help="'builtin-v2' (the standard suite: the built-in photos at the pixel scale of 35 mm scans), "
                         "'builtin' (v1: 192-px thumbnails), a folder with damaged/ and clean/ "

@@ -10,8 +10,7 @@ from pathlib import Path
 
 from ..allocator import keep_freed_memory
 from ..errors import DustbenchError
-from ..synth.grain import parse_grain, stock_names
-from ..synth.scale import parse_scan_scale, scale_label
+from ..synth.grain import stock_names
 from ._args import add_command, parse_duration, parse_key_values
 
 def load_config_file(path) -> dict:
@@ -60,9 +59,6 @@ def build_config(args):
         value = getattr(args, name)
         if value is not None:
             base[name] = value
-    if isinstance(base.get("scan_scale"), str):  # from --scan-scale, --set or a config file; kept as JSON
-        base["scan_scale"] = scale_label(parse_scan_scale(base["scan_scale"]))  # for the run's config.json
-    base["grain"] = parse_grain(base.get("grain"))  # validated (did you mean) before anything runs
     if args.compile:
         base["compile"] = True
     if args.no_tensorboard:

@@ -95,9 +95,10 @@ class DamageStream(IterableDataset):
     sample's scan scale (from ``SeedSequence([seed, STREAM_KEY, epoch, g])`` spawned apart from the
     damage); samples then also carry ``grain``, its parameter record as JSON text.
     ``damage_share``: balanced sampling. None (default): damage as drawn (at scan scale most patches
-    then hold some). A fraction p: each sample holds damage with probability p (its damage is redrawn
-    on the same frame, up to :data:`REDRAWS` times, until an artifact reaches the patch) and is left
-    clean otherwise: a patch of the clean source alone, the hard negatives a detector must not flag.
+    then hold some). A fraction p: with probability p a sample's damage is redrawn on the same frame,
+    up to :data:`REDRAWS` times, until an artifact reaches the region the warp reads (a little more
+    than the patch, so such a patch mostly but not always shows damage: docs/datasets.md); otherwise
+    it is left clean, the clean source alone: the hard negatives a detector must not flag.
     """
 
     def __init__(self, sources: Any = "builtin", presets: Any = DEFAULT_PRESETS, patch: int = 128, seed: int = 0,

@@ -202,7 +202,7 @@ class _Run:
         return image_row(sample, restored, seconds, issues.nonfinite + issues.out_of_range)
 
 
-def evaluate(method, data, out=None, config: EvalConfig | None = None, **settings) -> Result:
+def evaluate(method, data, out=None, *, config: EvalConfig | None = None, **settings) -> Result:
     """Evaluate ``method`` (a registered name, a model file, or a Method) on ``data``.
 
     ``data`` is ``"builtin"``, a folder (pairs, synth output, make-dataset output) or an
@@ -290,7 +290,7 @@ def device_used(method: Method, requested) -> str:
 def _card_of(method, key: dict) -> dict | None:
     """The model card of a model file evaluated under its file name (``file:NAME.pt``), if it has one."""
     path = method.source.path if method.source is not None else None
-    if path is None or not method.name.startswith("file:"):  # a registered name, or a file built under its own name
+    if path is None or not method.name.startswith("file:"):  # not a file, or a file given a row name (reproduce)
         return None
     card = read_card(path, key["model_sha256"])
     return card_record(card, path) if card else None

@@ -66,8 +66,7 @@ def _with_source(method: Method, source: MethodSpec) -> Method:
 
 
 def load_model_file(path, device: str = "cpu", **kwargs) -> Method:
-    """Load a model file as a Method (``method.source`` names the file); see
-    :func:`dustbench.methods.loaded.load_model_file`."""
+    """Load a model file as a Method; see :func:`dustbench.methods.loaded.load_model_file`."""
     from .loaded import load_model_file as _load  # deferred: imports torch
 
-    return _with_source(_load(path, device, **kwargs), MethodSpec("file", str(path)))
+    return _load(path, device, **kwargs)

@@ -35,6 +35,7 @@ from ..safe_torch import load_export_program, load_script_module, open_archive
 from .base import BadOutputError, Method
 from .detect_inpaint import DetectInpaint
 from .registry import MODEL_OPTIONS, MODEL_SUFFIXES
+from .spec import MethodSpec
 
 # TorchScript extra file written by `dustbench export` (what the file is: a detector and its settings);
 # files exported by dustbench 0.1 named it "dustbench.json", which is still read.
@@ -212,7 +213,9 @@ def load_model_file(path, device: str = "cpu", *, channels: int | None = None,
         pass  # exported modules fix train/eval behaviour at export time
     loaded = LoadedModel(module, path, kind, dev, channels or _weight_channels(module), tile, overlap, extra,
                          tile_batch)
-    return _as_described(loaded, info, detector)
+    method = _as_described(loaded, info, detector)
+    method.source = MethodSpec("file", str(path))  # what the harness keys and finds the card by
+    return method
 
 
 def _as_described(loaded: LoadedModel, info: dict, detector: dict) -> Method:

@@ -85,7 +85,7 @@ class RestoreConfig(RunConfig):
     overwrite: bool = False
 
 
-def restore(method, inputs, out, config: RestoreConfig | None = None, **settings) -> list[Restored]:
+def restore(method, inputs, out, *, config: RestoreConfig | None = None, **settings) -> list[Restored]:
     """Restore each input image (files, or folders searched recursively) into ``out``.
 
     Outputs keep the input's name, format and bit depth (16-bit TIFF in, 16-bit TIFF out; JPEG

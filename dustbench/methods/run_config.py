@@ -22,7 +22,8 @@ class RunConfig:
     :func:`~dustbench.methods.base.resolve_tiling`); ``on_bad_output``: a NaN/Inf or out-of-range output
     stops ("error") or is repaired and counted ("clip"); ``on_error``: a bad input stops the run ("stop")
     or is reported and left out ("skip"); ``threads``: OpenCV's and torch's thread counts while the
-    method runs; ``tune_on``: validation pairs for a method that is tuned (``median_tuned``)."""
+    method runs (0 or None: as they are); ``tune_on``: validation pairs for a method that is tuned
+    (``median_tuned``)."""
 
     options: dict | None = None
     device: str = "cpu"
@@ -39,8 +40,8 @@ class RunConfig:
         if self.on_bad_output not in BAD_OUTPUT_POLICIES:
             raise DustbenchError(f"on_bad_output must be one of {BAD_OUTPUT_POLICIES}, got {self.on_bad_output!r}")
         if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
-                                         or self.threads < 1):
-            raise DustbenchError(f"threads must be a whole number >= 1 (or None), got {self.threads!r}")
+                                         or self.threads < 0):
+            raise DustbenchError(f"threads must be a whole number (0 or None: as they are), got {self.threads!r}")
         if self.options is not None and not isinstance(self.options, dict):
             raise DustbenchError(f"options must be a dict of option name -> value, got {type(self.options).__name__}")
 

@@ -1,7 +1,7 @@
 """What a user's method string means, decided once at the edge (timm's ``parse_model_name`` style).
 
-``file:PATH`` is a model file and ``method:NAME`` a registered method, whatever else exists. A bare
-string is a model file when it looks like one (a model suffix, a folder separator, or an existing
+``file:PATH`` is a model file and ``method:NAME`` a registered method, whatever else exists, and so
+is a ``pathlib.Path``. A bare string is a model file when it looks like one (a model suffix, a folder separator, or an existing
 file) and a registered name otherwise, and refused when it is both (a file called ``median`` beside
 the registered ``median``): the user says which. The parsed :class:`MethodSpec` travels on the
 loaded :class:`~dustbench.methods.base.Method` as ``method.source``, so nothing below guesses again.
@@ -39,10 +39,6 @@ class MethodSpec:
         path = Path(self.value).expanduser()
         return path.resolve() if path.exists() else path
 
-    def record(self) -> dict:
-        """What results record about where the method came from."""
-        return {"kind": self.kind, "value": str(self.path) if self.kind == "file" else self.value}
-
 
 def _looks_like_file(text: str) -> bool:
     return Path(text).suffix.lower() in MODEL_SUFFIXES or "/" in text or os.sep in text
@@ -61,6 +57,8 @@ def parse_method_spec(spec) -> MethodSpec:
             if not value:
                 raise DustbenchError(f"{text!r}: nothing after {prefix!r}")
             return MethodSpec(kind, value)
+    if not isinstance(spec, str):  # a Path object names a file, whatever its name
+        return MethodSpec("file", text)
     is_name = text in list_methods()
     if is_name and Path(text).expanduser().is_file():
         raise DustbenchError(f"{text!r} is both a registered method and a file here: say method:{text} for the "

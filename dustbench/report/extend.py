@@ -61,7 +61,7 @@ def _check_unchanged(name: str, fresh: str, published: Path) -> None:
     diff = sorted(k for k in then if now.get(k) != then[k])
     if diff or set(now) != set(then):
         raise DustbenchError(f"row {name!r} no longer reproduces its published results ({len(diff)} of {len(then)} "
-                             f"images differ, e.g. {diff[:3]}): fix that before extending the board")
+                             f"images differ, e.g. {diff[:3]}): a change to the code changed its scores")
 
 
 def _old_train_data(record: dict, row: str, cfg: ReproduceConfig) -> str | None:

@@ -140,9 +140,7 @@ def hf_sources(spec, column: str | None = None) -> list[HFSource]:
     ds = parse_data_spec(spec)
     if ds.kind not in ("hub", "dataset"):
         raise DustbenchError(f"--clean {ds.text}: not a saved dataset or hf:NAME")
-    spec, split = ds.text, ds.arg
-    # what is loaded: the hub name with its split, or the folder as typed (its name labels the ids)
-    ref = spec if ds.kind == "hub" else (spec.rpartition(":")[0] if split else spec)
+    spec, split, ref = ds.text, ds.arg, ds.ref  # ref: a folder as typed (its name labels the ids)
     try:
         loaded = _load_any(ref)
     except FileNotFoundError as exc:

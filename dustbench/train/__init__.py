@@ -10,6 +10,7 @@ A model family plugs in through its :class:`~dustbench.models.task.Task`; the CL
 from __future__ import annotations
 
 from .export import export_model
-from .trainer import RESUME_OVERRIDES, Position, TrainConfig, TrainResult, train
+from .config import TrainConfig
+from .trainer import RESUME_OVERRIDES, Position, TrainResult, train
 
 __all__ = ["RESUME_OVERRIDES", "Position", "TrainConfig", "TrainResult", "export_model", "train"]

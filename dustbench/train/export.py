@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data_spec import parse_data_spec
 from ..errors import DustbenchError
 from ..hashing import file_sha256
 from ..io import atomic_path, output_file, write_json_atomic, write_text_atomic
@@ -136,7 +137,8 @@ def hub_datasets(info: dict, dataset_ids=None) -> list[str]:
     if dataset_ids:
         return [dataset_ids] if isinstance(dataset_ids, str) else list(dataset_ids)
     data = str(((info["training"] or {}).get("train_config") or {}).get("data") or "")
-    return [data[3:].split(":")[0]] if data.startswith("hf:") else []
+    ds = parse_data_spec(data) if data else None
+    return [ds.text[3:].partition(":")[0]] if ds is not None and ds.kind == "hub" else []
 
 
 def card_metadata(info: dict, dataset_ids=None) -> dict:

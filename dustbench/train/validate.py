@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
+import os
 
 from ..data.eval_data import open_data
+from ..data_spec import parse_data_spec
 from ..errors import DustbenchError
 from ..evaluation.rows import PSNR_CAP, image_scores
 from ..io import from_float, to_float
@@ -17,13 +18,17 @@ VALIDATION_METRICS = ("psnr", "ssim", "psnr_in", "psnr_out", "clean_change_rate"
 
 def resolve_validation(val, data) -> str | list | None:
     """``val="auto"``: the training data's own validation split when it has one (a make-dataset folder,
-    or a folder of pairs with validation/), else ``builtin``; anything else is kept."""
+    also streamed as ``stream:DIR``, or a folder of pairs with validation/), else ``builtin``;
+    anything else is kept."""
     if not (isinstance(val, str) and val == "auto"):
         return val
-    if isinstance(data, str) and Path(data).expanduser().is_dir():
+    ds = parse_data_spec(data) if isinstance(data, (str, os.PathLike)) else None
+    if ds is not None and ds.kind == "stream" and ds.arg:  # stream:DIR streams DIR's training sources
+        ds = parse_data_spec(ds.arg)
+    if ds is not None and ds.kind in ("dataset", "pairs", "split_pairs"):
         try:
-            if open_data(str(Path(data).expanduser()), "validation").ids():
-                return str(data)
+            if open_data(ds, "validation").ids():
+                return str(ds.path)
         except DustbenchError:
             pass  # no validation split there
     return "builtin"
