@@ -49,7 +49,7 @@ def test_half_share_is_near_half_and_reproducible():
     assert got == _damaged(_stream(0.5), 64)
 
 
-@pytest.mark.parametrize("bad", [-0.1, 1.5])
+@pytest.mark.parametrize("bad", [-0.1, 1.5, "half", True])
 def test_bad_share_is_refused(bad):
     with pytest.raises(DustbenchError, match="damage_share"):
         _stream(bad)

@@ -109,7 +109,8 @@ class DamageStream(IterableDataset):
                  scan_scale: Any = None, grain: str | None = None, damage_share: float | None = None):
         super().__init__()
         self.grain = parse_grain(grain)
-        if damage_share is not None and not 0.0 <= float(damage_share) <= 1.0:
+        if damage_share is not None and (isinstance(damage_share, bool) or not isinstance(damage_share, (int, float))
+                                         or not 0.0 <= damage_share <= 1.0):
             raise DustbenchError(f"damage_share {damage_share}: must be a fraction in [0, 1] (or None: as drawn)")
         self.damage_share = None if damage_share is None else float(damage_share)
         self.cache_dir = None if cache_dir is None else os.fspath(cache_dir)
