@@ -25,7 +25,7 @@ from pathlib import Path
 from .errors import DustbenchError
 
 NAMES = ("builtin", "builtin-v2", "builtin-train")
-PREFIXED = ("procedural", "stream")  # NAME or NAME:ARG
+PREFIXED = ("procedural", "stream")  # NAME or NAME:ARG (stream's ARG: a clean-source spec, may be joined)
 
 
 def is_saved_dataset(path) -> bool:
@@ -83,8 +83,9 @@ def _folder(text: str, path: Path) -> DataSpec:
 
 def parse_data_spec(spec) -> DataSpec:
     """A data string or path -> :class:`DataSpec` (a DataSpec passes through). The reserved names are
-    read first (``./builtin`` names a folder called builtin), then ``+`` joins (unless a path of
-    that name exists), then the prefixes, then paths."""
+    read first (``./builtin`` names a folder called builtin), then ``stream:SOURCES`` (whose sources
+    may be joined), then ``+`` joins (unless a path of that name exists), then the other prefixes,
+    then paths."""
     if isinstance(spec, DataSpec):
         return spec
     if not isinstance(spec, (str, os.PathLike)):
@@ -92,6 +93,8 @@ def parse_data_spec(spec) -> DataSpec:
     text = os.fspath(spec)
     if text in NAMES:
         return DataSpec(text, text)
+    if text == "stream" or text.startswith("stream:"):  # its argument is a whole clean-source spec, joins too
+        return DataSpec("stream", text, arg=text.partition(":")[2])
     if "+" in text and not Path(text).expanduser().exists():
         return DataSpec("joined", text, parts=tuple(parse_data_spec(p) if p else DataSpec("missing", p)
                                                     for p in text.split("+")))

@@ -22,6 +22,7 @@ def _pairs(root, n=1):
     ("builtin", "builtin", ""), ("builtin-v2", "builtin-v2", ""), ("builtin-train", "builtin-train", ""),
     ("procedural", "procedural", ""), ("procedural:text", "procedural", "text"),
     ("stream", "stream", ""), ("stream:ds", "stream", "ds"),
+    ("stream:builtin-train+procedural", "stream", "builtin-train+procedural"),
     ("hf:org/name", "hub", ""), ("hf:org/name:train", "hub", "train"),
     ("no/such/folder", "missing", ""),
 ])

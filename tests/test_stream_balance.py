@@ -58,5 +58,8 @@ def test_bad_share_is_refused(bad):
 def test_train_data_records_it_and_refuses_it_where_damage_is_fixed():
     src = open_train_data("stream:builtin", patch=32, seed=0, steps_per_epoch=2, batch_size=16, damage_share=0.5)
     assert src.describe()["damage_share"] == 0.5
+    joined = open_train_data("stream:builtin+procedural:text", patch=32, steps_per_epoch=2, batch_size=16,
+                             damage_share=0.5)  # a stream of joined sources is still a stream
+    assert joined.describe()["sources"] == "builtin+procedural:text"
     with pytest.raises(DustbenchError, match="stream"):
         open_train_data("builtin-train", damage_share=0.5)
