@@ -1,9 +1,17 @@
 """dustbench: synthetic dust & scratch damage for film scans, and a shared restoration benchmark.
 
-    >>> import dustbench
+    >>> import numpy as np, dustbench
+    >>> clean = np.full((64, 96, 3), 160, np.uint8)       # a clean scan: uint8/uint16/float32, grey or RGB
+    >>> rng = np.random.default_rng(0)
     >>> s = dustbench.synthesize(clean, "negative_scan_heavy", rng)      # damage a clean scan
-    >>> dustbench.list_methods(), dustbench.create_method("median", radius=2)
-    >>> result = dustbench.evaluate("median", "builtin")                 # the shared harness
+    >>> s.damaged.shape, s.damaged.dtype, s.mask.shape                   # and s.clean, s.labels, s.params
+    ((64, 96, 3), dtype('uint8'), (64, 96))
+    >>> dustbench.list_methods()
+    ['identity', 'median', ...]
+    >>> dustbench.create_method("median", radius=2)
+    <Median median(radius=2, threshold=0, precision='exact')>
+    >>> dustbench.evaluate("median", "builtin", limit=2)                 # the shared harness
+    Result(method='median', data='builtin:test', images=2, psnr=... dB, ssim=...)
 
 The harness (``evaluate``: pandas), the methods (scipy) and the models (``list_models``,
 ``create_model``: torch) load on first use, and so does ``dustbench.transforms`` (``FilmDamage``:

@@ -2,13 +2,12 @@
 
 glibc serves each allocation over its mmap threshold (at most 32 MiB by default) with a fresh
 ``mmap`` and unmaps it when freed, so a network's large activations (a 512² tile through a 64-channel
-layer: 64 MiB) are page-faulted and zeroed again on every tile: ~10,000 faults (41 MB) per 512² segnet
-call. Raising the threshold and the trim threshold keeps them in the heap. Measured on 2 cores
-(``dustbench evaluate`` on builtin-v2, 2 threads): segnet 268-276 -> 245 ms/MP, dust_gan 779-880 ->
-713-742, pix2pix 82 -> 75. The price: freed blocks under the limit stay with the process for reuse,
-so its resident memory can stay near its peak instead of falling between images (a loop of 24 frames
-of 0.6-16 MP through pix2pix: peak RSS 694 -> 894 MB with 256 MiB). jemalloc/tcmalloc, which
-PyTorch's CPU tuning guide recommends preloading, make the same trade on their own.
+layer: 64 MiB) are page-faulted and zeroed again on every tile. Raising the threshold and the trim
+threshold keeps them in the heap, which makes every network faster on CPU. The price: freed blocks
+under the limit stay with the process for reuse, so its resident memory can stay near its peak
+instead of falling between images. The measured gain and memory price: *Allocator* in
+docs/evaluation.md. jemalloc/tcmalloc, which PyTorch's CPU tuning guide recommends preloading, make
+the same trade on their own.
 
 It is a process-wide setting, so only the command line applies it (commands that run models);
 library users call :func:`keep_freed_memory` themselves. A user's own ``MALLOC_*`` / ``GLIBC_TUNABLES``

@@ -36,7 +36,7 @@ def median_blur(image: np.ndarray, radius: int, precision: str = "exact") -> np.
     (anything read from an 8-bit file) goes through OpenCV's uint8 median (any radius, fast);
     other data uses OpenCV's float median for r ≤ 2 and scipy's (slow, exact) for r > 2.
     ``precision="fast"`` instead quantises such data to 8 bits for the median when r > 2 (the
-    only slow case): ~20-50× faster, median off by at most 0.5/255.
+    only slow case): much faster (docs/performance.md), median off by at most 0.5/255.
     """
     if precision not in PRECISIONS:
         raise DustbenchError(f"median precision must be one of {PRECISIONS}, got {precision!r}")

@@ -82,7 +82,7 @@ def _memory_total_gib() -> float | None:
 
 def hardware(device: str = "cpu") -> dict:
     """CPU model, cores (logical, and usable by this process), RAM, torch/OpenCV threads, the
-    allocator setting (:mod:`dustbench.allocator`: it moves CPU timings by ~10 %), device."""
+    allocator setting (:mod:`dustbench.allocator`: it moves CPU timings, docs/evaluation.md), device."""
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not on Linux

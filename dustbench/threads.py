@@ -1,7 +1,7 @@
 """Fixing thread counts while a method runs, so that timings mean something.
 
-The same model measured minutes apart gave 40,250 vs 2,504 ms/MP on two cores with default vs one
-OpenMP thread: every timing dustbench publishes states (and fixes) its thread counts.
+On a small machine a model's runtime depends on its OpenMP thread count far more than on its code
+(*Runtimes* in docs/evaluation.md): every timing dustbench publishes states (and fixes) its thread counts.
 """
 from __future__ import annotations
 

@@ -11,8 +11,15 @@ lying fully inside the image (a 'valid' convolution is exactly the numpy path's 
 (BT.601 Y on the 0-255 scale) as there. Computed in the input's floating dtype: float64 inputs
 agree with the numpy path to ~1e-12, float32 to ~1e-6.
 
-    >>> loss = 1 - dustbench.torch_metrics.ssim(restored, target)      # a scalar tensor
+    >>> import torch, dustbench.torch_metrics
+    >>> target = torch.rand(2, 3, 64, 64)                                 # N×C×H×W in [0, 1]
+    >>> restored = (target + 0.05 * torch.randn_like(target)).clamp(0, 1).requires_grad_()
+    >>> loss = 1 - dustbench.torch_metrics.ssim(target, restored)      # a scalar tensor
+    >>> loss.shape, loss.requires_grad
+    (torch.Size([]), True)
     >>> loss.backward()
+    >>> restored.grad.shape
+    torch.Size([2, 3, 64, 64])
 """
 from __future__ import annotations
 

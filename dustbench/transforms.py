@@ -1,9 +1,13 @@
 """Film damage as an albumentations-style transform that knows where the image sits in the frame.
 
+    >>> import numpy as np
     >>> import albumentations as A
     >>> from dustbench.transforms import FilmDamage
+    >>> frame = np.random.default_rng(0).integers(0, 256, (384, 576, 3), dtype=np.uint8)   # a whole frame
     >>> aug = A.Compose([A.RandomCrop(256, 256), FilmDamage("*_scan_*")], save_applied_params=True, seed=0)
     >>> out = aug(image=frame)        # image (damaged), clean, mask, labels, damage_params
+    >>> out["image"].shape, out["image"].dtype, out["mask"].shape, out["labels"].dtype
+    ((256, 256, 3), dtype('uint8'), (256, 256), dtype('uint8'))
 
 Preset sizes are fractions of the *frame's* short side and densities are counts per frame, so
 damaging a 256-px crop as if it were the frame draws specks fifteen times too large, four times too

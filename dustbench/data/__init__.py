@@ -1,9 +1,18 @@
 """Synthetic training and test sets, and an on-the-fly training stream.
 
+    >>> import os, tempfile
     >>> from dustbench.data import DatasetConfig, make_dataset, iter_split, DamageStream
-    >>> make_dataset(DatasetConfig(clean="builtin", out="ds", seed=0, train_patches=1000))
-    >>> for row in iter_split("ds", "test"): ...          # numpy, source dtype (16-bit kept)
-    >>> stream = DamageStream("builtin", "*_scan_*", patch=128, seed=0)   # torch IterableDataset
+    >>> out = os.path.join(tempfile.mkdtemp(), "ds")
+    >>> report = make_dataset(DatasetConfig(clean="builtin", out=out, seed=0, train_patches=4, patch=64))
+    >>> report.rows                                       # default: 1000 train patches of 128 px
+    {'test': 1, 'train': 4, 'validation': 1}
+    >>> for row in iter_split(out, "test"):               # numpy, source dtype (16-bit kept)
+    ...     print(row["id"], row["damaged"].dtype, row["damaged"].shape)
+    test-0000000 uint8 (427, 640, 3)
+    >>> stream = DamageStream("builtin", "*_scan_*", patch=64, seed=0)    # torch IterableDataset
+    >>> sample = next(iter(stream))
+    >>> sample["damaged"].shape, sample["mask"].shape     # float32 C×H×W in [0, 1]; opacity 1×H×W
+    (torch.Size([3, 64, 64]), torch.Size([1, 64, 64]))
 
 See docs/datasets.md for the storage format, determinism and resume guarantees.
 """

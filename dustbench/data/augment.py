@@ -119,7 +119,7 @@ def _affine(src: np.ndarray, angle: float, scale: float, patch: int, interp: int
 def _affine_groups(images: list[np.ndarray], angle: float, scale: float, patch: int) -> list[tuple]:
     """_affine (bilinear) of each image, as (warped array, [(image, its channels, grey)]): RGB ones go
     through as 4 channels (channels 0:3), a grey image riding as the fourth (3:4) of one when there
-    is one: OpenCV warps 4 float channels ~3× faster than 3, and each channel comes out the same as
+    is one: OpenCV warps 4 float channels faster than 3 (docs/performance.md), and each channel comes out the same as
     warped alone (channels never mix). Other images go alone (channels None)."""
     grey = [i for i, im in enumerate(images) if im.ndim == 2]
     groups, done = [], set()

@@ -123,7 +123,7 @@ class SynthPatches(PatchSource):
     with ``scan_scale`` the crop is drawn as a crop of a film frame of that short side instead, see
     ``dustbench.synth.scale``: the scale of ``builtin-v2``).
 
-    Synthesis costs ~0.15 s per 192² crop, which would dominate a CPU training step, so a pool of
+    Synthesis per crop would dominate a CPU training step (docs/performance.md), so a pool of
     ``pool`` damaged crops is drawn once (lazily, entry j from ``SeedSequence([seed, -1, j])``)
     and every sample is a random patch of a random pool entry with a random flip/rotation.
     """

@@ -1,8 +1,15 @@
 """The shared PSNR/SSIM harness: one function, ``evaluate(method, data, out)``, behind the CLI.
 
+    >>> import os, tempfile
     >>> from dustbench import evaluate
-    >>> result = evaluate("median", "builtin", out="results/median", options={"radius": 2})
-    >>> result.summary["metrics"]["psnr"]          # {"mean": ..., "ci_low": ..., "ci_high": ...}
+    >>> out = os.path.join(tempfile.mkdtemp(), "median")                   # e.g. "results/median"
+    >>> result = evaluate("median", "builtin", out=out, options={"radius": 2}, limit=2)   # limit: first N images
+    >>> result
+    Result(method='median', data='builtin:test', images=2, psnr=... dB, ssim=..., out='...median')
+    >>> sorted(result.summary["metrics"]["psnr"])
+    ['ci_high', 'ci_low', 'mean', 'n']
+    >>> sorted(os.listdir(out))
+    [...'per_image.csv', 'run.json', 'summary.json']
 
 Each image is restored with :func:`dustbench.methods.apply_method` (tiles, output checks),
 the float result is quantised back to the reference's dtype, and PSNR/SSIM/masked metrics are

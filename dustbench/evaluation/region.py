@@ -5,8 +5,9 @@ departs from its reference is found in the luma difference with a noise-aware th
 per-pixel noise sigma of ``fit-preset``'s detection (:func:`dustbench.fit.detect.local_sigma`:
 robust MAD per 8-px block and per contrast level), so grain and JPEG error are not taken for dust.
 Unlike that detection, the region does not grow into faint halos: on real retouched pairs
-hysteresis at 3 sigmas flagged 3–5× the pixels that differ by more than 20/255, 40–50 % of them
-by only 4–10 levels (retouching halos, JPEG re-encoding rings around each spot), so here
+hysteresis at 3 sigmas flagged several times the pixels that clearly differ, much of the excess
+only a few levels off (retouching halos, JPEG re-encoding rings around each spot; the figures are
+in docs/evaluation.md), so here
 
 * a component needs a seed above ``k_high`` sigmas and above ``seed_floor`` (the halos' level),
 * and keeps only pixels above ``k_low`` sigmas that reach ``halo`` × the strongest departure

@@ -76,8 +76,8 @@ def noise_map(diff: np.ndarray, block: int = NOISE_BLOCK, overall: float | None 
     A block that an artifact fills uniformly keeps a small MAD (MAD ignores an offset shared by
     most of its pixels). Over the neighbours, a percentile above the median keeps the raised noise
     of thin structures (JPEG rings along an edge cross 3 of 9 blocks) while an artifact must fill
-    most of a 24-px neighbourhood to raise its own threshold (measured on JPEG q60-q80 pairs of the
-    built-in photos: ~2 false components per megapixel, against ~80 with the median of 32-px blocks).
+    most of a 24-px neighbourhood to raise its own threshold (false components on JPEG pairs, with
+    this and with the median of 32-px blocks: docs/fitting.md).
     """
     h, w = diff.shape
     by, bx = -(-h // block), -(-w // block)

@@ -1,11 +1,17 @@
 """Restoration methods: a registry of classical baselines, models loaded from files, and the one
 way to apply any of them.
 
+    >>> import numpy as np
     >>> from dustbench.methods import create_method, load_method, apply_method
+    >>> image = np.random.default_rng(0).random((64, 96, 3), dtype=np.float32)
     >>> median = create_method("median", radius=2, threshold=8)
     >>> restored = median(image)                   # float32 H×W×C in [0, 1] -> same shape and dtype
-    >>> model = load_method("leaderboard/models/dust_gan.pt")
-    >>> restored = apply_method(model, image, tile=512, overlap=32)   # tiled, every tile checked
+    >>> restored.shape, restored.dtype
+    ((64, 96, 3), dtype('float32'))
+    >>> model = load_method("leaderboard/models/dust_gan.pt")     # a model file (path from the repository root)
+    >>> restored = apply_method(model, image, tile=64, overlap=16)   # tiled (default 512/32), every tile checked
+    >>> restored.shape, restored.dtype
+    ((64, 96, 3), dtype('float32'))
 """
 from __future__ import annotations
 

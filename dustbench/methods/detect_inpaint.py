@@ -1,9 +1,18 @@
 """Detect-then-inpaint: run an artifact *detector* model, then inpaint the pixels it flags.
 
+    >>> import numpy as np
     >>> from dustbench.methods import load_model_file
-    >>> method = load_model_file("leaderboard/models/segnet.pt", threshold=0.7)   # a DetectInpaint
+    >>> image = np.full((64, 64, 3), 0.4, np.float32)
+    >>> image[30:33, 40:43] = 0.95                 # a bright speck on flat grey
+    >>> method = load_model_file("leaderboard/models/segnet.pt", threshold=0.7)   # path from the repository root
+    >>> type(method).__name__
+    'DetectInpaint'
     >>> restored = method(image)                 # float32 H×W×C in [0, 1] -> same
+    >>> restored.shape, restored.dtype
+    ((64, 64, 3), dtype('float32'))
     >>> flagged = method.detect(image)           # bool H×W: P(artifact) >= threshold
+    >>> flagged.shape, bool(flagged[31, 41])
+    ((64, 64), True)
 
 A detector is a model file whose output is P(artifact) (H×W, repeated on every channel; e.g. the
 ``segnet`` family). :func:`dustbench.methods.load_model_file` returns a :class:`DetectInpaint` by

@@ -135,8 +135,8 @@ class LoadedModel(Method):
 def _tile_batch(value, device: torch.device, where: str, multiple: int) -> int:
     """Tiles per network call: ``value``; else 4 on an accelerator (not measured here) and, on CPU,
     4 for a network that downsamples (pads to ``multiple`` > 1: its deep layers are small, and a
-    batch shares their per-call cost; bench_tiling, 2 cores: pix2pix, segnet, gated frames 6-8 %
-    faster, +100-400 MiB peak) and 1 for a full-resolution one (dust_gan: 8-24 % slower batched)."""
+    batch shares their per-call cost, for some more peak memory) and 1 for a full-resolution one
+    (dust_gan, slower batched). Measured with benchmarks/bench_tiling.py: *Tiling* in docs/evaluation.md."""
     if value is None:
         return 1 if device.type == "cpu" and multiple == 1 else 4
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:

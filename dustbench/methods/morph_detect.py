@@ -1,10 +1,18 @@
 """``morph_detect``: a training-free detect-then-fill baseline (after Bergman et al., "Comprehensive
 solutions for automatic removal of dust and scratches from images", J. Electronic Imaging 2008).
 
+    >>> import numpy as np
     >>> from dustbench.methods import create_method
+    >>> from dustbench.methods.morph_detect import detect_specks
+    >>> image = np.full((64, 64, 3), 0.4, np.float32)    # a flat grey picture ...
+    >>> image[30:33, 40:43] = 0.95                       # ... with a bright 3×3 speck
     >>> method = create_method("morph_detect", radius=3, contrast=90, isolation=6, max_area=64)
     >>> restored = method(image)               # float32 H×W×C in [0, 1] -> same
+    >>> round(float(restored[31, 41, 0]), 3)   # the speck filled from its surroundings
+    0.4
     >>> flagged = detect_specks(image, radius=3)   # bool H×W: what it would fill
+    >>> int(flagged.sum()), bool(flagged[31, 41])
+    (9, True)
 
 Detection, per polarity (bright damage on negatives converted to positives, dark on slides):
 

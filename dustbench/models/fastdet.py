@@ -18,7 +18,7 @@ Every conv but the heads is followed by BatchNorm and ReLU. With the defaults (w
 30-px speck is judged with its surroundings, a letter as part of a word, a catchlight as part of
 a highlight. Flags are placed to within the half-resolution grid (a detector's mask is dilated
 before the fill anyway). On CPU, depthwise convolutions and full-resolution layers cost more time
-than their multiply-adds suggest (measured: a depthwise variant trained at half this speed), so
+than their multiply-adds suggest (a depthwise variant trained slower: docs/performance.md), so
 there are none. Speed beside ``segnet`` in ``benchmarks/bench_models.py``.
 
 Training is ``segnet``'s (:class:`dustbench.models.segnet.SegNetTask`: focal + soft Dice against

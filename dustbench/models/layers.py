@@ -21,8 +21,9 @@ def median_filter(x: torch.Tensor, kernel: int) -> torch.Tensor:
     Paeth's *forgetful selection* (min/max only): keep the first n//2 + 2 values, bubble the
     largest to the end and the smallest to the front, forget both, take in the next value, and
     repeat; the last three hold the median. For k = 5 that is 165 compare-exchanges on whole
-    tensors — 6× faster than ``unfold`` + ``median`` on a CPU, with ~n/2 image-sized temporaries
-    instead of n. No gradient is needed (preprocessing, not a learned layer); works in TorchScript.
+    tensors — faster than ``unfold`` + ``median`` on a CPU (docs/performance.md), with ~n/2
+    image-sized temporaries instead of n. No gradient is needed (preprocessing, not a learned
+    layer); works in TorchScript.
     """
     if kernel <= 1:
         return x

@@ -122,7 +122,7 @@ class SegNetTask(Task):
     """Training of ``segnet``: its 2-class scores against the synthesis mask.
 
     Artifacts are ~1 % of a scan's pixels: plain cross-entropy (the paper's) learns to answer "clean"
-    everywhere (measured: recall 0 after 15 CPU-minutes). The default loss is what segmentation of
+    everywhere (it did in a CPU training run: docs/performance.md). The default loss is what segmentation of
     rare classes uses: focal loss (easy clean pixels weigh ~nothing) plus soft Dice (the overlap with
     the damage, whatever its area).
 

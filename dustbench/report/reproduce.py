@@ -1,7 +1,18 @@
 """The published leaderboard from one command: ``dustbench leaderboard reproduce --out leaderboard``.
 
+    >>> import os, tempfile
     >>> from dustbench.report.reproduce import ReproduceConfig, reproduce
-    >>> record = reproduce(ReproduceConfig(out="leaderboard", budget=900, resume=True))
+    >>> root = tempfile.mkdtemp()
+    >>> tiny = ReproduceConfig(out=os.path.join(root, "board"), work=os.path.join(root, "work"),
+    ...                        models=("dust_gan",), methods=("identity",), limit=1, plots=False, progress=False,
+    ...                        train={"max_steps": 2, "batch_size": 2, "patch": 32, "workers": 0, "val": "none",
+    ...                               "plot": False},
+    ...                        overrides={"dust_gan": {"model": {"width": 4}, "task": {"d_width": 4}}})
+    >>> record = reproduce(tiny)      # the published board: ReproduceConfig(out="leaderboard", budget=900, resume=True)
+    >>> record["models"]["dust_gan"]["train"]["stop_reason"], sorted(record["methods"])
+    ('max_steps', ['dust_gan', 'identity'])
+    >>> sorted(os.listdir(tiny.out))
+    [...'leaderboard.csv', 'leaderboard.md', 'models', 'reproduce.json', 'results']
 
 Steps (each resumable, so an interrupted run continues where it stopped):
 

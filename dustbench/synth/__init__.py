@@ -1,10 +1,13 @@
 """Film damage, procedural or from real stamps: sample parameters, render them, composite them.
 
     >>> import numpy as np, dustbench
+    >>> clean = np.full((64, 96, 3), 160, np.uint8)       # uint8/uint16/float32, grey H×W or RGB H×W×3
     >>> rng = np.random.default_rng(0)
-    >>> params = dustbench.sample_params("negative_scan_heavy", clean.shape, rng)
+    >>> params = dustbench.sample_params("negative_scan_heavy", clean.shape, rng)   # a JSON-able record
     >>> layer = dustbench.render(params, clean.shape)
     >>> damaged = dustbench.composite(clean, layer)
+    >>> damaged.shape, damaged.dtype                      # the clean image's shape and dtype
+    ((64, 96, 3), dtype('uint8'))
 
 or all at once with ``synthesize(clean, presets, rng)``. ``synthesize(..., scan_scale=3780)`` draws
 the image as a crop of a frame scanned at that size (35 mm at 4000 dpi) instead of as the whole

@@ -24,7 +24,8 @@ from .. import portable_math as pm
 def _hash_uniform(seeds: np.ndarray, count: int, salt: int) -> np.ndarray:
     """(n, count) uniforms in [0, 1) from each artifact's shape_seed: splitmix64, vectorized.
 
-    A Generator per artifact would cost ~20 µs each; thousands of specks make that the bottleneck.
+    A Generator per artifact costs more than its draws; thousands of specks make that the bottleneck
+    (docs/performance.md).
     """
     key = (count, salt)
     if key not in _OFFSETS:  # salt·C + 1 .. count, modulo 2^64 as the uint64 arithmetic wraps it

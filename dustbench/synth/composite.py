@@ -3,7 +3,7 @@
 Artifacts are laid "over" the image one after another (alpha blending), each only on its own
 drawn pixels (alpha != 0), so pixels that no artifact touches keep their exact bytes.
 
-Blending sprite by sprite would cost ~10 µs of numpy calls per sprite, more than its pixels.
+Blending sprite by sprite would cost more in numpy calls per sprite than its pixels (docs/performance.md).
 Instead the layer's drawn pixels are packed once into flat arrays (frame index, alpha, sprite)
 and blended a batch of sprites at a time. Sprites whose boxes overlap an earlier sprite's go to
 a later pass, so within a pass no pixel repeats and every pixel still sees its artifacts in

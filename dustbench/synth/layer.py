@@ -1,8 +1,8 @@
 """The damage layer: sprites (alpha and colour over a box) and their packed form for blending.
 
 A :class:`Layer` is what :func:`dustbench.synth.render.render` returns and what
-:mod:`dustbench.synth.composite` blends. Blending sprite by sprite would cost ~10 µs of numpy
-calls per sprite, more than its pixels; instead the layer's drawn pixels are packed once
+:mod:`dustbench.synth.composite` blends. Blending sprite by sprite would cost more in numpy
+calls per sprite than its pixels; instead the layer's drawn pixels are packed once
 (:func:`pack`) into flat arrays (frame index, alpha, sprite) in batches. Sprites whose boxes
 overlap an earlier sprite's go to a later pass, so within a pass no pixel repeats and every pixel
 still sees its artifacts in layer order.
