@@ -81,8 +81,8 @@ def _memory_total_gib() -> float | None:
 
 
 def hardware(device: str = "cpu") -> dict:
-    """CPU model, cores (logical, and usable by this process), RAM, torch/OpenCV threads, the
-    allocator setting (:mod:`dustbench.allocator`: it moves CPU timings, docs/evaluation.md), device."""
+    """CPU model, cores (logical, and usable by this process), RAM, torch/OpenCV threads, torch's CPU
+    capability (when torch is loaded), the allocator setting (:mod:`dustbench.allocator`: it moves CPU timings, docs/evaluation.md), device."""
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not on Linux
@@ -102,6 +102,9 @@ def hardware(device: str = "cpu") -> dict:
         import torch
         info["threads"]["torch"] = torch.get_num_threads()
         info["threads"]["torch_interop"] = torch.get_num_interop_threads()
+        # the vector ISA torch's CPU kernels dispatch to (AVX2, AVX512, ...): networks round differently
+        # on each, so a published model's outputs can move by a level in a few pixels between machines
+        info["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
         if str(device).startswith("cuda") and torch.cuda.is_available():
             info["gpu"] = torch.cuda.get_device_name(torch.device(device))
     return info

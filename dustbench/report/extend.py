@@ -8,8 +8,10 @@ data (a new clean source, grain) should not force that. :func:`extend` reads the
 ``reproduce.json`` and
 
 1. re-evaluates every row the board already has, from its committed model file or registered name,
-   and stops unless each image's PSNR and SSIM come back exactly as published (the board must be
-   reproducible before it grows; the re-run also gives the plots their restored images);
+   and stops unless each image's PSNR and SSIM come back as published (the board must be
+   reproducible before it grows; the re-run also gives the plots their restored images). Exactly,
+   or within ``ROUNDING`` (~one level in a pixel or two) where another CPU class's kernels round a
+   network's floats differently: such rows are named, in the command's output and ``reproduce.json``;
 2. evaluates each new registered method, and each new model row: a training checkpoint exported to
    ``OUT/models/ROW.pt`` at the operating point ``f1`` or ``psnr`` chosen on the data's validation
    split (``-`` = the threshold the file records), its card saying how it was trained;
@@ -50,18 +52,37 @@ def parse_checkpoint_row(text: str) -> tuple[str, str, str | None]:
     return row, path, None if criterion == "-" else criterion
 
 
-def _per_image(folder: Path) -> dict[str, tuple]:
-    return {r["image_id"]: (r["psnr"], r["ssim"]) for r in read_rows(folder / "per_image.csv")}
+def _per_image(folder: Path) -> dict[str, tuple[float, float]]:
+    return {r["image_id"]: (float(r["psnr"]), float(r["ssim"])) for r in read_rows(folder / "per_image.csv")}
 
 
-def _check_unchanged(name: str, fresh: str, published: Path) -> None:
+# A network's float rounding depends on the vector ISA its kernels dispatch to (provenance records
+# torch's cpu_capability): on another CPU class a published model can land one level off in a pixel
+# or two of an image (measured: dust_gan, AVX2 vs the publishing machine, 2 of 80 images moved by
+# 7e-7 dB and 2e-8 SSIM). A change to the code moves scores by orders of magnitude more.
+ROUNDING = {"psnr_db": 1e-4, "ssim": 1e-6}
+
+
+def _check_unchanged(name: str, fresh: str, published: Path) -> str | None:
+    """Raise unless every image of row ``name`` scores as published, to within float rounding
+    (``ROUNDING``); returns a note naming the images that moved within it, or None when all are exact."""
     if not (published / "per_image.csv").is_file():
         raise DustbenchError(f"{published}: no published per-image results for row {name!r}")
     now, then = _per_image(Path(fresh)), _per_image(published)
-    diff = sorted(k for k in then if now.get(k) != then[k])
-    if diff or set(now) != set(then):
-        raise DustbenchError(f"row {name!r} no longer reproduces its published results ({len(diff)} of {len(then)} "
-                             f"images differ, e.g. {diff[:3]}): a change to the code changed its scores")
+    if set(now) != set(then):
+        raise DustbenchError(f"row {name!r} no longer reproduces its published results: it scored other images "
+                             f"({len(set(now) ^ set(then))} differ, e.g. {sorted(set(now) ^ set(then))[:3]})")
+    moved = sorted(k for k in then if now[k] != then[k])
+    dp = max((abs(now[k][0] - then[k][0]) for k in moved), default=0.0)
+    ds = max((abs(now[k][1] - then[k][1]) for k in moved), default=0.0)
+    if dp > ROUNDING["psnr_db"] or ds > ROUNDING["ssim"]:
+        raise DustbenchError(f"row {name!r} no longer reproduces its published results ({len(moved)} of {len(then)} "
+                             f"images differ, e.g. {moved[:3]}; up to {dp:.2g} dB PSNR, {ds:.2g} SSIM): a change "
+                             "to the code changed its scores")
+    if not moved:
+        return None
+    return (f"{name}: {len(moved)} of {len(then)} images within float rounding of the published scores "
+            f"(up to {dp:.1e} dB PSNR, {ds:.1e} SSIM; e.g. {moved[:2]}): a different CPU's kernels, not the code")
 
 
 def _old_train_data(record: dict, row: str, cfg: ReproduceConfig) -> str | None:
@@ -101,21 +122,23 @@ def _board(out: str, work: str, plots: bool, progress: bool) -> tuple[dict, Repr
     return record, cfg
 
 
-def verify(out: str, work: str, progress: bool = True) -> dict[str, str]:
+def verify(out: str, work: str, progress: bool = True) -> tuple[dict[str, str], list[str]]:
     """Re-evaluate every row of the published board in ``out`` (from its committed model file or
     registered name, results into ``work``) and raise unless each image's PSNR and SSIM come back
-    exactly as published. Returns row -> its fresh results folder."""
+    as published (exactly, or within ``ROUNDING`` where another CPU's kernels round differently).
+    Returns (row -> its fresh results folder, notes on rows that moved within rounding)."""
     return _reproduced(*_board(out, work, True, progress))
 
 
-def _reproduced(record: dict, cfg: ReproduceConfig) -> dict[str, str]:
-    fresh = {}
-    for name in record["methods"]:  # every published row, exactly as published
+def _reproduced(record: dict, cfg: ReproduceConfig) -> tuple[dict[str, str], list[str]]:
+    fresh, notes = {}, []
+    for name in record["methods"]:  # every published row, as published
         model_file = (record.get("exports", {}).get(name) or {}).get("file")
         rec, _ = evaluate_one(name, cfg, model_file, _old_train_data(record, name, cfg) if model_file else None)
-        _check_unchanged(name, rec["result"], Path(cfg.out) / PUBLISHED_RESULTS / name)
+        note = _check_unchanged(name, rec["result"], Path(cfg.out) / PUBLISHED_RESULTS / name)
+        notes += [note] if note else []
         fresh[name] = rec["result"]
-    return fresh
+    return fresh, notes
 
 
 def extend(out: str, work: str, methods=(), checkpoints=(), plots: bool = True, progress: bool = True,
@@ -129,7 +152,8 @@ def extend(out: str, work: str, methods=(), checkpoints=(), plots: bool = True, 
     taken = sorted(set(new_rows) & set(record["methods"]))
     if taken or len(set(new_rows)) != len(new_rows):
         raise DustbenchError(f"row(s) {', '.join(taken) or 'given twice'} already on the board: choose other names")
-    results = list(_reproduced(record, cfg).values())
+    fresh, notes = _reproduced(record, cfg)
+    results = list(fresh.values())
     added = {}
     for name in methods:
         rec, _ = evaluate_one(name, cfg)
@@ -152,6 +176,7 @@ def extend(out: str, work: str, methods=(), checkpoints=(), plots: bool = True, 
         results.append(rec["result"])
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
     record.setdefault("extended", []).append({"created": stamp, "command": command, "rows": added,
+                                              "reproduced_within_rounding": notes,
                                               "git": provenance.git_commit(),
                                               "versions": provenance.package_versions()})
     reproduce_s = record.get("wall_time_s")
