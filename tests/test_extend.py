@@ -57,6 +57,12 @@ def test_adds_methods_and_model_rows_and_keeps_the_rest(board):
     assert (out / "models" / "fastdet.pt").is_file() and "leaderboard extend" in (
         out / "models" / "fastdet.card.md").read_text()
     assert "## Detection: `fastdet`" in (out / "leaderboard.md").read_text()
+    # a later extend keeps what each added row learned from (not the board's shared recipe)
+    words = after["fastdet"]["train_data"]
+    assert words.startswith("builtin-train at scan scale None, ") and "on cpu" in words
+    assert main(["leaderboard", "extend", "--out", str(out), "--work", str(root / "ework"), "--no-plots", "--quiet",
+                 "--methods", "oracle_inpaint"]) == 0
+    assert _rows(out)["fastdet"]["train_data"] == words
 
 
 def test_refuses_a_board_that_no_longer_reproduces_and_taken_names(board, capsys):

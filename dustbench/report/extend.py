@@ -86,11 +86,19 @@ def _check_unchanged(name: str, fresh: str, published: Path) -> str | None:
 
 
 def _old_train_data(record: dict, row: str, cfg: ReproduceConfig) -> str | None:
+    """The "train data" words row ``row`` was published with: those ``extend`` recorded when it added
+    the row (its own run's data, budget and device), else those of the board's shared recipe."""
+    for ext in reversed(record.get("extended", [])):
+        words = (ext.get("rows", {}).get(row) or {}).get("train_data")
+        if words:
+            return words
     t = (record.get("models", {}).get(OPERATING_POINTS.get(row, (row, None))[0]) or {}).get("train")
     return train_data_words(t, cfg) if t else None
 
 
-def _train_record(checkpoint: str) -> tuple[dict, dict, str]:
+def _train_record(checkpoint: str, record: dict) -> tuple[dict, dict, str]:
+    """The board's record of a training run from its checkpoint, and its "train data" words (a run
+    fine-tuned from another row's checkpoint names that row: its time adds to the row's)."""
     ckpt_path = Path(checkpoint)
     ckpt_path = ckpt_path / "checkpoint.pt" if ckpt_path.is_dir() else ckpt_path
     meta = read_checkpoint(ckpt_path).get("meta") or {}
@@ -105,9 +113,18 @@ def _train_record(checkpoint: str) -> tuple[dict, dict, str]:
     rec["stop_reason"] = ("max_steps" if tc.get("max_steps") and steps >= int(tc["max_steps"]) else
                           "time_budget" if tc.get("time_budget") and wall >= float(tc["time_budget"]) else "unfinished")
     grain = f", grain {tc['grain']}" if tc.get("grain") else ""
-    words = f"{tc.get('data')}{grain} at scan scale {tc.get('scan_scale')}, " \
-            f"{fmt_duration(wall)} on {meta.get('device')}"
+    share = f", damage share {tc['damage_share']:g}" if tc.get("damage_share") is not None else ""
+    words = f"{tc.get('data')}{grain}{share} at scan scale {tc.get('scan_scale')}, " \
+            f"{fmt_duration(wall)} on {meta.get('device')}{_init_words(meta.get('init_from'), record)}"
     return rec, meta, words
+
+
+def _init_words(init: dict | None, record: dict) -> str:
+    if not init:
+        return ""
+    rows = [row for row, m in record.get("models", {}).items()
+            if Path((m.get("train") or {}).get("checkpoint") or "-") == Path(init["file"])]
+    return f", fine-tuned from row {rows[0]}" if rows else f", fine-tuned from {init['file']}"
 
 
 def _board(out: str, work: str, plots: bool, progress: bool) -> tuple[dict, ReproduceConfig]:
@@ -160,7 +177,7 @@ def extend(out: str, work: str, methods=(), checkpoints=(), plots: bool = True, 
         record["methods"][name], added[name] = rec, {"kind": "method"}
         results.append(rec["result"])
     for row, checkpoint, criterion in checkpoints:
-        train_rec, meta, words = _train_record(checkpoint)
+        train_rec, meta, words = _train_record(checkpoint, record)
         record.setdefault("models", {})[row] = {"train": train_rec}
         record.setdefault("exports", {})[row] = export_one(row, train_rec, meta, out_dir, cfg, criterion)
         card_md = out_dir / "models" / f"{row}.card.md"
