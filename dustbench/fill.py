@@ -82,21 +82,44 @@ def telea_inpaint(image: np.ndarray, mask: np.ndarray, dilate: int = 1, radius: 
     return out
 
 
-DEFAULTS = {"threshold": 0.5, "dilate": 1, "radius": 3.0, "fill": "telea"}
+# grow 0: no hysteresis (what every file exported before it existed means)
+DEFAULTS = {"threshold": 0.5, "dilate": 1, "radius": 3.0, "fill": "telea", "grow": 0.0}
 FILLS = ("telea", "median")
 
 
-def check_inference_options(threshold, dilate, radius, fill) -> None:
-    """DustbenchError unless threshold ∈ (0, 1], dilate an int >= 0, radius > 0, fill in FILLS."""
+def check_inference_options(threshold, dilate, radius, fill, grow=0.0) -> None:
+    """DustbenchError unless threshold ∈ (0, 1], dilate an int >= 0, radius > 0, fill in FILLS and
+    grow ∈ [0, threshold)."""
     ok_number = lambda v: isinstance(v, (int, float, np.number)) and not isinstance(v, bool)  # noqa: E731
     if not ok_number(threshold) or not 0.0 < float(threshold) <= 1.0:
         raise DustbenchError(f"detect_inpaint: threshold must be a number in (0, 1], got {threshold!r}")
+    if not ok_number(grow) or not 0.0 <= float(grow) < float(threshold):
+        raise DustbenchError(f"detect_inpaint: grow must be a number in [0, threshold {threshold}) "
+                             f"(0: no hysteresis), got {grow!r}")
     if isinstance(dilate, bool) or not isinstance(dilate, (int, np.integer)) or dilate < 0:
         raise DustbenchError(f"detect_inpaint: dilate must be an integer >= 0 px, got {dilate!r}")
     if not ok_number(radius) or float(radius) <= 0:
         raise DustbenchError(f"detect_inpaint: radius must be a number > 0 px, got {radius!r}")
     if fill not in FILLS:
         raise DustbenchError(f"detect_inpaint: fill must be one of {FILLS}, got {fill!r}")
+
+
+def flag(prob: np.ndarray, threshold: float, grow: float = 0.0) -> np.ndarray:
+    """Bool H×W: the pixels of P(artifact) ``prob`` at or above ``threshold`` and, with ``grow`` > 0,
+    hysteresis: every pixel at or above ``grow`` 8-connected to one of them.
+
+    A detector is surest at the core of a hair or scratch and less sure along its faint length; an
+    operating point high enough to leave lettering and edges alone finds only the cores. Growing
+    from them reaches the rest of the same object and nothing that lacks a sure core (as Canny's
+    edge hysteresis does)."""
+    seeds = prob >= np.float32(threshold)
+    if not grow or not seeds.any():
+        return seeds
+    n, labels = cv2.connectedComponents((prob >= np.float32(grow)).view(np.uint8), connectivity=8)
+    keep = np.zeros(n, bool)
+    keep[labels[seeds]] = True
+    keep[0] = False  # the background label (seeds are never background: threshold > grow)
+    return keep[labels]
 
 
 def fill_mask(image: np.ndarray, mask: np.ndarray, fill: str = "telea", dilate: int = 1,

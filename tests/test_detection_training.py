@@ -73,5 +73,55 @@ def test_calibration_picks_an_operating_point_on_validation_pairs():
         assert psnr(s.clean, out) > psnr(s.clean, s.damaged)
         touched = dilate_mask(chosen.detect(image), best["dilate"]) > 0
         assert np.array_equal(out[~touched], s.damaged[~touched])  # do no harm: the rest is returned as it came
-    grid = {(g["threshold"], g["dilate"]) for g in best["grid"]}
+    grid = {(g["threshold"], g["grow"], g["dilate"]) for g in best["grid"]}
     assert len(grid) == len(best["grid"]) and best["images"] == 3
+    assert all(g["grow"] < g["threshold"] for g in best["grid"])
+
+
+def test_flag_grows_from_sure_pixels_to_what_touches_them():
+    from dustbench.errors import DustbenchError
+    from dustbench.fill import check_inference_options, flag
+    prob = np.zeros((7, 9), np.float32)
+    prob[1, 1:6] = [0.6, 0.6, 0.95, 0.6, 0.6]   # a hair: a sure core, a fainter length
+    prob[2, 6] = 0.6                            # touching it diagonally (8-connected)
+    prob[5, 1:4] = 0.7                          # unsure everywhere: no core, never flagged
+    assert flag(prob, 0.9).sum() == 1
+    grown = flag(prob, 0.9, grow=0.5)
+    assert grown.sum() == 6 and grown[2, 6] and not grown[5].any()
+    assert flag(prob, 0.9, grow=0.65).sum() == 1    # the length is below the growth level
+    assert not flag(np.zeros_like(prob), 0.9, grow=0.5).any()
+    with pytest.raises(DustbenchError, match="grow must be"):
+        check_inference_options(0.5, 1, 3.0, "telea", grow=0.5)
+
+
+class Cored(Method):
+    """P(artifact) = 1 at the centre of each speck, 0.6 over the rest of it, and an unconnected 0.7
+    false alarm: only a sure threshold grown down to the rims finds the specks and nothing else."""
+
+    name = "cored_detector"
+
+    def __init__(self, masks):
+        super().__init__(options={})
+        self.masks = masks
+
+    def run(self, image, mask):
+        m = self.masks[round(float(image.sum()), 3)]
+        p = np.where(m > 0, np.float32(0.6), np.float32(0.0))
+        for y, x in zip(*np.nonzero(m > 0)):
+            if (m[y - 1:y + 2, x - 1:x + 2] > 0).all():
+                p[y, x] = 1.0
+        p[0:3, 0:3] = 0.7
+        return np.repeat(p[:, :, None], image.shape[2], axis=2)
+
+
+def test_calibration_chooses_growth_when_it_finds_the_rest_of_the_damage():
+    samples, masks = _pairs()
+    method = DetectInpaint(Cored(masks), threshold=0.5, dilate=0)
+    best = calibrate_detector(method, samples, "psnr", dilates=(0,))
+    assert best["grow"] == 0.5 and best["threshold"] > 0.7
+    no_growth = max(g["psnr"] for g in best["grid"] if g["grow"] == 0)
+    assert best["score"] > no_growth + 0.5
+    grown = DetectInpaint(Cored(masks), threshold=best["threshold"], grow=best["grow"], dilate=0)
+    assert grown.options["grow"] == 0.5 and "grow" not in method.options   # recorded only when used
+    image = samples[0].damaged.astype(np.float32) / 255
+    assert np.array_equal(grown.detect(image), masks[round(float(image.sum()), 3)] > 0)

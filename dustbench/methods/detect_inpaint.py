@@ -36,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DustbenchError
-from ..fill import (DEFAULTS, FILLS, check_inference_options, detection_scores, fill_mask,  # noqa: F401
+from ..fill import (DEFAULTS, FILLS, check_inference_options, detection_scores, fill_mask, flag,  # noqa: F401
                     scores_from_counts)  # (defined in dustbench.fill, still imported from here)
 from ..io import channel_max
 from .base import UNSET, Method, OutputIssues, apply_method, check_output
@@ -49,16 +49,19 @@ class DetectInpaint(Method):
     name = "detect_inpaint"
 
     def __init__(self, detector: Method, threshold: float = DEFAULTS["threshold"], dilate: int = DEFAULTS["dilate"],
-                 radius: float = DEFAULTS["radius"], fill: str = DEFAULTS["fill"], metadata: dict | None = None):
-        check_inference_options(threshold, dilate, radius, fill)
+                 radius: float = DEFAULTS["radius"], fill: str = DEFAULTS["fill"], grow: float = DEFAULTS["grow"],
+                 metadata: dict | None = None):
+        check_inference_options(threshold, dilate, radius, fill, grow)
         # what the detector was trained to flag (recorded for detection scores), if the file says
         metadata = metadata or {}
         trained = {"label_threshold": float(metadata["label_threshold"])} if "label_threshold" in metadata else {}
         if "calibrated" in metadata:  # how the file's threshold was chosen, e.g. "psnr on builtin-v2:validation"
             trained["calibrated"] = str(metadata["calibrated"])
+        # grow only when used: a file without it describes (and scores) itself exactly as before
+        growing = {"grow": float(grow)} if grow else {}
         super().__init__(name=detector.name, options={
             **detector.options, "kind": "detector", "threshold": float(threshold), "dilate": int(dilate),
-            "radius": float(radius), "fill": fill, **trained})
+            "radius": float(radius), "fill": fill, **growing, **trained})
         self.detector = detector
         self.module = getattr(detector, "module", None)  # the torch module, for export checks
         self.param_count = detector.param_count
@@ -85,8 +88,12 @@ class DetectInpaint(Method):
         return channel_max(prob) if prob.ndim == 3 else prob
 
     def detect(self, image: np.ndarray, tile=UNSET) -> np.ndarray:
-        """Bool H×W: the pixels the detector flags (before dilation); ``tile`` as for :meth:`probability`."""
-        return self.probability(image, tile) >= np.float32(self.options["threshold"])
+        """Bool H×W: the pixels the detector flags (before dilation; with ``grow``, hysteresis from
+        the sure ones: :func:`dustbench.fill.flag`); ``tile`` as for :meth:`probability`."""
+        return self._flag(self.probability(image, tile))
+
+    def _flag(self, prob: np.ndarray) -> np.ndarray:
+        return flag(prob, self.options["threshold"], self.options.get("grow", 0.0))
 
     def run(self, image, mask):
         return self._fill(image, self.detect(image, tile=None))  # what it is given, whole: apply_method tiles
@@ -96,9 +103,7 @@ class DetectInpaint(Method):
         output checked as :meth:`probability` checks it (``method(image)``: bad values clipped)."""
         prob = check_output(self.detector.run_batch(images, None), images.shape, images,
                             f"detector {self.name!r}", "clip", OutputIssues())
-        prob = channel_max(prob)
-        flagged = prob >= np.float32(self.options["threshold"])
-        return np.stack([self._fill(image, f) for image, f in zip(images, flagged)])
+        return np.stack([self._fill(image, self._flag(p)) for image, p in zip(images, channel_max(prob))])
 
     def _fill(self, image: np.ndarray, flagged: np.ndarray) -> np.ndarray:
         o = self.options

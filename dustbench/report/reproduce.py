@@ -151,7 +151,8 @@ def operating_point(checkpoint: str, criterion: str, cfg: ReproduceConfig) -> di
     detector = load_model_file(checkpoint, cfg.eval_device, tile=None)
     data = open_data(cfg.data, "validation")
     found = calibrate_detector(detector, data, criterion, visible=DETECTION_TARGET["opacity"])
-    return {"threshold": found["threshold"], "dilate": found["dilate"],
+    growing = {"grow": found["grow"]} if found["grow"] else {}  # only when used, as DetectInpaint's options
+    return {"threshold": found["threshold"], **growing, "dilate": found["dilate"],
             "calibrated": f"{criterion} on {data.name}", "calibration": {k: v for k, v in found.items()}}
 
 
@@ -161,7 +162,8 @@ def export_one(name: str, rec: dict, meta: dict, out: Path, cfg: ReproduceConfig
     path = out / "models" / f"{name}.pt"
     start = time.monotonic()
     inference = operating_point(rec["checkpoint"], criterion, cfg) if criterion else None
-    short = None if inference is None else {k: inference[k] for k in ("threshold", "dilate", "calibrated")}
+    short = None if inference is None else {k: inference[k] for k in ("threshold", "grow", "dilate", "calibrated")
+                                            if k in inference}
     card, seconds = _current_export(path, meta, short), None
     if card is None:
         card = export_model(rec["checkpoint"], path, inference=inference,
@@ -220,7 +222,8 @@ def detection_metrics(method, data: str, limit: int | None = None) -> dict:
             for k in totals[key]:
                 totals[key][k] += c[k]
         n += 1
-    return {"threshold": method.options["threshold"], "images": n, "flagged_fraction": flagged / max(1, pixels),
+    growing = {"grow": method.options["grow"]} if method.options.get("grow") else {}
+    return {"threshold": method.options["threshold"], **growing, "images": n, "flagged_fraction": flagged / max(1, pixels),
             "against": {k: {**c, **scores_from_counts(c)} for k, c in totals.items()}}
 
 

@@ -124,8 +124,9 @@ def detection_lines(record: dict) -> list[str]:
         how = (f"the operating point chosen for {point['calibrated']}, never the test split" if point.get("calibrated")
                else "the threshold recorded in the model file")
         dilate = point.get("dilate")
+        grown = f", grown to connected pixels ≥ {det['grow']:g}" if det.get("grow") else ""
         lines += [f"## Detection: `{name}`", "",
-                  f"Pixels flagged at P(artifact) ≥ {det['threshold']:g} ({how}; counted before the "
+                  f"Pixels flagged at P(artifact) ≥ {det['threshold']:g}{grown} ({how}; counted before the "
                   f"{'' if dilate is None else f'{dilate}-px '}dilation used for inpainting), pooled over "
                   f"{det['images']} test images; {100 * det['flagged_fraction']:.2f} % of pixels flagged.", "",
                   "| ground truth | precision | recall | IoU | F1 |", "|---|---|---|---|---|"]
@@ -184,7 +185,8 @@ def provenance_lines(record: dict, cfg) -> list[str]:
         t = record["models"][OPERATING_POINTS.get(name, (name, None))[0]]["train"]
         recipe = {k: v for k, v in t["train_config"].items() if k in ("model_config", "task_options", "lr") and v}
         point = e.get("operating_point") or {}
-        point = f"P ≥ {point['threshold']:g}, dilate {point['dilate']} ({point['calibrated']})" if point else "–"
+        grown = f", grow {point['grow']:g}" if point.get("grow") else ""
+        point = f"P ≥ {point['threshold']:g}{grown}, dilate {point['dilate']} ({point['calibrated']})" if point else "–"
         val_scores = t.get("val") or {}
         export = "kept (same weights)" if e["export_s"] is None else f"{e['export_s']:.1f} s"
         lines.append(f"| {name} | {e['parameters']:,} | `{json.dumps(recipe)}` | {point} | {t['steps']} ({t['epochs']}) | "
