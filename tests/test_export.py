@@ -119,3 +119,18 @@ def test_card_says_why_it_has_no_validation(tmp_path):
     assert "stopped before its first validation" in card_body(info) and "--val none" not in card_body(info)
     info["training"]["train_config"]["val"] = "none"
     assert "trained with --val none" in card_body(info)
+
+
+def test_a_detector_card_states_its_operating_point():
+    from dustbench.train.export import card_body
+    info = {"model": "fastdet", "file": "d.pt", "format": "torchscript", "parameters": 1, "sha256": "0" * 64,
+            "contract": "c", "config": {}, "notes": {}, "validation": {}, "export_check_max_abs_diff": 0.0,
+            "torch": "2", "training": {"train_config": {"val": "none"}, "data": "x", "device": "cpu"},
+            "kind": "detector", "inference": {"threshold": 0.999, "dilate": 1, "fill": "telea",
+                                              "calibrated": "psnr on builtin-v2:validation"}}
+    assert ("- operating point: inpaint P(artifact) >= 0.999, dilated 1 px, telea fill "
+            "(chosen for psnr on builtin-v2:validation)") in card_body(info)
+    info["inference"]["grow"] = 0.9
+    assert "P(artifact) >= 0.999, grown to connected pixels >= 0.9, dilated 1 px" in card_body(info)
+    del info["kind"]
+    assert "operating point" not in card_body(info)

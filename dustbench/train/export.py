@@ -205,6 +205,12 @@ def card_body(info: dict) -> str:
     if "builtin-train" in json.dumps(t.get("data"), default=str) or "DamageStream" in json.dumps(t.get("data"), default=str):
         lines.append("- caveat: trained on a handful of built-in images: expect over-fitting to those scenes")
     lines += [f"- {k}: {val}" for k, val in sorted(info["notes"].items())]
+    point = info.get("inference") or {}
+    if info.get("kind") == "detector" and "threshold" in point:  # what load_model_file / evaluate use
+        grown = f", grown to connected pixels >= {point['grow']:g}" if point.get("grow") else ""
+        how = f" (chosen for {point['calibrated']})" if point.get("calibrated") else ""
+        lines.append(f"- operating point: inpaint P(artifact) >= {point['threshold']:g}{grown}, dilated "
+                     f"{point.get('dilate')} px, {point.get('fill', 'telea')} fill{how}")
     lines += ["", f"## Validation on `{cfg.get('val')}` (last evaluation during training)", ""]
     if v:
         lines += ["| metric | model | identity (input) |", "|---|---|---|"]
