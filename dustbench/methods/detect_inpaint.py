@@ -89,7 +89,8 @@ class DetectInpaint(Method):
 
     def detect(self, image: np.ndarray, tile=UNSET) -> np.ndarray:
         """Bool H×W: the pixels the detector flags (before dilation; with ``grow``, hysteresis from
-        the sure ones: :func:`dustbench.fill.flag`); ``tile`` as for :meth:`probability`."""
+        the sure ones: :func:`dustbench.fill.flag`); ``tile`` as for :meth:`probability`. Under
+        ``apply_method``'s tiling, growth reaches as far as each tile and its overlap."""
         return self._flag(self.probability(image, tile))
 
     def _flag(self, prob: np.ndarray) -> np.ndarray:
