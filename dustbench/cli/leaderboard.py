@@ -98,7 +98,8 @@ def _register_reproduce(sub) -> None:
     r.add_argument("--set", action="append", default=[], metavar="MODEL:SECTION.KEY=VALUE",
                    help="recipe override, repeatable; MODEL may be '*': pix2pix:model.ngf=16, "
                         "*:train.val_limit=2, segnet:task.threshold=0.4")
-    r.add_argument("--limit", type=int, help="evaluate only the first N test images (smoke tests)")
+    r.add_argument("--limit", type=int, help="evaluate only the first N test images, and choose detector thresholds on the "
+                        "first N validation pairs (smoke tests)")
     r.add_argument("--publish-weights", metavar="DIR",
                    help="also write the learned weights and their manifest to DIR (the repository's pretrained/ "
                         "is what create_model(name, pretrained=True) loads)")

@@ -36,6 +36,7 @@ split, the segnet threshold is fixed (0.5), and training validation is only logg
 """
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -79,7 +80,7 @@ class ReproduceConfig:
     eval_threads: int = 1                  # OpenCV/torch threads while methods are timed (recorded in every row)
     train: dict = field(default_factory=dict)      # TrainConfig fields for every model (max_steps, threads...)
     overrides: dict = field(default_factory=dict)  # model or "*" -> {"model"|"task"|"train": {...}}
-    limit: int | None = None               # evaluate the first N test images only (tests)
+    limit: int | None = None               # evaluate the first N test images, calibrate on N validation pairs (tests)
     plots: bool = True
     progress: bool = True
     command: str = ""
@@ -150,10 +151,13 @@ def operating_point(checkpoint: str, criterion: str, cfg: ReproduceConfig) -> di
     """A detector's threshold (and dilation) chosen on the validation split for ``criterion``."""
     detector = load_model_file(checkpoint, cfg.eval_device, tile=None)
     data = open_data(cfg.data, "validation")
-    found = calibrate_detector(detector, data, criterion, visible=DETECTION_TARGET["opacity"])
+    # a smoke test's --limit N also calibrates on the first N pairs (the grid fills each image ~100 times)
+    pairs = itertools.islice(data, cfg.limit) if cfg.limit else data
+    found = calibrate_detector(detector, pairs, criterion, visible=DETECTION_TARGET["opacity"])
     growing = {"grow": found["grow"]} if found["grow"] else {}  # only when used, as DetectInpaint's options
+    first = f" (first {found['images']})" if cfg.limit else ""
     return {"threshold": found["threshold"], **growing, "dilate": found["dilate"],
-            "calibrated": f"{criterion} on {data.name}", "calibration": {k: v for k, v in found.items()}}
+            "calibrated": f"{criterion} on {data.name}{first}", "calibration": {k: v for k, v in found.items()}}
 
 
 def export_one(name: str, rec: dict, meta: dict, out: Path, cfg: ReproduceConfig, criterion: str | None = None) -> dict:
