@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+from contextlib import contextmanager
 
 import pytest
 
@@ -65,23 +66,30 @@ def test_adds_methods_and_model_rows_and_keeps_the_rest(board):
     assert _rows(out)["fastdet"]["train_data"] == words
 
 
+@contextmanager
+def first_image_scored(per_image, column, score):
+    """The published ``per_image`` CSV with its first image's ``column`` set to ``score(old value)``,
+    restored afterwards."""
+    text = per_image.read_text()
+    head, first, *rest = text.splitlines()
+    cells, i = first.split(","), head.split(",").index(column)
+    cells[i] = score(cells[i])
+    per_image.write_text("\n".join([head, ",".join(cells), *rest]) + "\n")
+    try:
+        yield
+    finally:
+        per_image.write_text(text)
+
+
 def test_refuses_a_board_that_no_longer_reproduces_and_taken_names(board, capsys):
     out, root, _ = board
     assert main(["leaderboard", "extend", "--out", str(out), "--work", str(root / "w2"), "--methods", "identity",
                  "--quiet", "--no-plots"]) == 2
     assert "already on the board" in capsys.readouterr().err
-    per_image = out / "results" / "identity" / "per_image.csv"
-    text = per_image.read_text()
-    lines = text.splitlines()
-    head, first = lines[0].split(","), lines[1].split(",")
-    first[head.index("psnr")] = "99.0"
-    per_image.write_text("\n".join([lines[0], ",".join(first), *lines[2:]]) + "\n")
-    try:
+    with first_image_scored(out / "results" / "identity" / "per_image.csv", "psnr", lambda _: "99.0"):
         assert main(["leaderboard", "extend", "--out", str(out), "--work", str(root / "w3"), "--methods", "median",
                      "--quiet", "--no-plots"]) == 2
         assert "no longer reproduces its published results (1 of 2 images differ" in capsys.readouterr().err
-    finally:
-        per_image.write_text(text)
 
 
 def test_verify_checks_every_published_row_without_touching_the_board(board, capsys):
@@ -90,17 +98,9 @@ def test_verify_checks_every_published_row_without_touching_the_board(board, cap
     assert main(["leaderboard", "verify", "--out", str(out), "--work", str(root / "v1"), "--quiet"]) == 0
     assert "reproduce image by image" in capsys.readouterr().out
     assert {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
-    per_image = out / "results" / "segnet" / "per_image.csv"
-    text = per_image.read_text()
-    head, first, *rest = text.splitlines()
-    cells = first.split(",")
-    cells[head.split(",").index("ssim")] = "0.5"
-    per_image.write_text("\n".join([head, ",".join(cells), *rest]) + "\n")
-    try:
+    with first_image_scored(out / "results" / "segnet" / "per_image.csv", "ssim", lambda _: "0.5"):
         assert main(["leaderboard", "verify", "--out", str(out), "--work", str(root / "v2"), "--quiet"]) == 2
         assert "row 'segnet' no longer reproduces" in capsys.readouterr().err
-    finally:
-        per_image.write_text(text)
     assert main(["leaderboard", "verify", "--out", str(root / "nowhere"), "--quiet"]) == 2
     assert "reproduce.json: no such file" in capsys.readouterr().err
 
@@ -109,22 +109,13 @@ def test_verify_checks_every_published_row_without_touching_the_board(board, cap
 def test_verify_allows_float_rounding_between_cpus_and_no_more(board, capsys, shift, passes):
     # another CPU class's kernels can put a network's output a level off in a pixel: ~1e-6 dB
     out, root, _ = board
-    per_image = out / "results" / "segnet" / "per_image.csv"
-    text = per_image.read_text()
-    head, first, *rest = text.splitlines()
-    cells = first.split(",")
-    i = head.split(",").index("psnr")
-    cells[i] = repr(float(cells[i]) + shift)
-    per_image.write_text("\n".join([head, ",".join(cells), *rest]) + "\n")
-    try:
+    with first_image_scored(out / "results" / "segnet" / "per_image.csv", "psnr", lambda v: repr(float(v) + shift)):
         code = main(["leaderboard", "verify", "--out", str(out), "--work", str(root / f"r{shift}"), "--quiet"])
         captured = capsys.readouterr()
-        if passes:
-            assert code == 0 and "segnet: 1 of 2 images within float rounding" in captured.out
-        else:
-            assert code == 2 and "row 'segnet' no longer reproduces" in captured.err
-    finally:
-        per_image.write_text(text)
+    if passes:
+        assert code == 0 and "segnet: 1 of 2 images within float rounding" in captured.out
+    else:
+        assert code == 2 and "row 'segnet' no longer reproduces" in captured.err
 
 
 def test_checkpoint_rows_parse():
