@@ -1,14 +1,23 @@
 """An image's size and pixel type from its first bytes (PNG, JPEG, TIFF), before anything is decoded.
 
 Used to refuse decompression bombs (a header that claims 100000×100000 px) before the decoder
-allocates them, and to plan work from shapes without decoding. Only the header is parsed; a
-format this module does not know, or a header it cannot read, gives ``None`` and the decoder
-decides.
+allocates them (:func:`check_pixel_limit`), and to plan work from shapes without decoding. Only
+the header is parsed; a format this module does not know, or a header it cannot read, gives
+``None`` and the decoder decides.
 """
 from __future__ import annotations
 
+import math
+import os
 import struct
 from dataclasses import dataclass
+
+from .errors import DustbenchError, ImageReadError
+
+# Decoding refuses images whose header claims more pixels (a 100000×100000 header is a bomb; a
+# 4x5" sheet at 4000 dpi is ~290 MP). $DUSTBENCH_MAX_PIXELS (or `dustbench --max-pixels`) changes it.
+DEFAULT_MAX_PIXELS = 300_000_000
+MAX_PIXELS_ENV = "DUSTBENCH_MAX_PIXELS"
 
 
 @dataclass(frozen=True)
@@ -105,3 +114,34 @@ def _tiff(data: bytes) -> Header | None:
         return None
     samples = tags.get(277, 1)
     return Header(tags[257], tags[256], 1 if samples == 1 else 3, tags.get(258, 1), tags.get(339, 1) == 3)
+
+
+def max_pixels() -> int:
+    """The pixel limit for decoding: ``$DUSTBENCH_MAX_PIXELS`` (0 = none), else :data:`DEFAULT_MAX_PIXELS`."""
+    text = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_PIXELS
+    return pixel_limit(text, f"${MAX_PIXELS_ENV}")
+
+
+def pixel_limit(text, what: str) -> int:
+    """A pixel limit as typed (``300e6``, ``0`` = none): a finite number ≥ 0, else a clear error
+    (a negative or NaN limit must not quietly turn the check off)."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise DustbenchError(f"{what}={text!r}: expected a number of pixels >= 0 (0 = no limit)")
+    return int(value)
+
+
+def check_pixel_limit(data, where: str) -> None:
+    """ImageReadError when the header of encoded ``data`` claims more pixels than :func:`max_pixels`."""
+    limit = max_pixels()
+    header = read_header(data) if limit else None
+    if header is not None and header.pixels > limit:
+        raise ImageReadError(
+            f"{where}: {header.width}×{header.height} px ({header.pixels / 1e6:,.0f} MP) is over the pixel limit "
+            f"of {limit / 1e6:,.0f} MP (a decompression bomb, or a very large scan: raise the limit with "
+            f"--max-pixels N or ${MAX_PIXELS_ENV}=N)")

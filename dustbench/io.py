@@ -9,7 +9,6 @@ C×H×W (:func:`to_chw`); damage masks are opacities in [0, 1] (:func:`mask_opac
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
 from contextlib import contextmanager
@@ -20,7 +19,8 @@ import cv2
 import numpy as np
 
 from .errors import DustbenchError, ImageFormatError, ImageReadError  # noqa: F401  (re-exported)
-from .headers import read_header
+from .headers import MAX_PIXELS_ENV, check_pixel_limit  # noqa: F401  (re-exported)
+from .tiff import read_plain_tiff
 
 # OpenCV's own decoder warnings ("PNG input buffer is incomplete") would precede dustbench's one-line
 # error naming the file; errors stay on.
@@ -30,10 +30,6 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)  # read once: the process umask, applied to atomically written files
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
-# Decoding refuses images whose header claims more pixels (a 100000×100000 header is a bomb; a
-# 4x5" sheet at 4000 dpi is ~290 MP). $DUSTBENCH_MAX_PIXELS (or `dustbench --max-pixels`) changes it.
-DEFAULT_MAX_PIXELS = 300_000_000
-MAX_PIXELS_ENV = "DUSTBENCH_MAX_PIXELS"
 FLOAT_TOLERANCE = 1e-6  # float files written by other tools may overshoot [0, 1] by rounding
 TIFF_DEFLATE = 8  # TIFF compression tag value of Adobe Deflate
 SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32)
@@ -172,18 +168,36 @@ def mask_to_image(mask: np.ndarray, dtype) -> np.ndarray:
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read a PNG/JPEG/TIFF file keeping its bit depth; grey stays H×W, colour becomes RGB H×W×3.
 
-    Alpha channels are dropped. Raises ImageReadError naming the file on any failure.
+    Alpha channels are dropped. Raises ImageReadError naming the file on any failure. The file
+    is decoded once, into the array returned: plain TIFFs by tifffile (:mod:`dustbench.tiff`),
+    the rest by OpenCV into an array it allocates through numpy (an empty ``dst``). Decoding bytes
+    in memory (:func:`decode_bytes`) or a plain ``cv2.imread`` hands the image over as a copy: a
+    24 MP 16-bit PNG peaked at twice its 137 MiB, which a large scan cannot afford.
     """
-    return decode_bytes(read_file(path), str(path))
+    path = Path(path)
+    head = read_file(path, limit=1 << 20)
+    check_pixel_limit(head, str(path))
+    if bytes(head[:4]) in (b"II*\x00", b"MM\x00*") and (image := read_plain_tiff(path)) is not None:
+        return image  # a scanner's TIFF, decoded by tifffile straight into its array (dustbench.tiff)
+    try:
+        # with an empty dst a failure comes back as None or that empty array; with a preallocated
+        # one it would come back as the untouched array (measured on a corrupt PNG): never pass one
+        image = cv2.imread(str(path), np.empty(0, np.uint8), _IMREAD_FLAGS)
+    except (cv2.error, TypeError):  # OpenCV before 4.11 has no imread(path, dst, flags)
+        image = None
+    if image is not None and image.size:
+        return _as_rgb(image, str(path))
+    return decode_bytes(read_file(path), str(path))  # the decoder's own errors, and paths OpenCV cannot open
 
 
-def read_file(path: str | os.PathLike) -> np.ndarray:
-    """A file's bytes as a uint8 array; ImageReadError naming the file when missing, unreadable or empty."""
+def read_file(path: str | os.PathLike, limit: int = -1) -> np.ndarray:
+    """A file's bytes (the first ``limit`` of them, -1: all) as a uint8 array; ImageReadError
+    naming the file when missing, unreadable or empty."""
     path = Path(path)
     if not path.is_file():
         raise ImageReadError(f"{path}: no such file")
     try:
-        data = np.fromfile(path, dtype=np.uint8)
+        data = np.fromfile(path, dtype=np.uint8, count=limit)
     except OSError as exc:
         raise ImageReadError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
     if data.size == 0:
@@ -199,11 +213,30 @@ def decode_bytes(data, where: str = "image bytes") -> np.ndarray:
     buf = data if isinstance(data, np.ndarray) else np.frombuffer(data, np.uint8)
     check_pixel_limit(buf, where)
     try:
-        image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+        image = cv2.imdecode(buf, _IMREAD_FLAGS)
     except cv2.error as exc:  # e.g. OpenCV's own size limit
         raise ImageReadError(f"{where}: OpenCV cannot decode it ({' '.join(str(exc).split())[-160:]})") from None
     if image is None:
         raise ImageReadError(f"{where}: not a readable image (corrupt, truncated or unsupported format)")
+    return _as_rgb(image, where)
+
+
+def _swap_red_blue(image: np.ndarray) -> None:
+    """BGR to RGB in place, a chunk of rows at a time (cv2.cvtColor with dst=src copies the whole
+    image first: measured, 2× a 24 MP scan's bytes at the peak)."""
+    step = max(1, (1 << 20) // max(1, image[0].size))
+    for r in range(0, len(image), step):
+        block = image[r:r + step]
+        blue = block[..., 0].copy()
+        block[..., 0] = block[..., 2]
+        block[..., 2] = blue
+
+
+_IMREAD_FLAGS = cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
+
+
+def _as_rgb(image: np.ndarray, where: str) -> np.ndarray:
+    """A decoded image checked (pixel type, float range) and as dustbench holds it: grey H×W or RGB."""
     if image.dtype not in (np.uint8, np.uint16, np.float32):
         raise ImageReadError(f"{where}: unsupported pixel type {image.dtype}; use 8- or 16-bit images")
     if image.dtype == np.float32 and (problem := float_range_problem(image)):
@@ -213,40 +246,11 @@ def decode_bytes(data, where: str = "image bytes") -> np.ndarray:
             image = image[:, :, :3]
         if image.shape[2] == 1:
             image = image[:, :, 0]
+        elif image.flags.c_contiguous:
+            _swap_red_blue(image)  # in place: no second copy of a big scan
         else:
             image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     return np.ascontiguousarray(image)
-
-
-def max_pixels() -> int:
-    """The pixel limit for decoding: ``$DUSTBENCH_MAX_PIXELS`` (0 = none), else :data:`DEFAULT_MAX_PIXELS`."""
-    text = os.environ.get(MAX_PIXELS_ENV, "").strip()
-    if not text:
-        return DEFAULT_MAX_PIXELS
-    return pixel_limit(text, f"${MAX_PIXELS_ENV}")
-
-
-def pixel_limit(text, what: str) -> int:
-    """A pixel limit as typed (``300e6``, ``0`` = none): a finite number ≥ 0, else a clear error
-    (a negative or NaN limit must not quietly turn the check off)."""
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        value = math.nan
-    if not math.isfinite(value) or value < 0:
-        raise DustbenchError(f"{what}={text!r}: expected a number of pixels >= 0 (0 = no limit)")
-    return int(value)
-
-
-def check_pixel_limit(data, where: str) -> None:
-    """ImageReadError when the header of encoded ``data`` claims more pixels than :func:`max_pixels`."""
-    limit = max_pixels()
-    header = read_header(data) if limit else None
-    if header is not None and header.pixels > limit:
-        raise ImageReadError(
-            f"{where}: {header.width}×{header.height} px ({header.pixels / 1e6:,.0f} MP) is over the pixel limit "
-            f"of {limit / 1e6:,.0f} MP (a decompression bomb, or a very large scan: raise the limit with "
-            f"--max-pixels N or ${MAX_PIXELS_ENV}=N)")
 
 
 def decode_image(data: Any) -> np.ndarray:

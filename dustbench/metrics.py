@@ -34,6 +34,7 @@ __all__ = ["psnr", "ssim", "masked_metrics", "touch_metrics", "labelled_psnr", "
 
 _PAD = (WINDOW - 1) // 2
 _STRIP_ROWS = 32  # SSIM map rows per strip (cache-sized working set)
+_BLOCK_COLS = 1024  # SSIM map columns computed at once in a strip: bounded temporaries at any width (as fast as whole rows)
 DEFAULT_DATA_RANGE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0,
                       np.dtype(np.float32): 1.0, np.dtype(np.float64): 1.0}
 
@@ -140,9 +141,26 @@ def psnr(reference, restored, data_range=None, *, luminance_only=False, crop_bor
 
 def _psnr_one(reference, restored, data_range=None, *, luminance_only=False, crop_border=0) -> float:
     x, y, R = _prepare(reference, restored, data_range, luminance_only, crop_border)
-    # cv2.norm sums squared differences in double precision; the reshape keeps one channel.
-    sse = cv2.norm(x.reshape(x.shape[0], -1), y.reshape(y.shape[0], -1), cv2.NORM_L2SQR)
-    return _psnr_from_mse(sse / x.size, R)
+    return _psnr_from_mse(float(sum_squared_error(x, y)) / x.size, R)
+
+
+_SSE_CHUNK = 1 << 20  # values per int64 chunk: 8 MiB of temporaries
+
+
+def sum_squared_error(x: np.ndarray, y: np.ndarray):
+    """Σ (x − y)² over all pixels and channels: an exact int for integer images (int64 sums over
+    chunks of rows, so memory stays bounded), a float64 for float ones (cv2.norm in double).
+    cv2.norm is not exact on integer images: on a 12 MP 8-bit pair it was 6e-5 off an integer."""
+    if x.dtype.kind not in "ui":
+        # the reshape keeps one channel: cv2.norm then sums all of them
+        return cv2.norm(x.reshape(x.shape[0], -1), y.reshape(y.shape[0], -1), cv2.NORM_L2SQR)
+    rows = max(1, _SSE_CHUNK // max(1, x[0].size))
+    total = 0
+    for r in range(0, x.shape[0], rows):
+        d = x[r:r + rows].astype(np.int64).reshape(-1)
+        d -= y[r:r + rows].reshape(-1)
+        total += int(np.dot(d, d))
+    return total
 
 
 def ssim(reference, restored, data_range=None, *, luminance_only=False, crop_border=0, reduction="mean"):
@@ -173,20 +191,50 @@ def _ssim_one(reference, restored, data_range=None, *, luminance_only=False, cro
                                f"(after crop_border), got shape {x.shape}")
     if x.ndim == 3 and x.shape[2] == 1:  # OpenCV drops a singleton channel axis
         x, y = x[..., 0], y[..., 0]
-    n_rows = x.shape[0] - 2 * _PAD  # rows of the cropped SSIM map
-    # Bands of map rows, one per OpenCV thread (honours cv2.setNumThreads), summed in order.
+    C1, C2 = (K1 * R) ** 2, (K2 * R) ** 2
+    bands = ssim_strips(x.shape[0])
+
+    def band_sum(strips) -> float:
+        bufs = ssim_buffers(x.shape[1:])
+        total = 0.0
+        for a, b in strips:
+            total += ssim_strip_sum(x[a:b], y[a:b], C1, C2, bufs)
+        return total
+    if len(bands) == 1:
+        sums = [band_sum(bands[0])]
+    else:
+        with ThreadPoolExecutor(len(bands)) as pool:
+            sums = list(pool.map(band_sum, bands))
+    return float(sum(sums) / ssim_map_size(x.shape))
+
+
+def ssim_strips(height: int) -> list[list[tuple[int, int]]]:
+    """How the SSIM map of an image ``height`` rows high is summed: per band of map rows (one per
+    OpenCV thread, honouring cv2.setNumThreads; band sums are added in order), the input rows
+    ``[a, b)`` of each strip of ``_STRIP_ROWS`` map rows (a ``_PAD``-row halo on each side). A
+    streaming scorer that follows this schedule (:mod:`dustbench.evaluation.band_scores`) adds the
+    same floats in the same order, so its SSIM is this one's to the last bit."""
+    n_rows = height - 2 * _PAD  # rows of the cropped SSIM map
     workers = max(1, min(cv2.getNumThreads(), n_rows // _STRIP_ROWS))
     edges = np.linspace(0, n_rows, workers + 1).astype(int)
-    C1, C2 = (K1 * R) ** 2, (K2 * R) ** 2
-    bands = [(x[s:e + 2 * _PAD], y[s:e + 2 * _PAD], C1, C2) for s, e in zip(edges, edges[1:])]
-    if workers == 1:
-        sums = [_ssim_map_sum(*bands[0])]
-    else:
-        with ThreadPoolExecutor(workers) as pool:
-            sums = list(pool.map(lambda band: _ssim_map_sum(*band), bands))
-    n_map = n_rows * (x.shape[1] - 2 * _PAD) * (x.size // (x.shape[0] * x.shape[1]))
-    # Every channel has the same number of map entries: the global mean is the channel average.
-    return float(sum(sums) / n_map)
+    return [[(s + r0, s + min(r0 + _STRIP_ROWS, e - s) + 2 * _PAD) for r0 in range(0, e - s, _STRIP_ROWS)]
+            for s, e in zip(edges, edges[1:])]
+
+
+def ssim_map_size(shape: tuple) -> int:
+    """Entries of the cropped SSIM map of an image of ``shape``, all channels (the mean's divisor):
+    every channel has as many, so the global mean is the channel average."""
+    channels = shape[2] if len(shape) == 3 else 1
+    return (shape[0] - 2 * _PAD) * (shape[1] - 2 * _PAD) * channels
+
+
+def ssim_buffers(row_shape: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """Scratch float64 buffers for :func:`ssim_strip_sum` on rows of ``row_shape`` (W or W×C): a
+    strip's SSIM map at full width, and room for one block of columns' seven temporaries."""
+    width, rest = row_shape[0], tuple(row_shape[1:])
+    cols = min(width, _BLOCK_COLS + 2 * _PAD)
+    rows = _STRIP_ROWS + 2 * _PAD
+    return np.empty((rows,) + tuple(row_shape)), np.empty(7 * rows * cols * int(np.prod(rest, dtype=int)))
 
 
 def _blur(src, dst):
@@ -195,28 +243,31 @@ def _blur(src, dst):
                             borderType=cv2.BORDER_REFLECT)  # = scipy 'reflect'
 
 
-def _ssim_map_sum(x, y, C1, C2) -> float:
-    """Sum of the SSIM map over the valid (border-cropped) part of a band of rows.
+def ssim_strip_sum(x, y, C1, C2, bufs) -> float:
+    """Sum of the SSIM map over one strip: the windows lying fully inside the rows ``x``/``y`` (at
+    most ``_STRIP_ROWS + 2 * _PAD`` of them), so no border handling matters.
 
-    Works in strips of ``_STRIP_ROWS`` output rows with reused float64 buffers: the temporaries
-    stay in cache and large allocations (page faults) are avoided. Only windows lying fully
-    inside the band are kept, so strips need a ``_PAD``-row halo and no border handling matters.
-    """
-    H, P = x.shape[0], _PAD
-    bufs = np.empty((7, min(_STRIP_ROWS + 2 * P, H)) + x.shape[1:])
-    crop = (slice(P, -P), slice(P, -P))
-    total = 0.0
-    for r0 in range(0, H - 2 * P, _STRIP_ROWS):
-        r1 = min(r0 + _STRIP_ROWS + 2 * P, H)
-        xf, yf, p, ux, uy, uxy, uss = (b[: r1 - r0] for b in bufs)
-        np.copyto(xf, x[r0:r1])
-        np.copyto(yf, y[r0:r1])
+    The map is computed a block of ``_BLOCK_COLS`` columns at a time (with a ``_PAD``-column halo:
+    each value is the one a full-width pass gives, the filters being local) into a full-width
+    map, which is then summed as one array: the same floats added in the same order as summing a
+    full-width pass, with temporaries of a block's size. The reused float64 ``bufs``
+    (:func:`ssim_buffers`) keep them in cache and avoid large allocations (page faults)."""
+    P, n, width = _PAD, x.shape[0], x.shape[1]
+    full, scratch = bufs
+    ssim_map = full[:n]
+    for c0 in range(0, width - 2 * P, _BLOCK_COLS):
+        c1 = min(c0 + _BLOCK_COLS, width - 2 * P) + 2 * P  # input columns c0..c1
+        shape = (n, c1 - c0) + x.shape[2:]
+        xf, yf, p, ux, uy, uxy, uss = scratch[:7 * int(np.prod(shape))].reshape((7,) + shape)
+        np.copyto(xf, x[:, c0:c1])
+        np.copyto(yf, y[:, c0:c1])
         _blur(xf, ux)
         _blur(yf, uy)
         _blur(np.multiply(xf, yf, out=p), uxy)
         np.multiply(xf, xf, out=p)
         p += np.multiply(yf, yf, out=xf)
         _blur(p, uss)  # blur(x²) + blur(y²) in one filter (linearity)
+        crop = (slice(P, -P), slice(P, -P))
         ux, uy, uxy, uss, t1, t2, t3 = (a[crop] for a in (ux, uy, uxy, uss, xf, yf, p))
         np.multiply(ux, uy, out=t1)                 # ux·uy
         np.multiply(ux, ux, out=t2)
@@ -232,8 +283,8 @@ def _ssim_map_sum(x, y, C1, C2) -> float:
         uss -= t2
         uss *= t2                                   # (ux² + uy² + C1)(var_x + var_y + C2)
         t1 /= uss
-        total += float(t1.sum())
-    return total
+        ssim_map[P:-P, c0 + P:c1 - P] = t1
+    return float(ssim_map[P:-P, P:-P].sum())
 
 
 def _region(mask, hw, dilate_px) -> np.ndarray:

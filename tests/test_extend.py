@@ -124,3 +124,21 @@ def test_checkpoint_rows_parse():
     assert parse_checkpoint_row("fd=C:/runs/fd:-") == ("fd", "C:/runs/fd", None)
     with pytest.raises(DustbenchError, match="ROW=CHECKPOINT"):
         parse_checkpoint_row("runs/fd")
+
+
+def test_verify_publish_refreshes_a_board_that_moved_within_rounding(board, capsys):
+    out, root, _ = board
+    per_image = out / "results" / "segnet" / "per_image.csv"
+    fresh = _scores(per_image)
+    with first_image_scored(per_image, "psnr", lambda v: repr(float(v) + 5e-7)):
+        assert _scores(per_image) != fresh
+        assert main(["leaderboard", "verify", "--out", str(out), "--work", str(root / "p1"), "--publish",
+                     "--no-plots", "--quiet"]) == 0
+        captured = capsys.readouterr().out
+        assert "segnet: 1 of 2 images within float rounding" in captured and "re-published" in captured
+        assert _scores(per_image) == fresh  # the board holds this commit's scores again
+        last = json.loads((out / "reproduce.json").read_text())["extended"][-1]
+        assert last["rows"] == {} and "--publish" in last["command"]
+        assert last["reproduced_within_rounding"][0].startswith("segnet: 1 of 2 images")
+        assert main(["leaderboard", "verify", "--out", str(out), "--work", str(root / "p2"), "--quiet"]) == 0
+        assert "within float rounding" not in capsys.readouterr().out

@@ -245,6 +245,22 @@ def test_bootstrap_ci_contains_mean_and_narrows():
     assert bootstrap_ci(v, np.random.default_rng(5)) == bootstrap_ci(v, np.random.default_rng(5))
 
 
+@pytest.mark.parametrize("n,n_resamples,confidence", [(2, 2000, 0.95), (5, 3, 0.9), (37, 999, 0.99), (80, 2000, 0.95),
+                                                    (3000, 2000, 0.95), (12, 1, 0.5)])
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # scipy's standard error of one resample
+def test_bootstrap_ci_is_scipy_bootstrap_to_the_last_bit(n, n_resamples, confidence):
+    from scipy import stats
+
+    from dustbench.stats import _batch, _mean_last
+
+    for values in (np.random.default_rng(n).normal(30, 5, n), np.arange(n) % 3 * 1.0, np.full(n, 42.0)):
+        want = stats.bootstrap((values,), _mean_last, n_resamples=n_resamples, confidence_level=confidence,
+                               method="percentile", vectorized=True, batch=_batch(n), rng=np.random.default_rng(7))
+        mean, low, high = bootstrap_ci(values, np.random.default_rng(7), n_resamples, confidence)
+        assert (low, high) == (float(want.confidence_interval.low), float(want.confidence_interval.high))
+        assert mean == float(values.mean())
+
+
 def test_bootstrap_ci_refuses_inf_and_nan():
     with pytest.raises(ValueError, match="inf"):
         bootstrap_ci([30.0, math.inf], np.random.default_rng(0))

@@ -10,7 +10,8 @@ import pytest
 from dustbench import evaluate
 from dustbench.cli import main
 from dustbench.errors import DustbenchError
-from dustbench.io import MAX_PIXELS_ENV, max_pixels, write_image
+from dustbench.headers import MAX_PIXELS_ENV, max_pixels
+from dustbench.io import write_image
 
 
 @pytest.fixture

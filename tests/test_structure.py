@@ -295,8 +295,8 @@ def test_the_scratch_copy_itself_passes(tmp_path):
 
 @pytest.mark.parametrize("file,old,new,expect", [
     # (a) a module-level import whose cycle (or weight) only shows through parent-package __init__s
-    ("methods/base.py", "from .tiling import apply_tiled\n",
-     "from .tiling import apply_tiled\nfrom ..models.checkpoint import read_checkpoint  # noqa: F401\n",
+    ("methods/base.py", "from .tiling import tiled_rows\n",
+     "from .tiling import tiled_rows\nfrom ..models.checkpoint import read_checkpoint  # noqa: F401\n",
      "dustbench.methods loads torch"),
     # (b) a reason that is no reason
     ("methods/load.py", "from .loaded import load_model_file as _load  # deferred: imports torch",
@@ -330,8 +330,8 @@ def test_checks_fail_on_fooling_edits(tmp_path, file, old, new, expect):
 def test_a_cycle_through_parent_packages_is_found_at_module_level(tmp_path):
     """Edit (a) on the old layout (segnet importing from dustbench.methods): no module names the other
     directly, yet ``import dustbench.methods`` fails: base -> models/__init__ -> segnet -> methods/__init__."""
-    root = _edit(tmp_path, ("methods/base.py", "from .tiling import apply_tiled\n",
-                            "from .tiling import apply_tiled\nfrom ..models.checkpoint import read_checkpoint\n"),
+    root = _edit(tmp_path, ("methods/base.py", "from .tiling import tiled_rows\n",
+                            "from .tiling import tiled_rows\nfrom ..models.checkpoint import read_checkpoint\n"),
                  ("models/segnet.py", "from ..fill import check_inference_options\n",
                   "from ..methods.detect_inpaint import check_inference_options\n"))
     cycle = find_cycle(graph(root, deferred=False))

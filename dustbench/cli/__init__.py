@@ -13,7 +13,7 @@ import pkgutil
 import sys
 
 from ..errors import DustbenchError
-from ..io import MAX_PIXELS_ENV, pixel_limit
+from ..headers import MAX_PIXELS_ENV, pixel_limit
 from ..version import __version__
 from ._args import suggest_command
 

@@ -133,23 +133,35 @@ def _register_verify(sub) -> None:
                     "Re-evaluate every row of the board in --out from its committed model file or registered "
                     "name, and fail unless each image's PSNR and SSIM come back as published: exactly, or within "
                     "float rounding (1e-4 dB, 1e-6 SSIM: a level in a pixel or two, where another CPU class's "
-                    "kernels round a network differently; such rows are named). The board is left untouched; "
-                    "results go to --work.",
+                    "kernels round a network differently; such rows are named). The board is left untouched "
+                    "(unless --publish); results go to --work.",
                     ["dustbench leaderboard verify --out leaderboard"])
     v.add_argument("--out", default="leaderboard", help="the published leaderboard folder")
     v.add_argument("--work", default="runs/leaderboard-verify", help="evaluation results (not committed)")
+    v.add_argument("--publish", action="store_true",
+                   help="then re-publish the board at this commit: the fresh per-image results, tables and plots, "
+                        "recorded in reproduce.json (after a change that moved scores within float rounding only)")
+    v.add_argument("--no-plots", action="store_true", help="with --publish: tables only")
     v.add_argument("--quiet", action="store_true", help="no progress bars")
     v.set_defaults(func=run_verify)
 
 
 def run_verify(args) -> int:
-    from ..report.extend import verify  # deferred: imports torch
+    from ..report.extend import extend, verify  # deferred: imports torch
 
     keep_freed_memory()
-    rows, notes = verify(args.out, args.work, progress=not args.quiet)
+    if args.publish:
+        command = " ".join(shlex.quote(p) for p in ["dustbench", "leaderboard", "verify", "--out", args.out, "--work",
+                                                    args.work, "--publish"])
+        record = extend(args.out, args.work, plots=not args.no_plots, progress=not args.quiet, command=command)
+        rows, notes = record["methods"], record["extended"][-1]["reproduced_within_rounding"]
+    else:
+        rows, notes = verify(args.out, args.work, progress=not args.quiet)
     print(f"{len(rows)} published row(s) of {args.out} reproduce image by image: {', '.join(rows)}")
     for note in notes:
         print(f"  {note}")
+    if args.publish:
+        print(f"re-published {args.out}: per-image results, leaderboard.md, leaderboard.csv, plots, reproduce.json")
     return 0
 
 

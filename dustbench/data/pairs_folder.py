@@ -11,7 +11,8 @@ import json
 from pathlib import Path
 
 from ..errors import DustbenchError
-from ..io import decode_bytes, list_images, read_file
+from ..hashing import file_sha256
+from ..io import ImageReadError, list_images, read_image
 from ..synth import families_present
 from .eval_base import VALIDATION_NAMES, EvalData, Sample, check_pair, eval_mask, families_from_record
 
@@ -59,12 +60,11 @@ class PairsFolder(EvalData):
             raise self._missing(sample_id)
         h = hashlib.sha256(sample_id.encode())
         images = {}
-        for key in ("damaged", "clean", "mask", "labels"):  # each file read once: hashed and decoded
+        for key in ("damaged", "clean", "mask", "labels"):  # each file hashed, then decoded once from disk
             if key in files:
-                data = read_file(files[key])
                 if key != "labels":
-                    h.update(key.encode() + hashlib.sha256(data).digest())
-                images[key] = decode_bytes(data, str(files[key]))
+                    h.update(key.encode() + bytes.fromhex(_sha256_of(files[key])))
+                images[key] = read_image(files[key])  # straight into its array (a large scan once, not twice)
         damaged, clean = images["damaged"], images["clean"]
         check_pair(damaged, clean, str(files["damaged"]))
         mask = eval_mask(images["mask"], damaged.shape, str(files["mask"])) if "mask" in images else None
@@ -91,6 +91,14 @@ class PairsFolder(EvalData):
             if (self.root / name / "damaged").is_dir() and name != self.split:
                 return PairsFolder(str(self.root), name, self.root / name, self.root)
         return None
+
+
+def _sha256_of(path: Path) -> str:
+    """The file's SHA-256; ImageReadError naming it when it cannot be read."""
+    try:
+        return file_sha256(path)
+    except OSError as exc:
+        raise ImageReadError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
 
 
 def match_pair_files(folder: Path, parts=PARTS) -> tuple[dict[str, dict[str, Path]], list[Path]]:

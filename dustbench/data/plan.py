@@ -21,7 +21,8 @@ from tqdm.auto import tqdm
 
 from ..errors import DustbenchError, ImageReadError
 from ..headers import read_header
-from ..io import check_pixel_limit, read_file, storable
+from ..headers import check_pixel_limit
+from ..io import read_file, storable
 from ..sources import HFSource, ProceduralSource, Source, source_record
 from ..threads import pool_worker_setup
 from .codec import output_channels

@@ -11,9 +11,11 @@
     >>> sorted(os.listdir(out))
     [...'per_image.csv', 'run.json', 'summary.json']
 
-Each image is restored with :func:`dustbench.methods.apply_method` (tiles, output checks),
-the float result is quantised back to the reference's dtype, and PSNR/SSIM/masked metrics are
-computed by :mod:`dustbench.evaluation.rows` on those integer images (see ``CONVENTIONS``). With ``out`` the
+Each image is restored with :func:`dustbench.methods.restored_rows` (:func:`~dustbench.methods.apply_method`
+band by band: tiles, output checks), each band of float rows is quantised back to the reference's
+dtype and scored as it comes (:class:`~dustbench.evaluation.band_scores.BandScores`: exactly the
+whole-image PSNR/SSIM/masked metrics of :mod:`dustbench.evaluation.rows`, see ``CONVENTIONS``), so
+memory holds the pair and a band, not the restored image. With ``out`` the
 per-image rows go to ``per_image.csv`` (rewritten atomically as images finish) and the aggregate
 to ``summary.json``; re-running the same method and options on the same data resumes, skipping
 images whose row exists and whose content hash (``digest``) is unchanged.
@@ -41,7 +43,7 @@ from ..version import __version__
 from ..io import from_float, output_dir, storable, to_float, write_image, write_json_atomic, write_text_atomic
 from ..metrics import WINDOW
 from ..threads import fixed_threads
-from ..methods import Method, OutputIssues, apply_method
+from ..methods import Method, OutputIssues, apply_method, restored_rows
 from ..methods.base import resolve_tiling
 from ..methods.run_config import with_settings
 from ..methods.tuning import load_tuned_method
@@ -50,9 +52,11 @@ from ..writer_lock import one_writer
 from .config import EvalConfig
 from .model_card import card_record, read_card
 from .region import DERIVED, derivation, with_region
-from .rows import COLUMNS, CONVENTIONS, CONVENTIONS_SHORT, PSNR_CAP, aggregate, image_row, read_rows, rows_to_csv
+from .rows import (COLUMNS, CONVENTIONS, CONVENTIONS_SHORT, PSNR_CAP, aggregate, image_row, read_rows, rows_to_csv,
+                   sample_scores)
 
 SCHEMA = "dustbench.evaluate/1"
+QUANTISE_CHUNK = 1 << 20  # float values quantised and scored at once
 
 
 @dataclass
@@ -188,25 +192,38 @@ class _Run:
         return old if old is not None and old.get("digest") == sample.digest and saved else None
 
     def restore(self, sample) -> dict:
-        """Restore one sample, save its image if asked, and return its row."""
+        """Restore one sample band by band, score each band as it comes (the restored image is
+        never held whole unless it is saved), save the image if asked, and return its row."""
         name = f"{self.data.name}/{sample.id}"
         sample, layer = _truth_of(self.method, sample, name)
         if not self.warmed:
             _warm_up(self.method, sample, layer, self.tile, self.overlap, name)
             self.warmed = True
         issues = OutputIssues()
-        start = time.perf_counter()
-        restored = apply_method(self.method, to_float(sample.damaged), sample.mask, layer=layer, tile=self.tile,
-                                overlap=self.overlap, name=name, on_bad_output=self.config.on_bad_output,
-                                issues=issues)
-        seconds = time.perf_counter() - start
-        restored = from_float(restored, sample.clean.dtype)
+        scores = sample_scores(sample)
+        kept = np.empty_like(sample.clean) if self.out is not None and self.config.save_images else None
+        bands = restored_rows(self.method, sample.damaged, sample.mask, layer=layer, tile=self.tile,
+                              overlap=self.overlap, name=name, on_bad_output=self.config.on_bad_output, issues=issues)
+        seconds = 0.0
+        while True:
+            start = time.perf_counter()  # the method's time only: not quantising or scoring
+            band = next(bands, None)
+            seconds += time.perf_counter() - start
+            if band is None:
+                break
+            y0, y1, rows = band
+            step = max(1, QUANTISE_CHUNK // max(1, rows[0].size))
+            for r in range(0, len(rows), step):  # in chunks of rows: bounded float temporaries
+                part = from_float(rows[r:r + step], sample.clean.dtype)
+                scores.add(part)
+                if kept is not None:
+                    kept[y0 + r:y0 + r + len(part)] = part
         if issues:
             self.issues.add(issues)
             tqdm.write(f"{name}: repaired output: {issues.describe()}")
-        if self.out is not None and self.config.save_images:
-            write_image(self.out / "images" / f"{sample.id}.png", storable(restored))
-        return image_row(sample, restored, seconds, issues.nonfinite + issues.out_of_range)
+        if kept is not None:
+            write_image(self.out / "images" / f"{sample.id}.png", storable(kept))
+        return image_row(sample, scores.scores(), seconds, issues.nonfinite + issues.out_of_range)
 
 
 def evaluate(method, data, out=None, *, config: EvalConfig | None = None, **settings) -> Result:

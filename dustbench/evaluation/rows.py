@@ -1,8 +1,9 @@
 """Per-image rows of the harness: how one restored image is scored, stored and summed up.
 
 :func:`image_scores` is the one scoring of a restored image against its reference (PSNR, SSIM,
-masked metrics), used by ``dustbench evaluate`` and by the trainer's validation alike;
-:func:`image_row` adds what a row records; :func:`rows_to_csv` / :func:`read_rows` are
+masked metrics), used by the trainer's validation; ``dustbench evaluate`` feeds the same scores
+(:class:`~dustbench.evaluation.band_scores.BandScores`, :func:`sample_scores`) band by band as an
+image is restored; :func:`image_row` adds what a row records; :func:`rows_to_csv` / :func:`read_rows` are
 ``per_image.csv``; :func:`aggregate` turns rows into means with bootstrap CIs.
 """
 from __future__ import annotations
@@ -14,8 +15,9 @@ import math
 import numpy as np
 
 from ..io import from_float, to_float
-from ..metrics import WINDOW, bootstrap_ci, labelled_psnr, masked_metrics, psnr, ssim, touch_metrics
+from ..metrics import bootstrap_ci, psnr
 from ..synth.presets import FAMILIES
+from .band_scores import BandScores
 
 PSNR_CAP = 100.0  # dB; stands in for inf (pixel-identical output) in means and CIs
 COLUMNS = ["image_id", "families", "presets", "height", "width", "channels", "bit_depth", "psnr", "ssim",
@@ -77,12 +79,16 @@ def parse_family(text) -> dict:
 def family_scores(reference, restored, damaged, labels) -> dict:
     """The three family columns of a row: PSNR of the output and of the input inside each family's
     labelled pixels (dilated by 3 px), and those regions' sizes in pixels."""
-    if labels.ndim == 3:  # a label image saved with channels: they repeat the ids
-        labels = labels[..., 0]
-    out, inp = labelled_psnr(reference, restored, labels, FAMILIES), labelled_psnr(reference, damaged, labels, FAMILIES)
-    return {"family_psnr": family_text({k: v[0] for k, v in out.items()}),
-            "family_psnr_input": family_text({k: v[0] for k, v in inp.items()}),
-            "family_pixels": family_text({k: v[1] for k, v in out.items()})}
+    scores = BandScores(reference, damaged=damaged, labels=labels, names=FAMILIES)
+    scores.add(restored)
+    return family_columns(scores.scores()["family"])
+
+
+def family_columns(family: dict) -> dict:
+    """``{name: (psnr, psnr of the input, pixels)}`` (:class:`BandScores`) as a row's three columns."""
+    return {"family_psnr": family_text({k: v[0] for k, v in family.items()}),
+            "family_psnr_input": family_text({k: v[1] for k, v in family.items()}),
+            "family_pixels": family_text({k: v[2] for k, v in family.items()})}
 
 
 def rows_to_csv(rows: list[dict]) -> str:
@@ -114,33 +120,39 @@ def read_rows(path) -> list[dict]:
 def image_scores(reference: np.ndarray, restored: np.ndarray, mask: np.ndarray | None = None,
                  damaged: np.ndarray | None = None) -> dict:
     """PSNR, SSIM (NaN below the SSIM window's size), with a mask the masked metrics, and with a mask
-    and the ``damaged`` input (reference dtype) what the method touched (precision/recall/F1)."""
-    small = min(reference.shape[:2]) < WINDOW
-    scores = {"psnr": psnr(reference, restored), "ssim": math.nan if small else ssim(reference, restored)}
-    if mask is not None:
-        masked = masked_metrics(reference, restored, mask, damaged=damaged)
-        scores.update({k: float(v) for k, v in masked.items()})
-        if damaged is not None:
-            touch = touch_metrics(reference, damaged, restored, mask)
-            scores.update({k: float(touch[k]) for k in TOUCH})
-    return scores
+    and the ``damaged`` input (reference dtype) what the method touched (precision/recall/F1).
+    The whole-image form of :class:`~dustbench.evaluation.band_scores.BandScores`."""
+    scores = BandScores(reference, mask, damaged)
+    scores.add(restored)
+    return scores.scores()
 
 
-def image_row(sample, restored: np.ndarray, seconds: float, output_fixes: int) -> dict:
-    """The row of one restored image (already quantised to the reference dtype)."""
-    ref, damaged = sample.clean, sample.damaged
-    if damaged.dtype != ref.dtype:
-        damaged = from_float(to_float(damaged), ref.dtype)
-    scores = image_scores(ref, restored, sample.mask, damaged)
+def sample_scores(sample) -> BandScores:
+    """Running scores of a restored image of ``sample`` (fed band by band, reference dtype): all
+    that :func:`image_row` records."""
+    return BandScores(sample.clean, sample.mask, input_as_reference(sample), sample.labels, FAMILIES)
+
+
+def input_as_reference(sample) -> np.ndarray:
+    """The damaged input in the reference's dtype (as metrics compare it)."""
+    damaged, ref = sample.damaged, sample.clean
+    return damaged if damaged.dtype == ref.dtype else from_float(to_float(damaged), ref.dtype)
+
+
+def image_row(sample, scores: dict, seconds: float, output_fixes: int) -> dict:
+    """The row of one restored image, from its :func:`sample_scores`' ``scores()``."""
+    ref = sample.clean
+    scores = dict(scores)
+    family = scores.pop("family", None)
     row = {"image_id": sample.id, "families": ";".join(sample.families), "presets": ";".join(sample.presets),
            "height": ref.shape[0], "width": ref.shape[1], "channels": 1 if ref.ndim == 2 else ref.shape[2],
            "bit_depth": ref.dtype.itemsize * 8, "psnr": scores.pop("psnr"), "ssim": scores.pop("ssim"),
-           "psnr_input": psnr(ref, damaged), "runtime_s": seconds,
+           "psnr_input": psnr(ref, input_as_reference(sample)), "runtime_s": seconds,
            "megapixels": ref.shape[0] * ref.shape[1] / 1e6, "output_fixes": output_fixes, "digest": sample.digest,
            "mask_source": sample.mask_source if sample.mask is not None else ""}
-    if sample.labels is not None:
-        row.update(family_scores(ref, restored, damaged, sample.labels))
-    return {**row, **scores}
+    if family is not None:
+        row.update(family_columns(family))
+    return {**row, **{k: float(v) for k, v in scores.items()}}
 
 
 def _capped(values) -> np.ndarray:

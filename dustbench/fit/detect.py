@@ -26,6 +26,7 @@ NOISE_BLOCK = 8  # px: the noise estimate follows the image in blocks of this si
 LOCAL_FLOOR = 0.75  # local noise sigma is at least this fraction of the whole image's
 MIN_DENOMINATOR = 0.05  # opacity against black/white is undefined on black/white backgrounds
 _K3 = np.ones((3, 3), np.uint8)
+_BAND_VALUES = 1 << 21  # pixels per band of a noise map's blocks: a few MiB of temporaries
 
 
 @dataclass
@@ -78,23 +79,40 @@ def noise_map(diff: np.ndarray, block: int = NOISE_BLOCK, overall: float | None 
     of thin structures (JPEG rings along an edge cross 3 of 9 blocks) while an artifact must fill
     most of a 24-px neighbourhood to raise its own threshold (false components on JPEG pairs, with
     this and with the median of 32-px blocks: docs/fitting.md).
+
+    Blocks are estimated a band of block rows at a time (each block's value is its own pixels'),
+    so temporaries stay a band's size on a large scan.
     """
     h, w = diff.shape
     by, bx = -(-h // block), -(-w // block)
     # Pixels far outside the whole image's noise (surely damage, and a little around them) are left
     # out of their block's estimate, so a hair crossing a block does not raise its own threshold.
     overall = robust_sigma(diff) if overall is None else overall
-    sure = cv2.dilate((np.abs(diff) > max(6 * overall, THRESHOLD_FLOOR)).astype(np.uint8), _K3)
-    values = np.where(sure > 0, np.nan, diff).astype(np.float32)
-    padded = np.pad(values, ((0, by * block - h), (0, bx * block - w)), mode="reflect" if min(h, w) > 1 else "edge")
-    tiles = padded.reshape(by, block, bx, block).transpose(0, 2, 1, 3).reshape(by, bx, -1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-damage blocks: NaN, filled below
-        med = np.nanmedian(tiles, axis=2, keepdims=True)
-        sigma = MAD_TO_SIGMA * np.nanmedian(np.abs(tiles - med), axis=2)
+    sure_above = max(6 * overall, THRESHOLD_FLOOR)
+    pad_mode = "reflect" if min(h, w) > 1 else "edge"
+    step = max(2, _BAND_VALUES // (block * block * bx))  # block rows per band; the last one takes >= 2
+    starts = list(range(0, by, step))
+    if len(starts) > 1 and by - starts[-1] < 2:  # a lone partial block row could not reflect its padding
+        starts.pop()
+    sigma = np.empty((by, bx), np.float32)
+    for b0, b1 in zip(starts, starts[1:] + [by]):
+        y0, y1 = b0 * block, min(h, b1 * block)
+        a, z = max(0, y0 - 1), min(h, y1 + 1)  # a row of halo for the 3×3 dilation
+        sure = cv2.dilate((np.abs(diff[a:z]) > sure_above).astype(np.uint8), _K3)[y0 - a:y1 - a]
+        values = np.where(sure > 0, np.nan, diff[y0:y1]).astype(np.float32)
+        padded = np.pad(values, ((0, (b1 - b0) * block - (y1 - y0)), (0, bx * block - w)), mode=pad_mode)
+        tiles = padded.reshape(b1 - b0, block, bx, block).transpose(0, 2, 1, 3).reshape(b1 - b0, bx, -1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-damage blocks: NaN, filled below
+            med = np.nanmedian(tiles, axis=2, keepdims=True)
+            sigma[b0:b1] = MAD_TO_SIGMA * np.nanmedian(np.abs(tiles - med), axis=2)
     sigma = np.where(np.isfinite(sigma), sigma, overall)
     sigma = ndimage.percentile_filter(sigma, 70, size=3, mode="nearest")
-    return np.repeat(np.repeat(sigma, block, axis=0), block, axis=1)[:h, :w].astype(np.float32)
+    out = np.empty((h, w), np.float32)
+    for b0 in range(0, by, step):
+        rows = np.repeat(np.repeat(sigma[b0:b0 + step], block, axis=0), block, axis=1)
+        out[b0 * block:(b0 + step) * block] = rows[:h - b0 * block, :w]
+    return out
 
 
 def edge_noise(diff: np.ndarray, reference_luma: np.ndarray, bins: int = 16) -> np.ndarray:
@@ -104,11 +122,15 @@ def edge_noise(diff: np.ndarray, reference_luma: np.ndarray, bins: int = 16) -> 
     (JPEG rings along edges); grain does not. The robust sigma of the difference within each
     contrast quantile, made non-decreasing, models both — damage is sparse in every quantile.
     """
-    contrast = cv2.dilate(reference_luma, _K3) - cv2.erode(reference_luma, _K3)
+    contrast = cv2.dilate(reference_luma, _K3)
+    contrast -= cv2.erode(reference_luma, _K3)
     edges = np.unique(np.quantile(contrast, np.linspace(0, 1, bins + 1)))
     if edges.size < 2:
         return np.full(diff.shape, robust_sigma(diff), np.float32)
-    which = np.clip(np.searchsorted(edges, contrast, side="right") - 1, 0, edges.size - 2)
+    which = np.empty(contrast.shape, np.min_scalar_type(edges.size))  # bin of each pixel, in chunks of rows
+    step = max(1, _BAND_VALUES // max(1, contrast.shape[1]))
+    for r in range(0, len(contrast), step):
+        which[r:r + step] = np.clip(np.searchsorted(edges, contrast[r:r + step], side="right") - 1, 0, edges.size - 2)
     sigma = np.array([robust_sigma(diff[which == b]) if np.any(which == b) else 0.0 for b in range(edges.size - 1)])
     return np.maximum.accumulate(sigma).astype(np.float32)[which]
 

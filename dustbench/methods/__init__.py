@@ -16,7 +16,7 @@ way to apply any of them.
 from __future__ import annotations
 
 from . import classical, morph_detect  # noqa: F401  (register identity, median, median_tuned, oracles; morph_detect)
-from .base import BadOutputError, Method, OutputIssues, apply_method, check_float_image
+from .base import BadOutputError, Method, OutputIssues, apply_method, check_float_image, restored_rows
 from .classical import tune_median
 from .detect_inpaint import DetectInpaint, detection_scores
 from .load import load_method, load_model_file
@@ -27,5 +27,5 @@ from .spec import MethodSpec, parse_method_spec
 __all__ = ["MODEL_SUFFIXES", "BadOutputError", "DetectInpaint", "Method", "MethodSpec", "OutputIssues", "apply_method",
            "check_float_image", "create_method", "detection_scores", "get_method_factory", "list_methods",
            "load_method", "load_model_file", "method_info", "method_options", "parse_method_spec", "register_method",
-           "tune_median"]
+           "restored_rows", "tune_median"]
 

@@ -11,12 +11,13 @@ evaluate``, ``restore``, training validation and the library all go through it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 
 from ..errors import DustbenchError
-from ..io import mask_opacity
-from .tiling import apply_tiled
+from ..io import mask_opacity, to_float
+from .tiling import tiled_rows
 
 BAD_OUTPUT_POLICIES = ("error", "clip")
 TILE, OVERLAP = 512, 32  # apply_method's tiling when neither the caller nor the method sets one
@@ -245,11 +246,39 @@ def apply_method(method: Method, image: np.ndarray, mask: np.ndarray | None = No
     ``name``, ``"clip"`` casts floats to float32, replaces NaN by the input pixel, clips to
     [0, 1] and counts what it did in ``issues``. The mask (H×W) reaches ``needs_mask`` oracles
     only, the synthesis ``layer`` (:func:`check_layer`) ``needs_layer`` oracles only.
+    :func:`restored_rows` is the same, band by band (and takes uint8/uint16 images too).
     """
+    out = None
+    for y0, y1, rows in _rows(method, check_float_image(image, name), mask, layer, tile, overlap, name, on_bad_output,
+                              issues, tile_batch):
+        if y0 == 0 and y1 == image.shape[0]:
+            return rows
+        if out is None:
+            out = np.empty(image.shape, np.float32)
+        out[y0:y1] = rows
+    return out
+
+
+def restored_rows(method: Method, image: np.ndarray, mask: np.ndarray | None = None, *, layer: np.ndarray | None = None,
+                  tile=UNSET, overlap=UNSET, name: str = "image", on_bad_output: str = "error",
+                  issues: OutputIssues | None = None, tile_batch: int | None = None
+                  ) -> Iterator[tuple[int, int, np.ndarray]]:
+    """:func:`apply_method` as it is computed: ``(y0, y1, rows)``, consecutive bands of restored
+    float32 rows in [0, 1] (:func:`~dustbench.methods.tiling.tiled_rows`), so that a caller who
+    consumes them (the harness scores each band) holds a band, not the restored image.
+
+    ``image`` may also be uint8/uint16: each tile is converted with :func:`dustbench.io.to_float`
+    as it is cut (the same values as converting the whole image first), so no float copy of the
+    whole input is made either."""
+    return _rows(method, _checked_input(image, name), mask, layer, tile, overlap, name, on_bad_output, issues,
+                 tile_batch)
+
+
+def _rows(method, work, mask, layer, tile, overlap, name, on_bad_output, issues, tile_batch):
+    """The body of :func:`restored_rows`, on a checked image."""
     if on_bad_output not in BAD_OUTPUT_POLICIES:
         raise DustbenchError(f"on_bad_output must be one of {BAD_OUTPUT_POLICIES}, got {on_bad_output!r}")
     issues = OutputIssues() if issues is None else issues
-    work = check_float_image(image, name)
     squeeze = work.ndim == 2
     if squeeze:
         work = work[:, :, None]
@@ -261,17 +290,30 @@ def apply_method(method: Method, image: np.ndarray, mask: np.ndarray | None = No
     fresh = not tile or max(work.shape[:2]) <= int(tile)  # returned as it is, not only blended into a new one
 
     def fn(part: np.ndarray, part_mask: np.ndarray | None = None) -> np.ndarray:
+        part = to_float(part)
         return check_output(method.run(part, part_mask), part.shape, part, where, on_bad_output, issues, fresh)
 
     def fn_batch(parts: np.ndarray, part_masks: np.ndarray | None = None) -> np.ndarray:
+        parts = to_float(parts)
         return check_output(method.run_batch(parts, part_masks), parts.shape, parts, where, on_bad_output, issues,
                             fresh)
 
     if tile:
         batch = int(tile_batch) if tile_batch > 1 else None  # None: run() tile by tile
-        out = apply_tiled(fn if batch is None else fn_batch, work, tile=tile, overlap=overlap, mask=m,
-                          multiple=method.multiple, batch=batch)
-        np.clip(out, 0.0, 1.0, out=out)  # blending of in-range tiles stays in range but for rounding
+        bands = tiled_rows(fn if batch is None else fn_batch, work, tile=tile, overlap=overlap, mask=m,
+                           multiple=method.multiple, batch=batch)
     else:
-        out = fn(work, m)  # checked: in [0, 1], and never the caller's array
-    return out[:, :, 0] if squeeze else out
+        bands = iter([(0, work.shape[0], fn(work, m))])  # checked: in [0, 1], and never the caller's array
+    for y0, y1, rows in bands:
+        if tile:
+            np.clip(rows, 0.0, 1.0, out=rows)  # blending of in-range tiles stays in range but for rounding
+        yield y0, y1, (rows[:, :, 0] if squeeze else rows)
+
+
+def _checked_input(image, name: str) -> np.ndarray:
+    """A float32 image in [0, 1] (:func:`check_float_image`), or a uint8/uint16 H×W(×C) one."""
+    if isinstance(image, np.ndarray) and image.dtype in (np.uint8, np.uint16):
+        if image.ndim not in (2, 3) or 0 in image.shape:
+            raise DustbenchError(f"{name}: expected an H×W or H×W×C image, got shape {image.shape}")
+        return image
+    return check_float_image(image, name)

@@ -29,11 +29,13 @@ outer product of two 1-D profiles: the only full-frame array is the float32 outp
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
 from ..errors import DustbenchError
+
+WINDOW_PIXELS = 1 << 22  # output pixels of the tile rows a padding model's layout is grouped over (4 MP)
 
 
 def tile_layout(length: int, tile: int, overlap: int, multiple: int = 1) -> list[tuple[int, int]]:
@@ -127,8 +129,31 @@ def apply_tiled(fn: Callable[..., np.ndarray], image: np.ndarray, tile: int = 51
     overwrite (an image that fits in one tile is passed as it is). Tiles are blended in the same
     order either way, so the result is the one-by-one result whenever ``fn`` treats each tile of a
     batch as it would alone (a network may differ by float rounding: its kernels can change with the
-    batch size).
+    batch size). The whole output is :func:`tiled_rows` gathered.
     """
+    whole = _RowBuffer(keep=True)  # every row kept where it is blended: the output itself
+    for y0, y1, rows in _tiled(fn, image, tile, overlap, mask, multiple, batch, whole):
+        if y0 == 0 and y1 == image.shape[0]:  # one band: the image fitted one tile, or one window
+            return rows
+    return whole.buf
+
+
+def tiled_rows(fn: Callable[..., np.ndarray], image: np.ndarray, tile: int = 512, overlap: int = 32,
+               mask: np.ndarray | None = None, multiple: int = 1, batch: int | None = None
+               ) -> Iterator[tuple[int, int, np.ndarray]]:
+    """:func:`apply_tiled` as it is computed: ``(y0, y1, rows)`` for consecutive bands of final
+    output rows, top to bottom, as soon as no tile left to run reaches them. Each band is a view,
+    valid until the next one is asked for: copy what you keep. Only the rows some tile still blends
+    into are held (about a tile row, times the width), so a caller that consumes the bands (scores
+    them, writes them) never holds the whole output.
+    The tiles ``fn`` gets are cut from ``image`` as they are run, so ``image`` may be of any
+    dtype ``fn`` takes (the harness passes the integer image and converts each tile).
+    """
+    return _tiled(fn, image, tile, overlap, mask, multiple, batch, _RowBuffer(keep=False))
+
+
+def _tiled(fn, image, tile, overlap, mask, multiple, batch, acc: "_RowBuffer") -> Iterator[tuple[int, int, np.ndarray]]:
+    """The body of :func:`tiled_rows`, blending into ``acc``."""
     if not isinstance(image, np.ndarray) or image.ndim not in (2, 3):
         raise DustbenchError(f"apply_tiled: expected an H×W or H×W×C array, got {getattr(image, 'shape', image)!r}")
     tile, overlap = int(tile), int(overlap)
@@ -152,11 +177,14 @@ def apply_tiled(fn: Callable[..., np.ndarray], image: np.ndarray, tile: int = 51
 
     if height <= tile and width <= tile:  # the image itself, whole, once
         if not stacked:
-            return fn(image) if mask is None else fn(image, mask)
-        return np.asarray(fn(image[None]) if mask is None else fn(image[None], np.asarray(mask)[None]))[0]
+            yield 0, height, (fn(image) if mask is None else fn(image, mask))
+        else:
+            yield 0, height, np.asarray(fn(image[None]) if mask is None else fn(image[None], np.asarray(mask)[None]))[0]
+        return
     groups = _tile_groups(height, width, tile, overlap, max(1, int(multiple)), batch)
-    out = None
-    for group in groups:
+    # rows above the first row of every later group are final once a group is blended
+    final = np.minimum.accumulate([min(t[0] for t in g) for g in groups][::-1])[::-1].tolist()[1:] + [height]
+    for group, done in zip(groups, final):
         boxes = [(slice(y0, y0 + wy.size), slice(x0, x0 + wx.size)) for y0, wy, x0, wx in group]
         results = call(boxes)
         size = (group[0][1].size, group[0][3].size)
@@ -164,22 +192,74 @@ def apply_tiled(fn: Callable[..., np.ndarray], image: np.ndarray, tile: int = 51
             got = results.shape if stacked else results.shape[1:]
             raise DustbenchError(f"apply_tiled: fn returned shape {got} for {len(group)} "
                                  f"{size[0]}×{size[1]} tile(s); it must keep height and width")
-        if out is None:
-            out = np.zeros((height, width) + results.shape[3:], np.float32)
         for (ys, xs), (_, wy, _, wx), result in zip(boxes, group, results):
-            _blend(out[ys, xs], result, wy, wx)
-    return out
+            _blend(acc.rows(ys.start, ys.stop, (width,) + results.shape[3:], height)[:, xs], result, wy, wx)
+        if done > acc.start:
+            yield acc.start, done, acc.top(done)
+            acc.drop(done)
+
+
+class _RowBuffer:
+    """The output rows that tiles are blended into: zeros where none has been yet (blending adds
+    to them). ``keep=True`` keeps every row (the whole output); ``keep=False`` holds rows
+    ``[start, start + len(buf))`` only: finished rows leave from the top and the rest move up in
+    place (no second buffer)."""
+
+    def __init__(self, keep: bool):
+        self.keep, self.start, self.buf = keep, 0, None
+
+    def rows(self, y0: int, y1: int, row_shape: tuple, height: int) -> np.ndarray:
+        """The buffer's rows ``y0..y1`` of an output ``height`` rows high (grown with zeros when
+        they reach past the buffer)."""
+        base = 0 if self.keep else self.start
+        need = height if self.keep else y1 - base
+        if self.buf is None:
+            self.buf = np.zeros((need,) + row_shape, np.float32)
+        elif need > len(self.buf):
+            grown = np.zeros((need,) + self.buf.shape[1:], np.float32)
+            grown[:len(self.buf)] = self.buf
+            self.buf = grown
+        return self.buf[y0 - base:y1 - base]
+
+    def top(self, y: int) -> np.ndarray:
+        """Rows ``start..y`` (final): a view, valid until :meth:`drop` when rows are not kept."""
+        base = 0 if self.keep else self.start
+        return self.buf[self.start - base:y - base]
+
+    def drop(self, y: int) -> None:
+        """Done with rows ``start..y``: unless kept, the rest move to the top, zeros fill the bottom."""
+        if not self.keep:
+            n = y - self.start
+            rest = len(self.buf) - n
+            self.buf[:rest] = self.buf[n:]  # numpy copies overlapping rows correctly
+            self.buf[rest:] = 0.0
+        self.start = y
 
 
 def _tile_groups(height: int, width: int, tile: int, overlap: int, multiple: int, batch: int) -> list[list]:
-    """The tiles (y0, wy, x0, wx) in batches of up to ``batch`` of one shape (a layout for a padding
-    model has up to four shapes); the order does not depend on ``batch`` (the same float sums)."""
-    shapes: dict[tuple[int, int], list] = {}
+    """The tiles (y0, wy, x0, wx) in batches of up to ``batch`` of one shape, in the order they are
+    run and blended. A layout of one tile shape is run in raster order (batches may span tile
+    rows). A layout for a padding model has up to four shapes: its tiles are taken a window of
+    tile rows at a time (as many as cover ``WINDOW_PIXELS``; an image up to that size is one
+    window), grouped by shape within it, so a window's rows are final before the next one starts.
+    The order does not depend on ``batch`` (the same float sums either way)."""
     columns = _axis_weights(width, tile, overlap, multiple)
-    for y0, wy in _axis_weights(height, tile, overlap, multiple):
-        for x0, wx in columns:
-            shapes.setdefault((wy.size, wx.size), []).append((y0, wy, x0, wx))
-    return [same[i:i + batch] for same in shapes.values() for i in range(0, len(same), batch)]
+    rows = _axis_weights(height, tile, overlap, multiple)
+    per_window = max(1, WINDOW_PIXELS // (max(wy.size for _, wy in rows) * width))
+    ordered = []
+    for w in range(0, len(rows), per_window):
+        shapes: dict[tuple[int, int], list] = {}
+        for y0, wy in rows[w:w + per_window]:
+            for x0, wx in columns:
+                shapes.setdefault((wy.size, wx.size), []).append((y0, wy, x0, wx))
+        ordered += [t for same in shapes.values() for t in same]
+    groups, run = [], []
+    for t in ordered:  # maximal runs of up to `batch` consecutive tiles of one shape
+        if run and (len(run) == batch or (t[1].size, t[3].size) != (run[0][1].size, run[0][3].size)):
+            groups.append(run)
+            run = []
+        run.append(t)
+    return groups + [run]
 
 
 def _blend(target: np.ndarray, result: np.ndarray, wy: np.ndarray, wx: np.ndarray) -> None:

@@ -19,7 +19,9 @@ data (a new clean source, grain) should not force that. :func:`extend` reads the
    ``reproduce.json`` which rows were added, when, from what (``extended``).
 
 :func:`verify` is step 1 alone (``dustbench leaderboard verify``): the check that a change to the
-code left every published score as it was.
+code left every published score as it was. With no rows to add, :func:`extend` re-publishes the
+board at this commit (``dustbench leaderboard verify --publish``): what to do when a change moved
+scores within float rounding only, so that the board again reproduces exactly.
 """
 from __future__ import annotations
 
@@ -59,7 +61,9 @@ def _per_image(folder: Path) -> dict[str, tuple[float, float]]:
 # A network's float rounding depends on the vector ISA its kernels dispatch to (provenance records
 # torch's cpu_capability): on another CPU class a published model can land one level off in a pixel
 # or two of an image (measured: dust_gan, AVX2 vs the publishing machine, 2 of 80 images moved by
-# 7e-7 dB and 2e-8 SSIM). A change to the code moves scores by orders of magnitude more.
+# 7e-7 dB and 2e-8 SSIM). A metric summed in another order moves the last bit (PSNR from exact
+# integer sums instead of cv2.norm's: up to 1.4e-14 dB). A change to the code moves scores by
+# orders of magnitude more.
 ROUNDING = {"psnr_db": 1e-4, "ssim": 1e-6}
 
 
@@ -82,7 +86,8 @@ def _check_unchanged(name: str, fresh: str, published: Path) -> str | None:
     if not moved:
         return None
     return (f"{name}: {len(moved)} of {len(then)} images within float rounding of the published scores "
-            f"(up to {dp:.1e} dB PSNR, {ds:.1e} SSIM; e.g. {moved[:2]}): a different CPU's kernels, not the code")
+            f"(up to {dp:.1e} dB PSNR, {ds:.1e} SSIM; e.g. {moved[:2]}): float rounding (another CPU class's "
+            "kernels, or a sum taken in another order), not a change in what is computed")
 
 
 def _old_train_data(record: dict, row: str, cfg: ReproduceConfig) -> str | None:
