@@ -148,6 +148,44 @@ def test_sigterm_saves_a_checkpoint_and_resume_equals_an_uninterrupted_run(tmp_p
     _assert_same(_states(straight.checkpoint), _states(resumed.checkpoint))
 
 
+def test_a_signal_before_the_weights_move_drops_the_step_at_once(tmp_path, pairs, monkeypatch):
+    """One SIGINT in the middle of a step (after a forward pass has moved BatchNorm statistics and
+    drawn random numbers, before any optimizer step) stops at once: the step is dropped, the
+    checkpoint holds the last completed one, and resuming equals a run never interrupted."""
+    import os
+    import signal
+
+    from dustbench.models.dust_gan import DustGanTask
+
+    original = DustGanTask.training_step
+    calls = []
+
+    def forward_then_int(self, batch, step):
+        if step == 2:
+            self.model(batch["damaged"])  # BatchNorm buffers move, as in a real step's first half
+            torch.rand(3)  # and the RNG
+            os.kill(os.getpid(), signal.SIGINT)
+            calls.append("not dropped")  # never reached: the handler raises at the next bytecode
+        return original(self, batch, step)
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        straight = train(config(tmp_path, pairs, "straight", max_steps=5, epochs=3))
+        two = train(config(tmp_path, pairs, "two", max_steps=5, epochs=3), stop_after=2)
+        monkeypatch.setattr(DustGanTask, "training_step", forward_then_int)
+        stopped = train(config(tmp_path, pairs, "int", max_steps=5, epochs=3))
+        monkeypatch.undo()
+        assert stopped.stop_reason == "signal:SIGINT" and stopped.step == 2 and calls == []
+        rng = [read_checkpoint(r.checkpoint)["train_state"]["rng"]["torch"] for r in (two, stopped)]
+        assert torch.equal(*rng)  # the dropped step's random draws were put back
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        resumed = train(config(tmp_path, pairs, "int", max_steps=5, epochs=3), resume=True)
+    finally:
+        torch.set_num_threads(threads)
+    _assert_same(_states(straight.checkpoint), _states(resumed.checkpoint))
+
+
 def test_resume_refuses_changed_data_or_batch_size(tmp_path, pairs):
     train(config(tmp_path, pairs, max_steps=1, data="builtin-train", pool=2, patch=32))
     with pytest.raises(DustbenchError, match="batch_size=2 .asked 4."):

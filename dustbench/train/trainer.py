@@ -8,12 +8,9 @@ and DistributedDataParallel under ``torchrun`` (:mod:`.distributed`).
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import signal
 import sys
-import threading
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -31,9 +28,10 @@ from ..models.task import task_class
 from ..provenance import git_commit, package_versions
 from ..version import __version__
 from ..writer_lock import one_writer
-from . import distributed, state as ckpt_io
+from . import distributed, footprint, state as ckpt_io
 from .batches import TrainData
 from .config import TrainConfig
+from .interrupt import SignalStop
 from .runlog import RunLog
 from .validate import load_validation, resolve_validation, validate_task
 
@@ -117,6 +115,7 @@ class _Run:
             torch.set_num_threads(int(config.threads))
         self._build_task(saved)
         self._build_data()
+        self.memory = self._footprint() if info.is_main and info.world == 1 and not config.compile else None
         if info.is_main:
             self._write_config()
 
@@ -181,6 +180,21 @@ class _Run:
         self.horizon = min(cfg.max_steps or 10 ** 18, cfg.epochs * self.data.steps_per_epoch)
         self.val_samples = load_validation(cfg.val, cfg.val_limit) if info.is_main else None
 
+    def _footprint(self) -> dict | None:
+        """What the run will hold (:mod:`.footprint`), said before the first step when it shows progress."""
+        try:
+            fp = footprint.measure(self.task, self.cfg.batch_size, self.cfg.patch, self.info.device)
+        except Exception as exc:  # noqa: BLE001 - an estimate must never stop a run
+            return {"error": f"{type(exc).__name__}: {exc}"}
+        have = footprint.machine_memory_bytes()
+        if self.cfg.progress:
+            print(f"{self.cfg.model}: {fp.describe()}", file=sys.stderr)
+            if have and fp.total_bytes > have:
+                print(f"{self.cfg.model}: that is more than this machine's {have / 1e9:.1f} GB: lower --batch-size "
+                      "or the model's width (--set model.width=N)", file=sys.stderr)
+        return {"total_bytes": fp.total_bytes, "process_bytes": fp.process_bytes, "state_bytes": fp.state_bytes,
+                "activation_bytes_per_sample": fp.activation_bytes_per_sample, "machine_bytes": have}
+
     def _write_config(self) -> None:
         write_json_atomic(self.out / "config.json", {
             "model": self.cfg.model, "model_config": self.cfg.model_config,
@@ -190,25 +204,27 @@ class _Run:
             "validation": None if self.val_samples is None else [s.id for s in self.val_samples],
             "schedule": {"horizon_steps": self.horizon, "lr": "linear decay from lr to 0 over the horizon"
                          + (" or the time budget, whichever ends first" if self.cfg.time_budget else "")},
+            "memory_estimate": self.memory,
             "world_size": self.info.world, "device": str(self.info.device), "dustbench": __version__,
             "versions": package_versions(), "git": git_commit()})
 
     # -- the loop ----------------------------------------------------------------------------------
     def run(self) -> TrainResult:
         self._start = time.monotonic() - self.pos.elapsed_s
-        self._last_ckpt, self._steps_here, self._in_step, self._signal = time.monotonic(), 0, False, None
+        self._last_ckpt, self._steps_here = time.monotonic(), 0
+        self.stop = SignalStop(self.task, self.info.device, can_drop=self.info.world == 1)
         bar = self._bar()
         self.task.train(True)
         reason = None
         try:
-            with self._stopping_on_signals():
+            with self.stop.installed():
                 while reason is None:
                     reason = self._epoch(bar)
                 if self.pos.logged_step != self.pos.step:  # the partial epoch (same test on every rank)
                     self._log_row(complete=False)
                 self._save()
         except KeyboardInterrupt:  # a second signal: stop now, keeping the last consistent state
-            if self.info.is_main and not self._in_step:
+            if self.info.is_main and not self.stop.in_step:
                 self._save()
             if self.info.is_main:
                 print("\n" + self.resume_hint("interrupted"), file=sys.stderr)
@@ -221,28 +237,6 @@ class _Run:
         val = {k: v for k, v in last.items() if k.startswith("val_")}
         return TrainResult(self.out, self.ckpt_path, self.pos.step, self.pos.epoch, reason, self.pos.elapsed_s,
                            val, list(self.log.rows), self.task, self._meta())
-
-    @contextlib.contextmanager
-    def _stopping_on_signals(self):
-        """SIGINT/SIGTERM (Ctrl-C, a batch scheduler) end the run after the current step, with a
-        checkpoint; a second one stops at once (KeyboardInterrupt)."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-
-        def handler(signum, frame):
-            if self._signal is not None:
-                raise KeyboardInterrupt
-            self._signal = signal.Signals(signum).name
-            print(f"\n{self._signal}: finishing this step, then saving a checkpoint (send it again to stop now)",
-                  file=sys.stderr)
-
-        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for s, h in previous.items():
-                signal.signal(s, h)
 
     def resume_hint(self, what: str) -> str:
         """What happened and, when a checkpoint exists, how to continue."""
@@ -272,9 +266,10 @@ class _Run:
         cfg, pos = self.cfg, self.pos
         batch = {k: v.to(self.info.device, non_blocking=True) for k, v in batch.items()}
         lr_factor = self._set_lr(pos.step, time.monotonic() - self._start)
-        self._in_step = True
-        losses = self.task.training_step(batch, pos.step)
-        self._in_step = False
+        with self.stop.step() as dropped:
+            losses = self.task.training_step(batch, pos.step)
+        if dropped:  # a signal before the step updated any weight: as if it never began
+            return f"signal:{self.stop.signal}"
         bad = [k for k, v in losses.items() if not math.isfinite(v)]
         if bad:
             raise DustbenchError(f"loss {bad[0]} became {losses[bad[0]]} at step {pos.step}; "
@@ -313,8 +308,8 @@ class _Run:
         # Rank 0's clock decides the time budget for everyone; a signal on any rank stops them all; one
         # collective for both, so all ranks stop at the same step.
         over = bool(cfg.time_budget) and self.info.is_main and pos.elapsed_s >= cfg.time_budget
-        if distributed.any_true(over or self._signal is not None, self.info):
-            return "time_budget" if over or self._signal is None else f"signal:{self._signal}"
+        if distributed.any_true(over or self.stop.signal is not None, self.info):
+            return "time_budget" if over or self.stop.signal is None else f"signal:{self.stop.signal}"
         return None
 
     def _log_row(self, complete: bool) -> None:
