@@ -399,14 +399,21 @@ def touch_metrics(reference, damaged, restored, mask, data_range=None, *, dilate
     """
     touched, region, damaged_px = touch_classes(reference, damaged, restored, mask, data_range, dilate_px=dilate_px,
                                                 change_threshold=change_threshold)
-    n_touched, n_damaged = int(touched.sum()), int(damaged_px.sum())
-    precision = math.nan if n_touched == 0 else int((touched & region).sum()) / n_touched
-    recall = math.nan if n_damaged == 0 else int((touched & damaged_px).sum()) / n_damaged
+    n_touched = int(touched.sum())
+    scores = touch_from_counts(n_touched, int((touched & region).sum()), int(damaged_px.sum()),
+                               int((touched & damaged_px).sum()))
+    return {**scores, "touched_fraction": n_touched / touched.size}
+
+
+def touch_from_counts(touched: int, touched_in: int, damaged: int, touched_damaged: int) -> dict:
+    """:func:`touch_metrics`' precision, recall and F1 from its pixel counts (touched, touched inside
+    the region, visibly damaged, touched among those)."""
+    precision = math.nan if touched == 0 else touched_in / touched
+    recall = math.nan if damaged == 0 else touched_damaged / damaged
     if recall == 0:
         f1 = 0.0
     elif math.isnan(precision) or math.isnan(recall) or precision + recall == 0:
         f1 = math.nan
     else:
         f1 = 2 * precision * recall / (precision + recall)
-    return {"touch_precision": precision, "touch_recall": recall, "touch_f1": f1,
-            "touched_fraction": n_touched / touched.size}
+    return {"touch_precision": precision, "touch_recall": recall, "touch_f1": f1}

@@ -45,4 +45,6 @@ def _is_plain(page) -> bool:
     return (all(int(getattr(page, key)) in allowed for key, allowed in _PLAIN.items())
             and page.sampleformat == 1  # unsigned integers
             and (orientation is None or orientation.value == 1)  # top-left: no flip or rotation to apply
-            and (page.samplesperpixel == 1) == (page.photometric == 1))
+            and (page.samplesperpixel == 1) == (page.photometric == 1)
+            # OpenCV reads 8-bit RGBA through libtiff's RGBA path, which multiplies unassociated alpha in
+            and not (page.samplesperpixel == 4 and page.bitspersample == 8))

@@ -181,6 +181,15 @@ def test_tiffs_decode_as_opencv_decodes_them(tmp_path, shape, dtype, how):
     assert got.dtype == want.dtype and np.array_equal(got, want)
 
 
+def test_an_8_bit_tiff_with_unassociated_alpha_is_left_to_opencv(tmp_path):
+    # OpenCV reads it through libtiff's RGBA path, which multiplies the alpha in: tifffile would not
+    tifffile = pytest.importorskip("tifffile")
+    rgba = np.random.default_rng(15).integers(0, 256, (20, 30, 4), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "a.tif", rgba, photometric="rgb", extrasamples=["unassalpha"])
+    assert read_plain_tiff(tmp_path / "a.tif") is None
+    assert np.array_equal(read_image(tmp_path / "a.tif"), decode_bytes((tmp_path / "a.tif").read_bytes()))
+
+
 def test_a_tiff_that_is_not_plain_is_left_to_opencv(tmp_path):
     tifffile = pytest.importorskip("tifffile")
     grey = np.random.default_rng(13).integers(0, 256, (20, 30), dtype=np.uint8)

@@ -139,6 +139,8 @@ def test_verify_publish_refreshes_a_board_that_moved_within_rounding(board, caps
         assert _scores(per_image) == fresh  # the board holds this commit's scores again
         last = json.loads((out / "reproduce.json").read_text())["extended"][-1]
         assert last["rows"] == {} and "--publish" in last["command"]
+        record = json.loads((out / "reproduce.json").read_text())
+        assert record["methods"]["segnet"]["result"].startswith(str(root / "p1"))  # this run's figures
         assert last["reproduced_within_rounding"][0].startswith("segnet: 1 of 2 images")
         assert main(["leaderboard", "verify", "--out", str(out), "--work", str(root / "p2"), "--quiet"]) == 0
         assert "within float rounding" not in capsys.readouterr().out

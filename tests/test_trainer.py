@@ -186,6 +186,33 @@ def test_a_signal_before_the_weights_move_drops_the_step_at_once(tmp_path, pairs
     _assert_same(_states(straight.checkpoint), _states(resumed.checkpoint))
 
 
+def test_a_second_signal_in_a_step_that_cannot_be_dropped_keeps_the_last_checkpoint(tmp_path, pairs, monkeypatch):
+    """The first signal arrives once the discriminator has stepped (the step must finish), the
+    second before the generator has: the run stops at once and writes no half-stepped checkpoint."""
+    import os
+    import signal
+
+    from dustbench.models.dust_gan import DustGanTask
+
+    original = DustGanTask.training_step
+
+    def two_signals(self, batch, step):
+        if step == 3:
+            for opt in self.optimizers.values():  # as if D had just stepped: the step cannot be dropped
+                opt.zero_grad(set_to_none=True)
+            self.optimizers["discriminator"].step()
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(self, batch, step)
+
+    run = train(config(tmp_path, pairs, "two", max_steps=3, epochs=3))  # a checkpoint at step 3
+    before = (run.checkpoint.read_bytes(), run.checkpoint.stat().st_mtime_ns)
+    monkeypatch.setattr(DustGanTask, "training_step", two_signals)
+    with pytest.raises(KeyboardInterrupt):
+        train(config(tmp_path, pairs, "two", max_steps=6, epochs=3), resume=True)
+    assert (run.checkpoint.read_bytes(), run.checkpoint.stat().st_mtime_ns) == before
+
+
 def test_resume_refuses_changed_data_or_batch_size(tmp_path, pairs):
     train(config(tmp_path, pairs, max_steps=1, data="builtin-train", pool=2, patch=32))
     with pytest.raises(DustbenchError, match="batch_size=2 .asked 4."):

@@ -161,7 +161,8 @@ def run_verify(args) -> int:
     for note in notes:
         print(f"  {note}")
     if args.publish:
-        print(f"re-published {args.out}: per-image results, leaderboard.md, leaderboard.csv, plots, reproduce.json")
+        plots = "" if args.no_plots else ", plots"
+        print(f"re-published {args.out}: per-image results, leaderboard.md, leaderboard.csv{plots}, reproduce.json")
     return 0
 
 

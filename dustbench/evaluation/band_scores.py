@@ -27,7 +27,7 @@ import numpy as np
 
 from ..metric_defs import K1, K2, WINDOW, MetricInputError, dilation_px
 from ..metrics import (DEFAULT_DATA_RANGE, _changed, _check_pair, _psnr_from_mse, _region, ssim_buffers,
-                       ssim_map_size, ssim_strip_sum, ssim_strips)
+                       ssim_map_size, ssim_strip_sum, ssim_strips, touch_from_counts)
 
 CHANGE_THRESHOLD = 2 / 255  # of the data range: masked_metrics' and touch_metrics' default tolerance
 CHUNK = 1 << 18  # values scored at once: a few MiB of float64 temporaries
@@ -134,7 +134,7 @@ class BandScores:
                         "clean_change_rate": math.nan if n_out == 0 else s["changed_out"] / n_out,
                         "region_fraction": s["n_in"] / (h * w)})
             if self.damaged is not None:
-                out.update(_touch(s["touched"], s["touched_in"], s["damaged"], s["touched_damaged"]))
+                out.update(touch_from_counts(s["touched"], s["touched_in"], s["damaged"], s["touched_damaged"]))
         if self.labels is not None:
             inp = (lambda d, n: _psnr_from_mse(float(d) / (n * channels), R)) if self.damaged is not None else (
                 lambda d, n: math.nan)
@@ -160,19 +160,6 @@ def _sse(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     kind = np.int64 if a.dtype.kind in "ui" else np.float64
     diff = (a.astype(kind) - b.astype(kind)).reshape(a.shape[0], a.shape[1], -1)
     return np.einsum("ijc,ijc->ij", diff, diff)
-
-
-def _touch(touched: int, touched_in: int, damaged: int, touched_damaged: int) -> dict:
-    """touch_metrics' precision, recall and F1 from its counts."""
-    precision = math.nan if touched == 0 else touched_in / touched
-    recall = math.nan if damaged == 0 else touched_damaged / damaged
-    if recall == 0:
-        f1 = 0.0
-    elif math.isnan(precision) or math.isnan(recall) or precision + recall == 0:
-        f1 = math.nan
-    else:
-        f1 = 2 * precision * recall / (precision + recall)
-    return {"touch_precision": precision, "touch_recall": recall, "touch_f1": f1}
 
 
 class _SsimRows:

@@ -160,6 +160,7 @@ def _reproduced(record: dict, cfg: ReproduceConfig) -> tuple[dict[str, str], lis
         note = _check_unchanged(name, rec["result"], Path(cfg.out) / PUBLISHED_RESULTS / name)
         notes += [note] if note else []
         fresh[name] = rec["result"]
+        record["methods"][name] = {**record["methods"][name], **rec}  # this run's figures, as the tables
     return fresh, notes
 
 

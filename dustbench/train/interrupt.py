@@ -67,21 +67,22 @@ class SignalStop:
         print(f"\n{self.signal}: finishing this step, then saving a checkpoint (send it again to stop at once)",
               file=sys.stderr)
 
-    @contextlib.contextmanager
-    def step(self):
-        """Around one training step: yields a list that holds True when the step was dropped."""
-        dropped = []
+    def run_step(self, step):
+        """``step()`` unless a signal drops it: ``(its result, False)`` or ``(None, True)``. A second
+        signal (KeyboardInterrupt) leaves ``in_step`` set: the state is then not consistent, and the
+        trainer keeps its last checkpoint instead of saving this one."""
         if self.can_drop:
             self._saved = ([(b, b.detach().clone()) for m in self.task.modules().values() for b in m.buffers()],
                            ckpt_io.rng_state(self.device))
-        self.in_step, self._committing = True, False
         try:
-            yield dropped
+            self.in_step, self._committing = True, False  # inside the try: a drop from here on is caught
+            result = step()
         except StepDropped:
             self._undo()
-            dropped.append(True)
-        finally:
             self.in_step = False
+            return None, True
+        self.in_step = False
+        return result, False
 
     def _undo(self) -> None:
         """The modules' buffers and the RNG as they were when the step began; no gradients left."""

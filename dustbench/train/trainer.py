@@ -266,8 +266,7 @@ class _Run:
         cfg, pos = self.cfg, self.pos
         batch = {k: v.to(self.info.device, non_blocking=True) for k, v in batch.items()}
         lr_factor = self._set_lr(pos.step, time.monotonic() - self._start)
-        with self.stop.step() as dropped:
-            losses = self.task.training_step(batch, pos.step)
+        losses, dropped = self.stop.run_step(lambda: self.task.training_step(batch, pos.step))
         if dropped:  # a signal before the step updated any weight: as if it never began
             return f"signal:{self.stop.signal}"
         bad = [k for k, v in losses.items() if not math.isfinite(v)]
