@@ -213,6 +213,23 @@ def test_a_second_signal_in_a_step_that_cannot_be_dropped_keeps_the_last_checkpo
     assert (run.checkpoint.read_bytes(), run.checkpoint.stat().st_mtime_ns) == before
 
 
+def test_a_signal_while_a_batch_loads_stops_before_its_step(tmp_path, pairs, monkeypatch):
+    import os
+    import signal
+
+    original = TrainData.batches
+
+    def term_at_the_third(self, epoch, start=0):
+        for i, batch in enumerate(original(self, epoch, start), start):
+            if i == 2:
+                os.kill(os.getpid(), signal.SIGTERM)  # arrives between steps
+            yield batch
+
+    monkeypatch.setattr(TrainData, "batches", term_at_the_third)
+    stopped = train(config(tmp_path, pairs, "load", max_steps=5, epochs=3))
+    assert stopped.stop_reason == "signal:SIGTERM" and stopped.step == 2
+
+
 def test_resume_refuses_changed_data_or_batch_size(tmp_path, pairs):
     train(config(tmp_path, pairs, max_steps=1, data="builtin-train", pool=2, patch=32))
     with pytest.raises(DustbenchError, match="batch_size=2 .asked 4."):

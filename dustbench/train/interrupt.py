@@ -64,13 +64,17 @@ class SignalStop:
             print(f"\n{self.signal}: dropping this step, saving a checkpoint of the last one (send it again to "
                   "stop at once)", file=sys.stderr)
             raise StepDropped
-        print(f"\n{self.signal}: finishing this step, then saving a checkpoint (send it again to stop at once)",
+        when = "before the next step" if self.can_drop and not self.in_step else "after this step"
+        print(f"\n{self.signal}: stopping {when}, then saving a checkpoint (send it again to stop at once)",
               file=sys.stderr)
 
     def run_step(self, step):
         """``step()`` unless a signal drops it: ``(its result, False)`` or ``(None, True)``. A second
         signal (KeyboardInterrupt) leaves ``in_step`` set: the state is then not consistent, and the
-        trainer keeps its last checkpoint instead of saving this one."""
+        trainer keeps its last checkpoint instead of saving this one. A signal that came between
+        steps (while the batch was loading) stops before this one begins."""
+        if self.can_drop and self.signal is not None:
+            return None, True
         if self.can_drop:
             self._saved = ([(b, b.detach().clone()) for m in self.task.modules().values() for b in m.buffers()],
                            ckpt_io.rng_state(self.device))
