@@ -17,6 +17,9 @@ Scenarios (128×128 patches, the 5 built-in photos, the default film-scan mixes 
 Threads are fixed: OpenCV 1 thread and torch 1 thread in the main process and in the workers
 (OMP_NUM_THREADS=1 is inherited by spawned workers). The load average is printed before and after.
 
+It ends with a projection for a GPU host (``--project-cores``, default 16): the measured worker
+CPU per patch times the workers such a host would run, for the stream and for the pre-made patches.
+
 Run: ``.venv/bin/python benchmarks/bench_stream.py [--patches 1024] [--rounds 3] [--scenarios mixes,...]``.
 """
 from __future__ import annotations
@@ -128,6 +131,18 @@ def scenario(name: str, args) -> None:
     verdict = "MET" if ratio >= TARGET else "MISSED"
     print(f"{name:<17}{s:>8.0f}{p:>10.0f}{ratio:>8.0%}  {verdict:<7}{sc:>8.2f}{pc:>9.2f}{pc / sc:>8.0%}{ms:>8.2f}   "
           "rounds: " + ", ".join(f"{r[0][0]:.0f}/{r[1][0]:.0f}" for r in rounds), flush=True)
+    return name, sc, pc
+
+
+def projection(rows, cores: int) -> None:
+    """Patches/s a host with ``cores`` cores could stream, from the measured worker CPU per patch
+    (one core left to the trainer's own loop): a projection, not a measurement."""
+    workers = max(1, cores - 1)
+    print(f"projection for a {cores}-core GPU host ({workers} workers, measured worker CPU per patch × workers; "
+          "assumes the cores are as fast as these and nothing else is their bottleneck):")
+    for name, sc, pc in rows:
+        print(f"  {name:<17} stream {workers * 1000 / sc:>7.0f} patches/s, pre-made {workers * 1000 / pc:>7.0f} "
+              f"patches/s (a step of batch 32 consumes 32 × the steps per second)")
 
 
 def measure(stream, premade, args, r: int) -> tuple[tuple, tuple]:
@@ -145,6 +160,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
+    ap.add_argument("--project-cores", type=int, default=16, help="cores of the host to project to (0: none)")
     args = ap.parse_args()
     from dustbench.provenance import benchmark_header  # deferred: after the thread settings above
     print(benchmark_header(), flush=True)
@@ -156,16 +172,19 @@ def main() -> None:
     print(f"{'':<17}{'patches/s':>18}{'':>17}{'worker CPU ms/patch':>25}")
     print(f"{'scenario':<17}{'stream':>8}{'pre-made':>10}{'ratio':>8}  {'>=75 %':<7}{'stream':>8}{'pre-made':>9}"
           f"{'ratio':>8}{'1 proc':>8}")
+    rows = []
     for name in args.scenarios.split(","):
         if name not in SCENARIOS:
             raise SystemExit(f"unknown scenario {name!r}: use {', '.join(SCENARIOS)}")
-        scenario(name, args)
+        rows.append(scenario(name, args))
     print("ratio: stream / pre-made patches/s (median over rounds of each round's ratio): the same DataLoader over "
           "DamageStream and over its own patches made beforehand. Worker CPU ms/patch: CPU time of the workers per "
           "patch they delivered; its ratio (pre-made / stream) is what the patches/s ratio tends to when the CPUs are "
           "saturated. 1 proc: CPU ms per patch of iterating the stream in the main process, without a DataLoader")
     print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())} "
           "(the machine is shared: other processes use these CPUs)")
+    if args.project_cores:
+        projection(rows, args.project_cores)
 
 
 if __name__ == "__main__":
