@@ -1,13 +1,14 @@
-"""Uncompressed TIFF files decoded once, into the array they fill.
+"""Uncompressed (and separate-plane) TIFF files decoded once, into the array they fill.
 
 Scanners write large 16-bit TIFFs, often uncompressed. OpenCV reads an uncompressed TIFF into a
 buffer of its own and then copies it: a 24 MP 16-bit RGB file peaked at twice its 137 MiB (peak
 RSS over the image's bytes: 2.0×), which a large scan cannot afford; tifffile reads it into the
 returned array (1.0×). Compressed files are left to OpenCV, which holds about one image for them
 (LZW 1.15×, deflate 1.1× on a photograph; tifffile 1.25× on deflate). Only files whose pixels both
-decoders read the same way take this path (integer samples of one page, grey or RGB(A), chunky,
-top-left origin); any other TIFF, and anything tifffile refuses, goes to OpenCV
-(:func:`dustbench.io.read_image`).
+decoders read the same way take this path (integer samples of one page, grey or RGB(A), top-left
+origin); any other TIFF, and anything tifffile refuses, goes to OpenCV
+(:func:`dustbench.io.read_image`). Files with separate planes (RGB stored plane by plane) come here
+compressed or not: OpenCV returned wrong pixels for 16-bit ones, different from call to call.
 """
 from __future__ import annotations
 
@@ -16,15 +17,16 @@ from pathlib import Path
 import numpy as np
 
 _PLAIN = {"photometric": (1, 2),  # MINISBLACK, RGB (not MINISWHITE, palette, YCbCr, CMYK ...)
-          "planarconfig": (1,),  # chunky: samples interleaved, as OpenCV's arrays
-          "compression": (1,),  # none: see the module docstring
+          "planarconfig": (1, 2),  # chunky (samples interleaved) or separate planes
+          "compression": (1, 8, 32946),  # none, Adobe deflate, deflate: zlib, no codec library needed
           "samplesperpixel": (1, 3, 4),
           "bitspersample": (8, 16)}
 
 
 def read_plain_tiff(path: Path) -> np.ndarray | None:
-    """The first page of an uncompressed plain TIFF as grey H×W or RGB H×W×3 (alpha dropped), uint8 or uint16;
-    None when the file is not one (then OpenCV decodes it, with its own errors)."""
+    """The first page of a plain TIFF (see the module docstring) as grey H×W or RGB H×W×3 (alpha
+    dropped), uint8 or uint16; None when the file is not one (then OpenCV decodes it, with its own
+    errors)."""
     import tifffile  # deferred: imports tifffile (only TIFF inputs need it)
 
     try:
@@ -33,6 +35,8 @@ def read_plain_tiff(path: Path) -> np.ndarray | None:
             if not _is_plain(page):
                 return None
             image = page.asarray()
+            if page.planarconfig == 2 and image.ndim == 3:  # planes first: S×H×W
+                image = np.ascontiguousarray(np.moveaxis(image, 0, -1))
     except Exception:  # noqa: BLE001 - any refusal (a codec it lacks, a damaged file) goes to OpenCV
         return None
     if image.ndim == 3 and image.shape[2] == 4:
@@ -42,7 +46,8 @@ def read_plain_tiff(path: Path) -> np.ndarray | None:
 
 def _is_plain(page) -> bool:
     orientation = page.tags.get(274)
-    return (all(int(getattr(page, key)) in allowed for key, allowed in _PLAIN.items())
+    compressed_chunky = int(page.compression) != 1 and int(page.planarconfig) == 1  # OpenCV reads those well
+    return (not compressed_chunky and all(int(getattr(page, key)) in allowed for key, allowed in _PLAIN.items())
             and page.sampleformat == 1  # unsigned integers
             and (orientation is None or orientation.value == 1)  # top-left: no flip or rotation to apply
             and (page.samplesperpixel == 1) == (page.photometric == 1)
