@@ -15,7 +15,7 @@ from ..scan_metadata import encode_like
 from ..sheets import busiest_crop, contact_sheet
 from ..threads import fixed_threads
 from ..writer_lock import one_writer
-from .base import OutputIssues, apply_method
+from .base import OutputIssues, restored_rows
 from .run_config import RunConfig, with_settings
 from .tuning import load_tuned_method
 
@@ -116,10 +116,12 @@ def _restore_one(method, src: Path, dst: Path, out: Path, cfg: RestoreConfig) ->
         return Restored(src, dst, "skipped", error=str(exc))
     issues = OutputIssues()
     start = time.perf_counter()
-    restored = apply_method(method, to_float(image), tile=cfg.tile, overlap=cfg.overlap, name=str(src),
-                            on_bad_output=cfg.on_bad_output, issues=issues)
+    restored = np.empty(image.shape, storable_dtype(image.dtype))  # float scans are written as 16-bit
+    # band by band into the file's dtype: never a float copy of the whole scan, in or out
+    for y0, y1, rows in restored_rows(method, image, tile=cfg.tile, overlap=cfg.overlap, name=str(src),
+                                      on_bad_output=cfg.on_bad_output, issues=issues):
+        restored[y0:y1] = from_float(rows, restored.dtype)
     seconds = time.perf_counter() - start
-    restored = from_float(restored, storable_dtype(image.dtype))  # float scans are written as 16-bit
     write_bytes_atomic(dst, encode_like(src, restored, dst.suffix))  # resolution, ICC profile... kept
     rec = Restored(src, dst, "written", seconds, image.shape[0] * image.shape[1] / 1e6, issues=issues)
     if cfg.compare:
