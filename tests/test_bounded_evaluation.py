@@ -56,7 +56,7 @@ def fed_in_bands(scores: BandScores, restored: np.ndarray, cuts) -> dict:
 def test_band_scores_equal_the_whole_image_metrics_exactly(dtype, shape):
     ref, damaged, restored, mask, labels = pair(shape, dtype)
     rng = np.random.default_rng(1)
-    whole = {"psnr": psnr(ref, restored), "ssim": ssim(ref, restored),
+    whole = {"psnr": psnr(ref, restored), "ssim": ssim(ref, restored), "psnr_input": psnr(ref, damaged),
              **masked_metrics(ref, restored, mask, damaged=damaged)}
     whole.update({k: v for k, v in touch_metrics(ref, damaged, restored, mask).items() if k != "touched_fraction"})
     out, inp = labelled_psnr(ref, restored, labels, FAMILIES), labelled_psnr(ref, damaged, labels, FAMILIES)
@@ -74,6 +74,7 @@ def test_band_scores_of_float_images_match_to_rounding():
     got = fed_in_bands(BandScores(ref, mask, damaged), restored, [13, 50])
     want = masked_metrics(ref, restored, mask, damaged=damaged)
     assert got["psnr"] == pytest.approx(psnr(ref, restored), abs=1e-9)
+    assert got["psnr_input"] == pytest.approx(psnr(ref, damaged), abs=1e-9)
     assert got["ssim"] == ssim(ref, restored)
     assert got["psnr_in"] == pytest.approx(want["psnr_in"], abs=1e-9)
     assert got["clean_change_rate"] == want["clean_change_rate"]

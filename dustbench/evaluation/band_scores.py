@@ -58,7 +58,7 @@ class BandScores:
         self.present = [] if self.labels is None else np.flatnonzero(np.bincount(
             self.labels.reshape(-1), minlength=len(self.names) + 1)[1:len(self.names) + 1]).tolist()
         self.row = 0  # rows fed so far
-        self.sums = {"sse": 0, "sse_in": 0, "sse_out": 0, "n_in": 0, "changed_out": 0, "touched": 0,
+        self.sums = {"sse": 0, "sse_input": 0, "sse_in": 0, "sse_out": 0, "n_in": 0, "changed_out": 0, "touched": 0,
                      "touched_in": 0, "damaged": 0, "touched_damaged": 0}
         self.family = {i: [0, 0, 0] for i in self.present}  # sse of output, sse of input, pixels
         self.ssim = None if min(reference.shape[:2]) < WINDOW else _SsimRows(reference, self.R)
@@ -83,7 +83,9 @@ class BandScores:
             self.ssim.add(y0, rows)
         if self.mask is not None:
             self._masked(y0, y1, ref, rows, sse_px)
-        input_sse = _sse(ref, self.damaged[y0:y1]) if self.present and self.damaged is not None else None
+        input_sse = None if self.damaged is None else _sse(ref, self.damaged[y0:y1])
+        if input_sse is not None:
+            self.sums["sse_input"] += input_sse.sum()
         for i in self.present:
             region = self._dilated(self.labels, y0, y1, i + 1)
             f = self.family[i]
@@ -117,8 +119,8 @@ class BandScores:
         s["touched_damaged"] += int((touched & visible).sum())
 
     def scores(self) -> dict:
-        """``psnr``, ``ssim`` (NaN below the SSIM window), with a mask the masked metrics, with a
-        mask and ``damaged`` the touch metrics, with labels ``family`` = {name: (psnr, psnr of
+        """``psnr``, ``ssim`` (NaN below the SSIM window), with ``damaged`` its ``psnr_input``, with a
+        mask the masked metrics, with a mask and ``damaged`` the touch metrics, with labels ``family`` = {name: (psnr, psnr of
         the input, pixels)} for the labels present."""
         h, w = self.ref.shape[:2]
         if self.row != h:
@@ -127,6 +129,8 @@ class BandScores:
         s, R = self.sums, self.R
         out = {"psnr": _psnr_from_mse(float(s["sse"]) / self.ref.size, R),
                "ssim": math.nan if self.ssim is None else self.ssim.value()}
+        if self.damaged is not None:
+            out["psnr_input"] = _psnr_from_mse(float(s["sse_input"]) / self.ref.size, R)
         if self.mask is not None:
             n_out = h * w - s["n_in"]
             side = lambda sse, n: math.nan if n == 0 else _psnr_from_mse(float(sse) / (n * channels), R)  # noqa: E731

@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from ..io import from_float, to_float
-from ..metrics import bootstrap_ci, psnr
+from ..metrics import bootstrap_ci
 from ..synth.presets import FAMILIES
 from .band_scores import BandScores
 
@@ -119,8 +119,8 @@ def read_rows(path) -> list[dict]:
 
 def image_scores(reference: np.ndarray, restored: np.ndarray, mask: np.ndarray | None = None,
                  damaged: np.ndarray | None = None) -> dict:
-    """PSNR, SSIM (NaN below the SSIM window's size), with a mask the masked metrics, and with a mask
-    and the ``damaged`` input (reference dtype) what the method touched (precision/recall/F1).
+    """PSNR, SSIM (NaN below the SSIM window's size), with the ``damaged`` input (reference dtype) its
+    PSNR, with a mask the masked metrics, and with both what the method touched (precision/recall/F1).
     The whole-image form of :class:`~dustbench.evaluation.band_scores.BandScores`."""
     scores = BandScores(reference, mask, damaged)
     scores.add(restored)
@@ -147,7 +147,7 @@ def image_row(sample, scores: dict, seconds: float, output_fixes: int) -> dict:
     row = {"image_id": sample.id, "families": ";".join(sample.families), "presets": ";".join(sample.presets),
            "height": ref.shape[0], "width": ref.shape[1], "channels": 1 if ref.ndim == 2 else ref.shape[2],
            "bit_depth": ref.dtype.itemsize * 8, "psnr": scores.pop("psnr"), "ssim": scores.pop("ssim"),
-           "psnr_input": psnr(ref, input_as_reference(sample)), "runtime_s": seconds,
+           "psnr_input": scores.pop("psnr_input"), "runtime_s": seconds,
            "megapixels": ref.shape[0] * ref.shape[1] / 1e6, "output_fixes": output_fixes, "digest": sample.digest,
            "mask_source": sample.mask_source if sample.mask is not None else ""}
     if family is not None:
