@@ -15,29 +15,21 @@ in [0, 2 pi) plus a few turns).
 Every path that decides a synthesized pixel or a recorded parameter calls these, never ``np.sin``
 / ``math.sin`` and kin (``tests/test_portable_math.py`` checks them against NumPy, and the golden
 synthesis tests run with the CPU's SIMD features switched off).
+
+The same arithmetic runs compiled by numba when it is installed (:mod:`dustbench.portable_jit`:
+one pass per element instead of some thirty NumPy passes, which mattered because synthesis calls
+these hundreds of times per training patch on small arrays); the NumPy code below is the
+reference, used without numba or with ``DUSTBENCH_PORTABLE_JIT=0``. Both give the same bits.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
-__all__ = ["sin", "cos", "exp", "log", "log1p", "power"]
+from . import fdlibm as fd
 
-# pi/2 in three parts (fdlibm): the first two have trailing zero bits, so n * part is exact for
-# the |n| < 2**20 that angles in synthesis need.
-_PIO2_1, _PIO2_2, _PIO2_3 = 1.57079632673412561417e+00, 6.07710050630396597660e-11, 2.02226624871116645580e-21
-_INV_PIO2 = 6.36619772367581382433e-01
-_MAX_ANGLE = 2.0**20 * _PIO2_1  # |n| < 2**20 keeps n * _PIO2_1 and n * _PIO2_2 exact
-_S = (-1.66666666666666324348e-01, 8.33333333332248946124e-03, -1.98412698298579493134e-04,
-      2.75573137070700676789e-06, -2.50507602534068634195e-08, 1.58969099521155010221e-10)
-_C = (4.16666666666666019037e-02, -1.38888888888741095749e-03, 2.48015872894767294178e-05,
-      -2.75573143513906633035e-07, 2.08757232129817482790e-09, -1.13596475577881948265e-11)
-_LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
-_INV_LN2 = 1.44269504088896338700e+00
-_P = (1.66666666666666019037e-01, -2.77777777770155933842e-03, 6.61375632143793436117e-05,
-      -1.65339022054652515390e-06, 4.13813679705723846039e-08)
-_LG = (6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01, 2.222219843214978396e-01,
-       1.818357216161805012e-01, 1.531383769920937332e-01, 1.479819860511658591e-01)
-_SQRT_HALF = 0.70710678118654752440
+__all__ = ["sin", "cos", "exp", "log", "log1p", "power"]
 
 
 def _horner(z: np.ndarray, coeffs) -> np.ndarray:
@@ -55,28 +47,28 @@ def _out(x, result: np.ndarray):
 
 def _reduce(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``x = n * pi/2 + r`` with ``|r| <= pi/4``: (r, n mod 4)."""
-    n = np.rint(x * _INV_PIO2)
-    r = x - n * _PIO2_1
-    r = r - n * _PIO2_2
-    r = r - n * _PIO2_3
+    n = np.rint(x * fd.INV_PIO2)
+    r = x - n * fd.PIO2_1
+    r = r - n * fd.PIO2_2
+    r = r - n * fd.PIO2_3
     return r, np.mod(n, 4).astype(np.int8)
 
 
 def _kernel_sin(r: np.ndarray) -> np.ndarray:
     z = r * r
-    return r + (z * r) * (_S[0] + z * _horner(z, _S[1:]))
+    return r + (z * r) * (fd.S[0] + z * _horner(z, fd.S[1:]))
 
 
 def _kernel_cos(r: np.ndarray) -> np.ndarray:
     z = r * r
     hz = 0.5 * z
     w = 1.0 - hz
-    return w + (((1.0 - w) - hz) + (z * z) * _horner(z, _C))
+    return w + (((1.0 - w) - hz) + (z * z) * _horner(z, fd.C))
 
 
 def _sin_cos(x, shift: int):
     a = np.asarray(x, dtype=np.float64)
-    finite = np.abs(a) < _MAX_ANGLE  # also False for inf and NaN
+    finite = np.abs(a) < fd.MAX_ANGLE  # also False for inf and NaN
     r, q = _reduce(np.where(finite, a, 0.0))
     q = (q + shift) % 4
     s, c = _kernel_sin(r), _kernel_cos(r)
@@ -86,26 +78,15 @@ def _sin_cos(x, shift: int):
     return _out(x, np.where(finite, out, np.nan))
 
 
-def sin(x):
-    """``sin(x)``, float64, the same bits on every CPU (angles up to ~1e6 rad)."""
-    return _sin_cos(x, 0)
-
-
-def cos(x):
-    """``cos(x)``, float64, the same bits on every CPU (angles up to ~1e6 rad)."""
-    return _sin_cos(x, 1)
-
-
-def exp(x):
-    """``exp(x)``, float64, the same bits on every CPU."""
+def _exp(x):
     a = np.asarray(x, dtype=np.float64)
-    clipped = np.clip(np.where(np.isnan(a), 0.0, a), -746.0, 710.0)  # beyond these exp is 0 or inf anyway; keeps k a small int
-    k = np.rint(clipped * _INV_LN2)
-    hi = clipped - k * _LN2_HI
-    lo = k * _LN2_LO
+    clipped = np.clip(np.where(np.isnan(a), 0.0, a), fd.EXP_LO, fd.EXP_HI)
+    k = np.rint(clipped * fd.INV_LN2)
+    hi = clipped - k * fd.LN2_HI
+    lo = k * fd.LN2_LO
     r = hi - lo
     t = r * r
-    c = r - t * _horner(t, _P)
+    c = r - t * _horner(t, fd.P)
     y = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi)
     with np.errstate(over="ignore", under="ignore"):
         # Two steps so that 2**k itself never overflows or flushes to zero before the product.
@@ -114,35 +95,87 @@ def exp(x):
     return _out(x, np.where(np.isnan(a), np.nan, out))
 
 
-def log(x):
-    """``log(x)``, float64, the same bits on every CPU (``-inf`` at 0, NaN below)."""
+def _log(x):
     a = np.asarray(x, dtype=np.float64)
     safe = np.where((a > 0) & np.isfinite(a), a, 1.0)
     m, e = np.frexp(safe)  # safe = m * 2**e, m in [0.5, 1)
-    low = m < _SQRT_HALF
+    low = m < fd.SQRT_HALF
     m = np.where(low, m * 2.0, m)
     k = (e - low).astype(np.float64)
     f = m - 1.0
     s = f / (2.0 + f)
     z = s * s
     w = z * z
-    r = z * _horner(w, _LG[0::2]) + w * _horner(w, _LG[1::2])
+    r = z * _horner(w, fd.LG[0::2]) + w * _horner(w, fd.LG[1::2])
     hfsq = 0.5 * f * f
-    out = k * _LN2_HI - ((hfsq - (s * (hfsq + r) + k * _LN2_LO)) - f)
+    out = k * fd.LN2_HI - ((hfsq - (s * (hfsq + r) + k * fd.LN2_LO)) - f)
     out = np.where(a == 0, -np.inf, np.where(a < 0, np.nan, out))
     return _out(x, np.where(np.isposinf(a), np.inf, np.where(np.isnan(a), np.nan, out)))
 
 
-def log1p(x):
-    """``log(1 + x)``, accurate for small ``x`` (Kahan's correction), the same bits on every CPU."""
+def _log1p(x):
     a = np.asarray(x, dtype=np.float64)
     u = 1.0 + a
     d = u - 1.0
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.where(d == 0, a, np.asarray(log(u)) * (a / np.where(d == 0, 1.0, d)))
+        out = np.where(d == 0, a, np.asarray(_log(u)) * (a / np.where(d == 0, 1.0, d)))
     return _out(x, np.where(np.isposinf(a), np.inf, out))
+
+
+# The NumPy implementations: the reference, and what runs when numba is missing or switched off.
+NUMPY = {"sin": lambda x: _sin_cos(x, 0), "cos": lambda x: _sin_cos(x, 1), "exp": _exp, "log": _log,
+         "log1p": _log1p, "power": lambda x, y: _exp(np.multiply(y, _log(x)))}
+_COMPILED: list = []  # [the compiled module, or None]: looked for on first use
+
+
+def implementation() -> str:
+    """"numba" (:mod:`dustbench.portable_jit`, the default) or "numpy" (numba missing, or
+    ``DUSTBENCH_PORTABLE_JIT=0``): the same bits either way, the compiled ones several times faster."""
+    if not _COMPILED:
+        module = None
+        if os.environ.get("DUSTBENCH_PORTABLE_JIT", "1") != "0":
+            try:
+                from . import portable_jit as module  # deferred: imports numba
+            except ImportError:
+                module = None
+        _COMPILED.append(module)
+    return "numpy" if _COMPILED[0] is None else "numba"
+
+
+def _call(name: str, *args):
+    if implementation() == "numpy":
+        return NUMPY[name](*args)
+    # a NumPy ufunc: scalars in (0-d arrays too) give a NumPy scalar out, as NumPy's own do; the
+    # overflow of exp(1000) or the NaN of log(-1) are results here, not errors to report
+    with np.errstate(all="ignore"):
+        return getattr(_COMPILED[0], name)(*(np.asarray(a, dtype=np.float64) for a in args))
+
+
+def sin(x):
+    """``sin(x)``, float64, the same bits on every CPU (angles up to ~1e6 rad)."""
+    return _call("sin", x)
+
+
+def cos(x):
+    """``cos(x)``, float64, the same bits on every CPU (angles up to ~1e6 rad)."""
+    return _call("cos", x)
+
+
+def exp(x):
+    """``exp(x)``, float64, the same bits on every CPU."""
+    return _call("exp", x)
+
+
+def log(x):
+    """``log(x)``, float64, the same bits on every CPU (``-inf`` at 0, NaN below)."""
+    return _call("log", x)
+
+
+def log1p(x):
+    """``log(1 + x)``, accurate for small ``x`` (Kahan's correction), the same bits on every CPU."""
+    return _call("log1p", x)
 
 
 def power(x, y):
     """``x ** y`` for ``x > 0`` as ``exp(y log x)``, the same bits on every CPU."""
-    return exp(np.multiply(y, log(x)))
+    return _call("power", x, y)

@@ -13,6 +13,7 @@ from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
+from . import portable_math
 from .allocator import allocator_settings
 from .lockfile import drift_note, lock_record
 
@@ -147,10 +148,14 @@ def benchmark_header() -> str:
     if "torch" in sys.modules:
         threads["torch"] = sys.modules["torch"].get_num_threads()
     hw = hardware()
+    try:
+        numba = metadata.version("numba")
+    except metadata.PackageNotFoundError:
+        numba = None
     return "\n".join([
         f"# dustbench {v.get('dustbench')} at {(git['commit'] or 'unknown')[:10]}{' (dirty)' if git['dirty'] else ''}; "
         f"python {v['python']}, numpy {v.get('numpy')}, opencv {v.get('opencv')}, torch {v.get('torch')}, "
-        f"scikit-image {v.get('scikit-image')}",
+        f"scikit-image {v.get('scikit-image')}, numba {numba} (portable math: {portable_math.implementation()})",
         f"# {drift_note()}",
         f"# {hw['cpu']}: {hw['cpu_usable']} of {hw['cpu_count']} CPUs usable, {hw['memory_gib']} GiB; "
         f"load average {load} (1/5/15 min); threads {threads}"])

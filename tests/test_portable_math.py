@@ -62,6 +62,45 @@ def test_special_values():
     assert pm.exp(-745.0) == 5e-324  # the smallest subnormal, through the two-step scaling
 
 
+_SPECIAL = np.array([0.0, 5e-324, 1e-310, 2.2250738585072014e-308, 1e-300, 1e-8, 0.5, 0.7071067811865475,
+                     0.7071067811865476, 1.0, 2.0, math.pi / 4, math.pi / 2, math.pi, 709.78, 709.79, 745.13, 745.14, 746.0,
+                     1e16, 1.6e6, 1.7e6, 1e300, np.inf, np.nan])
+_SPECIAL = np.concatenate([_SPECIAL, -_SPECIAL])
+_RANGES = {"sin": [(-10, 10), (-2e6, 2e6)], "cos": [(-10, 10), (-2e6, 2e6)], "exp": [(-800, 800), (-1, 1), (-746, -700)],
+           "log": [(0, 1e-300), (0, 1), (0, 1e300), (1 - 1e-9, 1 + 1e-9)], "log1p": [(-1, 1), (-1e-12, 1e-12), (0, 1e10)]}
+
+
+def _same_bits(a, b) -> bool:
+    a, b = np.asarray(a), np.asarray(b)
+    return a.dtype == b.dtype == np.float64 and a.shape == b.shape and bool(
+        np.all((np.isnan(a) & np.isnan(b)) | (a.view(np.int64) == b.view(np.int64))))
+
+
+@pytest.mark.skipif(pm.implementation() != "numba", reason="numba missing: only the NumPy code runs")
+@pytest.mark.parametrize("name", sorted(_RANGES))
+def test_the_compiled_functions_give_the_numpy_bits(name):
+    """portable_jit against the NumPy reference: every bit, over wide ranges, subnormals, the edges
+    of exp's range and of the exact angle reduction, infinities, NaN, and scalars (same type out)."""
+    rng = np.random.default_rng(11)
+    fn, ref = getattr(pm, name), pm.NUMPY[name]
+    for lo, hi in _RANGES[name]:
+        x = np.concatenate([rng.uniform(lo, hi, 100_000), _SPECIAL])
+        assert _same_bits(fn(x), ref(x)), (name, lo, hi)
+    assert _same_bits(fn(x.reshape(-1, 5)), ref(x.reshape(-1, 5)))
+    for v in _SPECIAL.tolist():
+        assert type(fn(v)) is type(ref(v)) is np.float64 and _same_bits(fn(v), ref(v)), (name, v)
+    x, y = rng.uniform(0, 100, (30, 40)), rng.uniform(-3, 3, (30, 40))
+    assert _same_bits(pm.power(x, y), pm.NUMPY["power"](x, y))
+    assert _same_bits(pm.power(x[:, :1], 0.8), pm.NUMPY["power"](x[:, :1], 0.8))
+
+
+def test_numba_can_be_switched_off():
+    code = "from dustbench import portable_math as pm; print(pm.implementation())"
+    env = {**os.environ, "DUSTBENCH_PORTABLE_JIT": "0"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "numpy", done.stderr[-2000:]
+
+
 # Hashes of the portable functions on fixed inputs: the bits every CPU must give (x86-64 with or
 # without AVX-512/AVX2/FMA, arm64). A change here is a change of every synthesized byte's inputs.
 BITS = "816d916f"
@@ -127,6 +166,7 @@ def lowest_cpu_class_env() -> dict[str, str]:
     return {**os.environ, "NPY_DISABLE_CPU_FEATURES": " ".join(found),
             "OPENCV_CPU_DISABLE": "AVX512_SKX,AVX2,FMA3,AVX,NEON_DOTPROD,NEON_FP16,NEON_BF16",
             "GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX512F,-AVX2,-FMA,-AVX",
+            "NUMBA_CPU_NAME": "generic",  # portable_jit compiled for a baseline x86-64 / arm64, no FMA
             "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
 
 

@@ -10,6 +10,7 @@ damage drawn, every image warped on its own).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 
 import cv2
@@ -55,6 +56,18 @@ def test_samples_are_byte_identical_to_the_previous_stream(name):
     """Guards every speed-up of the stream against any change of output."""
     stream = _CONFIGS[name]()
     assert _digest(stream.sample(g) for g in _IDX) == PREVIOUS_STREAM[name]
+
+
+@pytest.mark.parametrize("name", sorted(_CONFIGS))
+def test_samples_drawn_together_are_the_same_bytes(name):
+    """samples() renders the damage of several samples in one go (render_many), and iterating the
+    stream does so draw_together at a time: the same bytes as each sample made alone."""
+    stream = _CONFIGS[name]()
+    assert _digest(stream.samples(_IDX)) == PREVIOUS_STREAM[name]
+    alone = [stream.sample(g) for g in stream.indices()[:20]]
+    together = list(itertools.islice(iter(_CONFIGS[name]()), 20))
+    assert [x["index"] for x in together] == [x["index"] for x in alone]
+    assert _digest(together) == _digest(alone)
 
 
 def _kept(monkeypatch, stream, g) -> int:

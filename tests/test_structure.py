@@ -35,7 +35,7 @@ MAX_FILE_LINES = 420
 MAX_FUNCTION_LINES = 60
 # heavy (slow to import, or optional) dependencies a deferral may name: top-level module names
 HEAVY = frozenset({"torch", "torchvision", "pandas", "matplotlib", "datasets", "pyarrow", "scipy", "skimage",
-                   "albumentations", "tifffile", "huggingface_hub", "tensorboard", "torchmetrics"})
+                   "albumentations", "tifffile", "huggingface_hub", "tensorboard", "torchmetrics", "numba"})
 # entry points that must not load these at module level (`import dustbench`; `dustbench --help`, which
 # imports every module of dustbench.cli to build its parser; the registered methods, which never need torch)
 LIGHT = {"dustbench": HEAVY, "dustbench.cli": HEAVY, "dustbench.cli.*": HEAVY, "dustbench.__main__": HEAVY,

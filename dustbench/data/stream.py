@@ -45,7 +45,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 from ..errors import DustbenchError
 from ..io import atomic_path, check_image, to_float, with_channels
 from ..sources import ArraySource, Source, open_sources, source_from_record
-from ..synth import DEFAULT_PRESETS, artifact_mask, composite, family_labels, library, render, resolve_presets
+from ..synth import DEFAULT_PRESETS, artifact_mask, composite, family_labels, library, render_many, resolve_presets
 from ..synth.grain import grain_clean, parse_grain
 from ..synth.params import count_by_family
 from ..synth.scale import ScanScale, draw_scaled_params, scaled_params
@@ -99,6 +99,8 @@ class DamageStream(IterableDataset):
     up to :data:`REDRAWS` times, until an artifact reaches the region the warp reads (a little more
     than the patch, so such a patch mostly but not always shows damage: docs/datasets.md); otherwise
     it is left clean, the clean source alone: the hard negatives a detector must not flag.
+    ``draw_together``: a worker renders the damage of this many consecutive samples in one go
+    (``dustbench.synth.render_many``; the same bytes as one by one, a few times faster per patch).
     """
 
     def __init__(self, sources: Any = "builtin", presets: Any = DEFAULT_PRESETS, patch: int = 128, seed: int = 0,
@@ -106,8 +108,10 @@ class DamageStream(IterableDataset):
                  world_size: int | None = None, samples_per_epoch: int | None = None,
                  patches_per_visit: int = 16, cache_size: int = 4, interleave: int = 4, channels: int | None = 3,
                  clean_column: str | None = None, cache_dir: str | os.PathLike | None = None,
-                 scan_scale: Any = None, grain: str | None = None, damage_share: float | None = None):
+                 scan_scale: Any = None, grain: str | None = None, damage_share: float | None = None,
+                 draw_together: int = 16):
         super().__init__()
+        self.draw_together = max(1, int(draw_together))
         self.grain = parse_grain(grain)
         if damage_share is not None and (isinstance(damage_share, bool) or not isinstance(damage_share, (int, float))
                                          or not 0.0 <= damage_share <= 1.0):
@@ -215,8 +219,9 @@ class DamageStream(IterableDataset):
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         for group in self._groups(worker, workers, *self._rank_world()):
             self._keep_cached(group)
-            for g in self._visit(group):
-                yield self.sample(g)
+            visit = self._visit(group)
+            for i in range(0, len(visit), self.draw_together):
+                yield from self.samples(visit[i:i + self.draw_together])
 
     # -- sources -----------------------------------------------------------------------------------
     def _keep_cached(self, blocks: list[int]) -> None:
@@ -269,9 +274,21 @@ class DamageStream(IterableDataset):
             self._cache.pop(source.id, None)
         raise DustbenchError(f"every source image is smaller than the {self.patch}-px patch")
 
-    # -- one sample -------------------------------------------------------------------------------
+    # -- samples ----------------------------------------------------------------------------------
     def sample(self, g: int) -> dict[str, Any]:
         """Sample ``g`` of the current epoch (the same whichever worker or rank makes it)."""
+        return self.samples([g])[0]
+
+    def samples(self, gs) -> list[dict[str, Any]]:
+        """Samples ``gs`` of the current epoch, each the same as ``sample(g)``: drawn one by one,
+        their damage rendered together (``render_many``: several times cheaper per patch)."""
+        drawn = [self._draw(g) for g in gs]
+        layers = render_many([d[3] for d in drawn], [d[2].shape for d in drawn])
+        return [self._finish(*d, layer) for d, layer in zip(drawn, layers)]
+
+    def _draw(self, g: int) -> tuple:
+        """Everything of sample g but its rendering: (g, source, region with grain, damage record,
+        augmentation, its scale, scan scale drawn, grain record)."""
         source, image = self._block_source(g // self.patches_per_visit)
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, STREAM_KEY, self.epoch, g]))
         preset = self.presets[int(rng.integers(len(self.presets)))]
@@ -296,7 +313,10 @@ class DamageStream(IterableDataset):
         region = with_channels(to_float(image[y0:y0 + side, x0:x0 + side]), self.channels)
         region, grain = grain_clean(np.ascontiguousarray(region), self.grain, frame,
                                     [self.seed, STREAM_KEY, self.epoch, g])  # part of the clean image
-        damaged, clean, mask, labels = _damage(region, cp, d, scale, self.patch)
+        return g, source, region, cp, d, scale, frame, grain
+
+    def _finish(self, g, source, region, cp, d, scale, frame, grain, layer) -> dict[str, Any]:
+        damaged, clean, mask, labels = _damage(region, layer, d, scale, self.patch)
         out = {"damaged": torch.from_numpy(damaged), "clean": torch.from_numpy(clean), "mask": torch.from_numpy(mask),
                "labels": torch.from_numpy(labels), "index": g, "source": source.id}
         if grain is not None:
@@ -304,9 +324,9 @@ class DamageStream(IterableDataset):
         return out if frame is None else {**out, "scan_scale": frame}
 
 
-def _damage(region: np.ndarray, params: dict, d, scale: float, patch: int) -> tuple[np.ndarray, ...]:
-    """Damaged, clean, mask (C×H×W float32) and labels of one patch: `params` drawn on the region, then warped."""
-    layer = render(params, region.shape)
+def _damage(region: np.ndarray, layer, d, scale: float, patch: int) -> tuple[np.ndarray, ...]:
+    """Damaged, clean, mask (C×H×W float32) and labels of one patch: the region's damage `layer`
+    composited, then warped."""
     if not layer.sprites:  # nothing drawn: damaged is clean, mask and labels 0 (what warping zeros gives)
         (clean,), _ = warp([region], None, d, scale, patch, chw=True)
         return clean, clean.copy(), np.zeros((1, patch, patch), np.float32), np.zeros((patch, patch), np.uint8)

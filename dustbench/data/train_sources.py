@@ -75,6 +75,10 @@ class PatchSource:
     def sample(self, epoch: int, index: int) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
+    def samples(self, epoch: int, indices: list[int]) -> list[dict]:
+        """``[sample(epoch, i) for i in indices]``; a source that makes a batch faster together overrides it."""
+        return [self.sample(epoch, int(i)) for i in indices]
+
     def describe(self) -> dict:
         return {"kind": type(self).__name__, "samples_per_epoch": len(self), "patch": self.patch}
 
@@ -235,9 +239,12 @@ class StreamSource(PatchSource):
         return np.asarray(self.stream.indices(0, 1, rank=rank, world_size=world), dtype=np.int64)
 
     def sample(self, epoch: int, index: int) -> dict:
+        return self.samples(epoch, [index])[0]
+
+    def samples(self, epoch: int, indices: list[int]) -> list[dict]:
+        """The stream's samples, their damage rendered together (``DamageStream.samples``)."""
         self.stream.set_epoch(epoch)
-        s = self.stream.sample(int(index))
-        return {k: s[k] for k in ("damaged", "clean", "mask")}
+        return [{k: s[k] for k in ("damaged", "clean", "mask")} for s in self.stream.samples([int(i) for i in indices])]
 
     def describe(self) -> dict:
         return dict(self.spec)

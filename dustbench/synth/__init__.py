@@ -28,7 +28,7 @@ from .presets import (DEFAULT_PRESETS, FAMILIES, REFERENCE_SHORT_SIDE, Preset, P
                       library, load_preset_file, load_presets, resolve_presets)
 from .grain import apply_grain, sample_grain
 from .layer import Layer, Sprite
-from .render import render
+from .render import render, render_many
 from .scale import FILM_FORMATS, ScanScale, draw_scaled_params, parse_scan_scale, short_side_px
 from .stamps import Stamp, StampError, StampSet, load_stamps, write_stamps
 
@@ -36,7 +36,7 @@ __all__ = [
     "DEFAULT_PRESETS", "FAMILIES", "FILM_FORMATS", "REFERENCE_SHORT_SIDE", "Layer", "Preset", "PresetError", "ScanScale",
     "Sprite", "Stamp", "StampError", "StampSet", "Synthesis", "apply_grain", "artifact_mask", "composite", "count_by_family",
     "crop_params", "expected_count", "families_present", "family_labels", "library", "load_preset_file", "load_presets", "load_stamps", "parse_scan_scale",
-    "regenerate", "render", "resolve_presets", "sample_grain", "sample_params", "short_side_px", "synthesize", "write_stamps",
+    "regenerate", "render", "render_many", "resolve_presets", "sample_grain", "sample_params", "short_side_px", "synthesize", "write_stamps",
 ]
 
 

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from .layer import Sprite
-from .raster import ONE, SHIFT, reach, sprite
+from .raster import ONE, SHIFT, image_sizes, reach, sprite
 from .. import portable_math as pm
 
 
@@ -77,16 +77,16 @@ def _blob_outlines(cx, cy, radius, elongation, angle, roughness, seeds, vertices
     return out
 
 
-def _group_outlines(cols: dict, shape) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def _group_outlines(cols: dict, h: np.ndarray, w: np.ndarray, s: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(indices, outlines) of the small and of the large blobs of a group (columns as float64
-    arrays), each computed together."""
-    h, w = shape
-    radius = 0.5 * cols["size"] * float(min(h, w))
+    arrays; h, w, s: each blob's image height, width and short side), each computed together."""
+    radius = 0.5 * cols["size"] * s
     large = radius >= 40
     for idx in ((~large).nonzero()[0], large.nonzero()[0]) if large.any() else (np.arange(radius.size),):
         if idx.size:
-            yield idx, _blob_outlines(cols["x"][idx] * w, cols["y"][idx] * h, radius[idx], cols["elongation"][idx],
-                                      cols["angle"][idx], cols["roughness"][idx], cols["shape_seed"][idx],
+            yield idx, _blob_outlines(cols["x"][idx] * w[idx], cols["y"][idx] * h[idx], radius[idx],
+                                      cols["elongation"][idx], cols["angle"][idx], cols["roughness"][idx],
+                                      cols["shape_seed"][idx],
                                       24 if radius[idx[0]] < 40 else 64)
 
 
@@ -98,19 +98,20 @@ def _supersampling(radius_px: np.ndarray) -> np.ndarray:
     return np.where(radius_px < 40, f, 1).astype(np.int64)
 
 
-def _blob_canvases(cols: dict, shape: tuple[int, int], blur: np.ndarray, f: np.ndarray) -> Iterator[tuple]:
+def _blob_canvases(cols: dict, sizes: tuple, blur: np.ndarray, f: np.ndarray) -> Iterator[tuple]:
     """Per set of blobs outlined together (small, large), of those inside the image: indices in
     the group, boxes (x0, y0, x1, y1), reaches, supersampling factors, outlines in fixed point on
     their canvases (n, vertices, 2) and the fine pixels each spans and 1 more around (x0, y0, x1, y1)."""
-    h, w = shape
-    for idx, outlines in _group_outlines(cols, shape):
+    h, w, s = sizes
+    wh = np.stack([w, h], axis=1)
+    for idx, outlines in _group_outlines(cols, h, w, s):
         pad = reach(blur[idx])
         low = np.floor(outlines.min(1)).astype(np.int64)
         low -= pad[:, None]
         np.maximum(low, 0, out=low)
         high = np.ceil(outlines.max(1)).astype(np.int64)
         high += pad[:, None]
-        np.minimum(high, (w, h), out=high)
+        np.minimum(high, wh[idx], out=high)
         # Pixel centres sit at integer coordinates at both scales: x_fine = (x + ½)·f − ½; the
         # canvas is padded by the blur's reach.
         fi = f[idx]
@@ -224,12 +225,14 @@ def _strip_sprites(out: list, idx, box, pad, f, pts, span, opacity, colors, fid:
     for i, sy, sx, r, r1, c, c1 in zip(idx[order].tolist(), y, x, fr.tolist(), (lr + 1).tolist(), fc.tolist(),
                                        (lc + 1).tolist()):
         if c1 > c:
-            out[i] = Sprite(sy, sx, strip[r:r1, c:c1].copy(), colors[i], fid)
+            out[i] = Sprite(sy, sx, strip[r:r1, c:c1].copy(), colors[i], fid, i)
 
 
-def blob_sprites(g: dict, shape: tuple[int, int], fid: int) -> list[Sprite]:
-    """The sprites of a group of blobs, in group order (with a darker edge where it has a ``rim``)."""
-    s = float(min(shape))
+def blob_sprites(g: dict, shape, fid: int) -> list[Sprite]:
+    """The sprites of a group of blobs, in group order (with a darker edge where it has a ``rim``).
+    `shape`: the image's (H, W), or each blob's (see :func:`~dustbench.synth.raster.image_sizes`)."""
+    sizes = image_sizes(shape, g["n"])
+    s = sizes[2]
     cols = {k: np.asarray(g[k], np.float64) for k in ("x", "y", "size", "elongation", "angle", "roughness", "blur",
                                                        "opacity")}
     cols["shape_seed"] = np.asarray(g["shape_seed"], np.uint64)
@@ -237,7 +240,8 @@ def blob_sprites(g: dict, shape: tuple[int, int], fid: int) -> list[Sprite]:
     blur = cols["blur"] * s
     rims = np.asarray(g["rim"], np.float64) if "rim" in g else np.zeros(g["n"])
     out: list = [None] * g["n"]
-    for idx, box, pad, f, pts, span in _blob_canvases(cols, shape, blur, _supersampling(0.5 * cols["size"] * s)):
+    short = s.tolist()
+    for idx, box, pad, f, pts, span in _blob_canvases(cols, sizes, blur, _supersampling(0.5 * cols["size"] * s)):
         easy = np.zeros(idx.size, bool)
         if idx.size >= _STRIP_FROM:
             w, h = (box[:, 2:] - box[:, :2] + 2 * pad[:, None]).T
@@ -253,6 +257,6 @@ def blob_sprites(g: dict, shape: tuple[int, int], fid: int) -> list[Sprite]:
             i = int(idx[e])
             (x0, y0, x1, y1), r = box[e].tolist(), int(pad[e])
             alpha = _draw_blob(pts[e], span[e].tolist(), (y1 - y0 + 2 * r, x1 - x0 + 2 * r), int(f[e]),
-                               g["opacity"][i], float(rims[i]), 0.04 * (0.5 * g["size"][i] * s))
-            out[i] = sprite(alpha, g["blur"][i] * s, r, y0, x0, colors[i], fid)
+                               g["opacity"][i], float(rims[i]), 0.04 * (0.5 * g["size"][i] * short[i]))
+            out[i] = sprite(alpha, g["blur"][i] * short[i], r, y0, x0, colors[i], fid, i)
     return [sp for sp in out if sp is not None]

@@ -39,7 +39,9 @@ STROKE_KEYS = {
 class Family:
     """One damage family. ``sample(preset, shape, rng, group)`` adds the family's own per-artifact
     columns to a group whose count, positions, opacity, blur, colour and shape seeds params drew
-    (it may rewrite them, and ``n``); ``draw(group, shape, label_id)`` renders the group's sprites."""
+    (it may rewrite them, and ``n``); ``draw(group, shape, label_id)`` renders the group's sprites,
+    in group order, each with its artifact's index in the group (``shape``: the image's (H, W), or
+    one row per artifact when ``render_many`` draws groups of several images in one call)."""
 
     name: str
     id: int  # the label id in label maps; never reused or renumbered

@@ -25,6 +25,7 @@ class Sprite:
     alpha: np.ndarray  # float32 h×w in [0, 1]
     color: np.ndarray  # float32 RGB in [0, 1]: flat (3,), or per pixel h×w×3 (stamps)
     family: int  # 1-based index into FAMILIES
+    artifact: int = -1  # which artifact of its parameter group drew it (-1: not from a group)
 
     @property
     def slices(self) -> tuple[slice, slice]:

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from .layer import Sprite
-from .raster import ONE, SHIFT, reach, sprite
+from .raster import ONE, SHIFT, image_sizes, reach, sprite
 from .. import portable_math as pm
 
 _TILE = 64
@@ -83,12 +83,11 @@ def _profiles(m: np.ndarray, width: np.ndarray, taper: np.ndarray) -> tuple[np.n
     return width[:, None] * fade, 255.0 * fade
 
 
-def _specs(g: dict, shape) -> tuple[np.ndarray, dict]:
+def _specs(g: dict, sizes: tuple) -> tuple[np.ndarray, dict]:
     """Per stroke (a tuft's, in a group with ``fibres`` such as lint: per fibre, drawn from the
     tuft's Generator), in order: its artifact, and its path's centre, length, angle, curvature and
-    seed, its width and taper (pixels)."""
-    h, w = shape
-    s = float(min(h, w))
+    seed, its width and taper (pixels). `sizes`: each artifact's image height, width, short side."""
+    h, w, s = sizes
     n = g["n"]
     col = {k: np.asarray(g[k], np.float64) for k in ("x", "y", "width", "length", "angle", "curvature", "taper")}
     if "fibres" not in g:
@@ -96,9 +95,10 @@ def _specs(g: dict, shape) -> tuple[np.ndarray, dict]:
                               "angle": col["angle"], "curvature": col["curvature"], "seed": list(g["shape_seed"]),
                               "width": col["width"] * s, "taper": col["taper"]}
     rows = []
+    h, w, s = h.tolist(), w.tolist(), s.tolist()
     for i in range(n):
-        cx, cy, seed = g["x"][i] * w, g["y"][i] * h, g["shape_seed"][i]
-        width, length, spread = g["width"][i] * s, g["length"][i] * s, g["spread"][i] * s
+        cx, cy, seed = g["x"][i] * w[i], g["y"][i] * h[i], g["shape_seed"][i]
+        width, length, spread = g["width"][i] * s[i], g["length"][i] * s[i], g["spread"][i] * s[i]
         local = np.random.default_rng([seed, 2])
         for _ in range(g["fibres"][i]):
             fx, fy = cx + local.normal(0, spread), cy + local.normal(0, spread)
@@ -112,10 +112,11 @@ def _specs(g: dict, shape) -> tuple[np.ndarray, dict]:
                                        "width": np.array(width, np.float64), "taper": np.array(taper, np.float64)}
 
 
-def _scratch(g: dict, s: float, pts: np.ndarray, m: np.ndarray, visible: np.ndarray) -> None:
-    """Scratches' sideways drift (added to pts) and gaps (visible set False), artifact by artifact."""
+def _scratch(g: dict, s: list, pts: np.ndarray, m: np.ndarray, visible: np.ndarray) -> None:
+    """Scratches' sideways drift (added to pts) and gaps (visible set False), artifact by artifact
+    (s: each one's image short side)."""
     for i in range(g["n"]):
-        seed, wobble = g["shape_seed"][i], g["wobble"][i] * s
+        seed, wobble = g["shape_seed"][i], g["wobble"][i] * s[i]
         if wobble > 0:  # sideways drift of a transport scratch
             local = np.random.default_rng([seed, 3])
             t = np.linspace(0, 1, m[i])
@@ -142,20 +143,19 @@ def _gaps(m: int, fraction: float, seed: int) -> np.ndarray | None:
     return visible
 
 
-def _stroke_plan(g: dict, shape) -> tuple[tuple, np.ndarray, np.ndarray]:
+def _stroke_plan(g: dict, sizes: tuple) -> tuple[tuple, np.ndarray, np.ndarray]:
     """((points, widths, grey levels, visibility) of the strokes of the artifacts inside the image,
     one after another, and each stroke's number of points; index of each artifact's first point,
     and one past the last; canvases as rows (artifact, x0, y0, x1, y1, pad)): a stroke's canvas
-    is its box, or each tile it crosses, padded by its blur's reach."""
-    h, w = shape
-    s = float(min(h, w))
-    owner, spec = _specs(g, shape)
+    is its box, or each tile it crosses, padded by its blur's reach. `sizes`: see :func:`_specs`."""
+    h, w, s = sizes
+    owner, spec = _specs(g, sizes)
     pts, m = _paths(spec["cx"], spec["cy"], spec["length"], spec["angle"], spec["curvature"], spec["seed"])
     valid = np.arange(pts.shape[1]) < m[:, None]
     broken = "gaps" in g  # scratches: gaps and sideways drift
     visible = valid.copy() if broken else valid
     if broken:
-        _scratch(g, s, pts, m, visible)
+        _scratch(g, s.tolist(), pts, m, visible)
     # Boxes of each artifact's points (all fibres of a tuft), widened by its width + 2 and reach.
     lo = np.where(valid[..., None], pts, np.inf).min(axis=1)
     hi = np.where(valid[..., None], pts, -np.inf).max(axis=1)
@@ -165,7 +165,8 @@ def _stroke_plan(g: dict, shape) -> tuple[tuple, np.ndarray, np.ndarray]:
     pad = np.asarray(g["width"], np.float64) * s + 2
     margin = reach(np.asarray(g["blur"], np.float64) * s)
     box = np.concatenate([np.maximum(np.floor(lo - pad[:, None]).astype(np.int64) - margin[:, None], 0),
-                          np.minimum(np.ceil(hi + pad[:, None]).astype(np.int64) + margin[:, None], (w, h))], axis=1)
+                          np.minimum(np.ceil(hi + pad[:, None]).astype(np.int64) + margin[:, None],
+                                     np.stack([w, h], axis=1))], axis=1)
     inside = (box[:, 2:] > box[:, :2]).all(axis=1)
     if not inside.any():
         return (pts[:0, 0],), np.zeros(g["n"] + 1, np.int64), np.zeros((0, 6), np.int64)
@@ -271,11 +272,13 @@ def _line_calls(strokes: tuple, first: np.ndarray, canvases: np.ndarray):
             np.rint(b * ONE).astype(np.int32).tolist(), grey[seg].tolist(), thick[seg].tolist())
 
 
-def stroke_sprites(g: dict, shape: tuple[int, int], fid: int) -> list[Sprite]:
-    """The sprites of a group of strokes, in group order (an artifact's tiles one after another)."""
-    s = float(min(shape))
+def stroke_sprites(g: dict, shape, fid: int) -> list[Sprite]:
+    """The sprites of a group of strokes, in group order (an artifact's tiles one after another).
+    `shape`: the image's (H, W), or each stroke's (see :func:`~dustbench.synth.raster.image_sizes`)."""
+    sizes = image_sizes(shape, g["n"])
+    s = sizes[2].tolist()
     colors = np.asarray(g["color"], np.float32).reshape(-1, 3)
-    strokes, first, canvases = _stroke_plan(g, shape)
+    strokes, first, canvases = _stroke_plan(g, sizes)
     out: list[Sprite] = []
     if not len(strokes[0]):
         return out
@@ -288,8 +291,8 @@ def stroke_sprites(g: dict, shape: tuple[int, int], fid: int) -> list[Sprite]:
         # segment by segment (width and grey level change along a stroke); map(): no Python per line
         deque(map(cv2.line, repeat(canvas, b - a), p[a:b], q[a:b], grey[a:b], thick[a:b],
                   repeat(cv2.LINE_AA, b - a), repeat(SHIFT, b - a)), maxlen=0)
-        drawn = sprite(canvas.astype(np.float32) * np.float32(g["opacity"][i] / 255.0), g["blur"][i] * s, pad,
-                         y0, x0, colors[i], fid)
+        drawn = sprite(canvas.astype(np.float32) * np.float32(g["opacity"][i] / 255.0), g["blur"][i] * s[i], pad,
+                       y0, x0, colors[i], fid, i)
         if drawn is not None:
             out.append(drawn)
     return out

@@ -42,6 +42,9 @@ class _EpochView(torch.utils.data.Dataset):
     def __getitem__(self, index: int):
         return self.source.sample(self.epoch, index)
 
+    def __getitems__(self, indices: list[int]) -> list:  # a DataLoader worker's whole batch in one call
+        return self.source.samples(self.epoch, indices)
+
 
 class TrainData:
     """Batches of a source for one rank: ``batches(epoch, start)`` yields the epoch's batches from
@@ -82,7 +85,7 @@ class TrainData:
             yield from loader
         else:
             for chunk in chunks:
-                yield collate([self.source.sample(epoch, i) for i in chunk])
+                yield collate(self.source.samples(epoch, chunk))
 
     def describe(self) -> dict:
         return {**self.source.describe(), "batch_size": self.batch_size, "world_size": self.world,
