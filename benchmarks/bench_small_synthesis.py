@@ -39,16 +39,6 @@ TARGET = 2.0
 STREAMS = {"mixes": None, "mixes@2000-4200": (2000, 4200)}
 
 
-def use(implementation: str) -> None:
-    """Switch portable_math between its compiled and its NumPy code (the same bits)."""
-    portable_math.implementation()
-    if implementation == "numpy":
-        portable_math._COMPILED[0] = None
-    else:
-        from dustbench import portable_jit  # deferred: imports numba
-        portable_math._COMPILED[0] = portable_jit
-
-
 def cpu_ms(fn) -> float:
     t = time.thread_time()
     fn()
@@ -68,7 +58,7 @@ def one_megapixel(args) -> None:
         for r in range(args.rounds):
             times["rain"].append(cpu_ms(lambda: rain(image=image)))
             for impl in ("numpy", "numba"):
-                use(impl)
+                portable_math.use(impl)
                 times[impl].append(cpu_ms(lambda: synthesize(image, preset, np.random.default_rng(r))))
         med = {k: statistics.median(v) for k, v in times.items()}
         ratio = {k: statistics.median(a / b for a, b in zip(times[k], times["rain"])) for k in ("numpy", "numba")}
@@ -77,7 +67,7 @@ def one_megapixel(args) -> None:
 
 
 def stream_ms(impl: str, together: int, scan_scale, seed: int, patches: int) -> float:
-    use(impl)
+    portable_math.use(impl)
     stream = DamageStream("builtin", patch=128, seed=seed, samples_per_epoch=1024, patches_per_visit=16,
                           scan_scale=scan_scale, draw_together=together)
     it = iter(stream)

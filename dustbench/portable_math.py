@@ -125,30 +125,52 @@ def _log1p(x):
 # The NumPy implementations: the reference, and what runs when numba is missing or switched off.
 NUMPY = {"sin": lambda x: _sin_cos(x, 0), "cos": lambda x: _sin_cos(x, 1), "exp": _exp, "log": _log,
          "log1p": _log1p, "power": lambda x, y: _exp(np.multiply(y, _log(x)))}
-_COMPILED: list = []  # [the compiled module, or None]: looked for on first use
+_ACTIVE: dict = {}  # name -> the function in use; filled on first use (use())
+
+
+def _quiet(ufunc):
+    """The ufunc with floating-point flags ignored, as the NumPy code ignores them: exp(1000)
+    overflows to inf and log1p(-inf) is NaN by design, not errors to report."""
+    def call(*args):
+        with np.errstate(all="ignore"):
+            return ufunc(*args)
+    return call
+
+
+def use(name: str | None = None) -> str:
+    """Choose the implementation: "numba" (:mod:`dustbench.portable_jit`; the default where
+    numba imports, unless ``DUSTBENCH_PORTABLE_JIT=0``) or "numpy". Both give the same bits, the
+    compiled one several times faster. Returns the one in use (``use()``: which one that is)."""
+    if name is None and _ACTIVE:
+        return _ACTIVE["implementation"]
+    module = None
+    wanted = name or ("numpy" if os.environ.get("DUSTBENCH_PORTABLE_JIT", "1") == "0" else "numba")
+    if wanted == "numba":
+        try:
+            from . import portable_jit as module  # deferred: imports numba
+        except ImportError:
+            if name:  # asked for by name: say why not
+                raise
+    elif wanted != "numpy":
+        raise ValueError(f"portable math implementation {name!r}: use 'numba' or 'numpy'")
+    _ACTIVE.clear()
+    if module is None:
+        _ACTIVE.update(NUMPY, implementation="numpy")
+    else:  # ufuncs: scalars in give NumPy scalars out, as NumPy's own do
+        _ACTIVE.update(sin=module.sin, cos=module.cos, log=module.log, exp=_quiet(module.exp),
+                       log1p=_quiet(module.log1p), power=_quiet(module.power), implementation="numba")
+    return _ACTIVE["implementation"]
 
 
 def implementation() -> str:
-    """"numba" (:mod:`dustbench.portable_jit`, the default) or "numpy" (numba missing, or
-    ``DUSTBENCH_PORTABLE_JIT=0``): the same bits either way, the compiled ones several times faster."""
-    if not _COMPILED:
-        module = None
-        if os.environ.get("DUSTBENCH_PORTABLE_JIT", "1") != "0":
-            try:
-                from . import portable_jit as module  # deferred: imports numba
-            except ImportError:
-                module = None
-        _COMPILED.append(module)
-    return "numpy" if _COMPILED[0] is None else "numba"
+    """"numba" or "numpy": the implementation in use (see :func:`use`)."""
+    return use()
 
 
 def _call(name: str, *args):
-    if implementation() == "numpy":
-        return NUMPY[name](*args)
-    # a NumPy ufunc: scalars in (0-d arrays too) give a NumPy scalar out, as NumPy's own do; the
-    # overflow of exp(1000) or the NaN of log(-1) are results here, not errors to report
-    with np.errstate(all="ignore"):
-        return getattr(_COMPILED[0], name)(*(np.asarray(a, dtype=np.float64) for a in args))
+    if not _ACTIVE:
+        use()
+    return _ACTIVE[name](*args)
 
 
 def sin(x):
