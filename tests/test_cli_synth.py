@@ -10,7 +10,7 @@ import pytest
 
 from dustbench.cli import main
 from dustbench.io import read_image, write_image
-from dustbench.synth import library
+from dustbench.synth import library, regenerate
 from dustbench.synth.job import read_records
 
 PRESETS = "dirt_negative_light,hair_long_negative_heavy,scratch_base_heavy,stain_dark_heavy"
@@ -148,6 +148,23 @@ def test_synth_with_16bit_tif(tmp_path, capsys):
     assert code == 0
     for r in read_records(out):
         assert r["damaged"].endswith(".tif") and read_image(out / r["damaged"]).dtype == np.uint16
+
+
+def test_synth_writes_the_infrared_plane_its_record_reproduces(tmp_path, capsys):
+    """Guards --infrared: a 16-bit plane per sample under infrared/, named in the record, whose
+    parameters regenerate it; the damaged images are those of a run without it."""
+    clean = make_clean(tmp_path / "clean")
+    common = ["synth", "--clean", str(clean), "--n", "2", "--seed", "3", "--presets", PRESETS, "--quiet",
+              "--no-contact-sheet"]
+    assert run_cli(capsys, *common, "--out", str(tmp_path / "ir"), "--infrared", "slide")[0] == 0
+    assert run_cli(capsys, *common, "--out", str(tmp_path / "plain"))[0] == 0
+    for with_ir, plain in zip(read_records(tmp_path / "ir"), read_records(tmp_path / "plain")):
+        plane = read_image(tmp_path / "ir" / with_ir["infrared"])
+        assert plane.dtype == np.uint16 and plane.shape == tuple(with_ir["shape"][:2])
+        assert with_ir["params"]["infrared"]["film"] == "slide" and "infrared" not in plain
+        assert (tmp_path / "ir" / with_ir["damaged"]).read_bytes() == (tmp_path / "plain" / plain["damaged"]).read_bytes()
+        again = regenerate(read_image(tmp_path / "ir" / with_ir["clean"]), with_ir["params"])
+        assert np.array_equal(again.infrared, plane)
 
 
 @pytest.mark.parametrize("what", ["missing", "empty"])

@@ -153,6 +153,8 @@ for name, seed in [("kitchen_sink", 5), ("negative_scan_heavy", 11), ("slide_med
     out[name] = h.hexdigest()
 from tests.test_portable_math import _grain_bits
 out["grain"] = _grain_bits()
+from tests.test_infrared import infrared_bits
+out["infrared"] = infrared_bits()
 print(json.dumps(out))
 """
 

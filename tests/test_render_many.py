@@ -11,13 +11,13 @@ import importlib
 import numpy as np
 import pytest
 
-from dustbench.synth import artifact_mask, composite, family_labels, library, render, render_many, resolve_presets
+from dustbench.synth import FAMILIES, artifact_mask, composite, family_labels, library, render, render_many, resolve_presets
 from dustbench.synth.scale import scaled_params
 
 
 def _sprites(layer):
     return [(sp.y0, sp.x0, sp.alpha.shape, sp.alpha.tobytes(), np.asarray(sp.color).tobytes(), sp.family,
-             sp.artifact) for sp in layer.sprites]
+             sp.artifact, sp.group) for sp in layer.sprites]
 
 
 def _records(seed: int, count: int):
@@ -68,11 +68,15 @@ def test_groups_are_split_into_parts_of_bounded_size(monkeypatch):
     assert [_sprites(layer) for layer in render_many(records, shapes)] == expected
 
 
-def test_sprites_know_their_artifact():
-    rec = scaled_params("hair_and_lint_mix", (200, 300), np.random.default_rng(3))
+def test_sprites_know_their_group_and_artifact():
+    rec = scaled_params("kitchen_sink", (200, 300), np.random.default_rng(3))
     layer = render(rec, (200, 300))
-    sizes = [g["n"] for g in rec["groups"]]
-    assert layer.sprites and all(0 <= sp.artifact < max(sizes) for sp in layer.sprites)
+    assert len({sp.group for sp in layer.sprites}) > 2
+    for sp in layer.sprites:
+        g = rec["groups"][sp.group]
+        assert 0 <= sp.artifact < g["n"]
+        family = g["families"][sp.artifact] if g["family"] == "stamp" else g["family"]
+        assert sp.family == FAMILIES.index(family) + 1
 
 
 def test_mismatched_lengths_are_refused():

@@ -7,6 +7,7 @@ from ._args import add_command
 
 from ..synth import DEFAULT_PRESETS, parse_scan_scale
 from ..synth.grain import parse_grain, stock_names
+from ..synth.infrared import FILMS as INFRARED_FILMS
 from ..synth.job import SynthConfig, parse_shard, run_synth
 
 
@@ -38,6 +39,9 @@ def register(subparsers) -> None:
     p.add_argument("--grain", metavar="STOCK[@DPI]",
                    help="add film grain of this stock to each clean image before the damage (the clean target keeps "
                         "it): " + ", ".join(stock_names()) + "; default none; see docs/presets.md")
+    p.add_argument("--infrared", metavar="FILM", choices=sorted(INFRARED_FILMS),
+                   help="also write the infrared plane a film scanner would see (infrared/, 16-bit) for this film "
+                        "type: " + ", ".join(INFRARED_FILMS) + "; see docs/infrared.md")
     p.add_argument("--no-contact-sheet", action="store_true", help="do not write contact_sheet.png")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -47,7 +51,8 @@ def run(args) -> int:
     cfg = SynthConfig(clean=args.clean, out=args.out, n=args.n, seed=args.seed, presets=args.presets,
                       workers=args.workers, shard=parse_shard(args.shard), on_error=args.on_error,
                       format16=args.format16, contact_sheet=not args.no_contact_sheet, overwrite=args.overwrite,
-                      scan_scale=parse_scan_scale(args.scan_scale), grain=parse_grain(args.grain))
+                      scan_scale=parse_scan_scale(args.scan_scale), grain=parse_grain(args.grain),
+                      infrared=args.infrared)
     report = run_synth(cfg, progress=not args.quiet)
     print(f"wrote {len(report.written)} samples to {report.out} "
           f"({len(report.resumed)} already there, {len(report.skipped)} skipped)")

@@ -26,15 +26,16 @@ from ..io import claim_json, mask_to_image, output_dir, read_image, storable, wr
 from ..sheets import contact_sheet
 from ..sources import Source, open_sources
 from ..threads import pool_worker_setup
-from . import regenerate
+from . import add_infrared, regenerate
 from .params import count_by_family
 from .presets import DEFAULT_PRESETS, Preset, library, resolve_presets
 from .grain import grain_clean, parse_grain
+from .infrared import infrared_rng, parse_film
 from .scale import ScanScale, check_fits, draw_scaled_params, scale_label
 
 RECORDS = ".records"  # one JSON per finished sample; manifest.jsonl is rebuilt from them
 RUN_FILE = "synth.json"  # what made the samples in a folder: another run's folder is refused
-OUTPUTS = ("damaged", "clean", "mask", "labels", RECORDS, "manifest.jsonl", "contact_sheet.png", RUN_FILE)
+OUTPUTS = ("damaged", "clean", "mask", "labels", "infrared", RECORDS, "manifest.jsonl", "contact_sheet.png", RUN_FILE)
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -67,9 +68,12 @@ class SynthConfig:
     overwrite: bool = False  # replace the samples of another run in `out`
     scan_scale: ScanScale | None = None  # None: each image is a whole frame; else a crop of one (synth/scale.py)
     grain: str | None = None  # a film stock (synth/grain.py): grain added to the clean image before damage
+    infrared: str | None = None  # a film type (synth/infrared.py): also write the scanner's infrared plane
 
     def __post_init__(self):  # S, (lo, hi) or text: read once, here
         self.scan_scale = ScanScale.parse(self.scan_scale)
+        if self.infrared is not None:
+            self.infrared = parse_film(self.infrared)
 
 
 @dataclass
@@ -98,6 +102,8 @@ def _make_sample(cfg: SynthConfig, sources: list[Source], presets: list[Preset],
         s = regenerate(clean, params)
         if grain is not None:
             s.params["grain"] = grain
+        if cfg.infrared is not None:
+            add_infrared(s, cfg.infrared, infrared_rng([cfg.seed, index]))
     except DustbenchError as exc:  # an unreadable or unusable source: named, skipped or stopping per --on-error
         return index, str(exc) if source.path in str(exc) else f"{source.path}: {exc}"
     sid = f"{index:06d}"
@@ -109,6 +115,9 @@ def _make_sample(cfg: SynthConfig, sources: list[Source], presets: list[Preset],
     write_image(out / files["clean"], clean)
     write_image(out / files["mask"], mask_to_image(s.mask, clean.dtype))
     write_image(out / files["labels"], s.labels)
+    if s.infrared is not None:  # 16-bit: PNG or TIFF as the other 16-bit images
+        files["infrared"] = f"infrared/{sid}{'.tif' if cfg.format16 == 'tif' else '.png'}"
+        write_image(out / files["infrared"], s.infrared)
     record = {"index": index, "id": sid, **files, "source": source.id, "source_path": source.path,
               "presets": [preset.name], "seed": cfg.seed, "sample_seed": [cfg.seed, index],
               "shape": list(clean.shape), "dtype": str(clean.dtype), "families": count_by_family(s.params),
@@ -204,7 +213,8 @@ def run_config(cfg: SynthConfig, sources: list[Source], presets: list[Preset]) -
     ids = hashlib.sha256("\n".join(s.id for s in sources).encode()).hexdigest()
     return {"seed": cfg.seed, "presets": [p.name for p in presets], "format16": cfg.format16,
             "clean": {"sources": len(sources), "ids_sha256": ids}, "scan_scale": scale_label(cfg.scan_scale),
-            **({"grain": cfg.grain} if cfg.grain else {})}  # absent without grain: older folders still resume
+            **({"grain": cfg.grain} if cfg.grain else {}),  # absent without grain: older folders still resume
+            **({"infrared": cfg.infrared} if cfg.infrared else {})}
 
 
 def claim_folder(out: Path, config: dict[str, Any], overwrite: bool = False) -> None:

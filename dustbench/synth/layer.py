@@ -26,6 +26,7 @@ class Sprite:
     color: np.ndarray  # float32 RGB in [0, 1]: flat (3,), or per pixel h×w×3 (stamps)
     family: int  # 1-based index into FAMILIES
     artifact: int = -1  # which artifact of its parameter group drew it (-1: not from a group)
+    group: int = -1  # that group's index in the record's "groups" (set by render)
 
     @property
     def slices(self) -> tuple[slice, slice]:

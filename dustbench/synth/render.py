@@ -65,6 +65,9 @@ def render_many(records: Sequence[dict], shapes: Sequence[tuple[int, ...]]) -> l
             _draw_together(records, hws, part, family(name), drawn)
     layers = []
     for hw, per_group in zip(hws, drawn):
+        for j, sprites in enumerate(per_group):
+            for sp in sprites:
+                sp.group = j
         layer = Layer(hw, [sp for sprites in per_group for sp in sprites])
         pack(layer)  # compositing-ready, while the alphas are still in the CPU cache
         layers.append(layer)

@@ -1,0 +1,139 @@
+"""The infrared plane (dustbench.synth.infrared) and infrared cleaning (dustbench.methods.infrared_clean).
+
+Checked against what the model says on tiny hand-made layers (a field, one opaque speck, scratches
+on either side of the film), then end to end: deterministic per record, the damage's draws left
+alone, infrared cleaning repairing colour film and failing on silver film as it does in practice.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from dustbench.errors import DustbenchError
+from dustbench.io import to_float
+from dustbench.methods.infrared_clean import infrared_clean, infrared_mask
+from dustbench.metrics import psnr
+from dustbench.synth import Layer, Sprite, regenerate, render, synthesize
+from dustbench.synth.infrared import (FILMS, RESPONSE, SCRATCH_SIDES, infrared_rng, parse_film, render_infrared,
+                                      sample_infrared)
+
+SHAPE = (48, 64)
+
+
+def _params(film="colour_negative", **over):
+    p = {"version": 1, "film": film, "level": 0.9, "vignetting": 0.0, "noise": 0.0, "blur": 0.8, "base_share": 0.5,
+         "seed": 5}
+    return {**p, **over}
+
+
+def test_a_dye_film_shows_a_flat_field_and_the_damage_only():
+    clean = (np.arange(SHAPE[0] * SHAPE[1] * 3) % 251).astype(np.uint8).reshape(*SHAPE, 3)  # a busy picture
+    speck = Sprite(20, 30, np.ones((3, 3), np.float32), np.zeros(3, np.float32), 1, 0, 0)  # opaque dust
+    record = {"groups": [{"family": "dust", "n": 1}]}
+    ir = render_infrared(clean, Layer(SHAPE, [speck]), record, _params()).astype(np.float64) / 65535
+    far = np.ones(SHAPE, bool)
+    far[15:29, 25:39] = False
+    assert np.all(np.abs(ir[far] - 0.9) < 1.5 / 65535)  # the picture is not in the plane
+    assert ir[21, 31] < 0.9 * 0.5  # the speck's centre: opaque, softened by the 0.8-px blur
+
+
+def test_silver_film_carries_its_picture_in_infrared():
+    ramp = np.tile(np.linspace(0, 255, SHAPE[1]).astype(np.uint8), (SHAPE[0], 1))
+    ir = render_infrared(ramp, Layer(SHAPE, []), {"groups": []}, _params("silver_bw")).astype(np.float64) / 65535
+    row = ir[10]
+    assert np.all(np.diff(row) <= 0) and row[0] > 0.85 and row[-1] < 0.9 * 10**-1.9  # T = 10^(-2 v)
+    kodachrome = render_infrared(np.dstack([ramp] * 3), Layer(SHAPE, []), {"groups": []}, _params("kodachrome"))
+    assert np.all(np.diff(kodachrome[10].astype(np.int64)) >= 0)  # cyan dye: dense where red is low
+
+
+def test_scratches_show_by_the_side_of_the_film_they_are_on():
+    line = np.ones((1, 40), np.float32)
+    sprites = [Sprite(10 + 6 * i, 10, line, np.zeros(3, np.float32), 5, i, 0) for i in range(5)]
+    record = {"groups": [{"family": "scratch", "n": 5}]}
+    params = _params(blur=0.5)
+    ir = render_infrared(np.zeros((*SHAPE, 3), np.uint8), Layer(SHAPE, sprites), record, params) / 65535
+    base = np.random.default_rng(params["seed"]).random(5) < params["base_share"]  # as drawn for the record
+    assert base.any() and not base.all()
+    x = np.arange(-2, 3)
+    centre = 1 / np.exp(-x * x / (2 * 0.5**2)).sum()  # a 1-px line keeps this share at its centre (blur 0.5 px)
+    for i, on_base in enumerate(base):
+        depth = 0.9 - ir[10 + 6 * i, 30]
+        k = SCRATCH_SIDES["base" if on_base else "emulsion"]
+        assert depth == pytest.approx(0.9 * k * centre, abs=2 / 65535)
+
+
+def test_the_plane_is_reproduced_from_the_record_and_leaves_the_damage_alone():
+    clean = np.full((80, 120, 3), 140, np.uint8)
+    plain = synthesize(clean, "kitchen_sink", np.random.default_rng(4))
+    s = synthesize(clean, "kitchen_sink", np.random.default_rng(4), infrared="colour_negative")
+    assert np.array_equal(s.damaged, plain.damaged) and "infrared" not in plain.params
+    again = regenerate(clean, json.loads(json.dumps(s.params)))
+    assert again.infrared.dtype == np.uint16 and np.array_equal(again.infrared, s.infrared)
+    other = synthesize(clean, "kitchen_sink", np.random.default_rng(5), infrared="colour_negative")
+    assert not np.array_equal(other.infrared, s.infrared)
+
+
+# sha256 of the planes of two films on fixed samples: a change here changes every infrared byte
+IR_BITS = "67f8a2e9e23d6ef7"
+
+
+def infrared_bits() -> str:
+    clean = (np.arange(96 * 128 * 3) % 251).astype(np.uint8).reshape(96, 128, 3)
+    h = hashlib.sha256()
+    for film, seed in (("colour_negative", 1), ("silver_bw", 2), ("kodachrome", 3)):
+        s = synthesize(clean, "kitchen_sink", np.random.default_rng(seed), scan_scale=600, infrared=film)
+        h.update(json.dumps(s.params["infrared"], sort_keys=True).encode())
+        h.update(s.infrared.tobytes())
+    return h.hexdigest()[:16]
+
+
+def test_the_bits_are_the_recorded_ones():
+    """Also run under the lowest CPU class by tests/test_portable_math.py (its child process)."""
+    assert infrared_bits() == IR_BITS
+
+
+def test_unknown_films_and_mismatched_shapes_are_clear_errors():
+    with pytest.raises(DustbenchError, match="unknown film type 'silver'.*silver_bw"):
+        parse_film("silver")
+    with pytest.raises(ValueError, match="the clean image is"):
+        render_infrared(np.zeros((4, 4), np.uint8), Layer((5, 4), []), {"groups": []}, _params())
+    with pytest.raises(DustbenchError, match="one channel"):
+        infrared_mask(np.zeros((4, 4, 3), np.uint16))
+    assert set(FILMS) >= {"colour_negative", "slide", "silver_bw", "kodachrome"} and RESPONSE["dust"] == 1.0
+
+
+def test_the_mask_finds_a_dark_speck_in_noise_and_nothing_in_noise_alone():
+    rng = np.random.default_rng(0)
+    field = 50000 + rng.normal(0, 400, (64, 64))
+    assert not infrared_mask(np.clip(field, 0, 65535).astype(np.uint16)).any()
+    field[30:33, 40:43] -= 20000
+    mask = infrared_mask(np.clip(field, 0, 65535).astype(np.uint16))
+    assert mask[30:33, 40:43].all() and mask.sum() == 9
+
+
+@pytest.mark.parametrize("film", ["colour_negative", "silver_bw"])
+def test_infrared_cleaning_repairs_colour_film_and_fails_on_silver(film):
+    """On colour film the plane's mask fills nearly as well as the true mask (Telea both); on silver
+    film the picture's dense parts look like damage and the fill ruins them."""
+    from dustbench.fill import fill_mask
+    from dustbench.sources.builtin import builtin_sources
+    photo = [p for p in (src.load() for src in builtin_sources()) if min(p.shape[:2]) >= 384 and p.ndim == 3][1]
+    s = synthesize(np.ascontiguousarray(photo[64:320, 64:320]), "negative_scan_heavy", np.random.default_rng(1),
+                   scan_scale=2500, infrared=film)
+    clean, damaged = to_float(s.clean), to_float(s.damaged)
+    gain = psnr(clean, infrared_clean(damaged, s.infrared)) - psnr(clean, damaged)
+    oracle = psnr(clean, fill_mask(damaged, s.mask > 0.02, "telea", 1)) - psnr(clean, damaged)
+    if film == "colour_negative":
+        assert gain > 4.0 and gain > 0.8 * oracle, (gain, oracle)
+    else:
+        assert gain < -5.0, gain
+    with pytest.raises(DustbenchError, match="infrared plane"):
+        infrared_clean(damaged, s.infrared[:10])
+
+
+def test_render_is_unchanged_by_the_layer_kept_on_the_sample():
+    s = synthesize(np.full((40, 50), 0.5, np.float32), "dust_*", np.random.default_rng(1))
+    assert s.layer is not None and len(s.layer.sprites) == len(render(s.params, (40, 50)).sprites)
