@@ -20,7 +20,7 @@ import numpy as np
 
 from .errors import DustbenchError, ImageFormatError, ImageReadError  # noqa: F401  (re-exported)
 from .headers import MAX_PIXELS_ENV, check_pixel_limit  # noqa: F401  (re-exported)
-from .tiff import read_plain_tiff
+from .tiff import read_plain_tiff, read_rgbi
 
 # OpenCV's own decoder warnings ("PNG input buffer is incomplete") would precede dustbench's one-line
 # error naming the file; errors stay on.
@@ -188,6 +188,19 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if image is not None and image.size:
         return _as_rgb(image, str(path))
     return decode_bytes(read_file(path), str(path))  # the decoder's own errors, and paths OpenCV cannot open
+
+
+def read_scan(path: str | os.PathLike, infrared: str = "auto") -> tuple[np.ndarray, np.ndarray | None]:
+    """(image, infrared plane or None): :func:`read_image`, but a 4-channel RGBI TIFF's fourth channel
+    is kept as the infrared plane (``infrared``: "auto" when the file marks it as not alpha, "yes"
+    always, "no" never; :func:`dustbench.tiff.read_rgbi`)."""
+    path = Path(path)
+    head = read_file(path, limit=1 << 20)  # a missing or empty file: its own one-line error
+    if bytes(head[:4]) in (b"II*\x00", b"MM\x00*"):
+        check_pixel_limit(head, str(path))
+        if (rgbi := read_rgbi(path, infrared)) is not None:
+            return rgbi
+    return read_image(path), None
 
 
 def read_file(path: str | os.PathLike, limit: int = -1) -> np.ndarray:

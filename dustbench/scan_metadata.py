@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import DustbenchError
 from .io import encode_image
 
 # TIFF tags kept (code: name): resolution, description, provenance, colour profile.
@@ -26,10 +27,16 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TIFF_SUFFIXES, PNG_SUFFIXES = (".tif", ".tiff"), (".png",)
 
 
-def encode_like(source: Path, image: np.ndarray, suffix: str) -> bytes:
+def encode_like(source: Path, image: np.ndarray, suffix: str, infrared: bool = False) -> bytes:
     """``image`` encoded for a file ending in ``suffix``, with ``source``'s scan metadata when both
-    are TIFF or both PNG (a source that cannot be read for metadata just gives the plain encoding)."""
+    are TIFF or both PNG (a source that cannot be read for metadata just gives the plain encoding).
+    ``infrared``: ``image`` is RGBI, its fourth channel an infrared plane (written as a TIFF extra
+    sample marked "unspecified", as scanners write it, never as alpha)."""
     suffix, src = suffix.lower(), Path(source).suffix.lower()
+    if infrared:
+        if suffix not in TIFF_SUFFIXES:
+            raise DustbenchError(f"{source}: an RGBI scan keeps its infrared plane only in a TIFF, not {suffix}")
+        return _tiff_bytes(image, tiff_metadata(source) if src in TIFF_SUFFIXES else {}, infrared=True)
     if suffix in TIFF_SUFFIXES and src in TIFF_SUFFIXES:
         tags = tiff_metadata(source)
         if tags:
@@ -52,12 +59,14 @@ def tiff_metadata(path: Path) -> dict[int, object]:
         return {}
 
 
-def _tiff_bytes(image: np.ndarray, tags: dict[int, object]) -> bytes:
+def _tiff_bytes(image: np.ndarray, tags: dict[int, object], infrared: bool = False) -> bytes:
     import tifffile  # deferred: only restoring TIFF scans needs it
 
     kw: dict = {"compression": "zlib", "metadata": None}  # no tifffile JSON in place of the description
     if image.ndim == 3:
         kw["photometric"] = "rgb" if image.shape[2] in (3, 4) else "minisblack"
+    if infrared:
+        kw["extrasamples"] = ["unspecified"]
     if 282 in tags and 283 in tags:
         kw["resolution"] = (tags[282], tags[283])
         kw["resolutionunit"] = int(tags.get(296, 2))

@@ -53,3 +53,36 @@ def _is_plain(page) -> bool:
             and (page.samplesperpixel == 1) == (page.photometric == 1)
             # OpenCV reads 8-bit RGBA through libtiff's RGBA path, which multiplies unassociated alpha in
             and not (page.samplesperpixel == 4 and page.bitspersample == 8))
+
+
+INFRARED_MODES = ("auto", "yes", "no")  # the fourth channel: infrared when the file says so / always / never
+
+
+def read_rgbi(path: Path, infrared: str = "auto") -> tuple[np.ndarray, np.ndarray] | None:
+    """(RGB H×W×3, infrared H×W) of a 4-sample TIFF whose fourth channel is infrared, in its own
+    dtype (uint8/uint16); None for any other file. Scanners write RGBI as RGB plus one extra sample
+    marked "unspecified" (TIFF ExtraSamples 0: VueScan's 64-bit RGBI, SilverFast HDRi, Nikon Scan);
+    ``infrared="auto"`` takes such a sample as infrared and alpha (ExtraSamples 1 or 2) as alpha,
+    ``"yes"`` takes any fourth sample as infrared, ``"no"`` never does."""
+    if infrared not in INFRARED_MODES:
+        raise ValueError(f"infrared must be one of {INFRARED_MODES}, got {infrared!r}")
+    if infrared == "no":
+        return None
+    import tifffile  # deferred: imports tifffile (only TIFF inputs need it)
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages.first
+            extra = tuple(int(v) for v in (page.extrasamples or ()))
+            if (page.samplesperpixel != 4 or int(page.photometric) != 2 or page.sampleformat != 1
+                    or page.bitspersample not in (8, 16) or (infrared == "auto" and extra != (0,))):
+                return None
+            image = page.asarray()
+    except Exception:  # noqa: BLE001 - not a TIFF tifffile reads: not RGBI for us
+        return None
+    if image.ndim != 3:
+        return None
+    if int(page.planarconfig) == 2:  # planes first: 4×H×W
+        image = np.moveaxis(image, 0, -1)
+    return np.ascontiguousarray(image[:, :, :3]), np.ascontiguousarray(image[:, :, 3])
+

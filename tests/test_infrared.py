@@ -137,3 +137,61 @@ def test_infrared_cleaning_repairs_colour_film_and_fails_on_silver(film):
 def test_render_is_unchanged_by_the_layer_kept_on_the_sample():
     s = synthesize(np.full((40, 50), 0.5, np.float32), "dust_*", np.random.default_rng(1))
     assert s.layer is not None and len(s.layer.sprites) == len(render(s.params, (40, 50)).sprites)
+
+
+# --- RGBI scans -----------------------------------------------------------------------------------
+
+def _rgbi(path, extra="unspecified", planar=False, dtype=np.uint16):
+    import tifffile
+    top = np.iinfo(dtype).max
+    data = np.random.default_rng(3).integers(0, top, (40, 52, 4), endpoint=True).astype(dtype)
+    tifffile.imwrite(path, np.moveaxis(data, -1, 0) if planar else data, photometric="rgb",
+                     planarconfig="separate" if planar else "contig", extrasamples=[extra],
+                     resolution=(4000, 4000), resolutionunit=2, description="RGBI test scan")
+    return data
+
+
+@pytest.mark.parametrize("planar", [False, True])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_rgbi_tiffs_are_read_as_rgb_and_infrared(tmp_path, planar, dtype):
+    from dustbench.io import read_image, read_scan
+    path = tmp_path / "scan.tif"
+    data = _rgbi(path, planar=planar, dtype=dtype)
+    for mode in ("auto", "yes"):
+        rgb, ir = read_scan(path, mode)
+        assert rgb.dtype == ir.dtype == dtype and np.array_equal(rgb, data[..., :3]) and np.array_equal(ir, data[..., 3])
+    rgb, ir = read_scan(path, "no")
+    assert ir is None and np.array_equal(rgb, read_image(path))
+
+
+def test_alpha_is_alpha_unless_told_otherwise(tmp_path):
+    from dustbench.io import read_scan
+    data = _rgbi(tmp_path / "rgba.tif", extra="unassalpha")
+    assert read_scan(tmp_path / "rgba.tif")[1] is None
+    assert np.array_equal(read_scan(tmp_path / "rgba.tif", "yes")[1], data[..., 3])
+    plain = tmp_path / "rgb.png"
+    from dustbench.io import write_image
+    write_image(plain, data[..., :3])
+    assert read_scan(plain, "yes")[1] is None  # not a TIFF: no infrared
+    with pytest.raises(DustbenchError, match="no such file"):
+        read_scan(tmp_path / "missing.tif")
+
+
+def test_restore_writes_the_infrared_plane_back_untouched(tmp_path):
+    """An RGBI TIFF round-trips through restore: RGB restored, infrared bit-exact, still marked as
+    infrared (not alpha), resolution and description kept."""
+    import tifffile
+    from dustbench.methods.restore import restore
+    src = tmp_path / "in" / "scan.tif"
+    src.parent.mkdir()
+    data = _rgbi(src)
+    [rec] = restore("median", [src], tmp_path / "out", options={"radius": 2}, progress=False)
+    with tifffile.TiffFile(rec.output) as tif:
+        page = tif.pages.first
+        out = page.asarray()
+        assert [int(v) for v in page.extrasamples] == [0] and page.description == "RGBI test scan"
+        assert page.tags[282].value == (4000, 1)
+    assert out.dtype == np.uint16 and np.array_equal(out[..., 3], data[..., 3])
+    assert not np.array_equal(out[..., :3], data[..., :3])
+    [rec] = restore("median", [src], tmp_path / "alpha", options={"radius": 2}, infrared="no", progress=False)
+    assert tifffile.imread(rec.output).shape == (40, 52, 3)

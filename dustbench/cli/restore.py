@@ -21,6 +21,10 @@ def register(subparsers) -> None:
     p.add_argument("--compare", action="store_true",
                    help="also write OUT/compare/<name>.png: before/after, whole frame and a 1:1 crop")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--infrared", choices=("auto", "yes", "no"), default="auto",
+                   help="a 4-channel TIFF's fourth channel is the scanner's infrared plane (RGBI) and is written "
+                        "back unchanged: auto (when the file marks it as not alpha, as VueScan, SilverFast and "
+                        "Nikon Scan do), yes, no (alpha: dropped); see docs/infrared.md")
     add_method_arguments(p)
     p.set_defaults(func=run)
 
@@ -31,7 +35,7 @@ def run(args) -> int:
     keep_freed_memory()  # a process-wide allocator setting: the command owns the process
 
     records = restore(args.model, args.inputs, args.out, compare=args.compare, overwrite=args.overwrite,
-                      **run_settings(args))
+                      infrared=args.infrared, **run_settings(args))
     written = [r for r in records if r.status == "written"]
     for r in records:
         if r.issues:

@@ -9,7 +9,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import DustbenchError, stop_on_error
-from ..io import (IMAGE_SUFFIXES, from_float, list_images, output_dir, read_image, storable_dtype, to_float,
+from ..io import (IMAGE_SUFFIXES, from_float, list_images, output_dir, read_scan, storable_dtype, to_float,
                   write_bytes_atomic, write_image)
 from ..scan_metadata import encode_like
 from ..sheets import busiest_crop, contact_sheet
@@ -79,10 +79,14 @@ def comparison_sheet(before: np.ndarray, after: np.ndarray, height: int = 512, c
 @dataclass(frozen=True)
 class RestoreConfig(RunConfig):
     """``compare``: also write ``out/compare/<name>.png`` (see :func:`comparison_sheet`);
-    ``overwrite``: redo outputs that exist (they are kept otherwise)."""
+    ``overwrite``: redo outputs that exist (they are kept otherwise); ``infrared``: whether a
+    4-channel TIFF's fourth channel is a scanner's infrared plane ("auto": when the file marks it
+    as not alpha; "yes"; "no": alpha, dropped). The plane is written back unchanged beside the
+    restored RGB (an RGBI TIFF in, an RGBI TIFF out)."""
 
     compare: bool = False
     overwrite: bool = False
+    infrared: str = "auto"
 
 
 def restore(method, inputs, out, *, config: RestoreConfig | None = None, **settings) -> list[Restored]:
@@ -110,7 +114,7 @@ def _restore_one(method, src: Path, dst: Path, out: Path, cfg: RestoreConfig) ->
     if dst.exists() and not cfg.overwrite:
         return Restored(src, dst, "exists")
     try:
-        image = read_image(src)
+        image, infrared = read_scan(src, cfg.infrared)
     except DustbenchError as exc:
         stop_on_error(cfg.on_error, exc, "restore the other images")
         return Restored(src, dst, "skipped", error=str(exc))
@@ -122,7 +126,11 @@ def _restore_one(method, src: Path, dst: Path, out: Path, cfg: RestoreConfig) ->
                                       on_bad_output=cfg.on_bad_output, issues=issues):
         restored[y0:y1] = from_float(rows, restored.dtype)
     seconds = time.perf_counter() - start
-    write_bytes_atomic(dst, encode_like(src, restored, dst.suffix))  # resolution, ICC profile... kept
+    if infrared is not None:  # an RGBI scan: its infrared plane goes back as it came
+        write_bytes_atomic(dst, encode_like(src, np.dstack([restored, infrared.astype(restored.dtype)]), dst.suffix,
+                                            infrared=True))
+    else:
+        write_bytes_atomic(dst, encode_like(src, restored, dst.suffix))  # resolution, ICC profile... kept
     rec = Restored(src, dst, "written", seconds, image.shape[0] * image.shape[1] / 1e6, issues=issues)
     if cfg.compare:
         rec.compare = out / "compare" / dst.relative_to(out).with_suffix(".png")
