@@ -195,3 +195,47 @@ def test_restore_writes_the_infrared_plane_back_untouched(tmp_path):
     assert not np.array_equal(out[..., :3], data[..., :3])
     [rec] = restore("median", [src], tmp_path / "alpha", options={"radius": 2}, infrared="no", progress=False)
     assert tifffile.imread(rec.output).shape == (40, 52, 3)
+
+
+# --- the infrared track in the harness ------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def ir_pairs(tmp_path_factory):
+    """A synth folder with infrared planes (colour negative), and the same pairs without them."""
+    from dustbench.synth.job import SynthConfig, run_synth
+    root = tmp_path_factory.mktemp("ir_pairs")
+    clean = root / "clean_in"
+    clean.mkdir()
+    from dustbench.io import write_image
+    y, x = np.mgrid[0:160, 0:200] / 160.0
+    picture = 0.5 + 0.2 * np.sin(5 * x + 2 * y)
+    write_image(clean / "a.png", (np.dstack([picture, 0.9 * picture, 1 - picture]) * 255).astype(np.uint8))
+    for name, film in (("ir", "colour_negative"), ("plain", None)):
+        run_synth(SynthConfig(clean=str(clean), out=str(root / name), n=4, seed=5, presets="negative_scan_heavy",
+                              scan_scale=1500, infrared=film, contact_sheet=False), progress=False)
+    return root
+
+
+def test_the_harness_hands_the_infrared_plane_to_the_infrared_track_only(ir_pairs):
+    from dustbench.evaluation import evaluate
+    from dustbench.methods import method_info
+    identity = evaluate("identity", str(ir_pairs / "ir"), progress=False)
+    cleaned = evaluate("infrared_clean", str(ir_pairs / "ir"), progress=False)
+    assert method_info("infrared_clean")["needs_infrared"] and not method_info("median")["needs_infrared"]
+    assert cleaned.summary["needs_infrared"] and not identity.summary["needs_infrared"]
+    assert cleaned.psnr > identity.psnr + 3.0
+    with pytest.raises(DustbenchError, match="takes the scanner's infrared plane, which this image does not have"):
+        evaluate("infrared_clean", str(ir_pairs / "plain"), progress=False)
+
+
+def test_an_infrared_plane_of_the_wrong_size_is_named(ir_pairs, tmp_path):
+    import shutil
+    from dustbench.data import open_data
+    from dustbench.io import write_image
+    broken = tmp_path / "broken"
+    shutil.copytree(ir_pairs / "ir", broken)
+    first = sorted((broken / "infrared").iterdir())[0]
+    write_image(first, np.zeros((10, 10), np.uint16))
+    data = open_data(str(broken))
+    with pytest.raises(DustbenchError, match=f"{first.name}.*infrared plane is"):
+        data.get(data.ids()[0])

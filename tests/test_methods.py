@@ -104,7 +104,8 @@ def test_every_method_keeps_shape_dtype_range(name, shape):
     channels = shape[2] if len(shape) == 3 else 1
     layer = np.concatenate([mask[:, :, None], np.broadcast_to(0.5 * mask[:, :, None], shape[:2] + (channels,))],
                            axis=2).astype(np.float32)  # opaque grey specks where the mask is, for layer oracles
-    out = method(image, mask=mask, layer=layer)
+    infrared = np.where(mask, 0.2, 0.9).astype(np.float32)  # a flat field, dark where the mask is
+    out = method(image, mask=mask, layer=layer, infrared=infrared)
     assert out.shape == image.shape and out.dtype == np.float32
     assert out.min() >= 0 and out.max() <= 1
     assert np.array_equal(image, before), "methods must not modify their input"

@@ -22,6 +22,8 @@ class Sample:
     ``mask_source`` says where the mask came from: ``"truth"`` (the data's own) or ``"derived"``
     (estimated from the pair, see :mod:`dustbench.evaluation.region`). ``params`` is the synthesis
     record of synthetic data (None otherwise): only oracles that need the layer use it.
+    ``infrared`` is the scanner's infrared plane (an RGBI scan's, or a synth folder's ``infrared/``),
+    handed to the methods of the infrared track only.
     """
 
     id: str
@@ -35,6 +37,7 @@ class Sample:
     source: str = ""  # where the pair came from (a file, a dataset cell), for messages
     params: dict | str | None = None  # a dict, or its JSON text (make-dataset's params column)
     mask_source: str = "truth"
+    infrared: np.ndarray | None = None  # the scanner's infrared plane (H×W), for the infrared track
 
 
 def families_from_record(value) -> list[str]:

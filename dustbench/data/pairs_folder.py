@@ -1,4 +1,6 @@
-"""Evaluation pairs in a folder: ``damaged/`` + ``clean/`` (+ ``mask/``, ``labels/``, ``manifest.jsonl``).
+"""Evaluation pairs in a folder: ``damaged/`` + ``clean/`` (+ ``mask/``, ``labels/``, ``infrared/``,
+``manifest.jsonl``). A damaged RGBI TIFF (fourth sample marked as not alpha) brings its own
+infrared plane; ``infrared/`` holds planes for the other pairs (``dustbench synth --infrared``).
 
 The output of ``dustbench synth`` is such a folder. Files may sit in sub-folders; an image's id is
 its path below ``damaged/`` without the suffix. :func:`match_pair_files` is the one matcher of
@@ -12,11 +14,11 @@ from pathlib import Path
 
 from ..errors import DustbenchError
 from ..hashing import file_sha256
-from ..io import ImageReadError, list_images, read_image
+from ..io import ImageReadError, list_images, read_image, read_scan
 from ..synth import families_present
 from .eval_base import VALIDATION_NAMES, EvalData, Sample, check_pair, eval_mask, families_from_record
 
-PARTS = ("damaged", "clean", "mask", "labels")
+PARTS = ("damaged", "clean", "mask", "labels", "infrared")
 
 
 class PairsFolder(EvalData):
@@ -60,20 +62,29 @@ class PairsFolder(EvalData):
             raise self._missing(sample_id)
         h = hashlib.sha256(sample_id.encode())
         images = {}
-        for key in ("damaged", "clean", "mask", "labels"):  # each file hashed, then decoded once from disk
+        for key in PARTS:  # each file hashed, then decoded once from disk
             if key in files:
                 if key != "labels":
                     h.update(key.encode() + bytes.fromhex(_sha256_of(files[key])))
-                images[key] = read_image(files[key])  # straight into its array (a large scan once, not twice)
+                if key == "damaged":  # an RGBI scan: RGB, and its infrared plane
+                    images["damaged"], rgbi_plane = read_scan(files[key])
+                    if rgbi_plane is not None:
+                        images.setdefault("infrared", rgbi_plane)
+                else:  # straight into its array (a large scan once, not twice)
+                    images[key] = read_image(files[key])
         damaged, clean = images["damaged"], images["clean"]
         check_pair(damaged, clean, str(files["damaged"]))
         mask = eval_mask(images["mask"], damaged.shape, str(files["mask"])) if "mask" in images else None
         labels = images.get("labels")
         rec = self._records().get(f"damaged/{sample_id}", {})
         families = families_present(labels) if labels is not None else families_from_record(rec.get("families"))
+        infrared = images.get("infrared")
+        if infrared is not None and infrared.shape != damaged.shape[:2]:
+            raise DustbenchError(f"{files.get('infrared', files['damaged'])}: the infrared plane is "
+                                 f"{infrared.shape}, the damaged image {damaged.shape[:2]}: expected one H×W plane")
         return Sample(sample_id, damaged, clean, mask, labels, families, list(rec.get("presets", [])),
                       h.hexdigest(), str(files["damaged"]),
-                      params=rec.get("params"))
+                      params=rec.get("params"), infrared=infrared)
 
     load = get
 

@@ -138,9 +138,10 @@ def _warm_up(method, sample, layer, tile, overlap, name: str) -> None:
     """One small call first, so one-off costs (torch graph setup, allocations) are not timed."""
     crop = (slice(0, min(64, sample.damaged.shape[0])), slice(0, min(64, sample.damaged.shape[1])))
     mask = None if sample.mask is None else sample.mask[crop]
-    if method.needs_mask and mask is None:
-        return
-    apply_method(method, to_float(np.ascontiguousarray(sample.damaged[crop])), mask,
+    infrared = None if sample.infrared is None else np.ascontiguousarray(sample.infrared[crop])
+    if (method.needs_mask and mask is None) or (method.needs_infrared and infrared is None):
+        return  # the real call says what is missing
+    apply_method(method, to_float(np.ascontiguousarray(sample.damaged[crop])), mask, infrared=infrared,
                  layer=None if layer is None else np.ascontiguousarray(layer[crop]), tile=tile, overlap=overlap,
                  name=f"{name} (warm-up crop)", on_bad_output="clip")
 
@@ -202,8 +203,9 @@ class _Run:
         issues = OutputIssues()
         scores = sample_scores(sample)
         kept = np.empty_like(sample.clean) if self.out is not None and self.config.save_images else None
-        bands = restored_rows(self.method, sample.damaged, sample.mask, layer=layer, tile=self.tile,
-                              overlap=self.overlap, name=name, on_bad_output=self.config.on_bad_output, issues=issues)
+        bands = restored_rows(self.method, sample.damaged, sample.mask, layer=layer, infrared=sample.infrared,
+                              tile=self.tile, overlap=self.overlap, name=name, on_bad_output=self.config.on_bad_output,
+                              issues=issues)
         seconds = 0.0
         while True:
             start = time.perf_counter()  # the method's time only: not quantising or scoring
@@ -334,7 +336,7 @@ def _summary(run: _Run, fingerprint: str, key: dict, device: str, card=None) -> 
         "schema": SCHEMA, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "method": card["name"] if card else method.name, "model_card": card, "options": opts, "config": config_string(opts), "train_data": train_data,
         "param_count": method.param_count, "is_oracle": bool(method.is_oracle), "needs_mask": bool(method.needs_mask),
-        "needs_layer": bool(method.needs_layer),
+        "needs_layer": bool(method.needs_layer), "needs_infrared": bool(method.needs_infrared),
         "data": {**data.describe(), "n_images": len(rows), "fingerprint": fingerprint,
                  "has_masks": agg["metrics"]["n_masked"] > 0, "mask_source": agg["metrics"]["mask_source"],
                  "derived_region": derivation() if agg["metrics"]["mask_source"] in (DERIVED, "mixed") else None},

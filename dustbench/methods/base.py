@@ -5,7 +5,8 @@ Subclasses of :class:`Method` implement :meth:`Method.run`. :func:`apply_method`
 one image in overlapping tiles (bounded memory), checks every tile's output (shape, dtype,
 NaN/Inf, range: :func:`check_output`), and hands ground truth only to oracles, each only what it
 declares: the damage mask (``needs_mask``) or the whole synthesis layer (``needs_layer``, see
-:func:`check_layer`); ``method(image)`` is the same call on the whole image. ``dustbench
+:func:`check_layer`); a method of the infrared track gets the scanner's infrared plane
+(``needs_infrared``); ``method(image)`` is the same call on the whole image. ``dustbench
 evaluate``, ``restore``, training validation and the library all go through it.
 """
 from __future__ import annotations
@@ -63,6 +64,7 @@ class Method:
     name: str = ""
     needs_mask: bool = False
     needs_layer: bool = False
+    needs_infrared: bool = False  # the infrared track: it takes the scanner's infrared plane (not truth)
     is_oracle: bool = False
     param_count: int | None = None
     multiple: int = 1
@@ -75,8 +77,9 @@ class Method:
         self.options = dict(options or {})
 
     def run(self, image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
-        """Restore a checked float32 H×W×C image. ``mask`` is the truth the method declared: None,
-        the float32 H×W opacity in [0, 1] (``needs_mask``), or the H×W×(1+C) layer (``needs_layer``).
+        """Restore a checked float32 H×W×C image. ``mask`` is the plane the method declared: None,
+        the float32 H×W opacity in [0, 1] (``needs_mask``), the H×W×(1+C) layer (``needs_layer``),
+        or the float32 H×W infrared plane in [0, 1] (``needs_infrared``).
         ``image`` may be the caller's own array: a method must not write to it (tiles are copies)."""
         raise NotImplementedError
 
@@ -86,13 +89,13 @@ class Method:
         masks = [None] * len(images) if masks is None else masks
         return np.stack([self.run(image, mask) for image, mask in zip(images, masks)])
 
-    def __call__(self, image: np.ndarray, mask: np.ndarray | None = None, layer: np.ndarray | None = None
-                 ) -> np.ndarray:
+    def __call__(self, image: np.ndarray, mask: np.ndarray | None = None, layer: np.ndarray | None = None,
+                 infrared: np.ndarray | None = None) -> np.ndarray:
         """Restore ``image`` (float32 H×W×C or H×W in [0, 1]): :func:`apply_method`, whole unless
         the method has a tile size of its own (:attr:`tiling`), small overshoots clipped. ``mask``
-        (H×W, nonzero = damaged) and ``layer`` reach oracles only."""
-        return apply_method(self, image, mask, layer=layer, tile=self.tiling.get("tile"), name=f"{self.name} input",
-                            on_bad_output="clip")
+        (H×W, nonzero = damaged) and ``layer`` reach oracles only, ``infrared`` (H×W) the infrared track."""
+        return apply_method(self, image, mask, layer=layer, infrared=infrared, tile=self.tiling.get("tile"),
+                            name=f"{self.name} input", on_bad_output="clip")
 
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
@@ -208,8 +211,18 @@ def check_layer(layer, shape: tuple, what: str = "layer") -> np.ndarray:
     return layer
 
 
-def _truth(method: Method, mask, layer, shape: tuple, name: str) -> np.ndarray | None:
-    """The ground truth ``method`` declared it needs (None for every real method)."""
+def _declared(method: Method, mask, layer, infrared, shape: tuple, name: str) -> np.ndarray | None:
+    """The plane ``method`` declared it needs: ground truth for oracles, the infrared plane for the
+    infrared track, None for every other method."""
+    if method.needs_infrared:
+        if infrared is None:
+            raise DustbenchError(f"{name}: method {method.name!r} takes the scanner's infrared plane, which this "
+                                 "image does not have: give RGBI scans, or pairs with an infrared/ folder "
+                                 "(dustbench synth --infrared FILM)")
+        if not isinstance(infrared, np.ndarray) or infrared.shape != shape[:2]:
+            got = infrared.shape if isinstance(infrared, np.ndarray) else type(infrared).__name__
+            raise DustbenchError(f"{name}: the infrared plane must be H×W {shape[:2]}, got {got}")
+        return np.ascontiguousarray(to_float(infrared))
     if method.needs_layer:
         if layer is None:
             raise DustbenchError(f"{name}: method {method.name!r} is an oracle and needs the synthesis layer "
@@ -234,8 +247,9 @@ def resolve_tiling(method: Method, tile=UNSET, overlap=UNSET) -> tuple:
 
 
 def apply_method(method: Method, image: np.ndarray, mask: np.ndarray | None = None, *, layer: np.ndarray | None = None,
-                 tile=UNSET, overlap=UNSET, name: str = "image", on_bad_output: str = "error",
-                 issues: OutputIssues | None = None, tile_batch: int | None = None) -> np.ndarray:
+                 infrared: np.ndarray | None = None, tile=UNSET, overlap=UNSET, name: str = "image",
+                 on_bad_output: str = "error", issues: OutputIssues | None = None,
+                 tile_batch: int | None = None) -> np.ndarray:
     """Restore a float32 H×W(×C) image in [0, 1] with ``method``, in overlapping tiles.
 
     The one place where tiling is decided: ``tile``/``overlap`` default to the method's own
@@ -245,12 +259,13 @@ def apply_method(method: Method, image: np.ndarray, mask: np.ndarray | None = No
     :func:`check_output`; ``on_bad_output="error"`` raises :class:`BadOutputError` naming
     ``name``, ``"clip"`` casts floats to float32, replaces NaN by the input pixel, clips to
     [0, 1] and counts what it did in ``issues``. The mask (H×W) reaches ``needs_mask`` oracles
-    only, the synthesis ``layer`` (:func:`check_layer`) ``needs_layer`` oracles only.
+    only, the synthesis ``layer`` (:func:`check_layer`) ``needs_layer`` oracles only, the
+    ``infrared`` plane (H×W, uint8/uint16 or float in [0, 1]) ``needs_infrared`` methods only.
     :func:`restored_rows` is the same, band by band (and takes uint8/uint16 images too).
     """
     out = None
-    for y0, y1, rows in _rows(method, check_float_image(image, name), mask, layer, tile, overlap, name, on_bad_output,
-                              issues, tile_batch):
+    for y0, y1, rows in _rows(method, check_float_image(image, name), mask, layer, infrared, tile, overlap, name,
+                              on_bad_output, issues, tile_batch):
         if y0 == 0 and y1 == image.shape[0]:
             return rows
         if out is None:
@@ -260,8 +275,8 @@ def apply_method(method: Method, image: np.ndarray, mask: np.ndarray | None = No
 
 
 def restored_rows(method: Method, image: np.ndarray, mask: np.ndarray | None = None, *, layer: np.ndarray | None = None,
-                  tile=UNSET, overlap=UNSET, name: str = "image", on_bad_output: str = "error",
-                  issues: OutputIssues | None = None, tile_batch: int | None = None
+                  infrared: np.ndarray | None = None, tile=UNSET, overlap=UNSET, name: str = "image",
+                  on_bad_output: str = "error", issues: OutputIssues | None = None, tile_batch: int | None = None
                   ) -> Iterator[tuple[int, int, np.ndarray]]:
     """:func:`apply_method` as it is computed: ``(y0, y1, rows)``, consecutive bands of restored
     float32 rows in [0, 1] (:func:`~dustbench.methods.tiling.tiled_rows`), so that a caller who
@@ -270,11 +285,11 @@ def restored_rows(method: Method, image: np.ndarray, mask: np.ndarray | None = N
     ``image`` may also be uint8/uint16: each tile is converted with :func:`dustbench.io.to_float`
     as it is cut (the same values as converting the whole image first), so no float copy of the
     whole input is made either."""
-    return _rows(method, _checked_input(image, name), mask, layer, tile, overlap, name, on_bad_output, issues,
-                 tile_batch)
+    return _rows(method, _checked_input(image, name), mask, layer, infrared, tile, overlap, name, on_bad_output,
+                 issues, tile_batch)
 
 
-def _rows(method, work, mask, layer, tile, overlap, name, on_bad_output, issues, tile_batch):
+def _rows(method, work, mask, layer, infrared, tile, overlap, name, on_bad_output, issues, tile_batch):
     """The body of :func:`restored_rows`, on a checked image."""
     if on_bad_output not in BAD_OUTPUT_POLICIES:
         raise DustbenchError(f"on_bad_output must be one of {BAD_OUTPUT_POLICIES}, got {on_bad_output!r}")
@@ -282,7 +297,7 @@ def _rows(method, work, mask, layer, tile, overlap, name, on_bad_output, issues,
     squeeze = work.ndim == 2
     if squeeze:
         work = work[:, :, None]
-    m = _truth(method, mask, layer, work.shape, name)
+    m = _declared(method, mask, layer, infrared, work.shape, name)
     where = f"{name}: method {method.name!r}"
     tile, overlap = resolve_tiling(method, tile, overlap)
     tile_batch = method.tile_batch if tile_batch is None else tile_batch

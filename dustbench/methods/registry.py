@@ -34,6 +34,7 @@ def method_info(name: str) -> dict[str, Any]:
     return {"name": name, "summary": doc.splitlines()[0] if doc else "",
             "options": method_options(name),
             "needs_mask": bool(getattr(factory, "needs_mask", False)),
+            "needs_infrared": bool(getattr(factory, "needs_infrared", False)),
             "is_oracle": bool(getattr(factory, "is_oracle", False))}
 
 

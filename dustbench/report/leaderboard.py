@@ -29,7 +29,7 @@ from .plots import label, nan_if_none, plot_family_bars, plot_psnr_runtime, plot
 COLUMNS = ["method", "config", "train_data", "test_set", "n_images", "psnr", "psnr_ci_low", "psnr_ci_high",
            "ssim", "ssim_ci_low", "ssim_ci_high", *paired.COLUMNS, "masked_psnr_in", "masked_psnr_out",
            "clean_change_rate", "touch_precision", "touch_recall", "touch_f1", "mask_source", "params_m",
-           "runtime_ms_per_mp", "threads", "device", "peak_memory_mib", "is_oracle", "conventions",
+           "runtime_ms_per_mp", "threads", "device", "peak_memory_mib", "is_oracle", "track", "conventions",
            "git_commit", "fingerprint", "result"]
 
 
@@ -122,6 +122,7 @@ def leaderboard_table(results, seed: int = 0, n_resamples: int = 2000) -> pd.Dat
             "threads": threads_of(s), "peak_memory_mib": nan_if_none(s["peak_memory"]["rss_mib"]),
             "device": s.get("device", ""),
             "is_oracle": bool(s.get("is_oracle")), "conventions": s.get("conventions_short", ""),
+            "track": "infrared" if s.get("needs_infrared") else "rgb",  # the method takes the infrared plane
             "git_commit": (s.get("provenance", {}).get("git", {}).get("commit") or "")[:12],
             "fingerprint": s["data"]["fingerprint"], "result": str(folder), "_created": s.get("created", "")})
     df = pd.DataFrame(records)
@@ -182,7 +183,9 @@ def markdown(df: pd.DataFrame, sections: dict[str, dict], seed: int, n_resamples
              "outside the dilated artifact region; *clean changed* is the share of pixels outside it that the "
              "method altered; *touched P / R / F1* are the precision, recall and F1 of the pixels the method "
              "changed against the damage (– = it changed nothing). Rows marked [oracle] use ground truth (the "
-             "mask or the synthesis layer: upper references, not competitors). Below each table, every method is "
+             "mask or the synthesis layer: upper references, not competitors); rows marked [infrared] take the "
+             "scanner's infrared plane as well (the infrared track, on the same images, compared with the same "
+             "`identity`). Below each table, every method is "
              "compared with the input (`identity`) image by image: the paired difference, its CI and p-value "
              "say whether a gain is more than chance (it often is not, with few images). *ms/MP* is method time "
              "per megapixel with the thread count and device it was measured with. Full columns: "
@@ -196,7 +199,8 @@ def markdown(df: pd.DataFrame, sections: dict[str, dict], seed: int, n_resamples
                   "(MiB) |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for k, (_, r) in enumerate(part.iterrows(), 1):
-            name = f"{r['method']} [oracle]" if r["is_oracle"] else r["method"]
+            name = r["method"] + (" [oracle]" if r["is_oracle"] else "") + (" [infrared]" if r["track"] == "infrared"
+                                                                            else "")
             lines.append(" | ".join([
                 f"| {k}", name, r["config"] or "–", r["train_data"],
                 _cell(r["psnr"], 2, (r["psnr_ci_low"], r["psnr_ci_high"])),
