@@ -4,8 +4,8 @@
 opens the kinds it can use (``sources.open_sources`` clean images, ``data.open_data`` scored pairs,
 ``data.open_train_data`` training patches) and refuses the others with its own list of what it takes.
 
-Kinds: ``builtin``, ``builtin-v2``, ``builtin-train`` (names; ``builtin`` is the photographs to
-``--clean`` and the v1 suite to ``--data``), ``procedural`` and ``stream`` (``arg``: what follows the
+Kinds: ``builtin``, ``builtin-v2``, ``builtin-v2-ir``, ``builtin-v2-ir-silver``, ``builtin-train``
+(names; ``builtin`` is the photographs to ``--clean`` and the v1 suite to ``--data``), ``procedural`` and ``stream`` (``arg``: what follows the
 colon), ``hub`` (``hf:NAME[:split]``), ``dataset`` (a folder written by ``save_to_disk``, which is
 what ``make-dataset`` writes; ``DIR:split`` names a split), ``pairs`` (``damaged/`` + ``clean/``),
 ``split_pairs`` (one such folder per split), ``folder`` (any other folder), ``file`` (a path that is
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .errors import DustbenchError
 
-NAMES = ("builtin", "builtin-v2", "builtin-train")
+NAMES = ("builtin", "builtin-v2", "builtin-v2-ir", "builtin-v2-ir-silver", "builtin-train")
 PREFIXED = ("procedural", "stream")  # NAME or NAME:ARG (stream's ARG: a clean-source spec, may be joined)
 
 

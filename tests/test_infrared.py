@@ -239,3 +239,21 @@ def test_an_infrared_plane_of_the_wrong_size_is_named(ir_pairs, tmp_path):
     data = open_data(str(broken))
     with pytest.raises(DustbenchError, match=f"{first.name}.*infrared plane is"):
         data.get(data.ids()[0])
+
+
+def test_the_infrared_suites_are_builtin_v2_with_planes():
+    """builtin-v2-ir(-silver): builtin-v2's very samples, each with a 16-bit plane, fingerprinted
+    as published; the silver suite's planes carry the picture, the dye films' do not."""
+    from dustbench.data import open_data
+    from dustbench.data.builtin_sets import builtin_splits
+    plain = list(open_data("builtin-v2", "validation"))
+    suites = {spec: open_data(spec, "validation") for spec in ("builtin-v2-ir", "builtin-v2-ir-silver")}
+    for spec, data in suites.items():
+        assert data.check_published()["matches"], spec
+        for a, b in zip(plain, data):
+            assert a.id == b.id and np.array_equal(a.damaged, b.damaged) and np.array_equal(a.mask, b.mask)
+            assert b.infrared.dtype == np.uint16 and b.infrared.shape == b.damaged.shape[:2]
+            assert b.params["infrared"]["film"] in (("silver_bw",) if "silver" in spec else ("colour_negative", "slide"))
+    dye, silver = next(iter(suites["builtin-v2-ir"])), next(iter(suites["builtin-v2-ir-silver"]))
+    assert silver.infrared.std() > 4 * dye.infrared.std()  # the picture is in the silver plane
+    assert ("builtin-v2-ir", "test") in builtin_splits(infrared=True) and ("builtin-v2-ir", "test") not in builtin_splits()

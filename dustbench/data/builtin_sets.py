@@ -5,10 +5,15 @@
 * ``builtin-v2`` (the standard suite): each photograph at full resolution, drawn as a crop of a
   35 mm frame scanned on a flatbed (2400 dpi, 2,268-px short side) and on a film scanner (4000 dpi,
   3,780 px), with the calibrated negative and slide mixes (see :data:`SUITE`).
+* ``builtin-v2-ir`` and ``builtin-v2-ir-silver`` (the infrared track): ``builtin-v2``'s samples,
+  byte for byte, each with the infrared plane a film scanner records (``dustbench.synth.infrared``):
+  of colour-negative or slide film as its mix says, or of silver black-and-white film for every
+  sample (where infrared cleaning fails). Fingerprinted with their planes.
 """
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from functools import lru_cache
 
 import numpy as np
@@ -17,7 +22,9 @@ from ..errors import DustbenchError
 from ..io import mask_to_image
 from ..lockfile import drift, drift_note
 from ..sources import builtin_sources, open_sources
-from ..synth import DEFAULT_PRESETS, families_present, library, resolve_presets, short_side_px, synthesize
+from ..synth import (DEFAULT_PRESETS, families_present, infrared_rng, library, render, render_infrared,
+                     resolve_presets, sample_infrared, short_side_px, synthesize)
+from ..synth.infrared import INFRARED_VERSION
 from .eval_base import EvalData, Sample, fingerprint_line, hash_arrays
 
 BUILTIN_SEED = 1234
@@ -43,7 +50,9 @@ SUITE = {
     "draws": {"test": 4, "validation": 1},  # damage drawn anew on the same crop: narrower intervals
     "regions": {"test": (1 / 3, 1.0), "validation": (0.0, 1 / 3)},  # fractions of the width
 }
-SPECS = {"builtin": "v1", "builtin-v2": "v2"}
+SPECS = {"builtin": "v1", "builtin-v2": "v2", "builtin-v2-ir": "v2-ir", "builtin-v2-ir-silver": "v2-ir-silver"}
+# infrared versions of v2 -> the film every sample is on (None: colour negative or slide, as its mix says)
+INFRARED_SUITES = {"v2-ir": None, "v2-ir-silver": "silver_bw"}
 # The fingerprints the published results were computed on (evaluate's data fingerprint): a suite
 # rendered otherwise (another NumPy/OpenCV release, a changed preset) is another test set.
 PUBLISHED = {
@@ -51,14 +60,20 @@ PUBLISHED = {
     ("v2", "validation"): "632d82cb3b8b7c9032b07d17ad884f44cbd7c35ef2e124988e26f4eca5f8a330",
     ("v1", "test"): "f511b83c3a01c4e3bc8e7922bef36bf4b8697d50f9c144cb12b7fd784b7c4755",
     ("v1", "validation"): "4a7132c3d12253e6cca740d1f7d98301a31eb3638b1320472705e57d5f25af2f",
+    ("v2-ir", "test"): "f382cd4d0e28fddf471727baf37f32fabbabe1df74451f9a5a963c7ecbe8320d",
+    ("v2-ir", "validation"): "a163831e387d436d7cbe2beac0b39066e09d9a358f52bbf56cc39c1b45e32572",
+    ("v2-ir-silver", "test"): "344eb6b4a14921b34f09c08757b2d3c10f56ea4990ef366193dce351ed485e7b",
+    ("v2-ir-silver", "validation"): "794cb5ae7d6a8ad6f8a567b4b05227f50532a9612fc2db51425dce8b230d6d58",
 }
 SPLIT_CODES = {"test": 0, "validation": 1}
 MAX_REDRAWS = 20  # a crop of a frame can be clean; a test sample must hold damage
 
 
-def builtin_splits() -> list[tuple[str, str]]:
-    """Every built-in evaluation set as ``(spec, split)`` for :func:`dustbench.data.open_data`."""
-    return [(spec, split) for spec in SPECS for split in SPLIT_CODES]
+def builtin_splits(infrared: bool = False) -> list[tuple[str, str]]:
+    """Every built-in evaluation set as ``(spec, split)`` for :func:`dustbench.data.open_data`; the
+    infrared versions of builtin-v2 (the same damaged images) only with ``infrared``."""
+    return [(spec, split) for spec, version in SPECS.items() if infrared or version not in INFRARED_SUITES
+            for split in SPLIT_CODES]
 
 
 class BuiltinData(EvalData):
@@ -73,6 +88,8 @@ class BuiltinData(EvalData):
         super().__init__(next(k for k, v in SPECS.items() if v == version), split, None)
 
     def _samples(self) -> tuple[Sample, ...]:
+        if self.version in INFRARED_SUITES:
+            return _v2_infrared_samples(self.version, self.split)
         return _v1_samples(self.split) if self.version == "v1" else _v2_samples(self.split)
 
     def ids(self) -> list[str]:
@@ -122,11 +139,15 @@ class BuiltinData(EvalData):
             return {**super().describe(), "version": "v1", "seed": BUILTIN_SEED, "crop": BUILTIN_CROP,
                     "presets": BUILTIN_PRESETS, "scan_scale": None, "region": f"{half} half of each built-in photograph"}
         lo, hi = SUITE["regions"][self.split]
-        return {**super().describe(), "version": "v2", "seed": SUITE["seed"], "presets": list(SUITE["presets"]),
+        infrared = {} if self.version not in INFRARED_SUITES else {"infrared": {
+            "film": INFRARED_SUITES[self.version] or "colour_negative (negative mixes), slide (slide mixes)",
+            "model": f"dustbench.synth.infrared v{INFRARED_VERSION}"}}
+        return {**super().describe(), "version": self.version, "seed": SUITE["seed"], "presets": list(SUITE["presets"]),
                 "draws": SUITE["draws"][self.split],
                 "scan_scale": {k: {"film": f, "dpi": d, "short_side_px": short_side_px(f, d)}
                                for k, (f, d) in SUITE["scales"].items()},
-                "region": f"columns {lo:.3g}-{hi:.3g} of the width of each built-in photograph, full resolution"}
+                "region": f"columns {lo:.3g}-{hi:.3g} of the width of each built-in photograph, full resolution",
+                **infrared}
 
 
 def _sources():
@@ -185,3 +206,20 @@ def _v2_samples(split: str) -> tuple[Sample, ...]:
         out.append(_sample(f"{i:02d}_{sources[p].id.split(':')[-1]}_{side}_{short}", s, clean, preset,
                            f"builtin-v2:{split}"))
     return tuple(out)
+
+
+@lru_cache(maxsize=2)
+def _v2_infrared_samples(version: str, split: str) -> tuple[Sample, ...]:
+    """builtin-v2's samples with their infrared planes, drawn from ``[SUITE seed, split, i]`` apart
+    from the damage (see :data:`INFRARED_SUITES`)."""
+    spec = next(k for k, v in SPECS.items() if v == version)
+    out = []
+    for i, s in enumerate(_v2_samples(split)):
+        film = INFRARED_SUITES[version] or ("colour_negative" if s.presets[0].startswith("negative") else "slide")
+        ir_params = sample_infrared(film, infrared_rng([SUITE["seed"], SPLIT_CODES[split], i]))
+        params = {**s.params, "infrared": ir_params}
+        plane = render_infrared(s.clean, render(s.params, s.clean.shape), s.params, ir_params)
+        out.append(replace(s, params=params, infrared=plane, source=f"{spec}:{split}/{s.id}",
+                           digest=hash_arrays(s.id, s.damaged, s.clean, s.mask, plane)))
+    return tuple(out)
+
