@@ -108,12 +108,38 @@ def cleaning(samples: int) -> None:
               f"{statistics.median(oracle):>11.2f}", flush=True)
 
 
+def sheet(path: str) -> None:
+    """A picture for the docs: a builtin-v2-ir test crop, damaged; its infrared plane on dye
+    film and on silver film; infrared cleaning on each (synthetic only: the real crop's licence keeps
+    it out of the repository)."""
+    from dustbench.data import open_data
+    from dustbench.io import from_float, to_float, write_image
+    from dustbench.methods.infrared_clean import infrared_clean
+    from dustbench.sheets import contact_sheet
+    dye = next(iter(open_data("builtin-v2-ir", "test")))
+    silver = open_data("builtin-v2-ir-silver", "test").get(dye.id)
+    y, x, n = 40, 0, 320  # a 320-px crop
+    crop = (slice(y, y + n), slice(x, x + n))
+
+    def grey(plane):
+        return np.repeat((plane[crop] >> 8).astype(np.uint8)[..., None], 3, axis=2)
+    damaged = to_float(dye.damaged)
+    panels = [dye.damaged[crop], grey(dye.infrared), from_float(infrared_clean(damaged, dye.infrared), np.uint8)[crop],
+              grey(silver.infrared), from_float(infrared_clean(damaged, silver.infrared), np.uint8)[crop]]
+    captions = ["damaged", "IR, dye film", "IR cleaned", "IR, silver", "silver cleaned"]
+    write_image(path, contact_sheet([panels], [captions], height=256))
+    print(f"wrote {path}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=24)
     ap.add_argument("--clean-samples", type=int, default=10, help="crops per film type for the cleaning table")
+    ap.add_argument("--sheet", metavar="IMAGE", help="only write the docs' picture (docs/images/infrared.jpg) there")
     ap.add_argument("--real", default=str(Path(__file__).resolve().parents[2] / "shared" / "real-dev"))
     args = ap.parse_args()
+    if args.sheet:
+        return sheet(args.sheet)
     from dustbench.provenance import benchmark_header
     print(benchmark_header())
     rows = synthetic(args.samples)
