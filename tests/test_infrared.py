@@ -257,3 +257,24 @@ def test_the_infrared_suites_are_builtin_v2_with_planes():
     dye, silver = next(iter(suites["builtin-v2-ir"])), next(iter(suites["builtin-v2-ir-silver"]))
     assert silver.infrared.std() > 4 * dye.infrared.std()  # the picture is in the silver plane
     assert ("builtin-v2-ir", "test") in builtin_splits(infrared=True) and ("builtin-v2-ir", "test") not in builtin_splits()
+
+
+def test_the_stream_carries_the_infrared_plane_warped_with_the_patch():
+    import torch
+    from dustbench.data.stream import DamageStream
+    kw = dict(patch=64, seed=3, samples_per_epoch=64, patches_per_visit=4, scan_scale=(2000, 4200))
+    plain, with_ir = DamageStream("builtin", **kw), DamageStream("builtin", infrared="colour_negative", **kw)
+    dark = damaged = 0
+    for g in range(12):
+        x, y = plain.sample(g), with_ir.sample(g)
+        assert all(torch.equal(x[k], y[k]) for k in ("damaged", "clean", "mask", "labels"))  # the same damage
+        assert y["infrared"].shape == (1, 64, 64) and y["infrared"].dtype == torch.float32
+        assert json.loads(y["infrared_params"])["film"] == "colour_negative"
+        assert torch.equal(with_ir.sample(g)["infrared"], y["infrared"])  # a pure function of (seed, epoch, g)
+        level = float(y["infrared"].median())
+        opaque = y["mask"][0] > 0.5
+        dark += int((y["infrared"][0][opaque] < 0.8 * level).sum())
+        damaged += int(opaque.sum())
+    assert damaged > 20 and dark / damaged > 0.5  # opaque damage is dark in the plane
+    with pytest.raises(DustbenchError, match="unknown film type"):
+        DamageStream("builtin", infrared="agfa", **kw)

@@ -47,6 +47,7 @@ from ..io import atomic_path, check_image, to_float, with_channels
 from ..sources import ArraySource, Source, open_sources, source_from_record
 from ..synth import DEFAULT_PRESETS, artifact_mask, composite, family_labels, library, render_many, resolve_presets
 from ..synth.grain import grain_clean, parse_grain
+from ..synth.infrared import infrared_rng, parse_film, render_infrared, sample_infrared
 from ..synth.params import count_by_family
 from ..synth.scale import ScanScale, draw_scaled_params, scaled_params
 from .augment import IDENTITY, Augment, draw, footprint, region_side, warp
@@ -101,6 +102,9 @@ class DamageStream(IterableDataset):
     it is left clean, the clean source alone: the hard negatives a detector must not flag.
     ``draw_together``: a worker renders the damage of this many consecutive samples in one go
     (``dustbench.synth.render_many``; the same bytes as one by one, a few times faster per patch).
+    ``infrared``: a film type (``dustbench.synth.infrared.FILMS``): samples also carry ``infrared``
+    (float32 1×H×W in [0, 1]), the plane a film scanner records, warped with the patch, and
+    ``infrared_params`` (its record as JSON text); drawn apart from the damage (same bytes without it).
     """
 
     def __init__(self, sources: Any = "builtin", presets: Any = DEFAULT_PRESETS, patch: int = 128, seed: int = 0,
@@ -109,9 +113,10 @@ class DamageStream(IterableDataset):
                  patches_per_visit: int = 16, cache_size: int = 4, interleave: int = 4, channels: int | None = 3,
                  clean_column: str | None = None, cache_dir: str | os.PathLike | None = None,
                  scan_scale: Any = None, grain: str | None = None, damage_share: float | None = None,
-                 draw_together: int = 16):
+                 draw_together: int = 16, infrared: str | None = None):
         super().__init__()
         self.draw_together = max(1, int(draw_together))
+        self.infrared = None if infrared is None else parse_film(infrared)
         self.grain = parse_grain(grain)
         if damage_share is not None and (isinstance(damage_share, bool) or not isinstance(damage_share, (int, float))
                                          or not 0.0 <= damage_share <= 1.0):
@@ -316,20 +321,29 @@ class DamageStream(IterableDataset):
         return g, source, region, cp, d, scale, frame, grain
 
     def _finish(self, g, source, region, cp, d, scale, frame, grain, layer) -> dict[str, Any]:
-        damaged, clean, mask, labels = _damage(region, layer, d, scale, self.patch)
+        ir = None
+        if self.infrared is not None:  # the scanner's plane of this region, from its own generator
+            ir_params = sample_infrared(self.infrared, infrared_rng([self.seed, STREAM_KEY, self.epoch, g]))
+            ir = to_float(render_infrared(region, layer, cp, ir_params))
+        damaged, clean, mask, labels, *plane = _damage(region, layer, d, scale, self.patch, ir)
         out = {"damaged": torch.from_numpy(damaged), "clean": torch.from_numpy(clean), "mask": torch.from_numpy(mask),
                "labels": torch.from_numpy(labels), "index": g, "source": source.id}
+        if plane:
+            out.update(infrared=torch.from_numpy(plane[0]), infrared_params=json.dumps(ir_params, sort_keys=True))
         if grain is not None:
             out["grain"] = json.dumps(grain, sort_keys=True)
         return out if frame is None else {**out, "scan_scale": frame}
 
 
-def _damage(region: np.ndarray, layer, d, scale: float, patch: int) -> tuple[np.ndarray, ...]:
-    """Damaged, clean, mask (C×H×W float32) and labels of one patch: the region's damage `layer`
-    composited, then warped."""
+def _damage(region: np.ndarray, layer, d, scale: float, patch: int, ir: np.ndarray | None = None
+            ) -> tuple[np.ndarray, ...]:
+    """Damaged, clean, mask (C×H×W float32) and labels of one patch, and its infrared plane (1×H×W)
+    when ``ir`` (the region's) is given: the region's damage `layer` composited, then warped."""
+    extra = [] if ir is None else [ir]
     if not layer.sprites:  # nothing drawn: damaged is clean, mask and labels 0 (what warping zeros gives)
-        (clean,), _ = warp([region], None, d, scale, patch, chw=True)
-        return clean, clean.copy(), np.zeros((1, patch, patch), np.float32), np.zeros((patch, patch), np.uint8)
-    images = [composite(region, layer), region, artifact_mask(layer)]
-    (damaged, clean, mask), labels = warp(images, family_labels(layer), d, scale, patch, chw=True)
-    return damaged, clean, mask, labels
+        (clean, *plane), _ = warp([region, *extra], None, d, scale, patch, chw=True)
+        return (clean, clean.copy(), np.zeros((1, patch, patch), np.float32), np.zeros((patch, patch), np.uint8),
+                *plane)
+    images = [composite(region, layer), region, artifact_mask(layer), *extra]
+    (damaged, clean, mask, *plane), labels = warp(images, family_labels(layer), d, scale, patch, chw=True)
+    return (damaged, clean, mask, labels, *plane)
