@@ -153,12 +153,12 @@ def use(name: str | None = None) -> str:
                 raise
     elif wanted != "numpy":
         raise ValueError(f"portable math implementation {name!r}: use 'numba' or 'numpy'")
-    _ACTIVE.clear()
     if module is None:
-        _ACTIVE.update(NUMPY, implementation="numpy")
+        table = {**NUMPY, "implementation": "numpy"}
     else:  # ufuncs: scalars in give NumPy scalars out, as NumPy's own do
-        _ACTIVE.update(sin=module.sin, cos=module.cos, log=module.log, exp=_quiet(module.exp),
-                       log1p=_quiet(module.log1p), power=_quiet(module.power), implementation="numba")
+        table = {"sin": module.sin, "cos": module.cos, "log": module.log, "exp": _quiet(module.exp),
+                 "log1p": _quiet(module.log1p), "power": _quiet(module.power), "implementation": "numba"}
+    _ACTIVE.update(table)  # the same keys every time: a thread calling meanwhile sees one or the other
     return _ACTIVE["implementation"]
 
 
