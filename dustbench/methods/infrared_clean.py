@@ -23,6 +23,7 @@ import numpy as np
 
 from ..errors import DustbenchError
 from ..fill import check_inference_options, fill_mask, flag
+from ..io import to_float
 from .base import Method
 from .registry import register_method
 
@@ -30,14 +31,17 @@ DEFAULTS = {"low": 10.0, "high": 16.0, "dilate": 0, "fill": "telea", "radius": 3
 FIELD_PX = 31
 
 
+def _check_sigmas(low, high) -> None:
+    if not 0 < float(low) <= float(high):
+        raise DustbenchError(f"infrared cleaning: need 0 < low <= high sigmas, got low={low}, high={high}")
+
+
 def infrared_mask(ir: np.ndarray, low: float = DEFAULTS["low"], high: float = DEFAULTS["high"]) -> np.ndarray:
     """Bool H×W: the damage an infrared plane (uint8/uint16/float H×W) shows (see the module docstring)."""
     if ir.ndim != 2:
         raise DustbenchError(f"infrared plane: expected one channel (H×W), got shape {ir.shape}")
-    if not 0 < low <= high:
-        raise DustbenchError(f"infrared cleaning: need 0 < low <= high sigmas, got low={low}, high={high}")
-    top = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(ir.dtype, 1.0)
-    plane = ir.astype(np.float32) / np.float32(top)
+    _check_sigmas(low, high)
+    plane = to_float(ir)
     field = cv2.medianBlur(np.clip(plane * 255.0 + 0.5, 0, 255).astype(np.uint8), FIELD_PX).astype(np.float32)
     level = np.maximum(field, np.float32(1.0)) / np.float32(255.0)
     residual = plane / level - np.float32(1.0)
@@ -68,9 +72,8 @@ class InfraredClean(Method):
 
     def __init__(self, low: float = DEFAULTS["low"], high: float = DEFAULTS["high"], dilate: int = DEFAULTS["dilate"],
                  fill: str = DEFAULTS["fill"], radius: float = DEFAULTS["radius"]):
-        check_inference_options(0.5, dilate, radius, fill)
-        if not 0 < float(low) <= float(high):
-            raise DustbenchError(f"infrared_clean: need 0 < low <= high sigmas, got low={low}, high={high}")
+        check_inference_options(0.5, dilate, radius, fill)  # the fill's options (no threshold of its own)
+        _check_sigmas(low, high)
         super().__init__(options={"low": float(low), "high": float(high), "dilate": int(dilate), "fill": fill,
                                   "radius": float(radius)})
 

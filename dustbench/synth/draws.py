@@ -12,6 +12,13 @@ from .. import portable_math as pm
 SIGNS = np.array([-1.0, 1.0])
 
 
+def keyed_rng(entropy, key: int) -> np.random.Generator:
+    """A sample's generator for one kind of draw (grain, infrared): from the sample's own seed (an int
+    or ints) with spawn key `key`, so those draws never touch its damage's."""
+    entropy = [int(v) for v in entropy] if np.ndim(entropy) else int(entropy)
+    return np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(key,)))
+
+
 def uniform(rng: np.random.Generator, rng_range, n: int) -> np.ndarray:
     """n uniform draws in ``[lo, hi]``.
 

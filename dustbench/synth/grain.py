@@ -44,6 +44,7 @@ import numpy as np
 from .. import portable_math as pm
 from ..errors import DustbenchError, did_you_mean
 from ..io import check_image, dtype_max
+from .draws import keyed_rng
 
 MODEL = "density-v1"
 GRAIN_KEY = 0x6772  # spawn key that keeps a sample's grain draws apart from its damage draws
@@ -265,8 +266,7 @@ def apply_grain(image: np.ndarray, params: dict, rng=None) -> np.ndarray:
 
 def grain_rng(entropy) -> np.random.Generator:
     """A sample's grain generator: from the sample's own seed (an int or ints), apart from its damage."""
-    entropy = [int(v) for v in entropy] if np.ndim(entropy) else int(entropy)
-    return np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(GRAIN_KEY,)))
+    return keyed_rng(entropy, GRAIN_KEY)
 
 
 def grain_clean(image: np.ndarray, spec: str | None, scan_scale: int | None, entropy) -> tuple[np.ndarray, dict | None]:

@@ -35,6 +35,8 @@ import numpy as np
 
 from .. import portable_math as pm
 from ..errors import DustbenchError, did_you_mean
+from ..io import dtype_max
+from .draws import keyed_rng
 from .families import FAMILIES
 from .grain import _noise
 from .layer import Layer, pack
@@ -72,8 +74,7 @@ def parse_film(name: str) -> str:
 def infrared_rng(entropy) -> np.random.Generator:
     """A sample's infrared generator: from the sample's own seed (an int or ints), apart from its
     damage and grain draws."""
-    entropy = [int(v) for v in entropy] if np.ndim(entropy) else int(entropy)
-    return np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(INFRARED_KEY,)))
+    return keyed_rng(entropy, INFRARED_KEY)
 
 
 def sample_infrared(film: str, rng: np.random.Generator) -> dict[str, Any]:
@@ -100,8 +101,7 @@ def _picture(clean: np.ndarray, film: str) -> np.ndarray | None:
     strength, channel = FILMS[film]
     if strength == 0.0:
         return None
-    top = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(clean.dtype, 1.0)
-    v = clean.astype(np.float64) / top
+    v = clean.astype(np.float64) / dtype_max(clean.dtype)
     if v.ndim == 3 and channel == "red":
         v = v[..., 0]
     elif v.ndim == 3:
