@@ -197,6 +197,28 @@ def test_restore_writes_the_infrared_plane_back_untouched(tmp_path):
     assert tifffile.imread(rec.output).shape == (40, 52, 3)
 
 
+def test_restore_hands_the_plane_to_the_infrared_track(tmp_path):
+    """infrared_clean restores an RGBI scan from its own plane: the speck dark in infrared is filled,
+    every other pixel keeps its bytes, the plane goes back as it came."""
+    import tifffile
+    from dustbench.methods.restore import restore
+    rng = np.random.default_rng(4)
+    rgb = np.full((64, 64, 3), 30000, np.uint16)
+    rgb[30:33, 40:43] = 60000  # a speck, bright in the picture
+    ir = np.clip(50000 + rng.normal(0, 300, (64, 64)), 0, 65535).astype(np.uint16)
+    ir[30:33, 40:43] = 20000  # and dark in infrared
+    src = tmp_path / "scan.tif"
+    tifffile.imwrite(src, np.dstack([rgb, ir]), photometric="rgb", extrasamples=["unspecified"])
+    [rec] = restore("infrared_clean", [src], tmp_path / "out", progress=False)
+    out = tifffile.imread(rec.output)
+    assert np.array_equal(out[..., 3], ir) and np.all(np.abs(out[30:33, 40:43, :3].astype(int) - 30000) < 100)
+    untouched = np.ones((64, 64), bool)
+    untouched[30:33, 40:43] = False
+    assert np.array_equal(out[..., :3][untouched], rgb[untouched])
+    with pytest.raises(DustbenchError, match="infrared plane, which this image does not have"):
+        restore("infrared_clean", [src], tmp_path / "none", infrared="no", progress=False)
+
+
 # --- the infrared track in the harness ------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -122,8 +122,8 @@ def _restore_one(method, src: Path, dst: Path, out: Path, cfg: RestoreConfig) ->
     start = time.perf_counter()
     restored = np.empty(image.shape, storable_dtype(image.dtype))  # float scans are written as 16-bit
     # band by band into the file's dtype: never a float copy of the whole scan, in or out
-    for y0, y1, rows in restored_rows(method, image, tile=cfg.tile, overlap=cfg.overlap, name=str(src),
-                                      on_bad_output=cfg.on_bad_output, issues=issues):
+    for y0, y1, rows in restored_rows(method, image, infrared=infrared, tile=cfg.tile, overlap=cfg.overlap,
+                                      name=str(src), on_bad_output=cfg.on_bad_output, issues=issues):
         restored[y0:y1] = from_float(rows, restored.dtype)
     seconds = time.perf_counter() - start
     if infrared is not None:  # an RGBI scan: its infrared plane goes back as it came
