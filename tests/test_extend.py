@@ -144,3 +144,33 @@ def test_verify_publish_refreshes_a_board_that_moved_within_rounding(board, caps
         assert last["reproduced_within_rounding"][0].startswith("segnet: 1 of 2 images")
         assert main(["leaderboard", "verify", "--out", str(out), "--work", str(root / "p2"), "--quiet"]) == 0
         assert "within float rounding" not in capsys.readouterr().out
+
+
+def test_a_track_on_another_suite_of_the_same_images_stands_beside_the_board(board, capsys):
+    # the infrared track: builtin-v2-ir holds builtin-v2's images with their infrared planes
+    out, root, _ = board
+    assert main(["leaderboard", "extend", "--out", str(out), "--work", str(root / "ir"), "--no-plots", "--quiet",
+                 "--methods", "infrared_clean", "--data", "builtin-v2-ir"]) == 0
+    record = json.loads((out / "reproduce.json").read_text())
+    assert set(record["extended"][-1]["rows"]) == {"identity@builtin-v2-ir", "infrared_clean@builtin-v2-ir"}
+    with open(out / "leaderboard.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert rows[0]["test_set"] == "builtin-v2:test"  # the board's own section first, then the track's
+    track = {r["method"]: r for r in rows if r["test_set"] == "builtin-v2-ir:test"}
+    assert set(track) == {"identity", "infrared_clean"} and track["infrared_clean"]["track"] == "infrared"
+    board_identity = next(r for r in rows if r["test_set"] == "builtin-v2:test" and r["method"] == "identity")
+    assert track["identity"]["psnr"] == board_identity["psnr"]
+    assert float(track["infrared_clean"]["delta_psnr"]) > 0 and int(track["infrared_clean"]["n_paired"]) == 2
+    page = (out / "leaderboard.md").read_text()
+    assert page.index("## builtin-v2:test") < page.index("## builtin-v2-ir:test") < page.index("## Beside the board")
+    assert "`infrared_clean` vs the input, paired over the same 2 images" in page
+    assert main(["leaderboard", "verify", "--out", str(out), "--work", str(root / "irv"), "--quiet"]) == 0
+    assert "identity@builtin-v2-ir, infrared_clean@builtin-v2-ir" in capsys.readouterr().out
+    # a suite of other images cannot stand beside the board; checkpoint rows stay on the board's data
+    assert main(["leaderboard", "extend", "--out", str(out), "--work", str(root / "v1"), "--no-plots", "--quiet",
+                 "--methods", "median", "--data", "builtin"]) == 2
+    assert "builtin:test does not hold this board's images" in capsys.readouterr().err
+    assert "median@builtin" not in json.loads((out / "reproduce.json").read_text())["methods"]
+    assert main(["leaderboard", "extend", "--out", str(out), "--work", str(root / "v1"), "--quiet",
+                 "--checkpoint", f"x={root}", "--data", "builtin-v2-ir"]) == 2
+    assert "only registered --methods" in capsys.readouterr().err

@@ -117,12 +117,17 @@ def _register_extend(sub) -> None:
                     "the file's own threshold), and rebuild the tables, plots and reproduce.json. See "
                     "dustbench/report/extend.py.",
                     ["dustbench leaderboard extend --out leaderboard --methods morph_detect",
-                     "dustbench leaderboard extend --out leaderboard --checkpoint fastdet=runs/fastdet:f1"])
+                     "dustbench leaderboard extend --out leaderboard --checkpoint fastdet=runs/fastdet:f1",
+                     "dustbench leaderboard extend --out leaderboard --methods infrared_clean --data builtin-v2-ir"])
     e.add_argument("--out", default="leaderboard", help="the published leaderboard folder")
     e.add_argument("--work", default="runs/leaderboard-extend", help="evaluation results (not committed)")
     e.add_argument("--methods", default="", help="registered methods to add, comma-separated")
     e.add_argument("--checkpoint", action="append", default=[], metavar="ROW=CHECKPOINT[:f1|psnr|-]",
                    help="a model row to add from a training checkpoint (or run folder), repeatable")
+    e.add_argument("--data", metavar="SUITE",
+                   help="score the new --methods on this suite's test split instead of the board's: the board's "
+                        "images with more to them (builtin-v2-ir: infrared planes). Rows are named METHOD@SUITE, in a "
+                        "section of their own; identity@SUITE comes with them and must score as the board's identity")
     e.add_argument("--no-plots", action="store_true", help="tables only")
     e.add_argument("--quiet", action="store_true", help="no progress bars")
     e.set_defaults(func=run_extend)
@@ -176,12 +181,13 @@ def run_extend(args) -> int:
         raise DustbenchError("leaderboard extend: nothing to add: give --methods and/or --checkpoint")
     command = " ".join(shlex.quote(p) for p in ["dustbench", "leaderboard", "extend", "--out", args.out, "--work",
                                                 args.work, *(["--methods", args.methods] if methods else []),
-                                                *[x for c in args.checkpoint for x in ("--checkpoint", c)]])
+                                                *[x for c in args.checkpoint for x in ("--checkpoint", c)],
+                                                *(["--data", args.data] if args.data else [])])
     record = extend(args.out, args.work, methods, checkpoints, plots=not args.no_plots, progress=not args.quiet,
-                    command=command)
+                    command=command, data=args.data)
     for name in record["extended"][-1]["rows"]:
         rec = record["methods"][name]
-        print(f"  added {name:<16} PSNR {rec['psnr']:6.2f} dB  SSIM {rec['ssim']:.4f}")
+        print(f"  added {name:<24} PSNR {rec['psnr']:6.2f} dB  SSIM {rec['ssim']:.4f}")
     for note in record["extended"][-1]["reproduced_within_rounding"]:
         print(f"  {note}")
     print(f"wrote {args.out}/leaderboard.md, leaderboard.csv, plots and reproduce.json")

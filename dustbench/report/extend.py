@@ -18,6 +18,12 @@ data (a new clean source, grain) should not force that. :func:`extend` reads the
 3. rebuilds the tables, plots and sections, publishes the per-image results, and records in
    ``reproduce.json`` which rows were added, when, from what (``extended``).
 
+With ``data`` (``--data builtin-v2-ir``), the new methods are scored on another suite that holds the
+board's images with more to them (the infrared track: the same damaged images with their infrared
+planes). Its rows are named ``METHOD@SUITE`` and get a section of their own, beside the board's;
+``identity@SUITE`` is added with them, for the paired comparison, and must score every image as the
+board's ``identity`` does (else the suite does not hold the board's images, and nothing is added).
+
 :func:`verify` is step 1 alone (``dustbench leaderboard verify``): the check that a change to the
 code left every published score as it was. With no rows to add, :func:`extend` re-publishes the
 board at this commit (``dustbench leaderboard verify --publish``): what to do when a change moved
@@ -39,8 +45,9 @@ from ..io import write_json_atomic
 from ..models.checkpoint import read_checkpoint
 from .leaderboard import build_leaderboard
 from .recipe import OPERATING_POINTS
-from .reproduce import (PUBLISHED_RESULTS, ReproduceConfig, _finish, detection_metrics, evaluate_one, export_one,
-                        publish_results, train_data_words)
+from .paired import REFERENCE
+from .reproduce import (PUBLISHED_RESULTS, TRACK_SEP, ReproduceConfig, _finish, detection_metrics, evaluate_one,
+                        export_one, publish_results, train_data_words)
 
 CRITERIA = ("f1", "psnr", "-")
 
@@ -67,22 +74,24 @@ def _per_image(folder: Path) -> dict[str, tuple[float, float]]:
 ROUNDING = {"psnr_db": 1e-4, "ssim": 1e-6}
 
 
-def _check_unchanged(name: str, fresh: str, published: Path) -> str | None:
+def _check_unchanged(name: str, fresh: str, published: Path, why: str = "") -> str | None:
     """Raise unless every image of row ``name`` scores as published, to within float rounding
-    (``ROUNDING``); returns a note naming the images that moved within it, or None when all are exact."""
+    (``ROUNDING``); returns a note naming the images that moved within it, or None when all are exact.
+    ``why``: what a difference would mean (default: a change to the code)."""
     if not (published / "per_image.csv").is_file():
         raise DustbenchError(f"{published}: no published per-image results for row {name!r}")
     now, then = _per_image(Path(fresh)), _per_image(published)
+    whose = "its published results" if name == published.name else f"row {published.name!r}'s published results"
     if set(now) != set(then):
-        raise DustbenchError(f"row {name!r} no longer reproduces its published results: it scored other images "
-                             f"({len(set(now) ^ set(then))} differ, e.g. {sorted(set(now) ^ set(then))[:3]})")
+        raise DustbenchError(f"row {name!r} no longer reproduces {whose}: it scored other images "
+                             f"({len(set(now) ^ set(then))} differ, e.g. {sorted(set(now) ^ set(then))[:3]}){why}")
     moved = sorted(k for k in then if now[k] != then[k])
     dp = max((abs(now[k][0] - then[k][0]) for k in moved), default=0.0)
     ds = max((abs(now[k][1] - then[k][1]) for k in moved), default=0.0)
     if dp > ROUNDING["psnr_db"] or ds > ROUNDING["ssim"]:
-        raise DustbenchError(f"row {name!r} no longer reproduces its published results ({len(moved)} of {len(then)} "
-                             f"images differ, e.g. {moved[:3]}; up to {dp:.2g} dB PSNR, {ds:.2g} SSIM): a change "
-                             "to the code changed its scores")
+        raise DustbenchError(f"row {name!r} no longer reproduces {whose} ({len(moved)} of {len(then)} images differ, "
+                             f"e.g. {moved[:3]}; up to {dp:.2g} dB PSNR, {ds:.2g} SSIM)"
+                             f"{why or ': a change to the code changed its scores'}")
     if not moved:
         return None
     return (f"{name}: {len(moved)} of {len(then)} images within float rounding of the published scores "
@@ -132,6 +141,15 @@ def _init_words(init: dict | None, record: dict) -> str:
     return f", fine-tuned from row {rows[0]}" if rows else f", fine-tuned from {init['file']}"
 
 
+def _board_test_set(record: dict) -> str | None:
+    """The test set of the board's own rows (its sections come first), from the identity row's results."""
+    folder = (record["methods"].get(REFERENCE) or {}).get("result")
+    try:
+        return json.loads((Path(folder) / "summary.json").read_text(encoding="utf-8"))["test_set"]
+    except (TypeError, OSError, ValueError, KeyError):
+        return None
+
+
 def _board(out: str, work: str, plots: bool, progress: bool) -> tuple[dict, ReproduceConfig]:
     path = Path(out) / "reproduce.json"
     if not path.is_file():
@@ -164,13 +182,30 @@ def _reproduced(record: dict, cfg: ReproduceConfig) -> tuple[dict[str, str], lis
     return fresh, notes
 
 
+def _track_rows(methods, data: str | None, record: dict, cfg: ReproduceConfig, checkpoints) -> tuple:
+    """The row names of ``methods`` on ``data`` (``METHOD@SUITE``; ``identity@SUITE`` first unless
+    the board has it), or ``methods`` themselves on the board's own data."""
+    if data is None or data == cfg.data:
+        return tuple(methods)
+    if checkpoints:
+        raise DustbenchError(f"--data {data}: only registered --methods can be added on another suite, not "
+                             "--checkpoint rows (add those on the board's own data)")
+    if TRACK_SEP in data or ":" in data:
+        raise DustbenchError(f"--data {data!r}: give a suite name (its test split is used), e.g. builtin-v2-ir")
+    reference = f"{REFERENCE}{TRACK_SEP}{data}"
+    rows = tuple(f"{m}{TRACK_SEP}{data}" for m in methods if m != REFERENCE)
+    return rows if reference in record["methods"] else (reference, *rows)
+
+
 def extend(out: str, work: str, methods=(), checkpoints=(), plots: bool = True, progress: bool = True,
-           command: str = "") -> dict:
+           command: str = "", data: str | None = None) -> dict:
     """Add ``methods`` (registered names) and ``checkpoints`` (``(row, checkpoint, criterion)``) to the
-    board in ``out``; see the module docstring. Returns the updated record."""
+    board in ``out``, the methods on ``data`` when given (another suite of the board's images); see
+    the module docstring. Returns the updated record."""
     start = time.monotonic()
     out_dir = Path(out)
     record, cfg = _board(out, work, plots, progress)
+    methods = _track_rows(methods, data, record, cfg, checkpoints)
     new_rows = list(methods) + [row for row, _, _ in checkpoints]
     taken = sorted(set(new_rows) & set(record["methods"]))
     if taken or len(set(new_rows)) != len(new_rows):
@@ -180,6 +215,10 @@ def extend(out: str, work: str, methods=(), checkpoints=(), plots: bool = True, 
     added = {}
     for name in methods:
         rec, _ = evaluate_one(name, cfg)
+        if name.startswith(REFERENCE + TRACK_SEP):  # the input on the other suite must be the board's input
+            _check_unchanged(name, rec["result"], out_dir / PUBLISHED_RESULTS / REFERENCE,
+                             f": {name.partition(TRACK_SEP)[2]}:test does not hold this board's images, so its rows "
+                             "cannot stand beside the board's")
         record["methods"][name], added[name] = rec, {"kind": "method"}
         results.append(rec["result"])
     for row, checkpoint, criterion in checkpoints:
@@ -203,7 +242,8 @@ def extend(out: str, work: str, methods=(), checkpoints=(), plots: bool = True, 
                                               "git": provenance.git_commit(),
                                               "versions": provenance.package_versions()})
     reproduce_s = record.get("wall_time_s")
-    build_leaderboard(results, out_dir, plots=plots, extra=lambda df: _finish(df, record, cfg, out_dir, start))
+    build_leaderboard(results, out_dir, plots=plots, extra=lambda df: _finish(df, record, cfg, out_dir, start),
+                      first=_board_test_set(record))
     record["extended"][-1]["wall_time_s"], record["wall_time_s"] = record["wall_time_s"], reproduce_s
     publish_results(results, out_dir / PUBLISHED_RESULTS)
     write_json_atomic(out_dir / "reproduce.json", record)

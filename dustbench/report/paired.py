@@ -111,7 +111,8 @@ def paired_table(part: pd.DataFrame) -> list[str]:
     for k, (_, r) in enumerate(part.iterrows(), 1):
         if r["method"] == REFERENCE:
             continue
-        name = f"{r['method']} [oracle]" if r["is_oracle"] else r["method"]
+        name = r["method"] + (" [oracle]" if r["is_oracle"] else "") + (" [infrared]" if r.get("track") == "infrared"
+                                                                        else "")
         lines.append("| " + " | ".join([str(k), name, *delta_cells(r, "psnr"), *delta_cells(r, "ssim")]) + " |")
     return lines + [""]
 

@@ -189,16 +189,26 @@ def train_data_words(train_rec: dict, cfg: ReproduceConfig) -> str:
            f"{fmt_duration(cfg.budget)} on {train_rec['device']}"
 
 
+TRACK_SEP = "@"  # a row ``METHOD@SUITE`` is on SUITE: the board's images with more to them (leaderboard extend --data)
+
+
+def row_target(row: str, board_data: str) -> tuple[str, str]:
+    """A board row's registered method (or row name, for a model file) and the data it is scored on."""
+    method, sep, data = row.partition(TRACK_SEP)
+    return (method, data) if sep else (row, board_data)
+
+
 def evaluate_one(name: str, cfg: ReproduceConfig, model_file: str | None = None, train_data: str | None = None):
     """Evaluate a registered method or an exported model file (row named ``name``); (record, method)."""
-    method = name
+    method, data = row_target(name, cfg.data)
     if model_file:
+        row = method
         method = load_model_file(model_file, cfg.eval_device, tile=None)
-        method.name = name
+        method.name = row
     dest = Path(cfg.work) / "results" / name
     start = time.monotonic()
     # overwrite: a re-exported model must not reuse the rows of its previous weights (10 images: cheap)
-    res = evaluate(method, cfg.data, dest, save_images=True, train_data=train_data, limit=cfg.limit,
+    res = evaluate(method, data, dest, save_images=True, train_data=train_data, limit=cfg.limit,
                    overwrite=True, progress=cfg.progress, device=cfg.eval_device, threads=cfg.eval_threads)
     m = res.summary["metrics"]
     return {"result": dest.as_posix(), "eval_wall_s": round(time.monotonic() - start, 1), "psnr": m["psnr"]["mean"],
