@@ -11,12 +11,14 @@ the short side, so rendering at another size is scaling) and turns it as the ima
 resize that changes the aspect ratio keeps each artifact's shape (a round speck stays round) while
 its position follows. Rotate, Affine and the other transforms that record an affine ``matrix``
 are followed too: the box's damage is drawn at the box's resolution and warped onto the image
-(:func:`draw_warped`). One that warps without such a record (Perspective, ElasticTransform,
-GridDistortion, ...) cannot be followed: an error naming it, never a silent guess.
+(:func:`draw_warped`; :func:`warp_onto` for anything else drawn in the box). One that warps
+without such a record (Perspective, ElasticTransform, GridDistortion, ...) cannot be followed: an
+error naming it, never a silent guess.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -152,22 +154,29 @@ def from_box(array: np.ndarray, matrix) -> np.ndarray:
     return _turn(array, matrix)
 
 
-def draw_warped(image: np.ndarray, params: dict, warp, render_like) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(damaged, mask, labels) of ``image``, whose pixels are its box's under the affine ``warp``: the
-    box's damage is drawn once over black and once over white (over-compositing is linear in the
-    clean image: damaged = clean · (1 − coverage) + premultiplied colour), both are warped onto the
-    image, then blended; pixels no artifact reaches keep their bytes. ``render_like(clean, params)``
-    draws a sample (``regenerate``)."""
+def warp_onto(array: np.ndarray, warp, shape, nearest: bool = False, border: float = 0.0) -> np.ndarray:
+    """``array``, drawn in the box, warped onto an image of ``shape`` (H, W[, ...]) by the affine
+    ``warp`` (:meth:`Place.warp`); pixels the box does not reach get ``border``."""
+    flags = (cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR) | cv2.WARP_INVERSE_MAP
+    out = cv2.warpAffine(array, np.asarray(warp, np.float64), (shape[1], shape[0]), flags=flags,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+    return out.reshape(tuple(shape[:2]) + array.shape[2:])
+
+
+def draw_warped(image: np.ndarray, params: dict, warp, render_like) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
+    """(damaged, mask, labels) of ``image``, whose pixels are its box's under the affine ``warp``, and
+    the box's damage layer (for what else is drawn from it: the infrared plane): the box's damage is
+    drawn once over black and once over white (over-compositing is linear in the clean image:
+    damaged = clean · (1 − coverage) + premultiplied colour), both are warped onto the image, then
+    blended; pixels no artifact reaches keep their bytes. ``render_like(clean, params)`` draws a
+    sample (``regenerate``)."""
     h_b, w_b = params["image_shape"]
     channels = image.shape[2:] if image.ndim == 3 else ()
     black = render_like(np.zeros((h_b, w_b) + channels, np.float32), params)
     white = render_like(np.ones((h_b, w_b) + channels, np.float32), params)
-    m, size = np.asarray(warp, np.float64), (image.shape[1], image.shape[0])
 
     def onto(array: np.ndarray, nearest: bool = False) -> np.ndarray:
-        flags = (cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR) | cv2.WARP_INVERSE_MAP
-        out = cv2.warpAffine(array, m, size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        return out.reshape(image.shape[:2] + array.shape[2:])
+        return warp_onto(array, warp, image.shape[:2], nearest)
 
     colour = onto(black.damaged)
     keep = onto(white.damaged - black.damaged)  # 1 - coverage inside the box; 0 outside it (masked below)
@@ -179,4 +188,4 @@ def draw_warped(image: np.ndarray, params: dict, warp, render_like) -> tuple[np.
     blended[reached] = (blended * k + c)[reached]
     damaged = image.copy()
     damaged[reached] = from_float(blended[reached], image.dtype)
-    return damaged, mask, labels
+    return damaged, mask, labels, black.layer

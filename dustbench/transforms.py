@@ -31,7 +31,10 @@ Outputs: ``image`` (damaged, same dtype and layout as the input: uint8/uint16/fl
 ``clean`` (the input), ``mask`` (float32 H×W opacity), ``labels`` (uint8 H×W family ids, see
 ``dustbench.FAMILIES``) and ``damage_params`` (a dict; ``params_as="json"`` for text a DataLoader's
 default collate batches): the seed, the frame, the box and the synthesis record, which
-:func:`replay` turns back into the same sample. Transforms after
+:func:`replay` turns back into the same sample. With ``infrared=FILM`` also ``infrared``: the
+scanner's infrared plane of the output image (uint16 H×W, :mod:`dustbench.synth.infrared`): its
+field, the film's picture (silver, Kodachrome) and the damage, placed, turned or warped as the
+damage is; its parameters are recorded under ``damage_params["infrared"]``. Transforms after
 it see ``mask`` as a mask; declare ``additional_targets={"clean": "image", "labels": "mask"}`` in
 ``A.Compose`` so they transform ``clean`` and ``labels`` too.
 
@@ -39,6 +42,8 @@ Randomness: with ``seed`` the transform draws from its own generator (so ``FilmD
 the same sequence in any pipeline); without, from albumentations' (``A.Compose(seed=...)``). A
 ``damage_seed`` in the data (an int or a sequence, e.g. ``(epoch, index)`` in a torch ``Dataset``)
 draws that sample from ``default_rng(damage_seed)`` alone: the same damage whatever the worker.
+Grain and the infrared plane draw from their own generators keyed by the sample's seed, so the
+damage has the same bytes with or without them.
 Without albumentations installed the transform still works as a plain callable
 (``FilmDamage(...)(image=img)``).
 """
@@ -51,10 +56,11 @@ import numpy as np
 
 from .errors import DustbenchError
 from .io import check_image
-from .pipeline_place import draw_warped, follow, from_box, to_box
+from .pipeline_place import draw_warped, follow, from_box, to_box, warp_onto
 from .synth import regenerate
 from .synth.crop import crop_params
 from .synth.grain import apply_grain, grain_px_per_mm, grain_rng, parse_grain, sample_grain
+from .synth.infrared import damage_transmission, infrared_plane, infrared_rng, parse_film, sample_infrared
 from .synth.params import sample_params
 from .synth.scale import ScanScale, draw_scaled_params, scale_label
 
@@ -124,11 +130,16 @@ class FilmDamage(_Base or _Plain):
     its own) or as ``"json"`` text, which a torch DataLoader's default collate can batch;
     ``grain``: a film stock (``"portra400"``, ``"bw_coarse@2400dpi"``, see :mod:`dustbench.synth.grain`)
     whose grain is added to the image before the damage (``clean`` then holds it; recorded under
-    ``damage_params["grain"]``, drawn at the sample's scan scale, else 4000 dpi), default none.
+    ``damage_params["grain"]``, drawn at the sample's scan scale, else 4000 dpi), default none;
+    ``infrared``: a film type (``"colour_negative"``, ``"slide"``, ``"kodachrome"``, ``"silver_bw"``,
+    see :mod:`dustbench.synth.infrared`) to also output ``infrared``, the scanner's infrared plane of
+    the output image (uint16 H×W; undamaged samples get the field, noise and the film's picture),
+    its parameters under ``damage_params["infrared"]``, default none.
     """
 
     def __init__(self, presets="*_scan_*", scan_scale=None, frame_shape=None, size_scale: float = 1.0,
-                 opacity_scale: float = 1.0, p: float = 1.0, seed=None, params_as: str = "dict", grain=None):
+                 opacity_scale: float = 1.0, p: float = 1.0, seed=None, params_as: str = "dict", grain=None,
+                 infrared=None):
         super().__init__(p=1.0)  # the probability is drawn here, from the sample's own generator
         if scan_scale is not None and frame_shape is not None:
             raise DustbenchError("FilmDamage: give scan_scale or frame_shape, not both")
@@ -144,12 +155,14 @@ class FilmDamage(_Base or _Plain):
         if params_as not in ("dict", "json"):
             raise DustbenchError(f"FilmDamage: params_as must be 'dict' or 'json', got {params_as!r}")
         self.params_as, self.grain = params_as, parse_grain(grain)
+        self.infrared = None if infrared is None else parse_film(infrared)
 
     def get_base_init_args(self) -> dict:
         return {"p": self.damage_p}
 
     def get_transform_init_args_names(self):
-        return ("presets", "scan_scale", "frame_shape", "size_scale", "opacity_scale", "seed", "params_as", "grain")
+        return ("presets", "scan_scale", "frame_shape", "size_scale", "opacity_scale", "seed", "params_as", "grain",
+                "infrared")
 
     def get_transform_init_args(self) -> dict:  # the scale in its JSON form: A.to_dict / A.save write these
         return {**super().get_transform_init_args(), "scan_scale": scale_label(self.scan_scale)}
@@ -189,6 +202,8 @@ class FilmDamage(_Base or _Plain):
             if "scan_scale" not in record and self.scan_scale is not None:
                 scale = self.scan_scale.draw(grng)
             record["grain"] = sample_grain(self.grain, grain_px_per_mm(self.grain, scale), grng)
+        if self.infrared is not None:  # damaged or not, the scanner sees the plane; from its own generator
+            record["infrared"] = sample_infrared(self.infrared, infrared_rng(seed))
         return {"damage": record}
 
     def _damage(self, rng: np.random.Generator, source, box) -> dict:
@@ -212,21 +227,36 @@ class FilmDamage(_Base or _Plain):
         record = params["damage"]
         if record.get("grain"):
             image = apply_grain(image, record["grain"])
-        out = dict(data)
-        if record["applied"] and "warp" in record.get("view", {}):
-            damaged, mask, labels = draw_warped(image, record["params"], record["view"]["warp"], regenerate)
-            out.update(image=damaged, mask=mask, labels=labels)
-        elif record["applied"] and record.get("view"):
-            turn = record["view"]["matrix"]
-            s = regenerate(to_box(image, turn), record["params"])
-            out.update(image=from_box(s.damaged, turn), mask=from_box(s.mask, turn), labels=from_box(s.labels, turn))
-        elif record["applied"]:
-            s = regenerate(image, record["params"])
-            out.update(image=s.damaged, mask=s.mask, labels=s.labels)
-        else:
-            out.update(mask=np.zeros(image.shape[:2], np.float32), labels=np.zeros(image.shape[:2], np.uint8))
-        out.update(clean=image, damage_params=json.dumps(record) if self.params_as == "json" else record)
+        drawn, passed = _draw(image, record)
+        out = {**data, **drawn, "clean": image}
+        if record.get("infrared"):  # composed with the output's own picture, the damage where it was drawn
+            out["infrared"] = infrared_plane(image, passed, record["infrared"])
+        out["damage_params"] = json.dumps(record) if self.params_as == "json" else record
         return out
+
+
+def _draw(image: np.ndarray, record: dict) -> tuple[dict, np.ndarray | None]:
+    """The damaged ``image``, ``mask`` and ``labels`` of a record, and (when it has infrared
+    parameters) its damage's infrared transmission mapped onto the image as the mask is."""
+    ir, shape = record.get("infrared"), image.shape[:2]
+    if not record["applied"]:  # the image as it came in, with its grain if any: it is the clean image
+        zeros = np.zeros(shape, np.float32)
+        return {"image": image, "mask": zeros, "labels": zeros.astype(np.uint8)}, np.ones(shape, np.float32)
+    params, view = record["params"], record.get("view") or {}
+    if "warp" in view:
+        damaged, mask, labels, layer = draw_warped(image, params, view["warp"], regenerate)
+        # outside the box the warp reaches nothing: transmission 1, the plane's field alone
+        passed = None if ir is None else warp_onto(damage_transmission(layer, params, ir), view["warp"], shape,
+                                                   border=1.0)
+    elif view:  # drawn in the box's orientation, turned as the image was
+        s = regenerate(to_box(image, view["matrix"]), params)
+        damaged, mask, labels = (from_box(a, view["matrix"]) for a in (s.damaged, s.mask, s.labels))
+        passed = None if ir is None else from_box(damage_transmission(s.layer, params, ir), view["matrix"])
+    else:
+        s = regenerate(image, params)
+        damaged, mask, labels = s.damaged, s.mask, s.labels
+        passed = None if ir is None else damage_transmission(s.layer, params, ir)
+    return {"image": damaged, "mask": mask, "labels": labels}, passed
 
 
 def replay(image: np.ndarray, damage_params) -> dict:

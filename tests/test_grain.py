@@ -156,6 +156,10 @@ def test_film_damage_adds_grain_to_clean_and_replays_it():
     assert np.array_equal(grainy["clean"], apply_grain(image, record))
     again = replay(image, grainy["damage_params"])
     assert np.array_equal(again["image"], grainy["image"]) and np.array_equal(again["clean"], grainy["clean"])
+    # an undamaged sample (p = 0) still carries the grain: grain is part of the clean image
+    undamaged = FilmDamage("dust_slide_light_sharp", seed=1, grain="bw_coarse", scan_scale=1200, p=0.0)(image=image)
+    assert not undamaged["damage_params"]["applied"] and not np.array_equal(undamaged["clean"], image)
+    assert np.array_equal(undamaged["image"], undamaged["clean"])
 
 
 def test_stream_adds_grain_per_sample_deterministically():

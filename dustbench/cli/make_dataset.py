@@ -8,6 +8,7 @@ from ..data.hub import dataset_files
 from ..data.make_dataset import DatasetConfig, make_dataset
 from ..synth import DEFAULT_PRESETS, parse_scan_scale
 from ..synth.grain import parse_grain, stock_names
+from ..synth.infrared import FILMS as INFRARED_FILMS
 from ..synth.job import parse_shard
 from ..errors import ON_ERROR
 from ._args import add_command, add_hub_arguments, check_hub_arguments, publish
@@ -25,6 +26,7 @@ def register(subparsers) -> None:
                      'dustbench make-dataset --clean scans/ --out ds --train-patches 20000 --num-proc 8',
                      'dustbench make-dataset --clean hf:user/film-scans:train --out ds',
                      'dustbench make-dataset --clean grey_scans/ --out ds --channels 1',
+                     'dustbench make-dataset --clean scans/ --out ds --infrared colour_negative',
                      'dustbench make-dataset --clean scans/ --out ds --push-to-hub me/film-dust --dry-run'])
     p.add_argument("--clean", required=True,
                    help="'builtin', a folder of PNG/JPEG/TIFF scans, a datasets save_to_disk folder "
@@ -52,6 +54,9 @@ def register(subparsers) -> None:
     p.add_argument("--grain", metavar="STOCK[@DPI]",
                    help="add film grain of this stock to every clean image before its damage (the clean column keeps "
                         "it): " + ", ".join(stock_names()) + "; default none; see docs/presets.md")
+    p.add_argument("--infrared", metavar="FILM",  # checked by DatasetConfig: an unknown film is a one-line error
+                   help="also store the infrared plane a film scanner would see (column `infrared`, 16-bit grey) "
+                        "for this film type: " + ", ".join(INFRARED_FILMS) + "; see docs/infrared.md")
     p.add_argument("--keep-work", action="store_true", help="keep the chunk files in OUT/.work after assembling")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_hub_arguments(p, "dataset")
@@ -64,7 +69,7 @@ def run(args) -> int:
                         presets=args.presets, num_proc=args.num_proc, shard=parse_shard(args.shard),
                         on_error=args.on_error, clean_column=args.clean_column, channels=args.channels,
                         keep_work=args.keep_work, scan_scale=parse_scan_scale(args.scan_scale),
-                        grain=parse_grain(args.grain),
+                        grain=parse_grain(args.grain), infrared=args.infrared,
                         command=" ".join(shlex.quote(a) for a in ["dustbench", *sys.argv[1:]])
                         if sys.argv and sys.argv[0].endswith("dustbench") else None)
     check_hub_arguments(args)

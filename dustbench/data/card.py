@@ -89,7 +89,7 @@ def card_metadata(manifest: dict[str, Any]) -> dict[str, Any]:
     import datasets as hf  # the YAML form of the features is datasets' own, so its parser reads it back
 
     splits = manifest["splits"]
-    info = hf.DatasetInfo(features=features(manifest["storage"]), splits=hf.SplitDict(
+    info = hf.DatasetInfo(features=features(manifest["storage"], bool(manifest.get("infrared"))), splits=hf.SplitDict(
         {s: hf.SplitInfo(s, num_bytes=int(splits[s].get("num_bytes", 0)), num_examples=int(splits[s]["rows"]))
          for s in SPLITS}), dataset_size=sum(int(splits[s].get("num_bytes", 0)) for s in SPLITS))
     # The images' licences are their sources' (often several, or not given): the Hub's "other" with
@@ -119,6 +119,17 @@ def _storage_note(manifest: dict[str, Any]) -> str:
             f"`dustbench.data.iter_split` / `dustbench.data.as_torch`. `damaged`/`clean` have {channels}." + collate)
 
 
+def _infrared_note(manifest: dict[str, Any]) -> str:
+    """What the ``infrared`` column holds, for a dataset made with ``--infrared`` ("" otherwise)."""
+    film = manifest.get("infrared")
+    if not film:
+        return ""
+    return (f" `infrared`: the infrared plane a film scanner would see of `damaged` on film type `{film}` "
+            "(16-bit grey PNG, one H×W plane; dust and dirt dark in it, see dustbench's docs/infrared.md), "
+            "drawn with `params['infrared']`, so `regenerate` rebuilds it too; `dustbench evaluate` hands it "
+            "to the methods of the infrared track.")
+
+
 def _loading(manifest: dict[str, Any]) -> list[str]:
     return [
         "## Loading", "",
@@ -134,7 +145,8 @@ def _loading(manifest: dict[str, Any]) -> list[str]:
         + ", ".join(f"{f.id} = {f.name}" for f in TABLE) + "), `families` (present in the row, "
         "`;`-joined), `presets`, `params` (JSON: `dustbench.regenerate(clean, json.loads(params))` rebuilds the "
         "row), `source`, `sample_seed` (`SeedSequence(sample_seed)` drew the row), `frame_shape`, `box` "
-        "(the row's crop of the source), `dtype`. Train rows are grouped by source: shuffle them for training.", ""]
+        "(the row's crop of the source), `dtype`." + _infrared_note(manifest)
+        + " Train rows are grouped by source: shuffle them for training.", ""]
 
 
 def card_text(manifest: dict[str, Any], presets, preview: bool) -> str:
@@ -154,6 +166,8 @@ def card_text(manifest: dict[str, Any], presets, preview: bool) -> str:
         f"train patches {cfg['patch']}×{cfg['patch']} px, `--channels {manifest.get('channels', 'keep')}`. "
         "Re-running the command gives the same bytes (any `--num-proc`, any `--shard i/n`).", "",
         _scale_note(manifest.get("scan_scale")), "",
+        *([f"Infrared: every row has an `infrared` column, the scanner's infrared plane for film type "
+           f"`{manifest['infrared']}` (see Loading).", ""] if manifest.get("infrared") else []),
         "## Splits", "",
         _table(["split", "rows", "source images", "rows are", "fingerprint"],
                [[s, splits[s]["rows"], len(splits[s]["sources"]),

@@ -1,8 +1,9 @@
 """How dustbench datasets store images, and how to read them back without losing bits.
 
-Every image column (``damaged``, ``clean``, ``mask``, ``labels``) holds lossless PNG bytes in the
-source's bit depth (8 or 16 bits, grey or RGB). The column *type* depends on what
-``datasets.Image`` can decode faithfully:
+Every image column (``damaged``, ``clean``, ``mask``, ``labels``; ``infrared`` in datasets made with
+``--infrared``: the scanner's 16-bit grey plane) holds lossless PNG bytes in the source's bit depth
+(8 or 16 bits, grey or RGB). The column *type* depends on what ``datasets.Image`` can decode
+faithfully:
 
 * ``storage = "image"`` (all sources 8-bit, or 16-bit grey): ``datasets.Image()`` columns. The
   Hub viewer shows them, ``ds[i]["clean"]`` is a PIL image, and ``.with_format("torch")`` yields
@@ -31,7 +32,7 @@ import numpy as np
 from ..errors import DustbenchError
 from ..io import decode_image, dtype_max, from_float, to_float, with_channels
 
-IMAGE_COLUMNS = ("damaged", "clean", "mask", "labels")
+IMAGE_COLUMNS = ("damaged", "clean", "mask", "labels", "infrared")  # "infrared": only with make-dataset --infrared
 SPLITS = ("train", "validation", "test")
 MANIFEST = "dustbench.json"  # the dataset manifest, written last by make-dataset: its presence means complete
 FORMAT_VERSION = 2  # 2: `families` is one ";"-joined string (collates), images have `channels` channels
@@ -56,17 +57,19 @@ def output_channels(shape, channels: str) -> int:
     return (1 if len(shape) == 2 else int(shape[2])) if channels == "keep" else int(channels)
 
 
-def features(storage: str):
-    """The ``datasets.Features`` of every split for ``storage`` 'image' or 'png-bytes'."""
+def features(storage: str, infrared: bool = False):
+    """The ``datasets.Features`` of every split for ``storage`` 'image' or 'png-bytes'; ``infrared``:
+    with the ``infrared`` column (16-bit grey, which ``datasets.Image`` decodes faithfully)."""
     import datasets as hf
 
     if storage not in ("image", "png-bytes"):
         raise ValueError(f"unknown storage {storage!r}")
     image = hf.Image() if storage == "image" else hf.Value("binary")
     strings, ints = hf.List(hf.Value("string")), hf.List(hf.Value("int64"))
+    plane = {"infrared": image} if infrared else {}  # uint16 H×W: the scanner's infrared plane of `damaged`
     return hf.Features({
         "id": hf.Value("string"),
-        "damaged": image, "clean": image, "mask": image, "labels": image,
+        "damaged": image, "clean": image, "mask": image, "labels": image, **plane,
         "families": hf.Value("string"),  # ";"-joined families with a labelled pixel in this row ("" = none)
         "presets": strings,
         "params": hf.Value("string"),  # JSON parameter record: regenerate(clean, json.loads(params))
@@ -130,7 +133,8 @@ def split_families(text: str) -> list[str]:
 
 
 def iter_split(path: str | os.PathLike, split: str = "test") -> Iterator[dict[str, Any]]:
-    """Rows of one split, one at a time: ``id, damaged, clean, mask, labels, families`` and more.
+    """Rows of one split, one at a time: ``id, damaged, clean, mask, labels, families`` and more
+    (``infrared``, uint16 H×W, in datasets made with ``--infrared``).
 
     Images are numpy arrays in the source's dtype (uint8/uint16); ``mask`` is the artifacts'
     opacity in that dtype, rounded up (``mask > 0`` is the artifact region); ``labels`` is a uint8
@@ -156,7 +160,7 @@ def _torch_transform(batch: dict[str, list]) -> dict[str, Any]:
     import torch
 
     out = dict(batch)
-    for col in ("damaged", "clean", "mask"):
+    for col in ("damaged", "clean", "mask", "infrared"):  # infrared: 1×H×W, as the mask
         if col in batch:
             out[col] = [to_tensor(decode_image(v)) for v in batch[col]]
     if "labels" in batch:
@@ -168,7 +172,8 @@ def _torch_transform(batch: dict[str, list]) -> dict[str, Any]:
 
 
 def as_torch(dataset):
-    """A split (or DatasetDict) that yields float32 C×H×W tensors in [0, 1] (labels: int64 H×W).
+    """A split (or DatasetDict) that yields float32 C×H×W tensors in [0, 1] (labels: int64 H×W;
+    ``infrared``, when the dataset has it: 1×H×W).
 
     Works for both storages and keeps 16-bit precision; use it instead of ``.with_format("torch")``
     when a dataset has ``png-bytes`` storage (see the module docstring). Every column collates with

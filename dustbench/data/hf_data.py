@@ -51,10 +51,12 @@ class HFData(EvalData):
         labels = None if labels is None else np.asarray(labels)
         families = families_present(labels) if labels is not None else families_from_record(rec.get("families"))
         presets = rec.get("presets") or []
+        infrared = _plane(rec.get("infrared"), damaged.shape, where)
+        planes = () if infrared is None else (infrared,)  # datasets without the plane keep their digests
         return Sample(sid, damaged, clean, mask, labels, families,
                       [presets] if isinstance(presets, str) else list(presets),
-                      hash_arrays(sid, damaged, clean, mask), where,
-                      params=rec.get("params"))
+                      hash_arrays(sid, damaged, clean, mask, *planes), where,
+                      params=rec.get("params"), infrared=infrared)
 
     def __iter__(self):
         for index in range(len(self.dataset)):
@@ -71,3 +73,14 @@ class HFData(EvalData):
             if name in self.splits and name != self.split:
                 return HFData(self.spec, name, self.path)
         return None
+
+
+def _plane(infrared, shape, where: str) -> np.ndarray | None:
+    """A row's infrared plane (make-dataset ``--infrared``): one H×W plane of the damaged image's size."""
+    if infrared is None:
+        return None
+    infrared = np.asarray(infrared)
+    if infrared.shape != tuple(shape[:2]):
+        raise DustbenchError(f"{where}: the infrared plane is {infrared.shape}, the damaged image "
+                             f"{tuple(shape[:2])}: expected one H×W plane")
+    return infrared

@@ -8,6 +8,8 @@ Guarantees:
   ``SeedSequence([seed, SPLIT_CODES[s], i])``; train patch ``i`` comes from train source
   ``i * n_sources // train_patches`` (consecutive rows share a source: shuffle when training).
   Damage on a patch is drawn as on the whole frame and rendered only inside the crop (``crop.py``).
+  ``--infrared FILM`` adds the row's infrared plane (column ``infrared``), drawn from
+  ``infrared_rng([seed, split_code, i])``, so every other column keeps the bytes of a run without it.
 * Rows are written as they are made, in fixed chunks of Arrow files under ``OUT/.work``; a chunk's
   stats file, written last, marks it finished. Re-running the same command skips finished chunks;
   ``--shard i/n`` makes every n-th chunk. When all chunks exist, they are concatenated in order and
@@ -20,7 +22,6 @@ import hashlib
 import json
 import multiprocessing as mp
 import os
-import shlex
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -34,64 +35,21 @@ from ..errors import DustbenchError, ImageReadError, check_on_error, stop_on_err
 from ..hashing import file_sha256
 from ..io import atomic_path, claim_json, encode_image, mask_to_image, output_dir, write_json_atomic
 from ..sources import open_sources, source_from_record
-from ..synth import DEFAULT_PRESETS, count_by_family, families_present, library, regenerate, resolve_presets
+from ..synth import add_infrared, count_by_family, families_present, infrared_rng, library, regenerate, resolve_presets
 from ..synth.crop import frame_fraction_box
-from ..synth.grain import grain_clean, parse_grain
-from ..synth.scale import ScanScale, check_fits, draw_scaled_params, scale_label
+from ..synth.grain import grain_clean
+from ..synth.scale import check_fits, draw_scaled_params, scale_label
 from ..threads import pool_worker_setup
 from ..version import __version__
 from .card import write_card
 from .codec import (CHANNELS, FORMAT_VERSION, MANIFEST, SPLITS, features, join_families, pack_image,
                     split_families, stored_channels)
+from .dataset_config import DatasetConfig
 from .plan import SPLIT_CODES, Plan, load_clean, make_plan, scan_sources
 
 TRAIN_CHUNK = 256  # patches per chunk file
 FULL_CHUNK = 1  # full-size images per chunk file
 WORK = ".work"
-
-
-@dataclass
-class DatasetConfig:
-    clean: str
-    out: str
-    seed: int = 0
-    train_patches: int = 1000
-    patch: int = 128
-    val_images: int = 1
-    test_images: int = 1
-    presets: str = DEFAULT_PRESETS
-    num_proc: int = 1
-    shard: tuple[int, int] = (0, 1)
-    on_error: str = "stop"  # stop | skip
-    clean_column: str | None = None
-    channels: str = "3"  # 3: grey sources repeated to RGB; 1: RGB to grey (BT.601); keep: as each source is
-    keep_work: bool = False
-    command: str | None = None  # recorded in the card; default: the equivalent CLI command
-    scan_scale: ScanScale | None = None  # None: every source is a whole frame; else a crop of one (synth/scale.py)
-    grain: str | None = None  # a film stock: grain added to each clean image before the damage (synth/grain.py)
-
-    def __post_init__(self):  # S, (lo, hi) or text: read once, here
-        self.scan_scale = ScanScale.parse(self.scan_scale)
-
-    def identity(self) -> dict[str, Any]:
-        """The settings that decide the output (not --num-proc, --shard, paths)."""
-        keys = ("seed", "train_patches", "patch", "val_images", "test_images", "presets", "on_error", "clean_column",
-                "channels")
-        out = {k: getattr(self, k) for k in keys}
-        if self.scan_scale is not None:  # absent when unset, so datasets made before scales still resume
-            out["scan_scale"] = self.scan_scale.label()
-        return {**out, **({"grain": parse_grain(self.grain)} if self.grain else {})}  # absent when unset, as scales
-
-    def cli(self) -> str:
-        args = ["dustbench", "make-dataset", "--clean", self.clean, "--out", self.out, "--seed", self.seed,
-                "--train-patches", self.train_patches, "--patch", self.patch, "--val-images", self.val_images,
-                "--test-images", self.test_images, "--presets", self.presets, "--on-error", self.on_error,
-                "--channels", self.channels]
-        if self.clean_column:
-            args += ["--clean-column", self.clean_column]
-        args += ["--scan-scale", str(self.scan_scale)] if self.scan_scale is not None else []
-        args += ["--grain", parse_grain(self.grain)] if self.grain else []
-        return " ".join(shlex.quote(str(a)) for a in args)
 
 
 @dataclass
@@ -135,6 +93,11 @@ def _png(image: np.ndarray, storage: str):
     return pack_image(encode_image(image, ".png"), storage)
 
 
+def dataset_features(cfg: DatasetConfig, plan: Plan):
+    """The features rows are written with and the dataset is assembled with (one definition)."""
+    return features(plan.storage, infrared=cfg.infrared is not None)
+
+
 class _Stop(Exception):
     pass
 
@@ -144,7 +107,7 @@ class _Worker:
 
     def __init__(self, cfg: DatasetConfig, plan: Plan, presets, work: Path):
         self.cfg, self.plan, self.presets, self.work = cfg, plan, presets, work
-        self.features = features(plan.storage)
+        self.features = dataset_features(cfg, plan)
         self._last: tuple[str, np.ndarray] | None = None
 
     def image(self, rec: dict[str, Any]) -> np.ndarray:
@@ -168,9 +131,12 @@ class _Worker:
         y0, x0, h, w = box  # grain is part of the clean image, drawn at the frame's size from the row's own seed
         clean, grain = grain_clean(image[y0:y0 + h, x0:x0 + w], cfg.grain, frame, [cfg.seed, SPLIT_CODES[split], i])
         s = regenerate(clean, params)
+        if cfg.infrared is not None:  # its own generator: every other column keeps its bytes
+            add_infrared(s, cfg.infrared, infrared_rng([cfg.seed, SPLIT_CODES[split], i]))
         params = s.params if grain is None else {**s.params, "grain": grain}
         st = self.plan.storage
-        return {"id": f"{split}-{i:07d}", "damaged": _png(s.damaged, st), "clean": _png(s.clean, st),
+        plane = {} if s.infrared is None else {"infrared": _png(s.infrared, st)}  # uint16 H×W
+        return {"id": f"{split}-{i:07d}", "damaged": _png(s.damaged, st), "clean": _png(s.clean, st), **plane,
                 "mask": _png(mask_to_image(s.mask, image.dtype), st), "labels": _png(s.labels, st),
                 "families": join_families(families_present(s.labels)), "presets": [preset.name],
                 "params": json.dumps(params, sort_keys=True, separators=(",", ":")), "source": rec["id"],
@@ -362,7 +328,7 @@ def assemble(cfg: DatasetConfig, plan: Plan, presets, tasks: list[Chunk], out: P
                              "delete the lock and re-run)") from None
     os.close(fd)
     try:
-        feats = features(plan.storage)
+        feats = dataset_features(cfg, plan)
         stats: dict[str, dict[str, Any]] = {}
         dsets = {}
         for split in SPLITS:
@@ -385,7 +351,8 @@ def assemble(cfg: DatasetConfig, plan: Plan, presets, tasks: list[Chunk], out: P
                     "channels": cfg.channels, "image_channels": plan.channels,
                     "patch": cfg.patch, "presets": [p.name for p in presets],
                     "scan_scale": scale_label(cfg.scan_scale), "splits": stats,
-                    "plan": plan.to_json(), "dustbench_version": _version()}
+                    "plan": plan.to_json(), "dustbench_version": _version(),
+                    **({"infrared": cfg.infrared} if cfg.infrared else {})}
         write_card(out, manifest, presets)
         write_json_atomic(out / MANIFEST, manifest)
     finally:

@@ -5,7 +5,8 @@ infrared plane of a colour film is a near-flat field with the damage dark in it,
 infrared cleaning (Digital ICE, iSRD, VueScan's and SilverFast's) takes it as a damage map. The
 plane is drawn from the same damage layer as the picture, after sampling its own parameters
 (:func:`sample_infrared`; recorded like every other parameter), and rendered deterministically
-(:func:`render_infrared`):
+(:func:`render_infrared`: :func:`damage_transmission` in the damage's frame, then
+:func:`infrared_plane`, which a transform that moves the damage applies after moving it):
 
 * **field**: ``level × (1 − vignetting · r²)``, r the distance from the centre over the half
   diagonal (the lamp's fall-off);
@@ -142,29 +143,46 @@ def _blur(a: np.ndarray, sigma: float) -> np.ndarray:
     return a
 
 
-def render_infrared(clean: np.ndarray, layer: Layer, record: dict, params: dict) -> np.ndarray:
-    """The infrared plane (uint16 H×W) of a sample: `clean` its clean picture, `layer` its damage
-    (``render(record, clean.shape)``), `params` from :func:`sample_infrared`. Pure."""
-    if tuple(clean.shape[:2]) != tuple(layer.shape):
-        raise ValueError(f"infrared: the clean image is {clean.shape[:2]}, the damage layer {layer.shape}")
-    ir = _field(layer.shape, params["level"], params["vignetting"])
+def damage_transmission(layer: Layer, record: dict, params: dict) -> np.ndarray:
+    """How much infrared the damage of `layer` lets through (float32 H×W, 1 = all): the product of
+    every sprite's ``1 − response · alpha``, softened as the infrared image is; all ones without
+    sprites. `record` is the damage's synthesis record, `params` from :func:`sample_infrared`. Pure."""
+    passed = np.ones(layer.shape, np.float32)
+    if not layer.sprites:
+        return passed
+    flat = passed.reshape(-1)
+    response = _responses(layer, record, params)
+    for b in pack(layer):
+        v = flat.take(b.pos)
+        v *= np.float32(1.0) - b.per_pixel(response) * b.alpha
+        np.put(flat, b.pos, v)
+    return _blur(passed, params["blur"])
+
+
+def infrared_plane(clean: np.ndarray, transmission: np.ndarray, params: dict) -> np.ndarray:
+    """The infrared plane (uint16 H×W) of a picture: field × the film's picture (from `clean`) ×
+    the damage's `transmission` (:func:`damage_transmission`, in `clean`'s frame) + noise. Pure."""
+    if tuple(clean.shape[:2]) != tuple(transmission.shape):
+        raise ValueError(f"infrared: the clean image is {clean.shape[:2]}, the damage's transmission "
+                         f"{transmission.shape}")
+    ir = _field(transmission.shape, params["level"], params["vignetting"])
     picture = _picture(clean, params["film"])
     if picture is not None:
         ir *= picture
-    if layer.sprites:  # the damage's transmission, softened as the infrared image is
-        passed = np.ones(layer.shape, np.float32)
-        flat = passed.reshape(-1)
-        response = _responses(layer, record, params)
-        for b in pack(layer):
-            v = flat.take(b.pos)
-            v *= np.float32(1.0) - b.per_pixel(response) * b.alpha
-            np.put(flat, b.pos, v)
-        ir *= _blur(passed, params["blur"])
-    (z,) = _noise(np.random.default_rng([params["seed"], 1]), 1, *layer.shape, np.ones(1, np.float32))
+    ir *= transmission  # exact where it is 1 (no damage): x · 1 is x in IEEE arithmetic
+    (z,) = _noise(np.random.default_rng([params["seed"], 1]), 1, *transmission.shape, np.ones(1, np.float32))
     z *= np.float32(params["noise"] / _BYTES_STD)
     ir += z
     return np.rint(np.clip(ir, 0.0, 1.0) * np.float32(65535.0)).astype(np.uint16)
 
 
-__all__ = ["FILMS", "INFRARED_VERSION", "RESPONSE", "SCRATCH_SIDES", "infrared_rng", "parse_film",
-           "render_infrared", "sample_infrared"]
+def render_infrared(clean: np.ndarray, layer: Layer, record: dict, params: dict) -> np.ndarray:
+    """The infrared plane (uint16 H×W) of a sample: `clean` its clean picture, `layer` its damage
+    (``render(record, clean.shape)``), `params` from :func:`sample_infrared`. Pure."""
+    if tuple(clean.shape[:2]) != tuple(layer.shape):
+        raise ValueError(f"infrared: the clean image is {clean.shape[:2]}, the damage layer {layer.shape}")
+    return infrared_plane(clean, damage_transmission(layer, record, params), params)
+
+
+__all__ = ["FILMS", "INFRARED_VERSION", "RESPONSE", "SCRATCH_SIDES", "damage_transmission", "infrared_plane",
+           "infrared_rng", "parse_film", "render_infrared", "sample_infrared"]
