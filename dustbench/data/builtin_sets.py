@@ -60,10 +60,10 @@ PUBLISHED = {
     ("v2", "validation"): "632d82cb3b8b7c9032b07d17ad884f44cbd7c35ef2e124988e26f4eca5f8a330",
     ("v1", "test"): "f511b83c3a01c4e3bc8e7922bef36bf4b8697d50f9c144cb12b7fd784b7c4755",
     ("v1", "validation"): "4a7132c3d12253e6cca740d1f7d98301a31eb3638b1320472705e57d5f25af2f",
-    ("v2-ir", "test"): "f382cd4d0e28fddf471727baf37f32fabbabe1df74451f9a5a963c7ecbe8320d",
-    ("v2-ir", "validation"): "a163831e387d436d7cbe2beac0b39066e09d9a358f52bbf56cc39c1b45e32572",
-    ("v2-ir-silver", "test"): "344eb6b4a14921b34f09c08757b2d3c10f56ea4990ef366193dce351ed485e7b",
-    ("v2-ir-silver", "validation"): "794cb5ae7d6a8ad6f8a567b4b05227f50532a9612fc2db51425dce8b230d6d58",
+    ("v2-ir", "test"): "d05676428b955f020ab3ec077f7c5b63426cc31ffde97efbab31adc2d4290b34",
+    ("v2-ir", "validation"): "a10119924b787819a087dff3cc3e9807dee942bc3781f7aadfccdac5636f0437",
+    ("v2-ir-silver", "test"): "28aa926040f7625ca915f8a3eb25f25e72d7a134221908f8ac09808cf85b3575",
+    ("v2-ir-silver", "validation"): "89a241c0bf6135ec7bf0c6aa6b1d18c9e620da0bbe9c9c6a48dd047422eb238a",
 }
 SPLIT_CODES = {"test": 0, "validation": 1}
 MAX_REDRAWS = 20  # a crop of a frame can be clean; a test sample must hold damage

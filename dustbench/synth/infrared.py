@@ -42,7 +42,7 @@ from .families import FAMILIES
 from .grain import _noise
 from .layer import Layer, pack
 
-INFRARED_VERSION = 1
+INFRARED_VERSION = 2  # 2: blur 0.4–0.8 px (was 0.8–1.6), calibrated on the real plane's edges
 INFRARED_KEY = 0x6972  # spawn key that keeps a sample's infrared draws apart from its damage and grain
 D_MAX = 2.0  # density of the densest picture value, for films whose picture shows in infrared
 # film type -> (how strongly its picture absorbs infrared, which value of the clean picture is its density)
@@ -57,7 +57,7 @@ RESPONSE = {"dust": 1.0, "dirt": 1.0, "hair": 1.0, "lint": 1.0, "mold": 0.7, "bl
 SCRATCH_SIDES = {"base": 0.85, "emulsion": 0.1}
 # level and noise: fractions of full scale; blur: the infrared image's own softness (px), the
 # infrared channel being focused through the same lens at another wavelength
-RANGES = {"level": (0.86, 0.97), "vignetting": (0.0, 0.06), "noise": (0.006, 0.012), "blur": (0.8, 1.6),
+RANGES = {"level": (0.86, 0.97), "vignetting": (0.0, 0.06), "noise": (0.006, 0.012), "blur": (0.4, 0.8),
           "base_share": (0.4, 0.8)}
 _LN10 = 2.302585092994045684
 _BYTES_STD = math.sqrt(65535.0) / 2  # std of three uniform bytes summed (grain._noise without a blur)
