@@ -141,13 +141,17 @@ def _init_words(init: dict | None, record: dict) -> str:
     return f", fine-tuned from row {rows[0]}" if rows else f", fine-tuned from {init['file']}"
 
 
-def _board_test_set(record: dict) -> str | None:
-    """The test set of the board's own rows (its sections come first), from the identity row's results."""
-    folder = (record["methods"].get(REFERENCE) or {}).get("result")
-    try:
-        return json.loads((Path(folder) / "summary.json").read_text(encoding="utf-8"))["test_set"]
-    except (TypeError, OSError, ValueError, KeyError):
-        return None
+def _test_sets(record: dict) -> list[str]:
+    """The board's test sets in the order of its sections: its own (identity's) first, then each
+    suite beside it in the order it was added (from the rows' results)."""
+    found = []
+    for name in [REFERENCE, *record["methods"]]:
+        try:
+            folder = Path(record["methods"][name]["result"])
+            found.append(json.loads((folder / "summary.json").read_text(encoding="utf-8"))["test_set"])
+        except (KeyError, TypeError, OSError, ValueError):
+            continue
+    return list(dict.fromkeys(found))
 
 
 def _board(out: str, work: str, plots: bool, progress: bool) -> tuple[dict, ReproduceConfig]:
@@ -243,7 +247,7 @@ def extend(out: str, work: str, methods=(), checkpoints=(), plots: bool = True, 
                                               "versions": provenance.package_versions()})
     reproduce_s = record.get("wall_time_s")
     build_leaderboard(results, out_dir, plots=plots, extra=lambda df: _finish(df, record, cfg, out_dir, start),
-                      first=_board_test_set(record))
+                      order=_test_sets(record))
     record["extended"][-1]["wall_time_s"], record["wall_time_s"] = record["wall_time_s"], reproduce_s
     publish_results(results, out_dir / PUBLISHED_RESULTS)
     write_json_atomic(out_dir / "reproduce.json", record)

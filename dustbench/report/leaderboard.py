@@ -91,11 +91,11 @@ def _named(folder, summary: dict) -> tuple[str, str]:
     return name, train or "unknown"
 
 
-def leaderboard_table(results, seed: int = 0, n_resamples: int = 2000, first: str | None = None) -> pd.DataFrame:
+def leaderboard_table(results, seed: int = 0, n_resamples: int = 2000, order=()) -> pd.DataFrame:
     """One tidy row per method × config × test set (the latest result wins over duplicates).
 
     ``results`` are result folders, or ``{folder: (summary, rows)}`` already loaded. Test sets come
-    in name order, ``first`` (a test set's name) before the others.
+    in the ``order`` given (names), then the others in name order.
     """
     if not isinstance(results, dict):
         results = {folder: load_result(folder) for folder in results}
@@ -132,8 +132,9 @@ def leaderboard_table(results, seed: int = 0, n_resamples: int = 2000, first: st
         warnings.warn(f"{len(records) - len(df)} duplicate result(s) (same method, config, test set) ignored; "
                       "the most recent one is used", stacklevel=2)
     df = df.sort_values(["test_set", "is_oracle", "psnr"], ascending=[True, True, False])
-    if first is not None:
-        df = df.sort_values("test_set", key=lambda s: s != first, kind="stable")
+    if order:
+        rank = {name: k for k, name in enumerate(order)}
+        df = df.sort_values("test_set", key=lambda s: s.map(lambda v: rank.get(v, len(rank))), kind="stable")
     df = paired.add_paired(df.drop(columns="_created"), {str(f): v for f, v in results.items()}, seed, n_resamples)
     return df[COLUMNS].reset_index(drop=True)
 
@@ -226,16 +227,16 @@ def markdown(df: pd.DataFrame, sections: dict[str, dict], seed: int, n_resamples
 
 
 def build_leaderboard(results, out, *, seed: int = 0, n_resamples: int = 2000, plots: bool = True,
-                      grid_images: int = 2, crop: int = 96, extra=None, first: str | None = None) -> dict:
+                      grid_images: int = 2, crop: int = 96, extra=None, order=()) -> dict:
     """Write leaderboard.csv, leaderboard.md and plots to ``out``; returns what was written.
 
     ``extra(df) -> list[str]`` adds markdown sections (e.g. the published board's comparison with the
-    paper) after the tables; ``first``: the test set whose section comes first.
+    paper) after the tables; ``order``: test sets whose sections come first, in that order.
     """
     out = output_dir(out)
     with one_writer(out, "leaderboard build"):
         summaries = {str(f): load_result(f) for f in find_results(results)}
-        df = leaderboard_table(summaries, seed, n_resamples, first)
+        df = leaderboard_table(summaries, seed, n_resamples, order)
         with atomic_path(out / "leaderboard.csv") as tmp:
             df.to_csv(tmp, index=False, float_format="%.6g")
         sections: dict[str, dict] = {}
