@@ -9,8 +9,10 @@ not competitors.
 """
 from __future__ import annotations
 
+import csv
 import math
 from itertools import combinations
+from pathlib import Path
 
 import pandas as pd
 from scipy.stats import kendalltau
@@ -26,6 +28,8 @@ def _side(results, test_set: str | None, what: str, include_oracles: bool) -> tu
     df = leaderboard_table(find_results(results if isinstance(results, (list, tuple)) else [results]))
     sets = list(dict.fromkeys(df["test_set"]))
     if test_set is None:
+        test_set = _board_set(results, sets)
+    if test_set is None:
         if len(sets) > 1:
             raise DustbenchError(f"{what} holds results on several test sets ({', '.join(sets)}): pick one "
                                  f"(--{what.lower()}-set, or {what.lower()}_set=)")
@@ -37,6 +41,17 @@ def _side(results, test_set: str | None, what: str, include_oracles: bool) -> tu
         part = part[~part["is_oracle"].astype(bool)]
     keys = [r["method"] + (f" ({r['config']})" if r["config"] else "") for _, r in part.iterrows()]
     return test_set, part.assign(key=keys).set_index("key")
+
+
+def _board_set(results, sets: list[str]) -> str | None:
+    """A published board's own test set (the first of its leaderboard.csv; the sections after it are
+    tracks beside it, ``leaderboard extend --data``) when ``results`` is such a board, else None."""
+    table = Path(results) / "leaderboard.csv" if isinstance(results, (str, Path)) else None
+    if len(sets) < 2 or table is None or not table.is_file():
+        return None
+    with open(table, newline="", encoding="utf-8") as f:
+        first = next(csv.DictReader(f), {}).get("test_set")
+    return first if first in sets else None
 
 
 NAME_WIDTH = 40  # a printed row name longer than this is numbered instead (configs go to the JSON)
