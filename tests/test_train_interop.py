@@ -85,9 +85,13 @@ def test_tensorboard_events_hold_every_logged_scalar(tmp_path, pairs, base_run):
         assert [v for _, v in logged] == pytest.approx([v for _, v in want], rel=1e-6), tag  # float32 in files
 
 
-def test_resumed_run_does_not_log_a_step_twice(tmp_path, pairs):
+@pytest.mark.parametrize("counter", [0, 8])
+def test_resumed_run_does_not_log_a_step_twice(tmp_path, pairs, monkeypatch, counter):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.summary.writer import event_file_writer
 
+    # 8: the event files' per-process counter goes 8, 9, 10, and "…10" sorts before "…9" within a second
+    monkeypatch.setattr(event_file_writer._global_uid, "_value", counter)
     run = lambda **kw: train(config(tmp_path, pairs, "r", max_steps=6, val_every=1), **kw)  # noqa: E731
     run(stop_after=2)
     at_two = (tmp_path / "r" / "checkpoint.pt").read_bytes()

@@ -37,7 +37,20 @@ def summary_writer(folder: Path, rows: list):
               "pip install 'dustbench[tensorboard]' to get them", file=sys.stderr)
         return None
     purge = rows[-1]["step"] + 1 if rows else 0  # 0: a fresh run (--overwrite) hides an old run's events
+    _after_earlier_events(folder)
     return SummaryWriter(log_dir=str(folder), purge_step=purge)
+
+
+def _after_earlier_events(folder: Path) -> None:
+    """Wait, if need be, until a new event file sorts after the folder's earlier ones. Readers take
+    the files in name order, and a name is the creation second, host, pid and a per-process counter
+    written as text ("…10" sorts before "…9"): a run resumed within the same second as an earlier
+    one could be read first, and its purge would then hide the wrong steps. At most a second."""
+    seconds = [int(p.name.split(".")[3]) for p in Path(folder).glob("events.out.tfevents.*")
+               if p.name.split(".")[3].isdigit()]
+    if seconds:
+        while time.time() < max(seconds) + 1:
+            time.sleep(0.05)
 
 
 class RunLog:
