@@ -39,15 +39,23 @@ def _colour(rng: np.random.Generator) -> tuple[int, int, int]:
 
 
 def _gradient(shape, rng: np.random.Generator) -> np.ndarray:
-    """A smooth background: a linear blend of two colours along a random direction (integer maths)."""
+    """A smooth background: a linear blend of two colours along a random direction. Each pixel's
+    blend step t = ramp · 256 // (span + 1) (0..255) comes from float64 that is exact here (every
+    operand an integer below 2^53; a quotient within 1/(span + 1) of an integer cannot round onto
+    it), and its colour from a 256-entry table of the integer blend ``(a·(256 − t) + b·t) >> 8``."""
     h, w = shape
     a, b = np.array(_colour(rng), np.int32), np.array(_colour(rng), np.int32)
     dy, dx = (int(v) for v in rng.integers(-1000, 1001, 2))
-    ramp = (np.arange(h, dtype=np.int64)[:, None] * dy + np.arange(w, dtype=np.int64)[None, :] * dx)
-    ramp -= ramp.min()
-    span = max(int(ramp.max()), 1)
-    t = (ramp * 256 // (span + 1)).astype(np.int32)[..., None]
-    return ((a * (256 - t) + b * t) >> 8).astype(np.uint8)
+    low = min(0, (h - 1) * dy) + min(0, (w - 1) * dx)  # the ramp y·dy + x·dx is smallest at a corner
+    span = max(abs(dy) * (h - 1) + abs(dx) * (w - 1), 1)
+    rows = (np.arange(h, dtype=np.int64) * dy - low).astype(np.float64) * 256.0
+    cols = np.arange(w, dtype=np.int64).astype(np.float64) * (256.0 * dx)
+    t = np.add(rows[:, None], cols[None, :])
+    t /= span + 1
+    t = t.astype(np.uint8)  # floor: the quotient is in [0, 256)
+    steps = np.arange(256, dtype=np.int32)[:, None]
+    table = ((a * (256 - steps) + b * steps) >> 8).astype(np.uint8).reshape(1, 256, 3)
+    return cv2.LUT(cv2.merge([t, t, t]), table)
 
 
 def _power_law(rng: np.random.Generator, n: int, lo: float, hi: float, alpha: float = 3.0) -> np.ndarray:
