@@ -222,3 +222,27 @@ def test_train_grain_option_reaches_the_stream_and_builtin_train():
     grainy = SynthPatches(images, "dust_slide_light_sharp", patch=32, pool=2, context=64, grain="slide_fine")
     (_, c0, m0), (_, c1, m1) = plain.pool_entry(0), grainy.pool_entry(0)
     assert not np.array_equal(c0, c1) and np.array_equal(m0, m1) and grainy.describe()["grain"] == "slide_fine"
+
+
+@pytest.mark.parametrize("dtype, shape", [(np.uint8, (37, 53, 3)), (np.uint8, (40, 31)), (np.uint8, (24, 29, 1)),
+                                          (np.uint16, (33, 47, 3)), (np.uint16, (30, 20)),
+                                          (np.float32, (35, 41, 3)), (np.float32, (26, 22))])
+def test_the_compiled_grain_gives_the_numpy_bits(dtype, shape):
+    from dustbench import portable_math as pm
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(sum(shape))
+    image = rng.integers(0, 256, shape).astype(np.uint8)
+    image = image.astype(np.uint16) * 257 + rng.integers(0, 257, shape).astype(np.uint16) if dtype == np.uint16 else \
+        image.astype(np.float32) / 255 if dtype == np.float32 else image
+    image[:2] = 0  # the clip and the densest value
+    for stock in ("portra400", "trix400", "slide_fine@2400dpi"):  # three correlated fields; one neutral field
+        params = sample_grain(stock, 157.0, np.random.default_rng(3))
+        out, before = {}, pm.use()
+        for name in ("numpy", "numba"):
+            try:
+                assert pm.use(name) == name
+                out[name] = apply_grain(image, params)
+            finally:
+                pm.use(before)
+        assert out["numba"].dtype == image.dtype and out["numba"].shape == image.shape
+        assert out["numba"].tobytes() == out["numpy"].tobytes(), stock

@@ -194,31 +194,53 @@ def _exp(x: np.ndarray) -> np.ndarray:
     return acc
 
 
-def _noise(rng: np.random.Generator, fields: int, h: int, w: int, kernel: np.ndarray) -> list[np.ndarray]:
-    """``fields`` planes of noise: three uniform bytes summed per pixel (0 .. 765), blurred by the integer
-    kernel in both directions (its sum S), less the mean ``382.5 * S**2``. Exact in float32: integers
-    or halves below 2**24 (see the module docstring); the std is ``sqrt(65535) / 2`` times the blur's."""
+def _noise(rng: np.random.Generator, fields: int, h: int, w: int, kernel: np.ndarray) -> np.ndarray:
+    """``fields`` planes of noise (float32 fields×H×W): three uniform bytes summed per pixel (0 .. 765),
+    blurred by the integer kernel in both directions (its sum S), less the mean ``382.5 * S**2``.
+    Exact in float32: integers or halves below 2**24 (see the module docstring); the std is
+    ``sqrt(65535) / 2`` times the blur's."""
     n = fields * 3 * h * w
     raw = rng.bit_generator.random_raw((n + 7) // 8).astype("<u8", copy=False)  # uniform bytes, little-endian
     u = raw.view(np.uint8)[:n].reshape(fields, 3, h, w)
-    out = []
+    out = np.empty((fields, h, w), np.float32)
     s2 = float(np.sum(kernel))
     s2 *= s2
+    add3 = _sum_bytes if pm.implementation() == "numba" else _sum_bytes_numpy
     for k in range(fields):
-        z = np.add(u[k, 0], u[k, 1], dtype=np.float32)
-        z += u[k, 2]  # 0 .. 765: sums of exact integers
+        z = add3(u[k, 0], u[k, 1], u[k, 2])  # 0 .. 765: sums of exact integers
         if kernel.size > 1:
-            z = cv2.sepFilter2D(z, cv2.CV_32F, kernel, kernel, borderType=cv2.BORDER_REFLECT_101)
-        z -= np.float32(382.5 * s2)  # the mean: zero-mean, still exact (|z| < 2**23, a multiple of 1/2)
-        out.append(z)
+            cv2.sepFilter2D(z, cv2.CV_32F, kernel, kernel, dst=out[k], borderType=cv2.BORDER_REFLECT_101)
+        else:
+            out[k] = z
+        out[k] -= np.float32(382.5 * s2)  # the mean: zero-mean, still exact (|z| < 2**23, a multiple of 1/2)
     return out
+
+
+def _sum_bytes_numpy(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    z = np.add(a, b, dtype=np.float32)
+    z += c
+    return z
+
+
+def _sum_bytes(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """:func:`_sum_bytes_numpy` compiled (:mod:`dustbench.synth.grain_jit`): the same float32 sums."""
+    from .grain_jit import sum_bytes  # deferred: imports numba
+
+    z = np.empty(a.shape, np.float32)
+    sum_bytes(a.reshape(-1), b.reshape(-1), c.reshape(-1), z.reshape(-1))
+    return z
+
+
+def _mix_coefficients(rho: float) -> tuple[float, float, float]:
+    """(l11, l21, l22): the Cholesky factor that gives three unit fields pairwise correlation rho."""
+    l11 = math.sqrt(1.0 - rho * rho)
+    l21 = (rho - rho * rho) / l11
+    return l11, l21, math.sqrt(max(0.0, 1.0 - rho * rho - l21 * l21))
 
 
 def _mix(f: list[np.ndarray], rho: float) -> list[np.ndarray]:
     """Three independent planes -> three with pairwise correlation ``rho`` (Cholesky by hand)."""
-    l11 = math.sqrt(1.0 - rho * rho)
-    l21 = (rho - rho * rho) / l11
-    l22 = math.sqrt(max(0.0, 1.0 - rho * rho - l21 * l21))
+    l11, l21, l22 = _mix_coefficients(rho)
     a, b, c = f
     common = a * np.float32(rho)
     g = b * np.float32(l11)
@@ -243,18 +265,24 @@ def apply_grain(image: np.ndarray, params: dict, rng=None) -> np.ndarray:
     info = derived(params)
     kernel = _kernel(info["kernel_sigma_px"])
     f = _noise(rng, fields, h, w, kernel)
-    if fields == 3:
-        f = _mix(f, float(params["correlation"]))
-    f = cv2.merge(f) if fields == 3 else (f[0][..., None] if image.ndim == 3 else f[0])
     s = float(np.sum(kernel))
     coef = -(_LN10 / params["gamma"]) * info["white_rms"] * 2.0 / (s * s * _NOISE_STD)  # 2: the halved bytes
     amp = (_amplitude_table(65536 if image.dtype != np.uint8 else 256, float(params["gamma"]), float(params["fog"]))
            * coef).astype(np.float32)
+    tail = _tail_compiled if pm.implementation() == "numba" else _tail
+    return tail(image, amp, f, float(params["correlation"]))
+
+
+def _tail(image: np.ndarray, amp: np.ndarray, f: np.ndarray, rho: float) -> np.ndarray:
+    """The grainy image from the noise planes `f` and the amplitude table `amp` (NumPy: the reference)."""
+    if len(f) == 3:
+        f = cv2.merge(_mix(list(f), rho))
+    else:
+        f = f[0][..., None] if image.ndim == 3 else f[0]
     if image.dtype == np.uint8:
         x = cv2.LUT(image, amp)  # a plain gather, the same bits everywhere
     else:
-        index = image if image.dtype == np.uint16 else np.rint(image * np.float32(65535.0)).astype(np.uint16)
-        x = np.take(amp, index.astype(np.intp))
+        x = np.take(amp, _amp_index(image).astype(np.intp))
     x = x.reshape(image.shape)
     x *= f
     out = _exp(x)
@@ -262,6 +290,27 @@ def apply_grain(image: np.ndarray, params: dict, rng=None) -> np.ndarray:
     if image.dtype == np.float32:
         return np.clip(out, 0.0, 1.0, out=out)
     return np.rint(np.clip(out, 0.0, dtype_max(image.dtype), out=out), out=out).astype(image.dtype)
+
+
+def _amp_index(image: np.ndarray) -> np.ndarray:
+    """The amplitude table's index of each value: the value itself, 16-bit for a float picture."""
+    return image if image.dtype != np.float32 else np.rint(image * np.float32(65535.0)).astype(np.uint16)
+
+
+def _tail_compiled(image: np.ndarray, amp: np.ndarray, f: np.ndarray, rho: float) -> np.ndarray:
+    """:func:`_tail` compiled (:mod:`dustbench.synth.grain_jit`): the same steps, the same bits."""
+    from .grain_jit import grain_tail, mix_fields  # deferred: imports numba
+
+    if len(f) == 3:
+        mix_fields(f[0].reshape(-1), f[1].reshape(-1), f[2].reshape(-1),
+                   np.array([rho, *_mix_coefficients(rho)], np.float32))
+    field = cv2.merge(list(f) if len(f) == 3 else [f[0]] * image.shape[2]) if image.ndim == 3 else f[0]
+    amplitude = cv2.LUT(image, amp) if image.dtype == np.uint8 else np.take(amp, _amp_index(image).astype(np.intp))
+    out = np.empty(image.shape, image.dtype)
+    high = np.float32(1.0 if image.dtype == np.float32 else dtype_max(image.dtype))
+    grain_tail(amplitude.reshape(-1), field.reshape(-1), image.reshape(-1), high, image.dtype != np.float32,
+               out.reshape(-1))
+    return out
 
 
 def grain_rng(entropy) -> np.random.Generator:
