@@ -9,8 +9,8 @@ depth over the **visible** depth of the same damage (|damaged − clean| luma at
 over *resolved* components (at least ``RESOLVED`` px), synthetic over real (target: within 1.5×,
 both ways), then the same by component size. Components of a few pixels are left out of the
 target because their depth measures the detection rule, not the damage: to be found at all a
-component needs a core 15 sigmas deep, and the real crop's 1–5 px components all sit just below
-that bar's depth (0.18–0.22 of the field against a bar at 0.18), while the mixes draw few such
+component needs a core 15 sigmas deep, and the real crop's 1–5 px components all sit at or just
+past that bar (0.18–0.22 of the field against a bar at 0.18), while the mixes draw few such
 specks at this scale; the size table shows them.
 
 Synthetic planes: colour-negative film at the real crop's scan scale (a Nikon LS-5000 at 4000 dpi:

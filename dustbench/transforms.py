@@ -36,7 +36,8 @@ scanner's infrared plane of the output image (uint16 H×W, :mod:`dustbench.synth
 field, the film's picture (silver, Kodachrome) and the damage, placed, turned or warped as the
 damage is; its parameters are recorded under ``damage_params["infrared"]``. Transforms after
 it see ``mask`` as a mask; declare ``additional_targets={"clean": "image", "labels": "mask"}`` in
-``A.Compose`` so they transform ``clean`` and ``labels`` too.
+``A.Compose`` so they transform ``clean`` and ``labels`` too (and ``"infrared": "mask"`` with
+``infrared=``: a flip or crop after it would otherwise leave the plane where it was).
 
 Randomness: with ``seed`` the transform draws from its own generator (so ``FilmDamage(seed=0)`` gives
 the same sequence in any pipeline); without, from albumentations' (``A.Compose(seed=...)``). A

@@ -166,6 +166,12 @@ def test_a_track_on_another_suite_of_the_same_images_stands_beside_the_board(boa
     assert "`infrared_clean` vs the input, paired over the same 2 images" in page
     assert main(["leaderboard", "verify", "--out", str(out), "--work", str(root / "irv"), "--quiet"]) == 0
     assert "identity@builtin-v2-ir, infrared_clean@builtin-v2-ir" in capsys.readouterr().out
+    # a second track comes after the first, as added (its name sorts first; reproduce.json's keys are sorted)
+    assert main(["leaderboard", "extend", "--out", str(out), "--work", str(root / "ir2"), "--no-plots", "--quiet",
+                 "--methods", "infrared_clean", "--data", "builtin-v2-ir-silver"]) == 0
+    page = (out / "leaderboard.md").read_text()
+    assert page.index("## builtin-v2:test") < page.index("## builtin-v2-ir:test") < \
+        page.index("## builtin-v2-ir-silver:test")
     # a suite of other images cannot stand beside the board; checkpoint rows stay on the board's data
     assert main(["leaderboard", "extend", "--out", str(out), "--work", str(root / "v1"), "--no-plots", "--quiet",
                  "--methods", "median", "--data", "builtin"]) == 2
@@ -174,3 +180,24 @@ def test_a_track_on_another_suite_of_the_same_images_stands_beside_the_board(boa
     assert main(["leaderboard", "extend", "--out", str(out), "--work", str(root / "v1"), "--quiet",
                  "--checkpoint", f"x={root}", "--data", "builtin-v2-ir"]) == 2
     assert "only registered --methods" in capsys.readouterr().err
+    refused = {("--checkpoint", f"x@builtin-v2-ir={root}"): "cannot hold '@'",
+               ("--methods", "median", "--data", "some/folder"): "give the name of a suite",
+               ("--methods", "median", "--data", "nope"): "--data nope: no such folder",
+               ("--methods", "identity", "--data", "builtin-v2-ir"): "already on the board"}
+    for args, message in refused.items():  # each before any row is re-run
+        assert main(["leaderboard", "extend", "--out", str(out), "--work", str(root / "v1"), "--quiet", *args]) == 2
+        assert message in capsys.readouterr().err, args
+
+
+def test_tracks_keep_the_order_they_were_added_in(tmp_path):
+    from dustbench.report.extend import _test_sets
+
+    def row(test_set):
+        folder = tmp_path / test_set.replace(":", "_")
+        folder.mkdir(exist_ok=True)
+        (folder / "summary.json").write_text(json.dumps({"test_set": test_set}))
+        return {"result": str(folder)}
+    methods = {"identity": row("board:test"), "identity@a-silver": row("a-silver:test"),
+               "identity@b": row("b:test"), "median": row("board:test")}  # sorted, as reproduce.json is saved
+    extended = [{"rows": {}}, {"rows": {"identity@b": {}}}, {"rows": {"identity@a-silver": {}}}]
+    assert _test_sets({"methods": methods, "extended": extended}) == ["board:test", "b:test", "a-silver:test"]

@@ -198,3 +198,13 @@ def test_undamaged_samples_get_the_field_and_silver_shows_the_picture(frame):
     for p in (0.0, 1.0):  # silver absorbs infrared as it absorbs light: the picture, dense where bright
         silver = _damage(infrared="silver_bw", p=p)(image=frame)["infrared"].astype(np.float64)
         assert np.corrcoef(silver.ravel(), luma)[0, 1] < -0.8 and silver.std() > 10 * field.std()
+
+
+def test_grey_images_as_hxwx1_take_every_film(frame):
+    grey = frame[..., 1:2]  # H×W×1: its one channel is the red and the luma of silver and Kodachrome
+    for film in ("silver_bw", "kodachrome"):
+        plane = _damage(infrared=film, p=0.0)(image=grey)["infrared"].astype(np.float64)
+        flat = _damage(infrared=film, p=0.0)(image=grey[..., 0])["infrared"].astype(np.float64)
+        assert np.array_equal(plane, flat)  # H×W×1 and H×W: the same plane
+        corr = np.corrcoef(plane.ravel(), grey.ravel().astype(np.float64))[0, 1]
+        assert (corr < -0.8) if film == "silver_bw" else (corr > 0.8)  # Kodachrome: dense where red is low

@@ -147,3 +147,28 @@ def test_tensorboard_shows_a_run_from_its_first_step(tmp_path, pairs):
     events.Reload()
     assert [e.step for e in events.Scalars("train_step/total")] == [1, 2, 3]
     assert len(events.Scalars("train_step/lr")) == 3
+
+
+def test_a_resumed_runs_event_file_sorts_after_the_earlier_ones(tmp_path):
+    # readers take event files in name order: second, host, pid, then a counter written as text
+    pytest.importorskip("tensorboard")
+    import os
+    import socket
+    import time
+
+    from dustbench.train.runlog import summary_writer
+
+    folder = tmp_path / "tb"
+    folder.mkdir()
+    # this process's own name pattern, with a counter ("999999999") that sorts after any it will use
+    earlier = folder / f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}.{os.getpid()}.999999999"
+    earlier.write_bytes(b"")
+    writer = summary_writer(folder, [{"step": 3}])
+    writer.close()
+    names = sorted(p.name for p in folder.iterdir())
+    assert names[0] == earlier.name and len(names) == 2
+    future = folder / f"events.out.tfevents.{int(time.time()) + 60:010d}.host.1.1"  # a clock that ran ahead
+    future.write_bytes(b"")
+    start = time.monotonic()
+    summary_writer(folder, [{"step": 3}]).close()
+    assert time.monotonic() - start < 2.5  # waits at most 1.5 s, not the minute

@@ -51,7 +51,8 @@ def _register_compare(sub) -> None:
     c.add_argument("b", metavar="B_RESULTS", help="the same methods evaluated on another test set")
     c.add_argument("--metric", default="psnr", help="psnr, ssim, masked_psnr_in, masked_psnr_out, touch_f1, "
                                                     "touch_precision or touch_recall (higher is better)")
-    c.add_argument("--a-set", help="test set to use from A_RESULTS when it holds several")
+    c.add_argument("--a-set", help="test set to use from A_RESULTS when it holds several (a published board: "
+                                   "its own, the first of its leaderboard.csv, unless named)")
     c.add_argument("--b-set", help="test set to use from B_RESULTS when it holds several")
     c.add_argument("--oracles", action="store_true", help="rank oracles too")
     c.add_argument("--json", metavar="FILE", help="also write the comparison as JSON")

@@ -32,12 +32,14 @@ scores within float rounding only, so that the board again reproduces exactly.
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import fields
 from datetime import datetime, timezone
 from pathlib import Path
 
 from .. import provenance
+from ..data.eval_data import open_data
 from ..errors import DustbenchError
 from ..evaluation.model_card import fmt_duration
 from ..evaluation.rows import read_rows
@@ -50,6 +52,7 @@ from .reproduce import (PUBLISHED_RESULTS, TRACK_SEP, ReproduceConfig, _finish, 
                         export_one, publish_results, train_data_words)
 
 CRITERIA = ("f1", "psnr", "-")
+SUITE_NAME = re.compile(r"[A-Za-z0-9._-]+")  # --data: a name, so that METHOD@SUITE names a results folder
 
 
 def parse_checkpoint_row(text: str) -> tuple[str, str, str | None]:
@@ -58,6 +61,9 @@ def parse_checkpoint_row(text: str) -> tuple[str, str, str | None]:
     path, colon, criterion = rest.rpartition(":") if rest.rpartition(":")[2] in CRITERIA else (rest, "", "-")
     if not (row and eq and path):
         raise DustbenchError(f"--checkpoint {text!r}: expected ROW=CHECKPOINT[:f1|psnr|-]")
+    if TRACK_SEP in row:
+        raise DustbenchError(f"--checkpoint {text!r}: a row name cannot hold {TRACK_SEP!r} (it marks rows on "
+                             "another suite, which only registered --methods can be: --data)")
     return row, path, None if criterion == "-" else criterion
 
 
@@ -143,9 +149,9 @@ def _init_words(init: dict | None, record: dict) -> str:
 
 def _test_sets(record: dict) -> list[str]:
     """The board's test sets in the order of its sections: its own (identity's) first, then each
-    suite beside it in the order it was added (from the rows' results)."""
-    found = []
-    for name in [REFERENCE, *record["methods"]]:
+    suite beside it in the order it was added (``extended``: reproduce.json's keys are sorted)."""
+    found, added = [], [row for ext in record.get("extended", []) for row in ext.get("rows", {})]
+    for name in [REFERENCE, *added, *record["methods"]]:
         try:
             folder = Path(record["methods"][name]["result"])
             found.append(json.loads((folder / "summary.json").read_text(encoding="utf-8"))["test_set"])
@@ -194,11 +200,13 @@ def _track_rows(methods, data: str | None, record: dict, cfg: ReproduceConfig, c
     if checkpoints:
         raise DustbenchError(f"--data {data}: only registered --methods can be added on another suite, not "
                              "--checkpoint rows (add those on the board's own data)")
-    if TRACK_SEP in data or ":" in data:
-        raise DustbenchError(f"--data {data!r}: give a suite name (its test split is used), e.g. builtin-v2-ir")
+    if not SUITE_NAME.fullmatch(data):  # the row's name is its results folder's name
+        raise DustbenchError(f"--data {data!r}: give the name of a suite (letters, digits, '.', '_', '-'; its "
+                             "test split is used), e.g. builtin-v2-ir; not a path or a split")
+    open_data(data, "test")  # an unknown suite: one line now, not after every row has been re-run
     reference = f"{REFERENCE}{TRACK_SEP}{data}"
-    rows = tuple(f"{m}{TRACK_SEP}{data}" for m in methods if m != REFERENCE)
-    return rows if reference in record["methods"] else (reference, *rows)
+    rows = tuple(f"{m}{TRACK_SEP}{data}" for m in methods)  # identity@SUITE asked for again: "already on the board"
+    return rows if reference in record["methods"] or reference in rows else (reference, *rows)
 
 
 def extend(out: str, work: str, methods=(), checkpoints=(), plots: bool = True, progress: bool = True,

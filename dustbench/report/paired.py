@@ -83,7 +83,7 @@ def _p_text(p: float) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.2g}"
 
 
-def _p_clause(p: float) -> str:
+def p_clause(p: float) -> str:
     """'< 0.001' or '= 0.03': what follows "p" in a sentence."""
     text = _p_text(p)
     return text if text.startswith("<") else f"= {text}"
@@ -131,7 +131,7 @@ def paired_sentence(row) -> str:
     verdict = cells[3] if cells[3] in ("not significant", "identical on every image") else "significant"
     return (f"`{row['method']}` vs the input, paired over the same {int(row['n_paired'])} images: Δ PSNR "
             f"{row['delta_psnr']:+.2f} dB (95 % CI {row['delta_psnr_ci_low']:+.2f} to {row['delta_psnr_ci_high']:+.2f}), "
-            f"p {_p_clause(row['delta_psnr_p'])}, {cells[2].replace(' / ', '/')} wins/ties/losses: {verdict}.")
+            f"p {p_clause(row['delta_psnr_p'])}, {cells[2].replace(' / ', '/')} wins/ties/losses: {verdict}.")
 
 
 def paired_lines(df: pd.DataFrame, test_set: str | None = None) -> list[str]:

@@ -200,7 +200,7 @@ def row_target(row: str, board_data: str) -> tuple[str, str]:
 
 def evaluate_one(name: str, cfg: ReproduceConfig, model_file: str | None = None, train_data: str | None = None):
     """Evaluate a registered method or an exported model file (row named ``name``); (record, method)."""
-    method, data = row_target(name, cfg.data)
+    method, data = (name, cfg.data) if model_file else row_target(name, cfg.data)
     if model_file:
         row = method
         method = load_model_file(model_file, cfg.eval_device, tile=None)

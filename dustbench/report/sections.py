@@ -10,7 +10,7 @@ from pathlib import Path
 from ..evaluation.model_card import fmt_duration
 from ..sources import BUILTIN as TEST_PHOTOS
 from ..sources import BUILTIN_TRAIN
-from .paired import delta_cells, paired_sentence
+from .paired import delta_cells, p_clause, paired_sentence
 from .recipe import DETECTION_TARGET, OPERATING_POINTS, VISIBLE_DAMAGE
 
 # Mironică (2020), Table 1 (500 real community-retouched test photos): (row, PSNR, SSIM, our method).
@@ -38,8 +38,9 @@ def _paired_words(r) -> str:
     """'; paired: p = …, wins/ties/losses, verdict' from the leaderboard's paired columns (empty without)."""
     if "delta_psnr" not in r or math.isnan(float(r["delta_psnr"])):
         return ""
-    _, p, wtl, verdict = delta_cells(r, "psnr")
-    return f"; paired over {int(r['n_paired'])} images: p = {p}, {wtl.replace(' / ', '/')} wins/ties/losses, {verdict}"
+    _, _, wtl, verdict = delta_cells(r, "psnr")
+    return (f"; paired over {int(r['n_paired'])} images: p {p_clause(r['delta_psnr_p'])}, "
+            f"{wtl.replace(' / ', '/')} wins/ties/losses, {verdict}")
 
 
 def table1_lines(df, record: dict, cfg) -> list[str]:

@@ -103,6 +103,8 @@ def _picture(clean: np.ndarray, film: str) -> np.ndarray | None:
     if strength == 0.0:
         return None
     v = clean.astype(np.float64) / dtype_max(clean.dtype)
+    if v.ndim == 3 and v.shape[2] == 1:  # grey as H×W×1: the one channel is red and luma alike
+        v = v[..., 0]
     if v.ndim == 3 and channel == "red":
         v = v[..., 0]
     elif v.ndim == 3:

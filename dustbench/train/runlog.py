@@ -45,11 +45,13 @@ def _after_earlier_events(folder: Path) -> None:
     """Wait, if need be, until a new event file sorts after the folder's earlier ones. Readers take
     the files in name order, and a name is the creation second, host, pid and a per-process counter
     written as text ("…10" sorts before "…9"): a run resumed within the same second as an earlier
-    one could be read first, and its purge would then hide the wrong steps. At most a second."""
+    one could be read first, and its purge would then hide the wrong steps. At most 1.5 s, even
+    when a file is named in the future (a folder copied from a machine whose clock runs ahead)."""
     seconds = [int(p.name.split(".")[3]) for p in Path(folder).glob("events.out.tfevents.*")
                if p.name.split(".")[3].isdigit()]
     if seconds:
-        while time.time() < max(seconds) + 1:
+        deadline = min(max(seconds) + 1, time.time() + 1.5)
+        while time.time() < deadline:
             time.sleep(0.05)
 
 
