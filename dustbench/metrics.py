@@ -18,6 +18,7 @@ Conventions (see docs/metrics.md):
 """
 from __future__ import annotations
 
+import itertools
 import math
 from concurrent.futures import ThreadPoolExecutor
 
@@ -194,31 +195,32 @@ def _ssim_one(reference, restored, data_range=None, *, luminance_only=False, cro
     C1, C2 = (K1 * R) ** 2, (K2 * R) ** 2
     bands = ssim_strips(x.shape[0])
 
-    def band_sum(strips) -> float:
+    def strip_sums(strips) -> list[float]:
         bufs = ssim_buffers(x.shape[1:])
-        total = 0.0
-        for a, b in strips:
-            total += ssim_strip_sum(x[a:b], y[a:b], C1, C2, bufs)
-        return total
+        return [ssim_strip_sum(x[a:b], y[a:b], C1, C2, bufs) for a, b in strips]
     if len(bands) == 1:
-        sums = [band_sum(bands[0])]
+        sums = [strip_sums(bands[0])]
     else:
         with ThreadPoolExecutor(len(bands)) as pool:
-            sums = list(pool.map(band_sum, bands))
-    return float(sum(sums) / ssim_map_size(x.shape))
+            sums = list(pool.map(strip_sums, bands))
+    total = 0.0
+    for s in itertools.chain.from_iterable(sums):  # strip by strip, in order: the same float for any thread count
+        total += s
+    return float(total / ssim_map_size(x.shape))
 
 
 def ssim_strips(height: int) -> list[list[tuple[int, int]]]:
-    """How the SSIM map of an image ``height`` rows high is summed: per band of map rows (one per
-    OpenCV thread, honouring cv2.setNumThreads; band sums are added in order), the input rows
-    ``[a, b)`` of each strip of ``_STRIP_ROWS`` map rows (a ``_PAD``-row halo on each side). A
-    streaming scorer that follows this schedule (:mod:`dustbench.evaluation.band_scores`) adds the
-    same floats in the same order, so its SSIM is this one's to the last bit."""
+    """How the SSIM map of an image ``height`` rows high is computed: the input rows ``[a, b)`` of
+    each strip of ``_STRIP_ROWS`` map rows from the top (a ``_PAD``-row halo on each side), in bands
+    of whole strips, one per OpenCV thread (honouring cv2.setNumThreads). The strips' sums are added
+    one by one in strip order, whatever the bands, so the SSIM does not depend on the thread count; a
+    streaming scorer that adds them in the same order (:mod:`dustbench.evaluation.band_scores`) gives
+    this one's SSIM to the last bit."""
     n_rows = height - 2 * _PAD  # rows of the cropped SSIM map
-    workers = max(1, min(cv2.getNumThreads(), n_rows // _STRIP_ROWS))
-    edges = np.linspace(0, n_rows, workers + 1).astype(int)
-    return [[(s + r0, s + min(r0 + _STRIP_ROWS, e - s) + 2 * _PAD) for r0 in range(0, e - s, _STRIP_ROWS)]
-            for s, e in zip(edges, edges[1:])]
+    strips = [(r0, min(r0 + _STRIP_ROWS, n_rows) + 2 * _PAD) for r0 in range(0, n_rows, _STRIP_ROWS)]
+    workers = max(1, min(cv2.getNumThreads(), len(strips)))
+    edges = np.linspace(0, len(strips), workers + 1).astype(int)  # bands of whole strips
+    return [strips[s:e] for s, e in zip(edges, edges[1:])]
 
 
 def ssim_map_size(shape: tuple) -> int:

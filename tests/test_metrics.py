@@ -360,3 +360,19 @@ def test_statistics_of_a_single_image():
     assert bootstrap_ci([31.5], np.random.default_rng(0)) == (31.5, 31.5, 31.5)
     one = paired_comparison([30.0], [31.0], np.random.default_rng(0))
     assert (one["mean_diff"], one["ci_low"], one["ci_high"], one["p_value"], one["wins"]) == (1.0, 1.0, 1.0, 1.0, 1)
+
+
+def test_ssim_does_not_depend_on_the_thread_count():
+    # the strips' sums are added in strip order whatever the bands the threads take
+    rng = np.random.default_rng(5)
+    a = rng.random((700, 300, 3))
+    b = np.clip(a + rng.normal(0, 0.05, a.shape), 0, 1)
+    before = cv2.getNumThreads()
+    try:
+        values = set()
+        for threads in (1, 2, 3, 5):
+            cv2.setNumThreads(threads)
+            values.add(ssim(a, b, data_range=1.0))
+    finally:
+        cv2.setNumThreads(before)
+    assert len(values) == 1

@@ -173,9 +173,8 @@ class _SsimRows:
     def __init__(self, reference: np.ndarray, R: float):
         ref = reference[..., 0] if reference.ndim == 3 and reference.shape[2] == 1 else reference
         self.ref, self.C1, self.C2 = ref, (K1 * R) ** 2, (K2 * R) ** 2
-        bands = ssim_strips(ref.shape[0])
-        self.strips = [(k, a, b) for k, strips in enumerate(bands) for a, b in strips]
-        self.totals = [0.0] * len(bands)
+        self.strips = [(a, b) for strips in ssim_strips(ref.shape[0]) for a, b in strips]
+        self.total = 0.0  # the strips' sums added in strip order, as metrics.ssim adds them
         self.next = 0
         self.bufs = ssim_buffers(ref.shape[1:])
         self.kept, self.kept_from = ref[:0].copy(), 0  # restored rows kept_from.. not yet used up
@@ -185,14 +184,14 @@ class _SsimRows:
         self.kept = np.concatenate([self.kept, rows]) if len(self.kept) else rows
         self.kept_from = y0 - (len(self.kept) - len(rows))
         end = y0 + len(rows)
-        while self.next < len(self.strips) and self.strips[self.next][2] <= end:
-            k, a, b = self.strips[self.next]
+        while self.next < len(self.strips) and self.strips[self.next][1] <= end:
+            a, b = self.strips[self.next]
             mine = self.kept[a - self.kept_from:b - self.kept_from]
-            self.totals[k] += ssim_strip_sum(self.ref[a:b], mine, self.C1, self.C2, self.bufs)
+            self.total += ssim_strip_sum(self.ref[a:b], mine, self.C1, self.C2, self.bufs)
             self.next += 1
-        start = self.strips[self.next][1] if self.next < len(self.strips) else end
+        start = self.strips[self.next][0] if self.next < len(self.strips) else end
         self.kept = self.kept[max(0, start - self.kept_from):].copy()  # own rows: the band's may be reused
         self.kept_from = max(start, self.kept_from)
 
     def value(self) -> float:
-        return float(sum(self.totals) / ssim_map_size(self.ref.shape))
+        return float(self.total / ssim_map_size(self.ref.shape))
