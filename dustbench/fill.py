@@ -96,12 +96,17 @@ def check_inference_options(threshold, dilate, radius, fill, grow=0.0) -> None:
     if not ok_number(grow) or not 0.0 <= float(grow) < float(threshold):
         raise DustbenchError(f"detect_inpaint: grow must be a number in [0, threshold {threshold}) "
                              f"(0: no hysteresis), got {grow!r}")
+    check_fill_options(dilate, radius, fill)
+
+
+def check_fill_options(dilate, radius, fill, method: str = "detect_inpaint") -> None:
+    """DustbenchError, naming ``method``, unless dilate is an int >= 0, radius > 0 and fill in FILLS."""
     if isinstance(dilate, bool) or not isinstance(dilate, (int, np.integer)) or dilate < 0:
-        raise DustbenchError(f"detect_inpaint: dilate must be an integer >= 0 px, got {dilate!r}")
-    if not ok_number(radius) or float(radius) <= 0:
-        raise DustbenchError(f"detect_inpaint: radius must be a number > 0 px, got {radius!r}")
+        raise DustbenchError(f"{method}: dilate must be an integer >= 0 px, got {dilate!r}")
+    if isinstance(radius, bool) or not isinstance(radius, (int, float, np.number)) or float(radius) <= 0:
+        raise DustbenchError(f"{method}: radius must be a number > 0 px, got {radius!r}")
     if fill not in FILLS:
-        raise DustbenchError(f"detect_inpaint: fill must be one of {FILLS}, got {fill!r}")
+        raise DustbenchError(f"{method}: fill must be one of {FILLS}, got {fill!r}")
 
 
 def flag(prob: np.ndarray, threshold: float, grow: float = 0.0) -> np.ndarray:

@@ -210,12 +210,11 @@ def _ssim_one(reference, restored, data_range=None, *, luminance_only=False, cro
 
 
 def ssim_strips(height: int) -> list[list[tuple[int, int]]]:
-    """How the SSIM map of an image ``height`` rows high is computed: the input rows ``[a, b)`` of
-    each strip of ``_STRIP_ROWS`` map rows from the top (a ``_PAD``-row halo on each side), in bands
-    of whole strips, one per OpenCV thread (honouring cv2.setNumThreads). The strips' sums are added
-    one by one in strip order, whatever the bands, so the SSIM does not depend on the thread count; a
-    streaming scorer that adds them in the same order (:mod:`dustbench.evaluation.band_scores`) gives
-    this one's SSIM to the last bit."""
+    """How the SSIM map of an image ``height`` rows high is computed: the input rows ``[a, b)`` of each
+    strip of ``_STRIP_ROWS`` map rows from the top (``_PAD``-row halos), in bands of whole strips, one
+    per OpenCV thread. The strips' sums are added in strip order, whatever the bands: the SSIM does
+    not depend on the thread count, and a streaming scorer that adds them in the same order
+    (:mod:`dustbench.evaluation.band_scores`) gives it to the last bit."""
     n_rows = height - 2 * _PAD  # rows of the cropped SSIM map
     strips = [(r0, min(r0 + _STRIP_ROWS, n_rows) + 2 * _PAD) for r0 in range(0, n_rows, _STRIP_ROWS)]
     workers = max(1, min(cv2.getNumThreads(), len(strips)))

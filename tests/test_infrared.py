@@ -300,3 +300,13 @@ def test_the_stream_carries_the_infrared_plane_warped_with_the_patch():
     assert damaged > 20 and dark / damaged > 0.5  # opaque damage is dark in the plane
     with pytest.raises(DustbenchError, match="unknown film type"):
         DamageStream("builtin", infrared="agfa", **kw)
+
+
+def test_infrared_clean_names_itself_in_its_option_errors():
+    from dustbench.errors import DustbenchError
+    from dustbench.methods.infrared_clean import InfraredClean
+
+    for bad, message in (({"dilate": -1}, "infrared_clean: dilate"), ({"fill": "nope"}, "infrared_clean: fill"),
+                         ({"radius": 0}, "infrared_clean: radius")):
+        with pytest.raises(DustbenchError, match=message):
+            InfraredClean(**bad)

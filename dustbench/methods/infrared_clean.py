@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from ..errors import DustbenchError
-from ..fill import check_inference_options, fill_mask, flag
+from ..fill import check_fill_options, fill_mask, flag
 from ..io import to_float
 from .base import Method
 from .registry import register_method
@@ -72,7 +72,7 @@ class InfraredClean(Method):
 
     def __init__(self, low: float = DEFAULTS["low"], high: float = DEFAULTS["high"], dilate: int = DEFAULTS["dilate"],
                  fill: str = DEFAULTS["fill"], radius: float = DEFAULTS["radius"]):
-        check_inference_options(0.5, dilate, radius, fill)  # the fill's options (no threshold of its own)
+        check_fill_options(dilate, radius, fill, "infrared_clean")
         _check_sigmas(low, high)
         super().__init__(options={"low": float(low), "high": float(high), "dilate": int(dilate), "fill": fill,
                                   "radius": float(radius)})
