@@ -195,9 +195,9 @@ def read_scan(path: str | os.PathLike, infrared: str = "auto") -> tuple[np.ndarr
     is kept as the infrared plane (``infrared``: "auto" when the file marks it as not alpha, "yes"
     always, "no" never; :func:`dustbench.tiff.read_rgbi`)."""
     path = Path(path)
-    head = read_file(path, limit=1 << 20)  # a missing or empty file: its own one-line error
-    if bytes(head[:4]) in (b"II*\x00", b"MM\x00*"):
-        check_pixel_limit(head, str(path))
+    magic = read_file(path, limit=4)  # a missing or empty file: its own one-line error
+    if bytes(magic) in (b"II*\x00", b"MM\x00*"):  # a TIFF: only its head, before the whole of it
+        check_pixel_limit(read_file(path, limit=1 << 20), str(path))
         if (rgbi := read_rgbi(path, infrared)) is not None:
             return rgbi
     return read_image(path), None
