@@ -87,13 +87,16 @@ DEFAULTS = {"threshold": 0.5, "dilate": 1, "radius": 3.0, "fill": "telea", "grow
 FILLS = ("telea", "median")
 
 
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+
+
 def check_inference_options(threshold, dilate, radius, fill, grow=0.0) -> None:
     """DustbenchError unless threshold ∈ (0, 1], dilate an int >= 0, radius > 0, fill in FILLS and
     grow ∈ [0, threshold)."""
-    ok_number = lambda v: isinstance(v, (int, float, np.number)) and not isinstance(v, bool)  # noqa: E731
-    if not ok_number(threshold) or not 0.0 < float(threshold) <= 1.0:
+    if not _is_number(threshold) or not 0.0 < float(threshold) <= 1.0:
         raise DustbenchError(f"detect_inpaint: threshold must be a number in (0, 1], got {threshold!r}")
-    if not ok_number(grow) or not 0.0 <= float(grow) < float(threshold):
+    if not _is_number(grow) or not 0.0 <= float(grow) < float(threshold):
         raise DustbenchError(f"detect_inpaint: grow must be a number in [0, threshold {threshold}) "
                              f"(0: no hysteresis), got {grow!r}")
     check_fill_options(dilate, radius, fill)
@@ -103,7 +106,7 @@ def check_fill_options(dilate, radius, fill, method: str = "detect_inpaint") -> 
     """DustbenchError, naming ``method``, unless dilate is an int >= 0, radius > 0 and fill in FILLS."""
     if isinstance(dilate, bool) or not isinstance(dilate, (int, np.integer)) or dilate < 0:
         raise DustbenchError(f"{method}: dilate must be an integer >= 0 px, got {dilate!r}")
-    if isinstance(radius, bool) or not isinstance(radius, (int, float, np.number)) or float(radius) <= 0:
+    if not _is_number(radius) or float(radius) <= 0:
         raise DustbenchError(f"{method}: radius must be a number > 0 px, got {radius!r}")
     if fill not in FILLS:
         raise DustbenchError(f"{method}: fill must be one of {FILLS}, got {fill!r}")

@@ -78,6 +78,18 @@ def eval_mask(mask: np.ndarray | None, shape, what: str) -> np.ndarray | None:
     return mask
 
 
+def check_plane(infrared, shape, where: str) -> np.ndarray | None:
+    """A sample's infrared plane (None stays None): one H×W plane of the damaged image's size, else a
+    DustbenchError naming ``where``."""
+    if infrared is None:
+        return None
+    infrared = np.asarray(infrared)
+    if infrared.shape != tuple(shape[:2]):
+        raise DustbenchError(f"{where}: the infrared plane is {infrared.shape}, the damaged image "
+                             f"{tuple(shape[:2])}: expected one H×W plane")
+    return infrared
+
+
 def check_pair(damaged, clean, what: str) -> None:
     if damaged.shape != clean.shape:
         raise DustbenchError(f"{what}: damaged image has shape {damaged.shape} but the clean reference has "

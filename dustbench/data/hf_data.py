@@ -9,7 +9,8 @@ import numpy as np
 from ..errors import DustbenchError
 from ..synth import families_present
 from .codec import decode_row, load_split
-from .eval_base import VALIDATION_NAMES, EvalData, Sample, check_pair, eval_mask, families_from_record, hash_arrays
+from .eval_base import (VALIDATION_NAMES, EvalData, Sample, check_pair, check_plane, eval_mask, families_from_record,
+                        hash_arrays)
 
 
 class HFData(EvalData):
@@ -51,7 +52,7 @@ class HFData(EvalData):
         labels = None if labels is None else np.asarray(labels)
         families = families_present(labels) if labels is not None else families_from_record(rec.get("families"))
         presets = rec.get("presets") or []
-        infrared = _plane(rec.get("infrared"), damaged.shape, where)
+        infrared = check_plane(rec.get("infrared"), damaged.shape, where)
         planes = () if infrared is None else (infrared,)  # datasets without the plane keep their digests
         return Sample(sid, damaged, clean, mask, labels, families,
                       [presets] if isinstance(presets, str) else list(presets),
@@ -73,14 +74,3 @@ class HFData(EvalData):
             if name in self.splits and name != self.split:
                 return HFData(self.spec, name, self.path)
         return None
-
-
-def _plane(infrared, shape, where: str) -> np.ndarray | None:
-    """A row's infrared plane (make-dataset ``--infrared``): one H×W plane of the damaged image's size."""
-    if infrared is None:
-        return None
-    infrared = np.asarray(infrared)
-    if infrared.shape != tuple(shape[:2]):
-        raise DustbenchError(f"{where}: the infrared plane is {infrared.shape}, the damaged image "
-                             f"{tuple(shape[:2])}: expected one H×W plane")
-    return infrared

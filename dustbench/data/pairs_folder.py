@@ -16,7 +16,7 @@ from ..errors import DustbenchError
 from ..hashing import file_sha256
 from ..io import ImageReadError, list_images, read_image, read_scan
 from ..synth import families_present
-from .eval_base import VALIDATION_NAMES, EvalData, Sample, check_pair, eval_mask, families_from_record
+from .eval_base import VALIDATION_NAMES, EvalData, Sample, check_pair, check_plane, eval_mask, families_from_record
 
 PARTS = ("damaged", "clean", "mask", "labels", "infrared")
 
@@ -78,10 +78,7 @@ class PairsFolder(EvalData):
         labels = images.get("labels")
         rec = self._records().get(f"damaged/{sample_id}", {})
         families = families_present(labels) if labels is not None else families_from_record(rec.get("families"))
-        infrared = images.get("infrared")
-        if infrared is not None and infrared.shape != damaged.shape[:2]:
-            raise DustbenchError(f"{files.get('infrared', files['damaged'])}: the infrared plane is "
-                                 f"{infrared.shape}, the damaged image {damaged.shape[:2]}: expected one H×W plane")
+        infrared = check_plane(images.get("infrared"), damaged.shape, str(files.get("infrared", files["damaged"])))
         return Sample(sample_id, damaged, clean, mask, labels, families, list(rec.get("presets", [])),
                       h.hexdigest(), str(files["damaged"]),
                       params=rec.get("params"), infrared=infrared)

@@ -203,10 +203,8 @@ def markdown(df: pd.DataFrame, sections: dict[str, dict], seed: int, n_resamples
                   "(MiB) |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for k, (_, r) in enumerate(part.iterrows(), 1):
-            name = r["method"] + (" [oracle]" if r["is_oracle"] else "") + (" [infrared]" if r["track"] == "infrared"
-                                                                            else "")
             lines.append(" | ".join([
-                f"| {k}", name, r["config"] or "–", r["train_data"],
+                f"| {k}", paired.row_label(r), r["config"] or "–", r["train_data"],
                 _cell(r["psnr"], 2, (r["psnr_ci_low"], r["psnr_ci_high"])),
                 _cell(r["ssim"], 4, (r["ssim_ci_low"], r["ssim_ci_high"])),
                 f"{_cell(r['masked_psnr_in'])} / {_cell(r['masked_psnr_out'])}{_derived_mark(r)}",

@@ -79,6 +79,12 @@ def add_paired(df: pd.DataFrame, loaded: dict, seed: int = 0, n_resamples: int =
     return pd.concat([df.reset_index(drop=True), pd.DataFrame(cols, columns=COLUMNS)], axis=1)
 
 
+def row_label(row) -> str:
+    """A row's name in the board's tables: the method, marked [oracle] and/or [infrared]."""
+    return row["method"] + (" [oracle]" if row["is_oracle"] else "") + (
+        " [infrared]" if row.get("track") == "infrared" else "")
+
+
 def _p_text(p: float) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.2g}"
 
@@ -117,9 +123,7 @@ def paired_table(part: pd.DataFrame) -> list[str]:
     for k, (_, r) in enumerate(part.iterrows(), 1):
         if r["method"] == REFERENCE:
             continue
-        name = r["method"] + (" [oracle]" if r["is_oracle"] else "") + (" [infrared]" if r.get("track") == "infrared"
-                                                                        else "")
-        lines.append("| " + " | ".join([str(k), name, *delta_cells(r, "psnr"), *delta_cells(r, "ssim")]) + " |")
+        lines.append("| " + " | ".join([str(k), row_label(r), *delta_cells(r, "psnr"), *delta_cells(r, "ssim")]) + " |")
     return lines + [""]
 
 

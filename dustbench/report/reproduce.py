@@ -202,9 +202,8 @@ def evaluate_one(name: str, cfg: ReproduceConfig, model_file: str | None = None,
     """Evaluate a registered method or an exported model file (row named ``name``); (record, method)."""
     method, data = (name, cfg.data) if model_file else row_target(name, cfg.data)
     if model_file:
-        row = method
         method = load_model_file(model_file, cfg.eval_device, tile=None)
-        method.name = row
+        method.name = name
     dest = Path(cfg.work) / "results" / name
     start = time.monotonic()
     # overwrite: a re-exported model must not reuse the rows of its previous weights (10 images: cheap)
