@@ -7,10 +7,11 @@ For every model of the leaderboard recipe (``dustbench.report.recipe``: its netw
 options, learning rate, batch 32 of 128×128 patches, the scan-scale stream on ``builtin-train``):
 
 * **step only**: training steps on one batch already in memory (best of ``--steps`` after a warm-up):
-  what the trainer can consume, in patches/s;
+  what the trainer can consume, in patches/s, with modules and batches laid out NCHW (contiguous)
+  and NHWC (channels_last, what ``dustbench train`` uses on CPU: ``--memory-format auto``);
 * **stream only**: the recipe's DataLoader (``workers`` as in the recipe) with nothing consuming it:
   what the stream can supply, in patches/s (the clock starts after the first batch);
-* **trained from the stream**: the two together, as ``dustbench train`` runs them, with the share of
+* **trained from the stream**: the two together, as ``dustbench train`` runs them (NHWC), with the share of
   wall time the trainer waits for its next batch. The stream keeps up when that share is small.
 
 Then **inference**: each exported leaderboard row in ``--rows`` (default ``leaderboard/models``:
@@ -54,12 +55,19 @@ def recipe_data(workers: int, batches: int) -> TrainData:
     return TrainData(source, s["batch_size"], seed=s["seed"], workers=workers, steps_per_epoch=batches)
 
 
-def recipe_task(name: str):
+def recipe_task(name: str, layout: torch.memory_format = torch.channels_last):
+    """The recipe's task with its modules in ``layout`` (as the trainer lays them out)."""
     r = RECIPES[name]
     torch.manual_seed(0)
     task = task_class(name)(name, create_model(name, **r["model_config"]), r["task_options"])
+    for m in task.modules().values():
+        m.to(memory_format=layout)
     task.optimizers = task.build_optimizers(r["lr"])
     return task
+
+
+def in_layout(batch: dict, layout: torch.memory_format = torch.channels_last) -> dict:
+    return {k: v.contiguous(memory_format=layout) if v.ndim == 4 else v for k, v in batch.items()}
 
 
 def step_only(task, batch: dict, steps: int) -> float:
@@ -83,11 +91,11 @@ def stream_only(workers: int, batches: int) -> float:
 def trained_from_stream(task, workers: int, steps: int) -> tuple[float, float]:
     """Seconds per step, and the share of them spent waiting for the next batch."""
     it = recipe_data(workers, steps + 1).batches(0)
-    task.training_step(next(it), 0)
+    task.training_step(in_layout(next(it)), 0)
     wait = compute = 0.0
     for i in range(steps):
         t0 = time.perf_counter()
-        batch = next(it)
+        batch = in_layout(next(it))
         t1 = time.perf_counter()
         task.training_step(batch, i + 1)
         t2 = time.perf_counter()
@@ -103,15 +111,15 @@ def bench_training(models: list[str], steps: int) -> None:
     print(f"\n## training (batch {b}, {s['patch']}×{s['patch']} patches, {s['data']} at scan scale "
           f"{s['scan_scale'][0]}-{s['scan_scale'][1]} px, {workers} loader worker(s))")
     print(f"stream alone: {b / stream_s:.0f} patches/s ({stream_s:.2f} s per batch)\n")
-    print("| model | step only (patches/s) | trained from the stream (patches/s) | waiting for data | "
-          "stream / step |")
-    print("|---|---|---|---|---|")
+    print("| model | step only, NCHW (patches/s) | step only, NHWC | NHWC / NCHW | trained from the stream "
+          "(patches/s) | waiting for data | stream / step |")
+    print("|---|---|---|---|---|---|---|")
     for name in models:
-        task = recipe_task(name)
-        step = step_only(task, batch, steps)
+        nchw = step_only(recipe_task(name, torch.contiguous_format), in_layout(batch, torch.contiguous_format), steps)
+        step = step_only(recipe_task(name), in_layout(batch), steps)
         per_step, waiting = trained_from_stream(recipe_task(name), workers, steps)
-        print(f"| {name} | {b / step:.1f} | {b / per_step:.1f} | {100 * waiting:.0f} % | "
-              f"{step / stream_s:.1f}× |", flush=True)
+        print(f"| {name} | {b / nchw:.1f} | {b / step:.1f} | {nchw / step:.2f}× | {b / per_step:.1f} | "
+              f"{100 * waiting:.0f} % | {step / stream_s:.1f}× |", flush=True)
 
 
 def ms_per_mp(method, image: np.ndarray, repeat: int = 3) -> float:

@@ -125,3 +125,30 @@ def test_calibration_chooses_growth_when_it_finds_the_rest_of_the_damage():
     assert grown.options["grow"] == 0.5 and "grow" not in method.options   # recorded only when used
     image = samples[0].damaged.astype(np.float32) / 255
     assert np.array_equal(grown.detect(image), masks[round(float(image.sum()), 3)] > 0)
+
+
+def test_label_contrast_keeps_only_damage_that_shows():
+    """Opacity says how much dust covers a pixel, not whether it shows: with ``label_contrast`` L a
+    pixel is an artifact only where the damage changed it by more than L/255 in some channel."""
+    from dustbench.errors import DustbenchError
+    from dustbench.models import create_model
+    from dustbench.models.task import task_class
+
+    clean = torch.full((1, 3, 4, 4), 0.2)
+    damaged = clean.clone()
+    damaged[0, 1, 0, 0] += 9 / 255   # shows (green channel, 9 levels)
+    damaged[0, :, 0, 1] += 7 / 255   # opaque but too faint to fill
+    damaged[0, 2, 3, 3] += 50 / 255  # shows, but below the opacity bar
+    mask = torch.zeros(1, 1, 4, 4)
+    mask[0, 0, 0, :2], mask[0, 0, 1, 1], mask[0, 0, 3, 3] = 0.9, 0.9, 0.1  # (1, 1): covered, unchanged
+    make = task_class("fastdet")
+    plain = make("fastdet", create_model("fastdet"), {"label_threshold": 0.2})
+    shows = make("fastdet", create_model("fastdet"), {"label_threshold": 0.2, "label_contrast": 8})
+    assert plain.labels(mask).nonzero().tolist() == [[0, 0, 0], [0, 0, 1], [0, 1, 1]]
+    assert shows.labels(mask, damaged, clean).nonzero().tolist() == [[0, 0, 0]]
+    assert "|damaged - clean| > 8/255" in shows.notes()["labels"] and "label_contrast" not in plain.file_info(plain.options)
+    assert shows.file_info(shows.options)["label_contrast"] == 8.0
+    with pytest.raises(DustbenchError, match="needs the damaged and clean"):
+        shows.labels(mask)
+    with pytest.raises(DustbenchError, match="label_contrast must be in"):
+        make("fastdet", create_model("fastdet"), {"label_contrast": -1})

@@ -323,3 +323,50 @@ def test_config_checks_its_settings_and_keeps_them_as_json():
                        ({"grain": "portra40"}, "portra400"), ({"scan_scale": 3}, "scan")):
         with pytest.raises(DustbenchError, match=match):
             TrainConfig("fastdet", out="x", **bad)
+
+
+
+@register_model("test_layout_probe")
+class LayoutProbe(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.out = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 3, 3, padding=1)
+
+    def forward(self, x):
+        return x + 0.1 * self.out(torch.relu(self.conv(x)))
+
+
+def test_channels_last_trains_the_same_network_as_contiguous(tmp_path, pairs, monkeypatch):
+    """The layout changes where values sit, not what is learned: after 3 steps the weights of an NHWC
+    and an NCHW run agree to float rounding. The run records the layout it used ("auto": NHWC on CPU);
+    its parameters and batches are in that layout while it trains; a resumed run may change it."""
+    import json
+
+    from dustbench.models.task import SupervisedTask
+    from dustbench.train import RESUME_OVERRIDES
+
+    def nhwc(t):
+        return t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
+
+    seen, step = [], SupervisedTask.training_step
+
+    def spy(self, batch, i):
+        seen.append((nhwc(self.model.conv.weight), nhwc(batch["damaged"])))
+        return step(self, batch, i)
+
+    monkeypatch.setattr(SupervisedTask, "training_step", spy)
+    results = {}
+    for layout in ("auto", "contiguous"):
+        results[layout] = train(config(tmp_path, pairs, layout, model="test_layout_probe", model_config={},
+                                       task_options={}, max_steps=3, epochs=1, memory_format=layout))
+        written = json.loads((tmp_path / layout / "config.json").read_text())
+        assert written["memory_format"] == ("channels_last" if layout == "auto" else "contiguous")
+    # the memory estimate's step on a copy (trainer.footprint) comes first, in the run's layout too
+    assert seen == [(True, True)] * 4 + [(False, False)] * 4
+    a, b = (read_checkpoint(r.checkpoint)["state_dict"] for r in results.values())
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-6), k
+    assert "memory_format" in RESUME_OVERRIDES
+    with pytest.raises(DustbenchError, match="memory_format must be one of auto, channels_last, contiguous"):
+        TrainConfig("fastdet", out="x", memory_format="nhwc")

@@ -55,6 +55,7 @@ def build_config(args):
         base["task_options"]["vgg_weights"] = args.vgg_weights
     for name in ("data", "epochs", "max_steps", "time_budget", "batch_size", "patch", "lr", "seed", "val",
                  "val_every", "val_limit", "steps_per_epoch", "workers", "device", "amp", "threads", "presets",
+                 "memory_format",
                  "scan_scale", "grain", "damage_share", "init_from"):
         value = getattr(args, name)
         if value is not None:
@@ -130,6 +131,9 @@ def register(subparsers) -> None:
     p.add_argument("--device", help="auto (default: this rank's GPU if any), cpu, cuda, cuda:1")
     p.add_argument("--amp", choices=("none", "bf16"), help="bf16 autocast of forward passes")
     p.add_argument("--compile", action="store_true", help="torch.compile the training modules")
+    p.add_argument("--memory-format", metavar="LAYOUT",
+                   help="layout of modules and batches: channels_last (NHWC), contiguous (NCHW), or auto (default: "
+                        "NHWC on CPU, where convolutions train 1.1-1.9x faster; NCHW on other devices)")
     p.add_argument("--threads", type=int, help="torch intra-op threads per process")
     p.add_argument("--no-tensorboard", action="store_true",
                    help="no TensorBoard event files (written to OUT/tensorboard when tensorboard is installed)")

@@ -54,7 +54,7 @@ class DetectInpaint(Method):
         check_inference_options(threshold, dilate, radius, fill, grow)
         # what the detector was trained to flag (recorded for detection scores), if the file says
         metadata = metadata or {}
-        trained = {"label_threshold": float(metadata["label_threshold"])} if "label_threshold" in metadata else {}
+        trained = {k: float(metadata[k]) for k in ("label_threshold", "label_contrast") if k in metadata}
         if "calibrated" in metadata:  # how the file's threshold was chosen, e.g. "psnr on builtin-v2:validation"
             trained["calibrated"] = str(metadata["calibrated"])
         # grow only when used: a file without it describes (and scores) itself exactly as before

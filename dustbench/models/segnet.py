@@ -130,6 +130,9 @@ class SegNetTask(Task):
     ``focal_gamma`` (2), ``focal_alpha`` (0.75: weight of the artifact class), ``dice_weight`` (1),
     ``label_threshold`` (0.05: a pixel is an artifact when the synthesis mask's opacity exceeds
     it; fainter pixels change by < 4/255 on average and are better left alone),
+    ``label_contrast`` (0: off; L > 0 also asks that the damage changed the pixel by more than L/255
+    in some channel, ``|damaged − clean|``: opacity says how much dust covers a pixel, not whether
+    it shows — dark dust on a dark patch changes nothing, and a fill only helps where it shows),
     ``artifact_weight`` (for "ce": 1 is plain cross-entropy, > 1 weights the artifact class up),
     ``betas`` / ``weight_decay`` (Adam), and for validation and export the inference settings
     ``threshold`` (0.5 on P(artifact); calibrated on validation data when the leaderboard exports
@@ -138,7 +141,8 @@ class SegNetTask(Task):
 
     family = "segnet"  # the model name an exported file records (a subclass trains another detector)
     default_options = {"loss": "focal_dice", "focal_gamma": 2.0, "focal_alpha": 0.75, "dice_weight": 1.0,
-                       "label_threshold": 0.05, "artifact_weight": 1.0, "betas": [0.9, 0.999],
+                       "label_threshold": 0.05, "label_contrast": 0.0, "artifact_weight": 1.0,
+                       "betas": [0.9, 0.999],
                        "weight_decay": 0.0, "threshold": 0.5, "dilate": 1, "radius": 3.0, "fill": "telea"}
 
     def __init__(self, model_name, model, options=None, device=torch.device("cpu")):
@@ -147,6 +151,8 @@ class SegNetTask(Task):
         check_inference_options(o["threshold"], o["dilate"], o["radius"], o["fill"])
         if not 0.0 <= float(o["label_threshold"]) < 1.0 or float(o["artifact_weight"]) <= 0:
             raise DustbenchError("segnet: label_threshold must be in [0, 1) and artifact_weight > 0")
+        if not 0.0 <= float(o["label_contrast"]) < 255.0:
+            raise DustbenchError(f"segnet: label_contrast must be in [0, 255) levels, got {o['label_contrast']!r}")
         if o["loss"] not in ("focal_dice", "ce"):
             raise DustbenchError(f"segnet: loss must be 'focal_dice' or 'ce', got {o['loss']!r}")
 
@@ -161,7 +167,8 @@ class SegNetTask(Task):
                 f"{float(o['dice_weight']):g}·soft Dice" if o["loss"] == "focal_dice" else
                 "cross-entropy (2 classes)" + (f", artifact class weight {float(o['artifact_weight']):g}"
                                                if float(o["artifact_weight"]) != 1 else ""))
-        return {"labels": f"artifact = synthesis mask opacity > {float(o['label_threshold']):g}", "loss": loss,
+        shows = f" and |damaged - clean| > {float(o['label_contrast']):g}/255" if float(o["label_contrast"]) else ""
+        return {"labels": f"artifact = synthesis mask opacity > {float(o['label_threshold']):g}{shows}", "loss": loss,
                 "restore": f"{o['fill']} inpainting of P(artifact) >= {float(o['threshold']):g}, "
                            f"dilated {int(o['dilate'])} px"}
 
@@ -171,11 +178,20 @@ class SegNetTask(Task):
         o = {**cls.default_options, **(options or {})}
         return {"kind": "detector", "model": cls.family, "output": "P(artifact) repeated on every channel",
                 "threshold": float(o["threshold"]), "dilate": int(o["dilate"]), "radius": float(o["radius"]),
-                "fill": str(o["fill"]), "label_threshold": float(o["label_threshold"])}
+                "fill": str(o["fill"]), "label_threshold": float(o["label_threshold"]),
+                **({"label_contrast": float(o["label_contrast"])} if float(o["label_contrast"]) else {})}
 
-    def labels(self, mask: torch.Tensor) -> torch.Tensor:
-        """N×1×H×W opacity -> N×H×W class ids (1 = artifact)."""
-        return (mask[:, 0] > float(self.options["label_threshold"])).long()
+    def labels(self, mask: torch.Tensor, damaged: torch.Tensor | None = None,
+               clean: torch.Tensor | None = None) -> torch.Tensor:
+        """N×1×H×W opacity (and, with ``label_contrast``, the N×C×H×W images) -> N×H×W class ids
+        (1 = artifact)."""
+        target = mask[:, 0] > float(self.options["label_threshold"])
+        contrast = float(self.options["label_contrast"])
+        if contrast:
+            if damaged is None or clean is None:
+                raise DustbenchError("segnet: label_contrast needs the damaged and clean images")
+            target &= (damaged.float() - clean.float()).abs().amax(1) > contrast / 255.0
+        return target.long()
 
     def loss(self, scores: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         o = self.options
@@ -191,7 +207,7 @@ class SegNetTask(Task):
         opt.zero_grad(set_to_none=True)
         with self.autocast():
             scores = self.net("model")(batch["damaged"], True)
-        target = self.labels(batch["mask"])
+        target = self.labels(batch["mask"], batch["damaged"], batch["clean"])
         loss = self.loss(scores.float(), target)
         loss.backward()
         opt.step()

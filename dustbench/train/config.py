@@ -10,6 +10,18 @@ from ..synth.grain import parse_grain
 from ..synth.scale import ScanScale, scale_label
 
 
+# How modules and batches are laid out in memory. "auto" is NHWC on CPU, where oneDNN's convolutions
+# train 1.1-1.9x faster in it (benchmarks/bench_models.py), and NCHW elsewhere (not measured there).
+MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
+
+
+def resolve_memory_format(name: str, device_type: str) -> str:
+    """The layout a run uses: ``name``, with "auto" decided by the device type."""
+    if name == "auto":
+        return "channels_last" if device_type == "cpu" else "contiguous"
+    return name
+
+
 @dataclass
 class TrainConfig:
     """Everything a run depends on; defaults are the paper's (section 3.1) where it gives them."""
@@ -41,12 +53,16 @@ class TrainConfig:
     device: str = "auto"
     amp: str = "none"                  # "bf16": autocast the forward passes
     compile: bool = False              # torch.compile the training-time modules
+    memory_format: str = "auto"        # "channels_last" (NHWC), "contiguous" (NCHW) or "auto" (NHWC on CPU)
     threads: int | None = None
     progress: bool = True
     plot: bool = True                  # redraw curves.png with every history.csv row
     tensorboard: bool = True           # TensorBoard event files in OUT/tensorboard (if tensorboard is installed)
 
     def __post_init__(self):  # checked where the settings enter, kept in the JSON form config.json records
+        if self.memory_format not in MEMORY_FORMATS:
+            raise DustbenchError(f"memory_format must be one of {', '.join(MEMORY_FORMATS)}, "
+                                 f"got {self.memory_format!r}")
         self.scan_scale = scale_label(ScanScale.parse(self.scan_scale))
         self.grain = parse_grain(self.grain)
         if self.damage_share is not None:

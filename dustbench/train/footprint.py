@@ -51,9 +51,11 @@ class Footprint:
                 f"{gb(self.activation_bytes_per_sample * self.batch_size)}; data workers apart)")
 
 
-def measure(task, batch_size: int, patch: int, device: torch.device) -> Footprint:
+def measure(task, batch_size: int, patch: int, device: torch.device,
+            memory_format: torch.memory_format = torch.contiguous_format) -> Footprint:
     """One training step of a copy of ``task`` (its modules and optimizers) at batch 1 on random
-    patches, its memory scaled to the run. The random state is left as it was."""
+    patches laid out as the run's (``memory_format``), its memory scaled to the run. The random state
+    is left as it was."""
     before = resident_bytes()
     twin = copy.deepcopy(task)  # one deepcopy: the copied optimizers hold the copied parameters
     twin.autocast = contextlib.nullcontext  # bf16 copies of the weights would count as activations
@@ -68,7 +70,7 @@ def measure(task, batch_size: int, patch: int, device: torch.device) -> Footprin
         return t
 
     gen = torch.Generator().manual_seed(0)
-    batch = {k: torch.rand(1, c, patch, patch, generator=gen).to(device)
+    batch = {k: torch.rand(1, c, patch, patch, generator=gen).to(device).contiguous(memory_format=memory_format)
              for k, c in (("damaged", CHANNELS), ("clean", CHANNELS), ("mask", 1))}
     rng = ckpt_io.rng_state(device)
     try:

@@ -30,7 +30,7 @@ from ..version import __version__
 from ..writer_lock import one_writer
 from . import distributed, footprint, state as ckpt_io
 from .batches import TrainData
-from .config import TrainConfig
+from .config import TrainConfig, resolve_memory_format
 from .interrupt import SignalStop
 from .runlog import RunLog
 from .validate import load_validation, resolve_validation, validate_task
@@ -39,7 +39,7 @@ AMP_MODES = ("none", "bf16")
 # What a resumed run may change: when and how to stop, where to run. Everything else (model, data,
 # batch, lr, seed) comes from the checkpoint, or the run would not continue exactly.
 RESUME_OVERRIDES = ("epochs", "max_steps", "time_budget", "progress", "device", "workers",
-                    "checkpoint_every", "threads", "val_every", "plot", "tensorboard")
+                    "checkpoint_every", "threads", "val_every", "plot", "tensorboard", "memory_format")
 
 
 @dataclass
@@ -151,6 +151,10 @@ class _Run:
         torch.manual_seed(cfg.seed)
         model, cfg.model_config, self.init = initial_model(cfg.model, cfg.model_config, cfg.init_from, saved)
         self.task = task_class(cfg.model)(cfg.model, model, cfg.task_options, info.device).to(info.device)
+        self.layout = resolve_memory_format(cfg.memory_format, info.device.type)
+        if self.layout == "channels_last":  # before the optimizers see the parameters; values unchanged
+            for m in self.task.modules().values():
+                m.to(memory_format=torch.channels_last)
         opts = self.task.build_optimizers(cfg.lr)
         for opt in opts.values():
             for g in opt.param_groups:
@@ -183,7 +187,8 @@ class _Run:
     def _footprint(self) -> dict | None:
         """What the run will hold (:mod:`.footprint`), said before the first step when it shows progress."""
         try:
-            fp = footprint.measure(self.task, self.cfg.batch_size, self.cfg.patch, self.info.device)
+            fp = footprint.measure(self.task, self.cfg.batch_size, self.cfg.patch, self.info.device,
+                                   torch.channels_last if self.layout == "channels_last" else torch.contiguous_format)
         except Exception as exc:  # noqa: BLE001 - an estimate must never stop a run
             return {"error": f"{type(exc).__name__}: {exc}"}
         have = footprint.machine_memory_bytes()
@@ -204,7 +209,7 @@ class _Run:
             "validation": None if self.val_samples is None else [s.id for s in self.val_samples],
             "schedule": {"horizon_steps": self.horizon, "lr": "linear decay from lr to 0 over the horizon"
                          + (" or the time budget, whichever ends first" if self.cfg.time_budget else "")},
-            "memory_estimate": self.memory,
+            "memory_estimate": self.memory, "memory_format": self.layout,
             "world_size": self.info.world, "device": str(self.info.device), "dustbench": __version__,
             "versions": package_versions(), "git": git_commit()})
 
@@ -264,7 +269,7 @@ class _Run:
     def _step(self, batch: dict, bar) -> str | None:
         """One optimisation step, its logging and checkpointing; a stop reason or None."""
         cfg, pos = self.cfg, self.pos
-        batch = {k: v.to(self.info.device, non_blocking=True) for k, v in batch.items()}
+        batch = {k: self._on_device(v) for k, v in batch.items()}
         lr_factor = self._set_lr(pos.step, time.monotonic() - self._start)
         losses, dropped = self.stop.run_step(lambda: self.task.training_step(batch, pos.step))
         if dropped:  # a signal before the step updated any weight: as if it never began
@@ -286,6 +291,12 @@ class _Run:
             self._save()
             self._last_ckpt = time.monotonic()
         return None
+
+    def _on_device(self, tensor: torch.Tensor) -> torch.Tensor:
+        tensor = tensor.to(self.info.device, non_blocking=True)
+        if self.layout == "channels_last" and tensor.ndim == 4:
+            return tensor.contiguous(memory_format=torch.channels_last)
+        return tensor
 
     def _set_lr(self, step: int, elapsed: float) -> float:
         """Linear decay to 0 over the horizon (or the time budget, whichever ends first), shaped by the task."""
