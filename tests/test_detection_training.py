@@ -152,3 +152,27 @@ def test_label_contrast_keeps_only_damage_that_shows():
         shows.labels(mask)
     with pytest.raises(DustbenchError, match="label_contrast must be in"):
         make("fastdet", create_model("fastdet"), {"label_contrast": -1})
+
+
+def test_detection_scores_use_the_labels_the_detector_was_trained_on(monkeypatch):
+    """A detector trained with label_contrast is scored against those labels (the changed pixels under
+    the opacity bar), beside the visible damage and any damage."""
+    from types import SimpleNamespace
+
+    from dustbench.report import reproduce
+
+    clean = np.full((4, 4, 3), 0.5, np.float32)
+    damaged = clean.copy()
+    damaged[0, 0, 1] += 9 / 255   # covered and shows
+    damaged[0, 1] += 5 / 255      # covered, too faint
+    mask = np.zeros((4, 4), np.float32)
+    mask[0, :2] = 0.9
+    flagged = np.zeros((4, 4), bool)
+    flagged[0, :2] = True
+    monkeypatch.setattr(reproduce, "open_data", lambda data, split: [Sample("a", damaged, clean, mask)])
+    method = SimpleNamespace(options={"threshold": 0.5, "label_threshold": 0.2, "label_contrast": 8.0},
+                             detect=lambda image: flagged)
+    got = reproduce.detection_metrics(method, "x")["against"]
+    labels = got["labels (opacity > 0.2 and |damaged - clean| > 8/255)"]
+    assert (labels["tp"], labels["fp"], labels["fn"]) == (1, 1, 0)
+    assert (got["any damage (mask > 0)"]["tp"], got["any damage (mask > 0)"]["fp"]) == (2, 0)

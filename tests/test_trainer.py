@@ -371,3 +371,47 @@ def test_channels_last_trains_the_same_network_as_contiguous(tmp_path, pairs, mo
     assert "memory_format" in RESUME_OVERRIDES
     with pytest.raises(DustbenchError, match="memory_format must be one of auto, channels_last, contiguous"):
         TrainConfig("fastdet", out="x", memory_format="nhwc")
+
+
+@register_model("test_layout_5d")
+class FiveDimensional(LayoutProbe):
+    def __init__(self):
+        super().__init__()
+        self.gain = nn.Parameter(torch.ones(1, 1, 1, 1, 1))  # cannot be channels_last
+
+    def forward(self, x):
+        return super().forward(x) * self.gain[0]
+
+
+def test_layouts_on_resume_and_models_that_cannot_be_nhwc(tmp_path, pairs):
+    """A checkpoint saved before layouts existed resumes NCHW, as it was trained; a run resumed in
+    another layout moves the optimizer's moments too; a model with a 5-D weight trains NCHW under
+    "auto" and is a clear error when channels_last is asked for."""
+    import json
+
+    def cfg(name, **kw):
+        return config(tmp_path, pairs, name, model="test_layout_probe", model_config={}, task_options={},
+                      max_steps=4, epochs=2, **kw)
+
+    def layout(name):
+        return json.loads((tmp_path / name / "config.json").read_text())["memory_format"]
+
+    first = train(cfg("old", memory_format="contiguous"), stop_after=2)
+    saved = torch.load(first.checkpoint, weights_only=False)  # our own file: drop the key, as old files lack it
+    del saved["train_state"]["train_config"]["memory_format"]
+    torch.save(saved, first.checkpoint)
+    train(cfg("old"), resume=True)
+    assert layout("old") == "contiguous"
+
+    train(cfg("moved", memory_format="contiguous"), stop_after=2)
+    moved = train(cfg("moved", memory_format="channels_last"), resume=True)
+    assert layout("moved") == "channels_last"
+    moments = [v for s in moved.task.optimizers["model"].state.values() for v in s.values()
+               if torch.is_tensor(v) and v.ndim == 4]
+    assert moments and all(v.is_contiguous(memory_format=torch.channels_last) and not v.is_contiguous()
+                           for v in moments)
+
+    five = dict(model="test_layout_5d", model_config={}, task_options={}, max_steps=1)
+    assert train(config(tmp_path, pairs, "five", **five)).step == 1 and layout("five") == "contiguous"
+    with pytest.raises(DustbenchError, match="cannot train with memory_format=channels_last"):
+        train(config(tmp_path, pairs, "five_nhwc", memory_format="channels_last", **five))

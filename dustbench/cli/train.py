@@ -133,7 +133,7 @@ def register(subparsers) -> None:
     p.add_argument("--compile", action="store_true", help="torch.compile the training modules")
     p.add_argument("--memory-format", metavar="LAYOUT",
                    help="layout of modules and batches: channels_last (NHWC), contiguous (NCHW), or auto (default: "
-                        "NHWC on CPU, where convolutions train 1.1-1.9x faster; NCHW on other devices)")
+                        "NHWC on CPU, where convolutions train 1.2-2.1x faster; NCHW on other devices)")
     p.add_argument("--threads", type=int, help="torch intra-op threads per process")
     p.add_argument("--no-tensorboard", action="store_true",
                    help="no TensorBoard event files (written to OUT/tensorboard when tensorboard is installed)")

@@ -43,13 +43,15 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+
 from .. import provenance
 from ..data.eval_data import open_data
 from ..errors import DustbenchError
 from ..evaluation.harness import evaluate
 from ..evaluation.model_card import fmt_duration
 from ..hashing import file_sha256
-from ..io import to_float, write_bytes_atomic, write_json_atomic
+from ..io import channel_max, to_float, write_bytes_atomic, write_json_atomic
 from ..methods import load_model_file
 from ..methods.calibrate import calibrate_detector
 from ..methods.detect_inpaint import detection_scores, scores_from_counts
@@ -220,8 +222,10 @@ def detection_metrics(method, data: str, limit: int | None = None) -> dict:
     label threshold), the visible damage the detection target is about (``VISIBLE_DAMAGE``) and any
     damage (mask > 0, the region of the masked metrics before dilation)."""
     label_threshold = float(method.options.get("label_threshold", 0.0))
-    truths = {f"labels (opacity > {label_threshold:g})": (label_threshold, False),
-              VISIBLE_DAMAGE: (DETECTION_TARGET["opacity"], True), "any damage (mask > 0)": (0.0, False)}
+    contrast = float(method.options.get("label_contrast", 0.0))  # labels that show (segnet's label_contrast)
+    shows = f" and |damaged - clean| > {contrast:g}/255" if contrast else ""
+    truths = {f"labels (opacity > {label_threshold:g}{shows})": (label_threshold, False, contrast),
+              VISIBLE_DAMAGE: (DETECTION_TARGET["opacity"], True, 0.0), "any damage (mask > 0)": (0.0, False, 0.0)}
     totals = {k: {"tp": 0, "fp": 0, "fn": 0, "pixels": 0} for k in truths}
     flagged, pixels, n = 0, 0, 0
     for i, s in enumerate(open_data(data, "test")):
@@ -230,14 +234,22 @@ def detection_metrics(method, data: str, limit: int | None = None) -> dict:
         pred = method.detect(to_float(s.damaged))
         flagged, pixels = flagged + int(pred.sum()), pixels + pred.size
         opacity = to_float(s.mask)
-        for key, (thr, inclusive) in truths.items():
-            c = detection_scores(pred, opacity >= thr if inclusive else opacity > thr)
+        changed = _changed(s.damaged, s.clean) if contrast else None
+        for key, (thr, inclusive, level) in truths.items():
+            truth = opacity >= thr if inclusive else opacity > thr
+            c = detection_scores(pred, truth & (changed > level / 255.0) if level else truth)
             for k in totals[key]:
                 totals[key][k] += c[k]
         n += 1
     growing = {"grow": method.options["grow"]} if method.options.get("grow") else {}
     return {"threshold": method.options["threshold"], **growing, "images": n, "flagged_fraction": flagged / max(1, pixels),
             "against": {k: {**c, **scores_from_counts(c)} for k, c in totals.items()}}
+
+
+def _changed(damaged, clean):
+    """Per pixel, the largest |damaged - clean| over the channels, in [0, 1]."""
+    diff = np.abs(to_float(damaged) - to_float(clean))
+    return channel_max(diff) if diff.ndim == 3 else diff
 
 
 def reproduce(cfg: ReproduceConfig) -> dict:

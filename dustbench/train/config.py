@@ -11,7 +11,7 @@ from ..synth.scale import ScanScale, scale_label
 
 
 # How modules and batches are laid out in memory. "auto" is NHWC on CPU, where oneDNN's convolutions
-# train 1.1-1.9x faster in it (benchmarks/bench_models.py), and NCHW elsewhere (not measured there).
+# train 1.2-2.1x faster in it (docs/performance.md), and NCHW elsewhere (not measured there).
 MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
 
 

@@ -59,6 +59,16 @@ def save_train_checkpoint(path, *, model_name: str, model_config: dict, modules:
     })
 
 
+def lay_out_optimizer_state(optimizers: dict, memory_format: torch.memory_format) -> None:
+    """Every 4-D tensor of the optimizers' state (Adam's moments of conv weights) in ``memory_format``,
+    as its parameter: a run resumed in another layout than it was saved in keeps its values."""
+    for opt in optimizers.values():
+        for state in opt.state.values():
+            for k, v in state.items():
+                if torch.is_tensor(v) and v.ndim == 4:
+                    state[k] = v.contiguous(memory_format=memory_format)
+
+
 def train_state(ckpt: dict, path="checkpoint") -> dict:
     """The resumable part of a checkpoint (DustbenchError if it is a weights-only checkpoint)."""
     state = ckpt.get("train_state")

@@ -129,6 +129,7 @@ class _Run:
             return replace(config, val=resolve_validation(config.val, config.data)), None
         saved = read_checkpoint(self.ckpt_path)
         old = ckpt_io.train_state(saved, self.ckpt_path)["train_config"]
+        old.setdefault("memory_format", "contiguous")  # saved before layouts were chosen: those runs were NCHW
         if old["model"] != config.model:
             raise DustbenchError(f"{self.ckpt_path} trains {old['model']!r}, not {config.model!r}")
         defaults = TrainConfig(model=config.model, out=config.out)
@@ -151,10 +152,7 @@ class _Run:
         torch.manual_seed(cfg.seed)
         model, cfg.model_config, self.init = initial_model(cfg.model, cfg.model_config, cfg.init_from, saved)
         self.task = task_class(cfg.model)(cfg.model, model, cfg.task_options, info.device).to(info.device)
-        self.layout = resolve_memory_format(cfg.memory_format, info.device.type)
-        if self.layout == "channels_last":  # before the optimizers see the parameters; values unchanged
-            for m in self.task.modules().values():
-                m.to(memory_format=torch.channels_last)
+        self.layout = self._lay_out(resolve_memory_format(cfg.memory_format, info.device.type))
         opts = self.task.build_optimizers(cfg.lr)
         for opt in opts.values():
             for g in opt.param_groups:
@@ -164,6 +162,7 @@ class _Run:
         if saved is not None:
             state = saved["train_state"]
             ckpt_io.restore_modules(state, saved, self.task.modules(), opts)
+            ckpt_io.lay_out_optimizer_state(opts, self._format)  # as the parameters (saved in another layout?)
             self.pos, rows = Position.from_dict(state["position"]), state["log_rows"]
             ckpt_io.set_rng_state(state["rng"], info.device)
         self.task.wrap(lambda m: distributed.wrap(m, info))
@@ -174,6 +173,24 @@ class _Run:
         self.log = RunLog(self.out, rows, cfg.plot, str(cfg.to_dict()["val"]), cfg.tensorboard and info.is_main)
         self.notes = self.task.notes()
         self.params = {k: sum(int(p.numel()) for p in m.parameters()) for k, m in self.task.modules().items()}
+
+    def _lay_out(self, layout: str) -> str:
+        """Put the modules in ``layout`` before the optimizers see them (values unchanged); the layout
+        used. A model that cannot be NHWC (a 5-D weight) stays NCHW under "auto", and is an error when
+        channels_last was asked for."""
+        self._format = torch.channels_last if layout == "channels_last" else torch.contiguous_format
+        try:
+            for m in self.task.modules().values():
+                m.to(memory_format=self._format)
+        except RuntimeError as exc:
+            for m in self.task.modules().values():
+                m.to(memory_format=torch.contiguous_format)
+            if self.cfg.memory_format != "auto":
+                raise DustbenchError(f"{self.cfg.model}: cannot train with memory_format={layout} ({exc}); "
+                                     "use --memory-format contiguous") from None
+            self._format = torch.contiguous_format
+            return "contiguous"
+        return layout
 
     def _build_data(self) -> None:
         cfg, info = self.cfg, self.info
@@ -187,8 +204,7 @@ class _Run:
     def _footprint(self) -> dict | None:
         """What the run will hold (:mod:`.footprint`), said before the first step when it shows progress."""
         try:
-            fp = footprint.measure(self.task, self.cfg.batch_size, self.cfg.patch, self.info.device,
-                                   torch.channels_last if self.layout == "channels_last" else torch.contiguous_format)
+            fp = footprint.measure(self.task, self.cfg.batch_size, self.cfg.patch, self.info.device, self._format)
         except Exception as exc:  # noqa: BLE001 - an estimate must never stop a run
             return {"error": f"{type(exc).__name__}: {exc}"}
         have = footprint.machine_memory_bytes()
@@ -295,7 +311,7 @@ class _Run:
     def _on_device(self, tensor: torch.Tensor) -> torch.Tensor:
         tensor = tensor.to(self.info.device, non_blocking=True)
         if self.layout == "channels_last" and tensor.ndim == 4:
-            return tensor.contiguous(memory_format=torch.channels_last)
+            return tensor.contiguous(memory_format=self._format)
         return tensor
 
     def _set_lr(self, step: int, elapsed: float) -> float:
