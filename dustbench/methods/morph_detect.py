@@ -43,11 +43,12 @@ import cv2
 import numpy as np
 
 from ..errors import DustbenchError
-from ..fit.detect import LUMA, noise_map
+from ..fit.detect import noise_map
 from ..metrics import psnr
 from .base import Method
 from .classical import as_float_hwc, telea_inpaint
 from .registry import register_method
+from .residual import luma32, tophat
 
 POLARITIES = {"both": (1, -1), "bright": (1,), "dark": (-1,)}
 DEFAULTS = {"radius": 3, "contrast": 90.0, "isolation": 6.0, "max_area": 64, "polarity": "both",
@@ -78,17 +79,6 @@ def check_settings(radius, contrast, isolation, max_area, polarity, k_noise, rin
     integer("dilate", dilate, 0, 64)
 
 
-def _luma(image: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(image[:, :, 0] if image.shape[2] == 1 else image @ LUMA, dtype=np.float32)
-
-
-def tophat(luma: np.ndarray, radius: int, polarity: int) -> np.ndarray:
-    """What is brighter (polarity 1) or darker (-1) than its surroundings and narrower than the disc."""
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    x = luma if polarity > 0 else np.float32(1.0) - luma
-    return x - cv2.morphologyEx(x, cv2.MORPH_OPEN, disc, borderType=cv2.BORDER_REPLICATE)
-
-
 def _component_max(labels: np.ndarray, count: int, values: np.ndarray) -> np.ndarray:
     out = np.full(count, -np.inf, np.float32)
     np.maximum.at(out, labels.ravel(), values.ravel())
@@ -98,7 +88,7 @@ def _component_max(labels: np.ndarray, count: int, values: np.ndarray) -> np.nda
 def detect_specks(image: np.ndarray, radius: int = 3, contrast: float = 90.0, isolation: float = 6.0,
                   max_area: int = 64, polarity: str = "both", k_noise: float = 6.0, ring: int = 3) -> np.ndarray:
     """Bool H×W: the damage ``morph_detect`` flags in a float32 H×W×C image (see the module doc)."""
-    luma = _luma(image)
+    luma = luma32(image)
     ring_disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * ring + 1, 2 * ring + 1))
     residuals = {p: tophat(luma, radius, p) for p in (1, -1)}
     flagged = np.zeros(luma.shape, bool)

@@ -48,16 +48,18 @@ def published_tuned(leaderboard: Path) -> tuple[dict, str]:
     return {k: opts[k] for k in TUNED_KEYS if k in opts}, str(opts.get("tuned_on", "?"))
 
 
+TRAINING_FREE = ("morph_detect", "line_detect")  # specks; long scratches and hairs
+
+
 def default_rows(leaderboard: Path) -> list[Row]:
     """identity, median_tuned (published values), oracle_inpaint, every published model file, and the
-    training-free ``morph_detect`` when it is registered."""
+    training-free ``morph_detect`` and ``line_detect``."""
     tuned, tuned_on = published_tuned(leaderboard)
     rows = [Row(REFERENCE, REFERENCE),
             Row("median_tuned", "median_tuned", tuned, f"published values, tuned on {tuned_on}"),
             Row("oracle_inpaint", "oracle_inpaint", {}, "Telea on the true mask: an upper reference")]
     rows += [Row(p.stem, str(p), {}, "published model") for p in sorted((leaderboard / "models").glob("*.pt"))]
-    if "morph_detect" in list_methods():
-        rows.append(Row("morph_detect", "morph_detect", {}, "training-free detector"))
+    rows += [Row(name, name, {}, "training-free detector") for name in TRAINING_FREE if name in list_methods()]
     return rows
 
 

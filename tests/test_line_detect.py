@@ -1,0 +1,95 @@
+"""line_detect: long thin damage found along its length, and the picture's own lines left alone."""
+import math
+
+import numpy as np
+import pytest
+
+from dustbench.errors import DustbenchError
+from dustbench.methods import create_method, list_methods
+from dustbench.methods.line_scratches import RULES, detect_lines
+
+
+def grainy(shape=(200, 200), level=0.45, sigma=0.02, seed=0):
+    rng = np.random.default_rng(seed)
+    return (level + sigma * rng.standard_normal(shape + (3,))).astype(np.float32)
+
+
+def line_mask(shape, angle_deg, offset=0.0, width=2.0):
+    """Pixels within width/2 of a line through the centre (+ offset along its normal) at angle_deg."""
+    yy, xx = np.mgrid[:shape[0], :shape[1]].astype(np.float64)
+    cy, cx = (shape[0] - 1) / 2, (shape[1] - 1) / 2
+    t = math.radians(angle_deg)
+    dist = (xx - cx) * math.sin(t) - (yy - cy) * math.cos(t) - offset
+    return np.abs(dist) <= width / 2
+
+
+@pytest.mark.parametrize("angle", [0, 33, 90, 127])
+@pytest.mark.parametrize("polarity", [1, -1])
+def test_a_faint_scratch_across_grain_is_found_and_nothing_else(angle, polarity):
+    image = grainy()
+    line = line_mask(image.shape[:2], angle)
+    image[line] += np.float32(0.12 * polarity)  # 6 times the grain's sigma, one pixel at a time no speck
+    flagged = detect_lines(image)
+    far = ~line_mask(image.shape[:2], angle, width=10)
+    assert flagged[line].mean() > 0.9
+    assert not flagged[far].any()
+
+
+def test_a_step_edge_and_plain_grain_are_not_lines():
+    image = grainy()
+    image[:, 100:] += 0.3
+    assert not detect_lines(image).any()
+    assert not detect_lines(grainy(seed=1)).any()
+
+
+def test_a_lattice_of_parallel_lines_is_texture():
+    image = grainy()
+    for x in range(20, 180, 6):  # wood grain, a striped sleeve: each line has neighbours 6 px away
+        image[:, x:x + 2] += 0.12
+    assert not detect_lines(image).any()
+
+
+def test_a_lit_beam_with_its_shadow_is_structure():
+    image = grainy()
+    image[:, 100:102] += 0.15  # lit on one side ...
+    image[:, 102:104] -= 0.15  # ... shaded on the other: damage adds light or takes it, not both
+    assert not detect_lines(image).any()
+
+
+def test_a_dotted_row_is_not_a_line():
+    image = grainy()
+    for x in range(4, 196, 7):  # a row of specks (lettering, catchlights): strong, but not continuous
+        image[99:102, x:x + 3] += 0.3
+    assert not detect_lines(image).any()
+
+
+def test_windows_cover_a_large_image():
+    image = grainy((300, 1100), seed=2)
+    line = line_mask(image.shape[:2], 0)  # a horizontal scratch through three windows
+    image[line] += 0.12
+    flagged = detect_lines(image, window=512)
+    for x0 in (0, 500, 1000):  # found in each
+        assert flagged[:, x0:x0 + 100][line[:, x0:x0 + 100]].mean() > 0.9
+
+
+def test_the_method_changes_only_what_it_flags_and_is_deterministic():
+    image = grainy(seed=3)
+    image[line_mask(image.shape[:2], 60)] += 0.12
+    method = create_method("line_detect")
+    out = method(image)
+    changed = np.any(out != image, axis=2)
+    assert changed.any() and not (changed & ~method.detect(image)).any()
+    assert np.array_equal(out, create_method("line_detect")(image.copy()))
+    assert "line_detect" in list_methods() and method.param_count == 0
+
+
+@pytest.mark.parametrize("options, word", [({"score": -1}, "score"), ({"fill": 1.5}, "fill"),
+                                           ({"side": "x"}, "side"), ({"radius": 0}, "radius"),
+                                           ({"window": 10}, "window"), ({"dilate": True}, "dilate")])
+def test_bad_settings_are_named(options, word):
+    with pytest.raises(DustbenchError, match=word):
+        create_method("line_detect", **options)
+
+
+def test_rules_are_recorded_with_the_row():
+    assert {k: create_method("line_detect").options[k] for k in RULES} == RULES
