@@ -6,7 +6,7 @@ import pytest
 
 from dustbench.errors import DustbenchError
 from dustbench.methods import create_method, list_methods
-from dustbench.methods.line_scratches import RULES, detect_lines
+from dustbench.methods.line_scratches import RULES, _same_line, _starts, detect_lines
 
 
 def grainy(shape=(200, 200), level=0.45, sigma=0.02, seed=0):
@@ -93,3 +93,41 @@ def test_bad_settings_are_named(options, word):
 
 def test_rules_are_recorded_with_the_row():
     assert {k: create_method("line_detect").options[k] for k in RULES} == RULES
+
+
+@pytest.mark.parametrize("column", [1, 2, 3, 196, 197])
+def test_a_scratch_beside_the_border_is_found(column):
+    # the strip between a line and the edge must not read as a line of the other polarity
+    image = grainy(seed=4)
+    image[:, column] -= 0.15
+    assert detect_lines(image)[:, column].mean() > 0.9
+
+
+def test_the_score_bar_decides():
+    image = grainy(seed=5)
+    line = line_mask(image.shape[:2], 45)
+    image[line] += 0.12
+    assert detect_lines(image)[line].mean() > 0.9
+    assert not detect_lines(image, rules={"score": 1000.0}).any()
+
+
+def test_a_line_across_0_and_180_degrees_is_one_line():
+    assert _same_line(0.0, 43, 179.0, 242, side=286)  # the frame turns over: the column mirrors
+    assert not _same_line(0.0, 43, 179.0, 43, side=286)
+    assert _same_line(10.0, 100, 12.0, 104, side=286) and not _same_line(10.0, 100, 20.0, 100, side=286)
+
+
+@pytest.mark.parametrize("length", [512, 513, 700, 1024, 1500])
+def test_windows_overlap_by_half_and_are_evenly_spread(length):
+    starts = _starts(length, 512)
+    assert starts[0] == 0 and starts[-1] == max(length - 512, 0)
+    steps = np.diff(starts)
+    assert np.all(steps <= 256) and (len(steps) == 0 or steps.max() - steps.min() <= 1)
+    assert len(starts) == (1 if length <= 512 else -(-(length - 512) // 256) + 1)
+
+
+def test_bad_rules_and_polarities_are_named():
+    with pytest.raises(DustbenchError, match="rules"):
+        detect_lines(grainy(), rules={"scor": 3})
+    with pytest.raises(DustbenchError, match="polarities"):
+        detect_lines(grainy(), polarities=(0,))

@@ -24,24 +24,26 @@ Per polarity (bright, dark), in windows of ``window`` px (the whole image when s
    at ``Z_CLIP`` so that one bright speck cannot make a line.
 2. The Radon transform of ``z`` (the window rotated through 180 angles, columns summed two at a
    time), each line's sum standardised by the window's mean and deviation: ``score``.
-3. The best lines, strongest first, each at least 5° or 8 px from those kept, are kept when they
-   look like an overlay rather than a picture (rules as data, :data:`RULES`, chosen on
-   ``builtin-v2:validation``):
-   - ``fill``: most of the line's length carries residual (``z > 2``): a scratch is continuous, a
-     row of text or a string of catchlights is not;
-   - ``side``: the bands 4–8 px to either side are not as busy (a lattice, wood grain, a striped
+3. The six best distinct lines (5° or 8 px apart), strongest first, with ``score`` ≥ 15 are
+   examined, and kept when they look like an overlay rather than a picture (rules as data,
+   :data:`RULES`, chosen on ``builtin-v2:validation``):
+   - ``fill``: residual (``z > 2``) along most of the line's path through the window: a scratch
+     is continuous, a row of text or a string of catchlights is not;
+   - ``side``: no parallel line 4–8 px away scores near it (a lattice, wood grain, a striped
      sleeve have parallel neighbours; a scratch crosses the picture alone);
-   - ``opposite``: the opposite polarity's residual is not as continuous along the line (a
-     tower's beam is lit on one side and shaded on the other; damage adds light or takes it).
+   - ``opposite``: the opposite polarity's line within 2 px scores well below it (a tower's beam
+     is lit on one side and shaded on the other; damage adds light or takes it away).
 4. The kept line's pixels: the runs along it where the residual persists (15-px mean of ``z``
    above 1, at least 30 px), within 3 px of the line, where ``z > 1``.
 
 The registered method ``line_detect`` fills what :func:`detect_lines` flags with the Telea fill of
 every detect-then-fill row.
 
-What it cannot do, measured: a curved hair bends out of a straight band within a window (only its
-straight stretches are found); a real thin straight line in a photograph with nothing beside it
-(a taut wire on a plain sky) is a scratch to it.
+What it cannot do, measured: ``fill`` is taken over the line's whole path through the window, so a
+scratch must cross most of it (a strong scratch on grain: found at 180 of 200 px, missed at 160);
+a curved hair bends out of a straight band (only straight stretches crossing a window are found);
+a real thin straight line in a photograph with nothing beside it (a taut wire on a plain sky) is a
+scratch to it.
 """
 from __future__ import annotations
 
@@ -68,8 +70,14 @@ RUN = {"smooth": 15, "on": 1.0, "min_length": 30, "half_width": 3}
 
 
 def line_z(luma: np.ndarray, polarity: int, radius: int = 3) -> np.ndarray:
-    """Clipped top-hat residual over the local noise sigma (float32, same shape)."""
-    res = tophat(luma, radius, polarity)
+    """Clipped top-hat residual over the local noise sigma (float32, same shape).
+
+    The luma is padded by replication first: an opening that replicates its own eroded border
+    turns the strip between a line and the image's edge into a thin line of the other polarity,
+    which the ``opposite`` rule would then hold against the real one."""
+    pad = 2 * radius
+    padded = cv2.copyMakeBorder(luma, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    res = np.ascontiguousarray(tophat(padded, radius, polarity)[pad:-pad, pad:-pad])
     sigma = np.maximum(noise_map(res), np.float32(NOISE_FLOOR))
     return np.minimum(res / sigma, np.float32(Z_CLIP)).astype(np.float32)
 
@@ -126,6 +134,14 @@ def line_features(scores: np.ndarray, opposite: np.ndarray, i: int, c: int, alon
             "opposite": float(opposite[i, max(c - 2, 0):c + 3].max()) / own}
 
 
+def _same_line(angle: float, c: int, a: float, k: int, side: int) -> bool:
+    """Whether lines (angle, column) and (a, k) are one line: across 0°/180° the frame turns over,
+    so the column is mirrored."""
+    if abs(angle - a) < SEPARATION[0]:
+        return abs(c - k) < SEPARATION[1]
+    return 180 - abs(angle - a) < SEPARATION[0] and abs(side - 1 - c - k) < SEPARATION[1]
+
+
 def _window_lines(z: np.ndarray, scores: np.ndarray, opposite: np.ndarray, rules: dict) -> np.ndarray:
     """Bool mask of the damage lines of one window (see the module doc)."""
     h, w = z.shape
@@ -137,8 +153,7 @@ def _window_lines(z: np.ndarray, scores: np.ndarray, opposite: np.ndarray, rules
         angle = 180.0 * i / ANGLES
         if score < rules["score"] or len(kept) >= MAX_LINES:
             break
-        if any(min(abs(angle - a), 180 - abs(angle - a)) < SEPARATION[0] and abs(c - k) < SEPARATION[1]
-               for a, k in kept):
+        if any(_same_line(angle, c, a, k, side) for a, k in kept):
             continue
         kept.append((angle, c))
         m = _rotation(h, w, angle, side)
@@ -157,16 +172,21 @@ def _window_lines(z: np.ndarray, scores: np.ndarray, opposite: np.ndarray, rules
 
 
 def _starts(length: int, window: int) -> list[int]:
-    """Window starts along an axis: half-overlapping, the last one flush with the border."""
+    """Window starts along an axis: the fewest that overlap by at least half a window, evenly spread,
+    the first and last flush with the borders."""
     if length <= window:
         return [0]
-    starts = list(range(0, length - window + 1, window // 2))
-    return starts if starts[-1] == length - window else starts + [length - window]
+    n = -(-(length - window) // (window // 2)) + 1
+    return [round(k * (length - window) / (n - 1)) for k in range(n)]
 
 
 def detect_lines(image: np.ndarray, radius: int = 3, polarities=(1, -1), window: int = 512,
                  rules: dict | None = None) -> np.ndarray:
     """Bool H×W: the long thin damage lines of a float32 H×W×C image in [0, 1] (see the module doc)."""
+    unknown = sorted(set(rules or {}) - set(RULES))
+    if unknown or not polarities or set(polarities) - {1, -1}:
+        raise DustbenchError(f"detect_lines: rules are {', '.join(RULES)} (got {', '.join(unknown) or 'those'}); "
+                             f"polarities are 1 and/or -1 (got {tuple(polarities)})")
     rules = {**RULES, **(rules or {})}
     luma = luma32(image)
     h, w = luma.shape
