@@ -63,7 +63,7 @@ ANGLES = 180  # Radon angles over 180°
 MIN_COUNT = 80  # pixels a (two-column) line must cross in the window to be scored
 CANDIDATES = 3  # best lines per angle that are considered
 MAX_LINES = 6  # lines examined per window and polarity
-SEPARATION = (5.0, 8.0)  # degrees, px: a line this close to a kept one is the same line
+SEPARATION = (5.0, 8.0)  # degrees, px: a line this close to one already examined is the same line
 # The rules a line must pass to be damage (chosen on builtin-v2:validation; see the module doc).
 RULES = {"score": 15.0, "fill": 0.85, "side": 0.3, "opposite": 0.4}
 RUN = {"smooth": 15, "on": 1.0, "min_length": 30, "half_width": 3}
@@ -146,16 +146,16 @@ def _window_lines(z: np.ndarray, scores: np.ndarray, opposite: np.ndarray, rules
     """Bool mask of the damage lines of one window (see the module doc)."""
     h, w = z.shape
     side = scores.shape[1]
-    kept: list[tuple[float, int]] = []
+    seen: list[tuple[float, int]] = []  # lines examined, kept or not
     out = np.zeros((h, w), bool)
     ones = np.ones_like(z)
     for score, i, c in _candidates(scores):
         angle = 180.0 * i / ANGLES
-        if score < rules["score"] or len(kept) >= MAX_LINES:
+        if score < rules["score"] or len(seen) >= MAX_LINES:
             break
-        if any(_same_line(angle, c, a, k, side) for a, k in kept):
+        if any(_same_line(angle, c, a, k, side) for a, k in seen):
             continue
-        kept.append((angle, c))
+        seen.append((angle, c))
         m = _rotation(h, w, angle, side)
         inside = cv2.warpAffine(ones, m, (side, side))[:, c] > 0.5
         profile = np.where(inside, cv2.warpAffine(z, m, (side, side))[:, max(c - 1, 0):c + 2].max(1), 0)
