@@ -183,11 +183,9 @@ def _starts(length: int, window: int) -> list[int]:
 def detect_lines(image: np.ndarray, radius: int = 3, polarities=(1, -1), window: int = 512,
                  rules: dict | None = None) -> np.ndarray:
     """Bool H×W: the long thin damage lines of a float32 H×W×C image in [0, 1] (see the module doc)."""
-    unknown = sorted(set(rules or {}) - set(RULES))
-    if unknown or not polarities or set(polarities) - {1, -1}:
-        raise DustbenchError(f"detect_lines: rules are {', '.join(RULES)} (got {', '.join(unknown) or 'those'}); "
-                             f"polarities are 1 and/or -1 (got {tuple(polarities)})")
-    rules = {**RULES, **(rules or {})}
+    if not polarities or set(polarities) - {1, -1}:
+        raise DustbenchError(f"detect_lines: polarities are 1 and/or -1, got {tuple(polarities)}")
+    rules = check_rules(rules or {}, radius, window, 0)
     luma = luma32(image)
     h, w = luma.shape
     out = np.zeros((h, w), bool)
@@ -206,7 +204,7 @@ def check_rules(rules: dict, radius, window, dilate) -> dict:
     """The full rules (defaults for those not given); DustbenchError naming the first bad setting."""
     unknown = sorted(set(rules) - set(RULES))
     if unknown:
-        raise DustbenchError(f"line_detect: unknown rule(s) {', '.join(unknown)}; valid: {', '.join(RULES)}")
+        raise DustbenchError(f"line_detect: unknown rules {', '.join(unknown)}; the rules are {', '.join(RULES)}")
     rules = {**RULES, **rules}
     limits = {"score": (0.0, 1e6), "fill": (0.0, 1.0), "side": (0.0, 1.0), "opposite": (0.0, 1.0)}
     for name, (lo, hi) in limits.items():

@@ -12,12 +12,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..fit.detect import LUMA
+from ..fit.detect import luma
 
 
 def luma32(image: np.ndarray) -> np.ndarray:
     """Contiguous float32 H×W luma (BT.601) of an H×W×C image; the channel itself when C = 1."""
-    return np.ascontiguousarray(image[:, :, 0] if image.shape[2] == 1 else image @ LUMA, dtype=np.float32)
+    return np.ascontiguousarray(luma(image), dtype=np.float32)
 
 
 def tophat(luma: np.ndarray, radius: int, polarity: int) -> np.ndarray:
