@@ -5,8 +5,9 @@
 
 Rows (default): ``identity``, ``median_tuned`` with the values the published board used (tuned on
 ``builtin-v2:validation``, read from ``leaderboard/results/median_tuned``), ``oracle_inpaint`` (Telea on
-the true mask, an upper reference), every published model in ``leaderboard/models/*.pt`` and
-``morph_detect`` and ``line_detect``; ``--methods`` / ``--models`` add registered names / model files.
+the true mask, an upper reference), every published model in ``leaderboard/models/*.pt``,
+``morph_detect`` and ``line_detect``, and the learned ``verified_specks`` and ``verified_detect``
+(their verifier ships with dustbench); ``--methods`` / ``--models`` add registered names / model files.
 Each row runs through the one harness (``dustbench evaluate``, images saved under
 ``OUT/results/<row>/``) and is paired against ``identity``. Prints one table; writes
 ``OUT/contact_sheet.png`` (damaged / clean / each method / what each changed) and ``OUT/real_dev.json``

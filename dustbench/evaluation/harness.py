@@ -332,6 +332,8 @@ def _summary(run: _Run, fingerprint: str, key: dict, device: str, card=None) -> 
         train_data = f"tuned on {opts['tuned_on']}" if opts.get("tuned_on") else "none"
     if train_data is None and card:
         train_data = card["train_data"]
+    if train_data is None and method.trained_on:
+        train_data = method.trained_on
     return {
         "schema": SCHEMA, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "method": card["name"] if card else method.name, "model_card": card, "options": opts, "config": config_string(opts), "train_data": train_data,

@@ -50,6 +50,8 @@ class Method:
             premultiplied colour of all artifacts; see :func:`check_layer`). Implies needs_mask.
         is_oracle: True for upper references that use information a real method cannot have.
         param_count: learned parameters (0 for classical methods, None if unknown).
+        trained_on: what a registered method's learned parameters were learned from (the
+            leaderboard's *train data*); model files say it in their card.
         multiple: the method pads its input to a multiple of this (a U-Net's 2^depth); tiles are
             laid out for that padding (:func:`dustbench.methods.tiling.tile_layout`).
         tile_batch: tiles handed to :meth:`run_batch` at once when applied in tiles (a network
@@ -67,6 +69,7 @@ class Method:
     needs_infrared: bool = False  # the infrared track: it takes the scanner's infrared plane (not truth)
     is_oracle: bool = False
     param_count: int | None = None
+    trained_on: str | None = None
     multiple: int = 1
     tile_batch: int = 1
     tiling: dict = {}  # replaced, never mutated: {"tile": px, "overlap": px}, either key optional
