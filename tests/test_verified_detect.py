@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import numpy as np
 import pytest
 
 from dustbench.cli import main
+from dustbench.data import open_data
 from dustbench.errors import DustbenchError
+from dustbench.evaluation.harness import _run_key
 from dustbench.io import from_float, write_image
 from dustbench.methods import create_method
 from dustbench.methods.speck_candidates import FEATURES, speck_candidates
@@ -123,6 +126,10 @@ def test_a_verifier_file_round_trips(tmp_path):
     (lambda d: d["members"][0].append({"weights": [[0.0, 0.0]], "bias": [0.0]}), "member 0 layer 1 weights"),
     (lambda d: d.update(thresholds={"specks": 0.5}), "thresholds must give"),
     (lambda d: d["thresholds"].update(lines=1.5), "lines threshold"),
+    (lambda d: d["members"][0][0].update(bias=["1.5"]), "not an array of numbers"),
+    (lambda d: d["members"][0][0].update(weights=[[True]] * N), "not an array of numbers"),
+    (lambda d: d.update(mean=[10 ** 400] * N), "not an array of numbers"),
+    (lambda d: d.update(info={"trained_on": ["a", "list"]}), "trained_on is words"),
 ])
 def test_bad_verifier_files_are_refused_by_name(tmp_path, change, words):
     d = constant(0.0).to_dict()
@@ -142,6 +149,26 @@ def test_unreadable_verifier_files_are_named(tmp_path):
         load_verifier(tmp_path / "x.json")
     with pytest.raises(DustbenchError, match="not a speck verifier"):
         verifier_from_dict([1, 2], "list.json")
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(DustbenchError, match="deep.json"):
+        load_verifier(tmp_path / "deep.json")
+    for bad in (123, True, "", ["a.json"]):
+        with pytest.raises(DustbenchError, match="weights must be the path of a verifier file"):
+            create_method("verified_specks", weights=bad)
+
+
+def test_a_rewritten_verifier_file_is_read_again_and_keys_a_resumed_run(tmp_path):
+    path = tmp_path / "v.json"
+    constant(10.0).save(path)
+    first = create_method("verified_specks", weights=str(path))
+    stat = path.stat()
+    constant(-10.0).save(path)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))    # the same time: only the bytes differ
+    second = create_method("verified_specks", weights=str(path))
+    assert first.verifier.probability(np.zeros((1, N)))[0] > 0.99 > second.verifier.probability(np.zeros((1, N)))[0]
+    assert first.weights_sha256 != second.weights_sha256
+    data = open_data("builtin", "test")
+    assert _run_key(first, data, 512, 32, "error") != _run_key(second, data, 512, 32, "error")
 
 
 # -- fitting and choosing --------------------------------------------------------------------------------
@@ -211,7 +238,7 @@ def test_published_verifier_and_settings():
 
 def test_the_table_is_the_same_with_any_number_of_workers():
     one = candidate_table(3, seed=7, workers=1, progress=True)     # a progress bar must not drop a pair
-    two = candidate_table(3, seed=7, workers=2, progress=True)
+    two = candidate_table(3, seed=7, workers=2, progress=True)     # one pair per chunk: both workers draw
     for key in ("features", "positive", "pair"):
         np.testing.assert_array_equal(one[key], two[key])
     assert one["positive"].any() and not one["positive"].all()
@@ -236,5 +263,8 @@ def test_train_verifier_command_writes_a_file_the_methods_run(tmp_path, capsys):
     assert restored.shape == damaged.shape
     assert main(["train-verifier", "--out", str(tmp_path / "v.pt")]) == 2
     assert main(["train-verifier", "--out", str(out), "--validation", str(tmp_path / "none")]) == 2
+    assert main(["train-verifier", "--out", str(out), "--samples", "0"]) == 2
+    assert main(["train-verifier", "--out", str(out), "--threads", "-1"]) == 2
     err = capsys.readouterr().err
+    assert "--samples must be at least 1" in err and "--threads must be at least 1" in err
     assert "a verifier is a .json file" in err and f"--validation {tmp_path / 'none'}: no such folder" in err

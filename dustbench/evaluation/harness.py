@@ -108,6 +108,8 @@ def _run_key(method, data: EvalData, tile, overlap, on_bad_output) -> dict:
     if model_file is not None:
         # A model re-exported to the same path is a different run: key on the file's bytes too.
         key["model_sha256"] = file_sha256(model_file)
+    if method.weights_sha256:  # a registered method with learned parameters read from a file
+        key["weights_sha256"] = method.weights_sha256
     return key
 
 

@@ -52,6 +52,8 @@ class Method:
         param_count: learned parameters (0 for classical methods, None if unknown).
         trained_on: what a registered method's learned parameters were learned from (the
             leaderboard's *train data*); model files say it in their card.
+        weights_sha256: the sha256 of the file a registered method read its learned parameters
+            from (a resumed evaluation is keyed on it, as on a model file's bytes).
         multiple: the method pads its input to a multiple of this (a U-Net's 2^depth); tiles are
             laid out for that padding (:func:`dustbench.methods.tiling.tile_layout`).
         tile_batch: tiles handed to :meth:`run_batch` at once when applied in tiles (a network
@@ -70,6 +72,7 @@ class Method:
     is_oracle: bool = False
     param_count: int | None = None
     trained_on: str | None = None
+    weights_sha256: str | None = None
     multiple: int = 1
     tile_batch: int = 1
     tiling: dict = {}  # replaced, never mutated: {"tile": px, "overlap": px}, either key optional

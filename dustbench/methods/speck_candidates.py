@@ -1,6 +1,6 @@
 """Speck candidates and what each looks like: the components of a loose top-hat residual threshold,
 with a row of shape, contrast and context features per component, for a learned verifier
-(:mod:`.verified_specks`) to decide which are damage.
+(:mod:`.verified_detect`) to decide which are damage.
 
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
@@ -95,11 +95,14 @@ def _chroma(image: np.ndarray) -> np.ndarray:
 
 def speck_candidates(image: np.ndarray, radius: int = CANDIDATES["radius"], contrast: float = CANDIDATES["contrast"],
                      k_noise: float = CANDIDATES["k_noise"], max_area: int = CANDIDATES["max_area"]) -> Candidates:
-    """The speck candidates of a float32 H×W×C image in [0, 1] and their :data:`FEATURES` (see the module doc)."""
+    """The speck candidates of a float32 H×W(×C) image in [0, 1] and their :data:`FEATURES` (see the module doc)."""
+    image = np.asarray(image, np.float32)
+    if image.ndim == 2:
+        image = image[:, :, None]
     luma = luma32(image)
     ring = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * RING + 1, 2 * RING + 1))
     residuals = {p: tophat(luma, radius, p) for p in (1, -1)}
-    chroma = _chroma(np.asarray(image, np.float32))
+    chroma = _chroma(image)
     rows, ids, maps = [], [], {}
     for p in (1, -1):
         res = residuals[p]

@@ -3,8 +3,8 @@
 probability that it is damage worth filling (it lies on the damage and its fill brings the picture
 closer to the clean one).
 
-It is stored as JSON (numbers and words only: nothing in the file can run when it is read) and run
-with numpy, so restoring with it needs no torch. :mod:`dustbench.train.verifier` learns one from
+It is stored as JSON (numbers, and words in ``info``: nothing in the file can run when it is read)
+and run with numpy, so restoring with it needs no torch. :mod:`dustbench.train.verifier` learns one from
 synthetic damage on the project's clean sources.
 
     >>> import numpy as np
@@ -17,9 +17,12 @@ synthetic damage on the project's clean sources.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -76,8 +79,11 @@ class SpeckVerifier:
 
 def _array(path, name, value, shape) -> np.ndarray:
     try:
-        a = np.asarray(value, np.float64)
-    except (TypeError, ValueError):
+        a = np.asarray(value)
+        if a.dtype.kind not in "iuf":  # words, true/false, ragged lists: not numbers
+            raise ValueError(a.dtype)
+        a = a.astype(np.float64)
+    except (TypeError, ValueError, OverflowError):
         raise DustbenchError(f"{path}: {name} is not an array of numbers") from None
     if a.shape != shape or not np.isfinite(a).all():
         raise DustbenchError(f"{path}: {name} must be {'×'.join(map(str, shape))} finite numbers, got shape "
@@ -125,21 +131,49 @@ def verifier_from_dict(d: dict, path="verifier") -> SpeckVerifier:
     for use, t in thresholds.items():
         if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t <= 1 or math.isnan(t):
             raise DustbenchError(f"{path}: the {use} threshold must be a number from 0 to 1, got {t!r}")
-    info = d.get("info") if isinstance(d.get("info"), dict) else {}
+    info = d.get("info", {})
+    if not isinstance(info, dict) or not isinstance(info.get("trained_on", ""), str):
+        raise DustbenchError(f"{path}: info must be an object whose trained_on is words")
     return SpeckVerifier(mean, scale, parsed, {u: float(thresholds[u]) for u in USES}, info)
 
 
-def load_verifier(path) -> SpeckVerifier:
-    """Read a verifier file (:meth:`SpeckVerifier.save`); DustbenchError naming the file and the problem."""
+def read_verifier(path) -> tuple[SpeckVerifier, str]:
+    """The verifier in a file (:meth:`SpeckVerifier.save`) and the sha256 of its bytes (what a resumed
+    evaluation is keyed on); DustbenchError naming the file and the problem."""
+    if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise DustbenchError(f"weights must be the path of a verifier file, got {path!r}")
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DustbenchError(f"{path}: no such verifier file (write one with dustbench train-verifier)") from None
     except OSError as exc:
         raise DustbenchError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise DustbenchError(f"{path}: not a text file (a speck verifier is JSON)") from None
+    digest = hashlib.sha256(data).hexdigest()
+    return _parsed(digest, text, str(path)), digest
+
+
+def load_verifier(path) -> SpeckVerifier:
+    """The verifier in a file; see :func:`read_verifier`."""
+    return read_verifier(path)[0]
+
+
+@lru_cache(maxsize=8)
+def _parsed(digest: str, text: str, path: str) -> SpeckVerifier:  # keyed on the bytes: a rewritten file is read anew
+    return verifier_from_text(text, path)
+
+
+def verifier_from_text(text: str, path="verifier") -> SpeckVerifier:
+    """A verifier from its file's text; DustbenchError naming ``path`` and the problem."""
     try:
         d = json.loads(text)
-    except ValueError as exc:
-        raise DustbenchError(f"{path}: not valid JSON ({exc})") from None
-    return verifier_from_dict(d, path)
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than any verifier's
+        raise DustbenchError(f"{path}: not valid JSON ({type(exc).__name__}: {str(exc)[:80]})") from None
+    try:
+        return verifier_from_dict(d, path)
+    except RecursionError:
+        raise DustbenchError(f"{path}: nested too deep to be a verifier") from None

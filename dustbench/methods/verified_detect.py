@@ -23,7 +23,6 @@ filling a candidate brings the picture closer to the clean one. Its threshold wa
 """
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -34,22 +33,9 @@ from .classical import telea_inpaint
 from .line_scratches import detect_lines
 from .registry import register_method
 from .speck_candidates import speck_candidates
-from .speck_verifier import SpeckVerifier, load_verifier
+from .speck_verifier import read_verifier
 
 VERIFIER = Path(__file__).with_name("verified_detect.json")  # the published verifier (learned, see the module doc)
-
-
-@lru_cache(maxsize=8)
-def _verifier(path: str, stamp: float) -> SpeckVerifier:  # stamp: a changed file is read again
-    return load_verifier(path)
-
-
-def verifier_at(path) -> SpeckVerifier:
-    """The verifier in ``path`` (read once while the file is unchanged)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DustbenchError(f"{path}: no such verifier file (write one with dustbench train-verifier)")
-    return _verifier(str(path.resolve()), path.stat().st_mtime)
 
 
 @register_method("verified_specks")
@@ -60,7 +46,7 @@ class VerifiedSpecks(Method):
     lines = False
 
     def __init__(self, weights: str | None = None, threshold: float | None = None, dilate: int = 0):
-        verifier = verifier_at(weights or VERIFIER)
+        verifier, self.weights_sha256 = read_verifier(VERIFIER if weights is None else weights)
         t = verifier.thresholds["lines" if self.lines else "specks"] if threshold is None else threshold
         if isinstance(t, bool) or not isinstance(t, (int, float, np.number)) or not 0 <= float(t) <= 1:
             raise DustbenchError(f"{self.name}: threshold must be a number from 0 to 1, got {t!r}")

@@ -5,7 +5,8 @@
    negatives), drawn at scan scale with the ``*_scan_*`` mixes, each pair from
    ``SeedSequence([seed, k])`` (the same table in any order and with any number of workers).
 2. **Labels**: a candidate is a positive when at least 80 % of its pixels lie on the damage (within
-   2 px) *and* Telea-filling it at least halves its pixels' squared error against the clean image.
+   2 px) *and*, with every candidate of the pair Telea-filled (as a row that kept them all would),
+   its pixels' squared error against the clean image at least halves.
    Either alone was worse on ``builtin-v2:validation``: a candidate half on texture touches damage
    but is filled badly, and a fill can also improve a patch of picture that no damage touched.
 3. **Fit**: ``members`` perceptrons (2×``hidden`` ReLU units), binary cross-entropy, Adam, each from
@@ -111,8 +112,9 @@ def candidate_table(samples: int, seed: int = RECIPE["seed"], recipe: dict = REC
     results = []
     with tqdm(total=samples, desc="candidates", unit="pair", disable=not progress) as bar:
         if workers > 1:
+            chunk = max(1, min(8, samples // (4 * workers)))  # a few chunks per worker: all of them busy
             with mp.get_context("spawn").Pool(workers, initializer=pool_worker_setup) as pool:
-                for rows in pool.imap(job, range(samples), chunksize=8):
+                for rows in pool.imap(job, range(samples), chunksize=chunk):
                     results.append(rows)
                     bar.update(1)
         else:
