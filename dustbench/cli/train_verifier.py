@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..data.eval_data import open_data
 from ..errors import DustbenchError
+from ..io import to_float
 from ._args import add_command
 
 
@@ -36,8 +38,6 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..data.eval_data import open_data
-    from ..io import to_float
     from ..train.verifier import RECIPE, train_verifier  # deferred: imports torch
 
     out = Path(args.out)

@@ -8,17 +8,19 @@ Telea-filled; ``verified_detect`` adds ``line_detect``'s long lines.
     >>> image[40:44, 50:54] = 0.85                      # a bright speck on grain
     >>> method = create_method("verified_specks")
     >>> restored = method(image)
-    >>> round(float(abs(image[40:44, 50:54] - 0.45).mean()), 2), round(float(abs(restored[40:44, 50:54] - 0.45).mean()), 2)
-    (0.4, 0.01)
+    >>> [float(abs(x[40:44, 50:54] - 0.45).mean()) < 0.02 for x in (image, restored)]   # off the grey, then on it
+    [False, True]
     >>> bool((restored[:30] == image[:30]).all())       # nothing else changed
     True
 
 The candidates (:func:`~dustbench.methods.speck_candidates.speck_candidates`) are the components of
-a loose, noise-aware top-hat threshold; the verifier (:mod:`.speck_verifier`) is a small perceptron
-over their shape, contrast and context, learned on synthetic damage over the built-in training
-photographs and procedural hard negatives (:mod:`dustbench.train.verifier`) to predict whether
-filling a candidate brings the picture closer to the clean one. Its threshold was chosen on
-``builtin-v2:validation``. The published verifier ships with dustbench (:data:`VERIFIER`);
+a loose, noise-aware top-hat threshold; the verifier (:mod:`.speck_verifier`) averages small
+perceptrons over their shape, contrast and context, learned on synthetic damage over the built-in
+training photographs and procedural hard negatives (:mod:`dustbench.train.verifier`) to tell the
+candidates that are damage worth filling. Each row's threshold was chosen on
+``builtin-v2:validation``. On ``builtin-v2:test`` both rows score below the input (not
+significantly): they fill the rim and handle highlights of one photograph's cup (see
+``baselines/verified_detect/README.md``). The published verifier ships with dustbench (:data:`VERIFIER`);
 ``weights=PATH`` runs another (``dustbench train-verifier``).
 """
 from __future__ import annotations
