@@ -62,6 +62,17 @@ class Candidates:
             out |= chosen[labels]
         return out
 
+    def per_candidate(self, values: np.ndarray, mean: bool = False) -> np.ndarray:
+        """float64 N: the sum (or mean) of an H×W array over each candidate's pixels, in the rows' order."""
+        out = []
+        for p, labels in self.labels.items():
+            n = int(labels.max()) + 1
+            total = np.bincount(labels.ravel(), values.ravel().astype(np.float64), minlength=n)
+            if mean:
+                total /= np.maximum(np.bincount(labels.ravel(), minlength=n), 1)
+            out.append(total[self.ids[self.ids[:, 0] == p, 1]])
+        return np.concatenate(out) if out else np.zeros(0)
+
 
 def _per_component(labels: np.ndarray, count: int, values: np.ndarray, how: str) -> np.ndarray:
     flat = labels.ravel()
@@ -103,6 +114,8 @@ def speck_candidates(image: np.ndarray, radius: int = CANDIDATES["radius"], cont
     ring = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * RING + 1, 2 * RING + 1))
     residuals = {p: tophat(luma, radius, p) for p in (1, -1)}
     chroma = _chroma(image)
+    # both polarities' residual around a candidate: one map, whichever polarity it is
+    activity = cv2.blur(residuals[1] + residuals[-1], (CONTEXT, CONTEXT), borderType=cv2.BORDER_REPLICATE)
     rows, ids, maps = [], [], {}
     for p in (1, -1):
         res = residuals[p]
@@ -122,7 +135,6 @@ def speck_candidates(image: np.ndarray, radius: int = CANDIDATES["radius"], cont
         z = res / sigma
         peak = _per_component(labels, count, res, "max")
         elongation, fill = _shape(labels, count, stats)
-        activity = cv2.blur(residuals[1] + residuals[-1], (CONTEXT, CONTEXT), borderType=cv2.BORDER_REPLICATE)
         clutter = cv2.blur(loose.astype(np.float32), (CONTEXT, CONTEXT), borderType=cv2.BORDER_REPLICATE)
         mean = {name: _per_component(labels, count, v, "sum") / np.maximum(area, 1)
                 for name, v in (("z", z), ("sigma", sigma), ("activity", activity), ("clutter", clutter),
@@ -130,9 +142,10 @@ def speck_candidates(image: np.ndarray, radius: int = CANDIDATES["radius"], cont
         opposite = _per_component(labels, count, cv2.dilate(residuals[-p], ring), "max")
         extent = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]).astype(np.float64)
         table = np.stack([np.log(area), _per_component(labels, count, z, "max"), mean["z"], 255 * peak,
-                          np.log(np.maximum(mean["sigma"], NOISE_FLOOR)), opposite / np.maximum(peak, 1e-6), np.log(elongation), fill,
-                          np.log(extent), mean["clutter"], mean["activity"] / np.maximum(peak, 1e-6), mean["luma"],
-                          mean["chroma"], np.full(count, float(p))], 1)
+                          np.log(np.maximum(mean["sigma"], NOISE_FLOOR)), opposite / np.maximum(peak, 1e-6),
+                          np.log(elongation), fill, np.log(extent), mean["clutter"],
+                          mean["activity"] / np.maximum(peak, 1e-6), mean["luma"], mean["chroma"],
+                          np.full(count, float(p))], 1)
         rows.append(table[j])
         ids.append(np.stack([np.full(j.size, p), j], 1))
     features = np.concatenate(rows).astype(np.float32) if rows else np.zeros((0, len(FEATURES)), np.float32)

@@ -41,8 +41,9 @@ MAX_MEMBERS = 64
 class SpeckVerifier:
     """Standardise (``mean``, ``scale``), then each member's layers of (weights in×out, bias), ReLU
     between them, a sigmoid at the end; the members' probabilities are averaged (an ensemble: one
-    perceptron's choices move with its random start, see :mod:`dustbench.train.verifier`). ``thresholds``: the probability from which a candidate is filled, alone
-    (``specks``) and beside ``line_detect``'s lines (``lines``), each chosen on validation."""
+    perceptron's choices move with its random start, see :mod:`dustbench.train.verifier`).
+    ``thresholds``: the probability from which a candidate is filled, alone (``specks``) and beside
+    ``line_detect``'s lines (``lines``), each chosen on validation."""
 
     mean: np.ndarray
     scale: np.ndarray
@@ -68,7 +69,8 @@ class SpeckVerifier:
         return total / len(self.members)
 
     def to_dict(self) -> dict:
-        return {"format": FORMAT, "features": list(FEATURES), "thresholds": {k: float(v) for k, v in self.thresholds.items()},
+        return {"format": FORMAT, "features": list(FEATURES),
+                "thresholds": {k: float(v) for k, v in self.thresholds.items()},
                 "mean": self.mean.tolist(), "scale": self.scale.tolist(),
                 "members": [[{"weights": w.tolist(), "bias": b.tolist()} for w, b in layers] for layers in self.members],
                 "info": self.info}

@@ -55,19 +55,7 @@ def fill_ratio(damaged: np.ndarray, clean: np.ndarray, found: Candidates) -> np.
         return np.zeros(0)
     filled = telea_inpaint(damaged, found.mask(np.ones(len(found.features), bool)), 0)
     before, after = ((damaged - clean) ** 2).sum(2), ((filled - clean) ** 2).sum(2)
-    return _per_candidate(found, after) / np.maximum(_per_candidate(found, before), 1e-12)
-
-
-def _per_candidate(found: Candidates, values: np.ndarray, mean: bool = False) -> np.ndarray:
-    """Sum (or mean) of an H×W array over each candidate's pixels, in the rows' order."""
-    out = []
-    for p, labels in found.labels.items():
-        n = int(labels.max()) + 1
-        total = np.bincount(labels.ravel(), values.ravel().astype(np.float64), minlength=n)
-        if mean:
-            total /= np.maximum(np.bincount(labels.ravel(), minlength=n), 1)
-        out.append(total[found.ids[found.ids[:, 0] == p, 1]])
-    return np.concatenate(out) if out else np.zeros(0)
+    return found.per_candidate(after) / np.maximum(found.per_candidate(before), 1e-12)
 
 
 def training_pair(k: int, seed: int, photos: list, presets: list, recipe: dict = RECIPE):
@@ -92,7 +80,7 @@ def pair_rows(k: int, seed: int, recipe: dict = RECIPE) -> tuple[np.ndarray, np.
     damaged, clean, damage = training_pair(k, seed, photos, presets, recipe)
     found = speck_candidates(damaged)
     near = cv2.dilate(damage.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
-    on_damage = _per_candidate(found, near, mean=True)
+    on_damage = found.per_candidate(near, mean=True)
     return found.features, (on_damage >= recipe["on_damage"]) & (fill_ratio(damaged, clean, found) < recipe["helps"])
 
 
