@@ -226,7 +226,8 @@ def test_train_grain_option_reaches_the_stream_and_builtin_train():
 
 @pytest.mark.parametrize("dtype, shape", [(np.uint8, (37, 53, 3)), (np.uint8, (40, 31)), (np.uint8, (24, 29, 1)),
                                           (np.uint16, (33, 47, 3)), (np.uint16, (30, 20)),
-                                          (np.float32, (35, 41, 3)), (np.float32, (26, 22))])
+                                          (np.float32, (35, 41, 3)), (np.float32, (26, 22)),
+                                          (np.uint8, (150, 23, 3)), (np.uint16, (131, 17)), (np.float32, (140, 9, 3))])
 def test_the_compiled_grain_gives_the_numpy_bits(dtype, shape):
     from dustbench import portable_math as pm
     pytest.importorskip("numba")

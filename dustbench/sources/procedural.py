@@ -58,12 +58,18 @@ def _gradient(shape, rng: np.random.Generator) -> np.ndarray:
     span = max(abs(dy) * (h - 1) + abs(dx) * (w - 1), 1)
     rows = (np.arange(h, dtype=np.int64) * dy - low).astype(np.float64) * 256.0
     cols = np.arange(w, dtype=np.int64).astype(np.float64) * (256.0 * dx)
+    steps = np.arange(256, dtype=np.int32)[:, None]
+    table = ((a * (256 - steps) + b * steps) >> 8).astype(np.uint8)
+    if pm.implementation() == "numba":
+        from . import procedural_jit  # deferred: imports numba
+
+        out = np.empty((h, w, 3), np.uint8)
+        procedural_jit.gradient(rows, cols, float(span + 1), table, out)
+        return out
     t = np.add(rows[:, None], cols[None, :])
     t /= span + 1
     t = t.astype(np.uint8)  # floor: the quotient is in [0, 256)
-    steps = np.arange(256, dtype=np.int32)[:, None]
-    table = ((a * (256 - steps) + b * steps) >> 8).astype(np.uint8).reshape(1, 256, 3)
-    return cv2.LUT(cv2.merge([t, t, t]), table)
+    return cv2.LUT(cv2.merge([t, t, t]), table.reshape(1, 256, 3))
 
 
 def _power_law(rng: np.random.Generator, n: int, lo: float, hi: float, alpha: float = 3.0) -> np.ndarray:
@@ -73,72 +79,145 @@ def _power_law(rng: np.random.Generator, n: int, lo: float, hi: float, alpha: fl
     return pm.power(a + u * (b - a), 1 / (1 - alpha))
 
 
+# Each kind samples its shapes' parameters (the reference: one NumPy call per draw, in the order
+# below) and then draws them. procedural_jit makes the same draws in compiled code; its arrays are
+# these, element for element (tests/test_procedural.py).
+
+def _sample_leaves(rng: np.random.Generator, radii: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Per leaf (radii largest first): centre y, x; 1 for a disc; a box's half height; colour."""
+    out = np.zeros((len(radii), 7), np.int64)
+    for i, r in enumerate(radii):
+        out[i, 0], out[i, 1] = int(rng.integers(0, h)), int(rng.integers(0, w))
+        out[i, 2] = rng.random() < 0.7
+        if not out[i, 2]:
+            out[i, 3] = int(r * rng.uniform(0.3, 1.0))
+        out[i, 4:] = _colour(rng)
+    return out
+
+
 def _dead_leaves(img: np.ndarray, rng: np.random.Generator) -> None:
     h, w = img.shape[:2]
     short = min(h, w)
-    radii = _power_law(rng, 1000, max(1.0, short / 400), short / 3, alpha=2.5)
-    for r in np.sort(radii)[::-1]:  # large leaves first, small ones on top, as the model falls
-        cy, cx = int(rng.integers(0, h)), int(rng.integers(0, w))
-        if rng.random() < 0.7:
-            cv2.circle(img, (cx, cy), int(r), _colour(rng), -1, cv2.LINE_AA)
+    radii = np.ascontiguousarray(np.sort(_power_law(rng, 1000, max(1.0, short / 400), short / 3, alpha=2.5))[::-1])
+    leaves = _sampled(rng, "leaves", radii, h, w)  # large leaves first, small ones on top, as the model falls
+    for r, (cy, cx, disc, half_h, *colour) in zip(radii.tolist(), leaves.tolist()):
+        if disc:
+            cv2.circle(img, (cx, cy), int(r), colour, -1, cv2.LINE_AA)
         else:
-            half = (int(r), int(r * rng.uniform(0.3, 1.0)))
-            cv2.rectangle(img, (cx - half[0], cy - half[1]), (cx + half[0], cy + half[1]), _colour(rng), -1)
+            cv2.rectangle(img, (cx - int(r), cy - half_h), (cx + int(r), cy + half_h), colour, -1)
+
+
+def _sample_text(rng: np.random.Generator, h: int, w: int, n_chars: int,
+                 n_fonts: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per line: its scale; x, y, thickness, font, colour, number of characters; and every line's
+    characters (indices into _CHARS, ``n_chars`` long), one after another; fonts index _FONTS."""
+    count = int(rng.integers(15, 40))
+    scales, lines, chars = np.zeros(count), np.zeros((count, 8), np.int64), []
+    for i in range(count):
+        scales[i] = float(rng.uniform(0.3, 4.0)) * min(h, w) / 1000
+        n = int(rng.integers(3, 30))
+        chars.extend(rng.integers(0, n_chars, n).tolist())
+        lines[i, :2] = int(rng.integers(-w // 4, w)), int(rng.integers(0, h + 20))
+        lines[i, 2] = int(rng.integers(1, max(2, int(scales[i] * 3) + 2)))
+        lines[i, 3] = int(rng.integers(n_fonts))
+        lines[i, 4:7], lines[i, 7] = _colour(rng), n
+    return scales, lines, np.array(chars, np.int64)
 
 
 def _text(img: np.ndarray, rng: np.random.Generator) -> None:
     h, w = img.shape[:2]
-    for _ in range(int(rng.integers(15, 40))):
-        scale = float(rng.uniform(0.3, 4.0)) * min(h, w) / 1000
-        n = int(rng.integers(3, 30))
-        line = "".join(_CHARS[i] for i in rng.integers(0, len(_CHARS), n))
-        org = (int(rng.integers(-w // 4, w)), int(rng.integers(0, h + 20)))
-        thickness = int(rng.integers(1, max(2, int(scale * 3) + 2)))
-        cv2.putText(img, line, org, _FONTS[int(rng.integers(len(_FONTS)))], scale, _colour(rng), thickness,
-                    cv2.LINE_AA)
+    scales, lines, chars = _sampled(rng, "text", h, w, len(_CHARS), len(_FONTS))
+    start = 0
+    for scale, (x, y, thickness, font, r, g, b, n) in zip(scales.tolist(), lines.tolist()):
+        line = "".join(_CHARS[i] for i in chars[start:start + n].tolist())
+        start += n
+        cv2.putText(img, line, (x, y), _FONTS[font], scale, (r, g, b), thickness, cv2.LINE_AA)
+
+
+def _sample_lines(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per stroke: its kind in [0, 1) and an ellipse's angle and arc; ends p, q, colour, width, an
+    ellipse's axes, hatching's step and number of strokes (zero where the kind has none)."""
+    count = int(rng.integers(40, 160))
+    real, ints = np.zeros((count, 3)), np.zeros((count, 12), np.int64)
+    for i in range(count):
+        ints[i, :4] = int(rng.integers(0, w)), int(rng.integers(0, h)), int(rng.integers(0, w)), int(rng.integers(0, h))
+        real[i, 0], ints[i, 4:7], ints[i, 7] = rng.random(), _colour(rng), int(rng.integers(1, 4))
+        if 0.5 <= real[i, 0] < 0.8:
+            ints[i, 8:10] = int(rng.integers(2, max(3, w // 4))), int(rng.integers(2, max(3, h // 4)))
+            real[i, 1:] = float(rng.uniform(0, 360)), float(rng.uniform(30, 360))
+        elif real[i, 0] >= 0.8:
+            ints[i, 10:] = int(rng.integers(3, 12)), int(rng.integers(5, 25))
+    return real, ints
 
 
 def _lines(img: np.ndarray, rng: np.random.Generator) -> None:
-    h, w = img.shape[:2]
-    for _ in range(int(rng.integers(40, 160))):
-        p = (int(rng.integers(0, w)), int(rng.integers(0, h)))
-        q = (int(rng.integers(0, w)), int(rng.integers(0, h)))
-        kind, colour, width = rng.random(), _colour(rng), int(rng.integers(1, 4))
+    real, ints = _sampled(rng, "lines", *img.shape[:2])
+    for (kind, angle, arc), (px, py, qx, qy, r, g, b, width, ax, ay, step, n) in zip(real.tolist(), ints.tolist()):
+        colour = (r, g, b)
         if kind < 0.5:
-            cv2.line(img, p, q, colour, width, cv2.LINE_AA)
+            cv2.line(img, (px, py), (qx, qy), colour, width, cv2.LINE_AA)
         elif kind < 0.8:
-            axes = (int(rng.integers(2, max(3, w // 4))), int(rng.integers(2, max(3, h // 4))))
-            cv2.ellipse(img, p, axes, float(rng.uniform(0, 360)), 0.0, float(rng.uniform(30, 360)), colour, width,
-                        cv2.LINE_AA)
+            cv2.ellipse(img, (px, py), (ax, ay), angle, 0.0, arc, colour, width, cv2.LINE_AA)
         else:  # hatching: parallel strokes
-            step = int(rng.integers(3, 12))
-            for k in range(int(rng.integers(5, 25))):
-                cv2.line(img, (p[0] + k * step, p[1]), (q[0] + k * step, q[1]), colour, 1, cv2.LINE_AA)
+            for k in range(n):
+                cv2.line(img, (px + k * step, py), (qx + k * step, qy), colour, 1, cv2.LINE_AA)
+
+
+def _sample_points(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """Per point: x, y, colour, radius, and a glint's ray length (0: no glint)."""
+    out = np.zeros((int(rng.integers(100, 600)), 7), np.int64)
+    for row in out:
+        row[:2] = int(rng.integers(0, w)), int(rng.integers(0, h))
+        row[2:5], row[5] = _ints(rng, 180, 256), int(rng.integers(0, 4))
+        if rng.random() < 0.15:
+            row[6] = int(rng.integers(4, 30))
+    return out
 
 
 def _points(img: np.ndarray, rng: np.random.Generator) -> None:
-    h, w = img.shape[:2]
     img //= 3  # a darker scene makes points stand out
-    for _ in range(int(rng.integers(100, 600))):
-        c = (int(rng.integers(0, w)), int(rng.integers(0, h)))
-        bright = _ints(rng, 180, 256)
-        r = int(rng.integers(0, 4))
-        cv2.circle(img, c, r, bright, -1, cv2.LINE_AA)
-        if rng.random() < 0.15:  # a glint: thin rays through the point
-            ray = int(rng.integers(4, 30))
-            cv2.line(img, (c[0] - ray, c[1]), (c[0] + ray, c[1]), bright, 1, cv2.LINE_AA)
-            cv2.line(img, (c[0], c[1] - ray), (c[0], c[1] + ray), bright, 1, cv2.LINE_AA)
+    for x, y, r, g, b, radius, ray in _sampled(rng, "points", *img.shape[:2]).tolist():
+        cv2.circle(img, (x, y), radius, (r, g, b), -1, cv2.LINE_AA)
+        if ray:  # a glint: thin rays through the point
+            cv2.line(img, (x - ray, y), (x + ray, y), (r, g, b), 1, cv2.LINE_AA)
+            cv2.line(img, (x, y - ray), (x, y + ray), (r, g, b), 1, cv2.LINE_AA)
+
+
+def _sample_foliage(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per leaf: its angle; x, y, axes and colour (the scene's base colour, varied)."""
+    base = _colour(rng)
+    count = int(rng.integers(1500, 4000))
+    angles, ints = np.zeros(count), np.zeros((count, 7), np.int64)
+    for i in range(count):
+        ints[i, :2] = int(rng.integers(0, w)), int(rng.integers(0, h))
+        length = int(rng.integers(2, max(3, min(h, w) // 40)))
+        ints[i, 2:4] = length, max(1, length // int(rng.integers(2, 6)))
+        ints[i, 4:] = [min(255, max(0, b + d)) for b, d in zip(base, _ints(rng, -60, 61))]
+        angles[i] = float(rng.uniform(0, 180))
+    return angles, ints
 
 
 def _foliage(img: np.ndarray, rng: np.random.Generator) -> None:
-    h, w = img.shape[:2]
-    base = _colour(rng)
-    for _ in range(int(rng.integers(1500, 4000))):
-        c = (int(rng.integers(0, w)), int(rng.integers(0, h)))
-        length = int(rng.integers(2, max(3, min(h, w) // 40)))
-        axes = (length, max(1, length // int(rng.integers(2, 6))))
-        colour = tuple(min(255, max(0, b + d)) for b, d in zip(base, _ints(rng, -60, 61)))
-        cv2.ellipse(img, c, axes, float(rng.uniform(0, 180)), 0.0, 360.0, colour, -1, cv2.LINE_AA)
+    angles, ints = _sampled(rng, "foliage", *img.shape[:2])
+    for angle, (x, y, ax, ay, r, g, b) in zip(angles.tolist(), ints.tolist()):
+        cv2.ellipse(img, (x, y), (ax, ay), angle, 0.0, 360.0, (r, g, b), -1, cv2.LINE_AA)
+
+
+_SAMPLE = {"leaves": _sample_leaves, "text": _sample_text, "lines": _sample_lines, "points": _sample_points,
+           "foliage": _sample_foliage}
+
+
+def _sampled(rng: np.random.Generator, name: str, *args):
+    """The ``_sample_<name>`` draws: made in compiled code when they can be (the same numbers and the
+    generator's same state after: :mod:`dustbench.generator_replay`), else by the reference."""
+    if pm.implementation() == "numba":
+        from .. import generator_replay  # deferred: imports numba
+        from . import procedural_jit  # deferred: imports numba
+
+        if generator_replay.replayable(rng):
+            sampler, words = procedural_jit.SAMPLERS[name]
+            return generator_replay.replay(rng, sampler, *args, words=words)
+    return _SAMPLE[name](rng, *args)
 
 
 _DRAW = {"dead_leaves": _dead_leaves, "text": _text, "lines": _lines, "points": _points, "foliage": _foliage}

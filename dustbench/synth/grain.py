@@ -56,6 +56,7 @@ GAMMA, FOG, D_MAX = 2.2, 0.15, 3.0
 _LN10 = 2.302585092994045684  # ln(10) as a literal: no libm call
 _NOISE_STD = math.sqrt(65535.0)  # std of 2 * (three uniform bytes) - 765
 _KERNEL_SUM, _KERNEL_MAX = 144, 148  # integer blur weights near 144, at most 148: 765 * 148**2 < 2**24 (exact)
+STRIP_ROWS = 64  # rows of grain made at a time (compiled): a few hundred kB of buffers, in cache
 JITTER = 0.1  # each sample's RMS and grain size vary by up to +-10 % (emulsion batch, development)
 
 # RMS granularity: 1000 x the standard deviation of diffuse density at D = 1.0, 48 µm aperture, as
@@ -264,13 +265,13 @@ def apply_grain(image: np.ndarray, params: dict, rng=None) -> np.ndarray:
     fields = 3 if channels == 3 and params["correlation"] < 1.0 else 1
     info = derived(params)
     kernel = _kernel(info["kernel_sigma_px"])
-    f = _noise(rng, fields, h, w, kernel)
     s = float(np.sum(kernel))
     coef = -(_LN10 / params["gamma"]) * info["white_rms"] * 2.0 / (s * s * _NOISE_STD)  # 2: the halved bytes
     amp = (_amplitude_table(65536 if image.dtype != np.uint8 else 256, float(params["gamma"]), float(params["fog"]))
            * coef).astype(np.float32)
-    tail = _tail_compiled if pm.implementation() == "numba" else _tail
-    return tail(image, amp, f, float(params["correlation"]))
+    if pm.implementation() == "numba":
+        return _apply_compiled(image, amp, rng, fields, kernel, float(params["correlation"]))
+    return _tail(image, amp, _noise(rng, fields, h, w, kernel), float(params["correlation"]))
 
 
 def _tail(image: np.ndarray, amp: np.ndarray, f: np.ndarray, rho: float) -> np.ndarray:
@@ -297,20 +298,46 @@ def _amp_index(image: np.ndarray) -> np.ndarray:
     return image if image.dtype != np.float32 else np.rint(image * np.float32(65535.0)).astype(np.uint16)
 
 
-def _tail_compiled(image: np.ndarray, amp: np.ndarray, f: np.ndarray, rho: float) -> np.ndarray:
-    """:func:`_tail` compiled (:mod:`dustbench.synth.grain_jit`): the same steps, the same bits."""
-    from .grain_jit import grain_tail, mix_fields  # deferred: imports numba
+def _apply_compiled(image: np.ndarray, amp: np.ndarray, rng: np.random.Generator, fields: int, kernel: np.ndarray,
+                    rho: float) -> np.ndarray:
+    """:func:`_noise` then :func:`_tail`, compiled (:mod:`dustbench.synth.grain_jit`) and done in
+    strips of :data:`STRIP_ROWS` rows, each blurred with ``kernel``'s radius of rows around it: the
+    same bits (every blurred value is an exact sum, whatever rows it was computed with), with a few
+    small buffers reused instead of a dozen whole-image temporaries, each page-faulted afresh."""
+    from .grain_jit import channel_fields, gather, grain_tail, sum_bytes  # deferred: imports numba
 
-    if len(f) == 3:
-        mix_fields(f[0].reshape(-1), f[1].reshape(-1), f[2].reshape(-1),
-                   np.array([rho, *_mix_coefficients(rho)], np.float32))
-    field = cv2.merge(list(f) if len(f) == 3 else [f[0]] * image.shape[2]) if image.ndim == 3 else f[0]
-    amplitude = cv2.LUT(image, amp) if image.dtype == np.uint8 else np.take(amp, _amp_index(image).astype(np.intp))
-    out = np.empty(image.shape, image.dtype)
+    h, w = image.shape[:2]
+    n = fields * 3 * h * w
+    raw = rng.bit_generator.random_raw((n + 7) // 8).astype("<u8", copy=False)  # as _noise draws them
+    u = raw.view(np.uint8)[:n].reshape(fields, 3, h, w)
+    values = image.reshape(h, w, -1)
+    index = values if image.dtype != np.float32 else _amp_index(values)
+    out = np.empty_like(values)
+    halo = kernel.size // 2
+    z = np.empty((STRIP_ROWS + 2 * halo, w), np.float32)
+    planes = np.empty((fields, *z.shape), np.float32)
+    field, amplitude = np.empty(STRIP_ROWS * values[0].size, np.float32), np.empty(STRIP_ROWS * values[0].size, np.float32)
+    mean = np.float32(382.5 * float(np.sum(kernel)) ** 2)
+    mix = np.array([rho, *_mix_coefficients(rho)] if fields == 3 else [1.0, 0.0, 0.0, 0.0], np.float32)
     high = np.float32(1.0 if image.dtype == np.float32 else dtype_max(image.dtype))
-    grain_tail(amplitude.reshape(-1), field.reshape(-1), image.reshape(-1), high, image.dtype != np.float32,
-               out.reshape(-1))
-    return out
+    for y0 in range(0, h, STRIP_ROWS):
+        y1 = min(h, y0 + STRIP_ROWS)
+        top, bottom = max(0, y0 - halo), min(h, y1 + halo)
+        rows = bottom - top
+        for k in range(fields):
+            sum_bytes(*(u[k, j, top:bottom].reshape(-1) for j in range(3)), z[:rows].reshape(-1))
+            if kernel.size > 1:
+                cv2.sepFilter2D(z[:rows], cv2.CV_32F, kernel, kernel, dst=planes[k, :rows],
+                                borderType=cv2.BORDER_REFLECT_101)
+            else:
+                planes[k, :rows] = z[:rows]
+        n = (y1 - y0) * w * values.shape[2]
+        p = [planes[min(k, fields - 1), y0 - top:y1 - top].reshape(-1) for k in range(3)]
+        channel_fields(*p, mean, mix, fields == 3, field[:n])
+        gather(index[y0:y1].reshape(-1), amp, amplitude[:n])
+        grain_tail(amplitude[:n], field[:n], values[y0:y1].reshape(-1), high, image.dtype != np.float32,
+                   out[y0:y1].reshape(-1))
+    return out.reshape(image.shape)
 
 
 def grain_rng(entropy) -> np.random.Generator:

@@ -1,7 +1,7 @@
 """The element-wise steps of :func:`dustbench.synth.grain.apply_grain`, compiled by numba: the
-noise's three bytes summed per pixel and, after the blur, the three colour fields mixed, then the amplitude (looked up per value) times the field, the exponential, times the
-picture, clipped and rounded, in one pass over flat arrays (which LLVM vectorizes) instead of some
-twenty NumPy passes.
+noise's three bytes summed per pixel and, after the blur, the three colour fields mixed, then the
+amplitude (looked up per value) times the field, the exponential, times the picture, clipped and
+rounded, in one pass over a strip of rows instead of some twenty NumPy passes over whole images.
 
 The same IEEE float32 operations in the same order as the NumPy code in ``grain.py``, which stays
 the reference (used without numba, or with ``DUSTBENCH_PORTABLE_JIT=0``): numba compiles without
@@ -44,20 +44,45 @@ def _pixel(amp, field, value, high, rounding):
 
 
 @njit(cache=True)
-def mix_fields(a, b, c, mix):
-    """grain._mix in place on flat float32 planes: ``b`` becomes b·l11 + a·rho and ``c`` becomes
-    (c·l22 + a·rho) + b·l21, ``mix`` = (rho, l11, l21, l22) in float32."""
-    for i in range(a.size):
-        common = a[i] * mix[0]
-        c[i] = ((c[i] * mix[3]) + common) + b[i] * mix[2]
-        b[i] = b[i] * mix[1] + common
+def channel_fields(p0, p1, p2, mean, mix, three, field):
+    """``field`` (pixels × C, flat) the noise of each channel of a strip. ``p0``, ``p1``, ``p2`` (flat,
+    float32) are the blurred noise planes before their ``mean`` is taken off; with ``three`` they are
+    mixed as grain._mix mixes them (``mix`` = rho, l11, l21, l22 in float32, each product and sum
+    in its order), else ``p0`` serves every channel."""
+    channels = field.size // p0.size
+    for i in range(p0.size):
+        a = p0[i] - mean
+        b = a
+        c = a
+        if three:
+            b = p1[i] - mean
+            c = p2[i] - mean
+            common = a * mix[0]
+            c = ((c * mix[3]) + common) + b * mix[2]
+            b = b * mix[1] + common
+        j = channels * i
+        if channels == 3:
+            field[j] = a
+            field[j + 1] = b
+            field[j + 2] = c
+        else:
+            for ch in range(channels):
+                field[j + ch] = a if ch == 0 else (b if ch == 1 else c)
+
+
+@njit(cache=True)
+def gather(index, table, out):
+    """``out[i] = table[index[i]]`` (flat arrays): a loop of its own, so the arithmetic after it vectorizes."""
+    for i in range(index.size):
+        out[i] = table[index[i]]
 
 
 @njit(cache=True)
 def grain_tail(amplitude, field, values, high, rounding, out):
     """Flat arrays of one length: ``out`` = the picture ``values`` (converted to float32) times
     exp(``amplitude`` · ``field``), clipped to [0, ``high``] and, with ``rounding``, rounded half to
-    even (``np.rint``) for an integer ``out``: grain._tail after its table lookup, pixel by pixel."""
+    even (``np.rint``) for an integer ``out``: grain._tail after its table lookup, pixel by pixel
+    (a loop of arithmetic alone, which LLVM vectorizes)."""
     for i in range(out.size):
         out[i] = _pixel(amplitude[i], field[i], values[i], high, rounding)
 
