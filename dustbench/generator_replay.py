@@ -6,8 +6,9 @@ NumPy (~1 µs), so the draws cost more than the drawing. Done here, a loop compi
 same draws from a block of the bit generator's raw 64-bit words, as NumPy's C code makes them
 (``numpy/random/src/distributions/distributions.c`` and ``pcg64.h``, NumPy 1.17 to 2.x):
 
-* ``integers(low, high)`` below 2**32 values: Lemire's bounded method (``buffered_bounded_lemire_uint32``)
-  on 32-bit draws, none when ``high - low == 1``;
+* ``integers(low, high)`` for 1 to 2**32 values: Lemire's bounded method
+  (``buffered_bounded_lemire_uint32``) on 32-bit draws; one plain 32-bit draw for exactly 2**32
+  values, none for one value;
 * a 32-bit draw is the low half of a fresh 64-bit word, its high half kept for the next one
   (the bit generator's ``has_uint32`` / ``uinteger``, which lives on between calls);
 * ``random()`` is ``(word >> 11) * 2**-53`` from a fresh word (the kept half stays kept);
@@ -16,6 +17,15 @@ same draws from a block of the bit generator's raw 64-bit words, as NumPy's C co
 :func:`replay` runs a compiled sampler on such a block and sets the generator to where the scalar
 calls would have left it. Only ``PCG64`` (``default_rng``'s) is replayed (:func:`replayable`); tests
 compare every draw and the state after with NumPy's own calls (tests/test_generator_replay.py).
+
+Two things to know when changing it:
+
+* numba caches a compiled caller (``sources/procedural_jit.py``, the tests' scripts) by the
+  caller's own file: after editing this module, delete the ``*.nbi``/``*.nbc`` files beside the
+  callers (``__pycache__``), or the callers keep the old draws while tests of this module pass;
+* NumPy's ``uniform`` is C code that a compiler may fuse into one multiply-add on some CPUs
+  (numpy/numpy#22993 reports it on aarch64 and ppc64le builds); numba never fuses, so there the
+  replay keeps x86-64's bits, which a NumPy call might not.
 """
 from __future__ import annotations
 
@@ -28,6 +38,7 @@ _SHIFT11 = np.uint64(11)
 _TWO_M53 = 1.0 / 9007199254740992.0
 # the cursor: [next word, 1 when a 32-bit half is kept, that half, 1 when the block ran out]
 POS, HAS32, KEPT, SHORT = 0, 1, 2, 3
+MAX_WORDS = 1 << 22  # 32 MiB of raw words (a scene draws < 20,000): a sampler past it has a bad bound
 
 
 @njit(cache=True, inline="always")
@@ -91,7 +102,9 @@ def replayable(rng: np.random.Generator) -> bool:
 
 def replay(rng: np.random.Generator, sampler, *args, words: int = 4096):
     """``sampler(words, cursor, *args)`` on raw words from ``rng``; then ``rng`` is where the scalar
-    draws the sampler stands for would have left it. A block that runs short is drawn again longer."""
+    draws the sampler stands for would have left it. A block that runs short is drawn again longer,
+    up to :data:`MAX_WORDS` (past it: RuntimeError, ``rng`` untouched). The sampler's bounds are its
+    own to check: ``integer`` expects ``0 < high - low <= 2**32``, as NumPy would."""
     bitgen = rng.bit_generator
     start = bitgen.state
     while True:
@@ -101,7 +114,10 @@ def replay(rng: np.random.Generator, sampler, *args, words: int = 4096):
         if cursor[SHORT] == 0:
             break
         bitgen.state = start
-        words *= 4
+        if words >= MAX_WORDS:
+            raise RuntimeError(f"{getattr(sampler, '__name__', sampler)} drew more than {MAX_WORDS} random words: "
+                               "an integer bound outside 0 < high - low <= 2**32?")
+        words = min(words * 4, MAX_WORDS)
     bitgen.state = start
     bitgen.random_raw(int(cursor[POS]))  # exactly the words used
     end = bitgen.state

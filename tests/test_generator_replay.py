@@ -68,6 +68,22 @@ def test_nothing_drawn_leaves_the_generator_alone():
     assert replay(rng, _script, empty, empty, empty).size == 0 and rng.bit_generator.state == before
 
 
+@njit(cache=True)
+def _unbounded(words, cursor, high):
+    total = 0
+    while cursor[3] == 0:  # a bound that never ends its draws: every block runs short
+        total += integer(words, cursor, 0, high)
+    return total
+
+
+def test_a_sampler_that_never_ends_is_stopped_and_the_generator_left_alone():
+    rng = np.random.default_rng(8)
+    before = rng.bit_generator.state
+    with pytest.raises(RuntimeError, match="drew more than"):
+        replay(rng, _unbounded, 10)
+    assert rng.bit_generator.state == before
+
+
 def test_only_pcg64_is_replayed():
     assert replayable(np.random.default_rng(0))
     assert not replayable(np.random.Generator(np.random.MT19937(0)))

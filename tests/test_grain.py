@@ -228,7 +228,8 @@ def test_train_grain_option_reaches_the_stream_and_builtin_train():
                                           (np.uint16, (33, 47, 3)), (np.uint16, (30, 20)),
                                           (np.float32, (35, 41, 3)), (np.float32, (26, 22)),
                                           (np.uint8, (150, 23, 3)), (np.uint16, (131, 17)), (np.float32, (140, 9, 3))])
-def test_the_compiled_grain_gives_the_numpy_bits(dtype, shape):
+@pytest.mark.parametrize("layout", ["C", "transposed"])
+def test_the_compiled_grain_gives_the_numpy_bits(dtype, shape, layout):
     from dustbench import portable_math as pm
     pytest.importorskip("numba")
     rng = np.random.default_rng(sum(shape))
@@ -236,8 +237,10 @@ def test_the_compiled_grain_gives_the_numpy_bits(dtype, shape):
     image = image.astype(np.uint16) * 257 + rng.integers(0, 257, shape).astype(np.uint16) if dtype == np.uint16 else \
         image.astype(np.float32) / 255 if dtype == np.float32 else image
     image[:2] = 0  # the clip and the densest value
-    for stock in ("portra400", "trix400", "slide_fine@2400dpi"):  # three correlated fields; one neutral field
-        params = sample_grain(stock, 157.0, np.random.default_rng(3))
+    if layout == "transposed":  # not in row order in memory (a rot90 or transpose view)
+        image = np.swapaxes(image, 0, 1)
+    for stock in ("portra400", "trix400", "slide_fine@2400dpi", "bw_coarse@12000dpi"):  # 3 fields; 1; a wide blur
+        params = sample_grain(stock, grain_px_per_mm(stock), np.random.default_rng(3))
         out, before = {}, pm.use()
         for name in ("numpy", "numba"):
             try:

@@ -301,22 +301,25 @@ def _amp_index(image: np.ndarray) -> np.ndarray:
 def _apply_compiled(image: np.ndarray, amp: np.ndarray, rng: np.random.Generator, fields: int, kernel: np.ndarray,
                     rho: float) -> np.ndarray:
     """:func:`_noise` then :func:`_tail`, compiled (:mod:`dustbench.synth.grain_jit`) and done in
-    strips of :data:`STRIP_ROWS` rows, each blurred with ``kernel``'s radius of rows around it: the
-    same bits (every blurred value is an exact sum, whatever rows it was computed with), with a few
-    small buffers reused instead of a dozen whole-image temporaries, each page-faulted afresh."""
+    strips of :data:`STRIP_ROWS` rows. Each strip's noise is blurred with ``kernel``'s radius of rows
+    around it, so every value it keeps sees the rows the whole-image blur sees (the reflected border
+    only at the image's own edges), and every blurred value is an exact integer sum, so the order of
+    the sums cannot matter: the same bits. The buffers of a strip are reused; what stays whole-image
+    is the raw noise bytes (9 per colour pixel), the result, and for float32 the table indices."""
     from .grain_jit import channel_fields, gather, grain_tail, sum_bytes  # deferred: imports numba
 
     h, w = image.shape[:2]
     n = fields * 3 * h * w
     raw = rng.bit_generator.random_raw((n + 7) // 8).astype("<u8", copy=False)  # as _noise draws them
     u = raw.view(np.uint8)[:n].reshape(fields, 3, h, w)
-    values = image.reshape(h, w, -1)
+    values = np.ascontiguousarray(image).reshape(h, w, -1)  # rows in memory order: strips are flat views
     index = values if image.dtype != np.float32 else _amp_index(values)
-    out = np.empty_like(values)
+    out = np.empty(values.shape, image.dtype)
     halo = kernel.size // 2
     z = np.empty((STRIP_ROWS + 2 * halo, w), np.float32)
     planes = np.empty((fields, *z.shape), np.float32)
-    field, amplitude = np.empty(STRIP_ROWS * values[0].size, np.float32), np.empty(STRIP_ROWS * values[0].size, np.float32)
+    field = np.empty(STRIP_ROWS * values[0].size, np.float32)
+    amplitude = np.empty_like(field)
     mean = np.float32(382.5 * float(np.sum(kernel)) ** 2)
     mix = np.array([rho, *_mix_coefficients(rho)] if fields == 3 else [1.0, 0.0, 0.0, 0.0], np.float32)
     high = np.float32(1.0 if image.dtype == np.float32 else dtype_max(image.dtype))
@@ -331,11 +334,11 @@ def _apply_compiled(image: np.ndarray, amp: np.ndarray, rng: np.random.Generator
                                 borderType=cv2.BORDER_REFLECT_101)
             else:
                 planes[k, :rows] = z[:rows]
-        n = (y1 - y0) * w * values.shape[2]
+        size = (y1 - y0) * values[0].size
         p = [planes[min(k, fields - 1), y0 - top:y1 - top].reshape(-1) for k in range(3)]
-        channel_fields(*p, mean, mix, fields == 3, field[:n])
-        gather(index[y0:y1].reshape(-1), amp, amplitude[:n])
-        grain_tail(amplitude[:n], field[:n], values[y0:y1].reshape(-1), high, image.dtype != np.float32,
+        channel_fields(*p, mean, mix, fields == 3, field[:size])
+        gather(index[y0:y1].reshape(-1), amp, amplitude[:size])
+        grain_tail(amplitude[:size], field[:size], values[y0:y1].reshape(-1), high, image.dtype != np.float32,
                    out[y0:y1].reshape(-1))
     return out.reshape(image.shape)
 

@@ -1,7 +1,8 @@
 """The element-wise steps of :func:`dustbench.synth.grain.apply_grain`, compiled by numba: the
 noise's three bytes summed per pixel and, after the blur, the three colour fields mixed, then the
 amplitude (looked up per value) times the field, the exponential, times the picture, clipped and
-rounded, in one pass over a strip of rows instead of some twenty NumPy passes over whole images.
+rounded, in three loops over a strip of rows (the fields mixed, the table looked up, then the
+arithmetic, which LLVM vectorizes) instead of some twenty NumPy passes over whole images.
 
 The same IEEE float32 operations in the same order as the NumPy code in ``grain.py``, which stays
 the reference (used without numba, or with ``DUSTBENCH_PORTABLE_JIT=0``): numba compiles without
