@@ -80,8 +80,8 @@ def _power_law(rng: np.random.Generator, n: int, lo: float, hi: float, alpha: fl
 
 
 # Each kind samples its shapes' parameters (the reference: NumPy calls, one per draw but for a text
-# line's characters, in the order below) and then draws them. procedural_jit makes the same draws in compiled code; its arrays are
-# these, element for element (tests/test_procedural.py).
+# line's characters, in the order below) and then draws them. procedural_jit makes the same draws in
+# compiled code; its arrays are these, element for element (tests/test_procedural.py).
 
 def _sample_leaves(rng: np.random.Generator, radii: np.ndarray, h: int, w: int) -> np.ndarray:
     """Per leaf (radii largest first): centre y, x; 1 for a disc; a box's half height; colour."""

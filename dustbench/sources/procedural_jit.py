@@ -12,6 +12,7 @@ from numba import njit
 
 from ..generator_replay import integer, random, uniform
 
+
 @njit(cache=True)
 def _colour(words, cursor, row, at: int, low: int, high: int) -> None:
     for c in range(3):
