@@ -6,6 +6,7 @@ On a small machine a model's runtime depends on its OpenMP thread count far more
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 import signal
 import sys
@@ -45,18 +46,51 @@ def pool_worker_setup() -> None:
     """Initialiser of every worker process (synth, make-dataset, the source scan): one OpenCV
     thread (one process per core already; more would only contend), and a quiet exit when the
     parent is gone (a ``kill -9`` of the command): without it each worker prints a BrokenPipeError
-    traceback when it hands its next result to the dead parent."""
-    cv2.setNumThreads(1)
-    if _die_with_parent():
-        return
-    parent = os.getppid()
+    traceback when it hands its next result to the dead parent.
 
-    def watch() -> None:  # elsewhere than Linux: poll for being orphaned
+    Three gaps to close: a worker that starts slowly (a loaded machine, torch to import) can reach
+    this after its parent died, when asking to die with it is too late, so it checks its parent's
+    pid (multiprocessing's, not ``getppid()``, which is then already init's); the kernel closes a
+    dying parent's pipes before it signals the children that asked to die with it, so a write into
+    the closed pipe (SIGPIPE) first waits for that signal (:func:`_on_broken_pipe`); elsewhere than
+    Linux a thread polls for being orphaned."""
+    cv2.setNumThreads(1)
+    parent = _parent_pid()
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, lambda signum, frame: _on_broken_pipe(parent))
+    armed = _die_with_parent()
+    if os.getppid() != parent:
+        os._exit(1)  # orphaned already: the results have nowhere to go, and files are written atomically
+    if armed:
+        return
+
+    def watch() -> None:
         while os.getppid() == parent:
             time.sleep(0.2)
-        os._exit(1)  # the results have nowhere to go, and files are written atomically
+        os._exit(1)
 
     threading.Thread(target=watch, name="dustbench-parent-watch", daemon=True).start()
+
+
+def _parent_pid() -> int:
+    """The pid of the process that started this worker (as multiprocessing recorded it), else ``getppid()``."""
+    started_by = multiprocessing.parent_process()
+    return started_by.pid if started_by is not None and started_by.pid else os.getppid()
+
+
+PARENT_GRACE_S = 2.0  # how long a worker whose pipe broke waits to learn that its parent died
+
+
+def _on_broken_pipe(parent: int) -> None:
+    """A worker wrote into a closed pipe: its parent is most likely dying. Wait up to
+    :data:`PARENT_GRACE_S` for the kernel's signal, or leave quietly once orphaned; a parent still
+    alive after that only closed some other pipe (a ``| head`` on stderr), and the write raises
+    BrokenPipeError as it always did (a worker killed here would leave the pool waiting for its task)."""
+    deadline = time.monotonic() + PARENT_GRACE_S
+    while time.monotonic() < deadline:
+        if os.getppid() != parent:
+            os._exit(1)  # the results have nowhere to go, and files are written atomically
+        time.sleep(0.02)
 
 
 def _die_with_parent() -> bool:

@@ -132,6 +132,83 @@ def test_fit_preset_holds_its_preset_file_not_the_whole_folder(pairs, tmp_path, 
         child.wait()
 
 
+_WORKER = """
+import os, signal, sys, time
+from dustbench import threads
+threads.PARENT_GRACE_S = {grace}
+threads.pool_worker_setup()
+print("set up", flush=True)
+{action}
+print("carried on", flush=True)
+"""
+
+
+def _late_worker(log: str) -> None:
+    """A pool worker that starts slowly: its parent is killed before it runs its initialiser."""
+    with open(log, "a") as f:
+        f.write("started\n")
+    time.sleep(2.0)
+    with open(log, "a") as f:
+        f.write("setting up\n")
+    from dustbench.threads import pool_worker_setup
+    pool_worker_setup()
+    with open(log, "a") as f:
+        f.write("carried on\n")
+
+
+def test_a_worker_set_up_after_its_parent_died_ends_quietly(tmp_path):
+    """Under load a spawned worker can reach its initialiser after a ``kill -9`` of its parent, when
+    asking the kernel to end it with its parent is too late: it must end there, not go on to hand
+    results to a closed pipe (the traceback test_killing_synth_leaves_its_workers_quiet saw)."""
+    log = tmp_path / "worker.log"
+    parent = ("import multiprocessing as mp, sys, time; from tests.test_writer_lock import _late_worker; "
+              f"p = mp.get_context('spawn').Process(target=_late_worker, args=({str(log)!r},)); p.start(); "
+              "time.sleep(120)")
+    middle = subprocess.Popen([sys.executable, "-c", parent])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and "started" not in (log.read_text() if log.is_file() else ""):
+        time.sleep(0.05)
+    middle.kill()
+    middle.wait(timeout=60)
+    while time.monotonic() < deadline and "setting up" not in log.read_text():
+        time.sleep(0.05)
+    time.sleep(3.0)  # well past the set-up
+    text = log.read_text()
+    assert "setting up" in text and "carried on" not in text, text
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGPIPE"), reason="POSIX signals")
+def test_a_worker_whose_pipe_breaks_as_its_parent_dies_ends_quietly(tmp_path):
+    """The kernel closes a dying parent's pipes before it signals the children that asked to die
+    with it: a worker's write in between (SIGPIPE) must end it quietly, not print a BrokenPipeError
+    traceback. Here the worker's pipe breaks first, and its parent is killed while it waits."""
+    log = tmp_path / "worker.log"
+    worker = _WORKER.format(grace=60, action="os.kill(os.getpid(), signal.SIGPIPE)")
+    parent = ("import subprocess, sys, time; "
+              f"subprocess.Popen([sys.executable, '-c', {worker!r}], stdout=open({str(log)!r}, 'w'), "
+              "stderr=subprocess.STDOUT); time.sleep(120)")
+    middle = subprocess.Popen([sys.executable, "-c", parent])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and "set up" not in (log.read_text() if log.is_file() else ""):
+        time.sleep(0.05)
+    middle.kill()
+    middle.wait(timeout=60)
+    time.sleep(2.0)  # the worker has seen its parent die
+    text = log.read_text()
+    assert "set up" in text and "carried on" not in text and "Traceback" not in text, text
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGPIPE"), reason="POSIX signals")
+def test_a_worker_whose_parent_lives_raises_on_a_broken_pipe_as_before():
+    """A pipe closed while the parent lives (a ``| head``): after the grace the write raises, so a
+    pool sees the error instead of a vanished worker."""
+    action = ("r, w = os.pipe(); os.close(r)\ntry:\n    os.write(w, b'x')\nexcept BrokenPipeError:\n"
+              "    print('raised', flush=True)")
+    done = subprocess.run([sys.executable, "-c", _WORKER.format(grace=0.5, action=action)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0 and "raised" in done.stdout and "carried on" in done.stdout, done.stderr[-2000:]
+
+
 def test_killing_synth_leaves_its_workers_quiet(tmp_path):
     """kill -9 of a synth parent used to make each worker print a BrokenPipeError traceback (the
     workers now die with their parent), and the folder resumes as before."""
