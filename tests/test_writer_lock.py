@@ -143,6 +143,20 @@ print("carried on", flush=True)
 """
 
 
+def _wait_for(log, marker: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and marker not in (log.read_text() if log.is_file() else ""):
+        time.sleep(0.05)
+
+
+def _kill_once_logged(parent_code: str, log, marker: str) -> None:
+    """Run ``parent_code`` (which starts a worker that writes ``log``) and kill -9 it once ``marker`` is logged."""
+    middle = subprocess.Popen([sys.executable, "-c", parent_code])
+    _wait_for(log, marker)
+    middle.kill()
+    middle.wait(timeout=60)
+
+
 def _late_worker(log: str) -> None:
     """A pool worker that starts slowly: its parent is killed before it runs its initialiser."""
     with open(log, "a") as f:
@@ -164,14 +178,8 @@ def test_a_worker_set_up_after_its_parent_died_ends_quietly(tmp_path):
     parent = ("import multiprocessing as mp, sys, time; from tests.test_writer_lock import _late_worker; "
               f"p = mp.get_context('spawn').Process(target=_late_worker, args=({str(log)!r},)); p.start(); "
               "time.sleep(120)")
-    middle = subprocess.Popen([sys.executable, "-c", parent])
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and "started" not in (log.read_text() if log.is_file() else ""):
-        time.sleep(0.05)
-    middle.kill()
-    middle.wait(timeout=60)
-    while time.monotonic() < deadline and "setting up" not in log.read_text():
-        time.sleep(0.05)
+    _kill_once_logged(parent, log, "started")
+    _wait_for(log, "setting up")
     time.sleep(3.0)  # well past the set-up
     text = log.read_text()
     assert "setting up" in text and "carried on" not in text, text
@@ -187,12 +195,7 @@ def test_a_worker_whose_pipe_breaks_as_its_parent_dies_ends_quietly(tmp_path):
     parent = ("import subprocess, sys, time; "
               f"subprocess.Popen([sys.executable, '-c', {worker!r}], stdout=open({str(log)!r}, 'w'), "
               "stderr=subprocess.STDOUT); time.sleep(120)")
-    middle = subprocess.Popen([sys.executable, "-c", parent])
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and "set up" not in (log.read_text() if log.is_file() else ""):
-        time.sleep(0.05)
-    middle.kill()
-    middle.wait(timeout=60)
+    _kill_once_logged(parent, log, "set up")
     time.sleep(2.0)  # the worker has seen its parent die
     text = log.read_text()
     assert "set up" in text and "carried on" not in text and "Traceback" not in text, text
