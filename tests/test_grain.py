@@ -227,7 +227,8 @@ def test_train_grain_option_reaches_the_stream_and_builtin_train():
 @pytest.mark.parametrize("dtype, shape", [(np.uint8, (37, 53, 3)), (np.uint8, (40, 31)), (np.uint8, (24, 29, 1)),
                                           (np.uint16, (33, 47, 3)), (np.uint16, (30, 20)),
                                           (np.float32, (35, 41, 3)), (np.float32, (26, 22)),
-                                          (np.uint8, (150, 23, 3)), (np.uint16, (131, 17)), (np.float32, (140, 9, 3))])
+                                          (np.uint8, (150, 23, 3)), (np.uint16, (131, 17)), (np.float32, (140, 9, 3)),
+                                          (np.uint8, (400, 7, 3))])
 @pytest.mark.parametrize("layout", ["C", "transposed"])
 def test_the_compiled_grain_gives_the_numpy_bits(dtype, shape, layout):
     from dustbench import portable_math as pm
@@ -239,7 +240,8 @@ def test_the_compiled_grain_gives_the_numpy_bits(dtype, shape, layout):
     image[:2] = 0  # the clip and the densest value
     if layout == "transposed":  # not in row order in memory (a rot90 or transpose view)
         image = np.swapaxes(image, 0, 1)
-    for stock in ("portra400", "trix400", "slide_fine@2400dpi", "bw_coarse@12000dpi"):  # 3 fields; 1; a wide blur
+    for stock in ("portra400", "trix400", "slide_fine@2400dpi", "bw_coarse@12000dpi", "bw_coarse@40000dpi"):
+        # three fields; one; wider blurs (the last: strips of 8 × its 20-row halo)
         params = sample_grain(stock, grain_px_per_mm(stock), np.random.default_rng(3))
         out, before = {}, pm.use()
         for name in ("numpy", "numba"):

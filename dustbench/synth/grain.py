@@ -301,11 +301,12 @@ def _amp_index(image: np.ndarray) -> np.ndarray:
 def _apply_compiled(image: np.ndarray, amp: np.ndarray, rng: np.random.Generator, fields: int, kernel: np.ndarray,
                     rho: float) -> np.ndarray:
     """:func:`_noise` then :func:`_tail`, compiled (:mod:`dustbench.synth.grain_jit`) and done in
-    strips of :data:`STRIP_ROWS` rows. Each strip's noise is blurred with ``kernel``'s radius of rows
-    around it, so every value it keeps sees the rows the whole-image blur sees (the reflected border
-    only at the image's own edges), and every blurred value is an exact integer sum, so the order of
-    the sums cannot matter: the same bits. The buffers of a strip are reused; what stays whole-image
-    is the raw noise bytes (9 per colour pixel), the result, and for float32 the table indices."""
+    strips of :data:`STRIP_ROWS` rows (more under a wide blur, whose halos would otherwise be blurred
+    twice over). Each strip's noise is blurred with ``kernel``'s radius of rows around it, so every
+    value it keeps sees the rows the whole-image blur sees (the reflected border only at the image's
+    own edges), and every blurred value is an exact integer sum, so the order of the sums cannot
+    matter: the same bits. The buffers of a strip are reused; what stays whole-image is the raw
+    noise bytes (9 per colour pixel), the result, and for float32 the table indices."""
     from .grain_jit import channel_fields, gather, grain_tail, sum_bytes  # deferred: imports numba
 
     h, w = image.shape[:2]
@@ -316,15 +317,16 @@ def _apply_compiled(image: np.ndarray, amp: np.ndarray, rng: np.random.Generator
     index = values if image.dtype != np.float32 else _amp_index(values)
     out = np.empty(values.shape, image.dtype)
     halo = kernel.size // 2
-    z = np.empty((STRIP_ROWS + 2 * halo, w), np.float32)
+    strip = max(STRIP_ROWS, 8 * halo)  # rows blurred twice (the halos): at most a quarter more
+    z = np.empty((strip + 2 * halo, w), np.float32)
     planes = np.empty((fields, *z.shape), np.float32)
-    field = np.empty(STRIP_ROWS * values[0].size, np.float32)
+    field = np.empty(strip * values[0].size, np.float32)
     amplitude = np.empty_like(field)
     mean = np.float32(382.5 * float(np.sum(kernel)) ** 2)
     mix = np.array([rho, *_mix_coefficients(rho)] if fields == 3 else [1.0, 0.0, 0.0, 0.0], np.float32)
     high = np.float32(1.0 if image.dtype == np.float32 else dtype_max(image.dtype))
-    for y0 in range(0, h, STRIP_ROWS):
-        y1 = min(h, y0 + STRIP_ROWS)
+    for y0 in range(0, h, strip):
+        y1 = min(h, y0 + strip)
         top, bottom = max(0, y0 - halo), min(h, y1 + halo)
         rows = bottom - top
         for k in range(fields):
