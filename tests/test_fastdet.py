@@ -3,8 +3,10 @@ as segnet does, and that an exported file is a detector row."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
+from dustbench.errors import DustbenchError
 from dustbench.models import create_model
 from dustbench.models.fastdet import FastDetTask
 from dustbench.models.layers import count_parameters
@@ -61,3 +63,38 @@ def test_trains_as_a_detector_and_learns_a_speck():
     info = FastDetTask.file_info({"threshold": 0.6})
     assert info["kind"] == "detector" and info["model"] == "fastdet" and info["threshold"] == 0.6
     assert np.isfinite(float(p.sum()))
+
+
+def test_residual_inputs_are_the_lumas_top_hats():
+    """residual=r: the stem's two extra inputs are 4x the bright and dark top-hats of the luma, as
+    OpenCV's morphology computes them with a (2r+1)-px square (its borders neutral, like max-pooling's)."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    x = rng.random((2, 3, 37, 53), dtype=np.float32)
+    x[0, :, 10:13, 20:22] = 1.0   # a bright speck ...
+    x[1, :, 30:32, 5:9] = 0.0     # ... and a dark one
+    model = create_model("fastdet", residual=3).eval()
+    with torch.no_grad():
+        inputs = model.inputs(torch.from_numpy(x)).numpy()
+    assert inputs.shape == (2, 5, 37, 53) and np.array_equal(inputs[:, :3], x)
+    kernel = np.ones((7, 7), np.uint8)
+    for i in range(2):
+        luma = (0.299 * x[i, 0] + 0.587 * x[i, 1] + 0.114 * x[i, 2]).astype(np.float32)
+        bright = luma - cv2.morphologyEx(luma, cv2.MORPH_OPEN, kernel)
+        dark = cv2.morphologyEx(luma, cv2.MORPH_CLOSE, kernel) - luma
+        np.testing.assert_allclose(inputs[i, 3], 4 * bright, atol=1e-5)
+        np.testing.assert_allclose(inputs[i, 4], 4 * dark, atol=1e-5)
+    assert inputs[0, 3, 11, 21] > 1.0 and inputs[1, 4, 31, 6] > 1.0  # the specks stand out
+
+
+def test_residual_costs_only_the_stem_and_exports():
+    plain, residual = create_model("fastdet"), create_model("fastdet", residual=3)
+    assert count_parameters(residual) - count_parameters(plain) == 2 * 16 * 9  # the stem's two extra inputs
+    grey = create_model("fastdet", in_channels=1, residual=2).eval()
+    scripted = torch.jit.script(grey)  # what export writes: TorchScript of any size
+    x = torch.rand(1, 1, 30, 18)
+    with torch.no_grad():
+        assert torch.equal(scripted(x), grey(x)) and grey(x).shape == (1, 1, 30, 18)
+    with pytest.raises(DustbenchError, match="residual"):
+        create_model("fastdet", residual=-1)
