@@ -98,3 +98,12 @@ def test_residual_costs_only_the_stem_and_exports():
         assert torch.equal(scripted(x), grey(x)) and grey(x).shape == (1, 1, 30, 18)
     with pytest.raises(DustbenchError, match="residual"):
         create_model("fastdet", residual=-1)
+
+
+def test_a_residual_detector_runs_on_the_images_it_was_made_for():
+    """Its stem takes 5 inputs, but it is run on 3-channel images: the module says so (in_channels)."""
+    from dustbench.methods.loaded import module_method
+
+    method = module_method(create_model("fastdet", residual=3).eval())
+    assert method.options["channels"] == 3
+    assert method(np.full((20, 24, 3), 0.5, np.float32)).shape == (20, 24, 3)

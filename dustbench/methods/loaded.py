@@ -278,7 +278,12 @@ def _export_channels(program) -> int | None:
 
 
 def _weight_channels(module) -> int | None:
-    """Guess input channels from the first 4-D weight (a Conv2d: out × in × kh × kw)."""
+    """Input channels: the module's own ``in_channels`` when it says (a network may compute more
+    inputs for its first layer, as ``fastdet`` with ``residual``), else guessed from the first 4-D
+    weight (a Conv2d: out × in × kh × kw)."""
+    said = getattr(module, "in_channels", None)
+    if isinstance(said, int) and not isinstance(said, bool) and said > 0:
+        return said
     for p in module.parameters():
         if p.ndim == 4:
             return int(p.shape[1])
