@@ -109,9 +109,9 @@ class FastDet(nn.Module):
         luma = luma.contiguous()  # one channel: pooled in plain layout, 2× faster than channels-last
         opening = self._max(-self._max(-luma))    # dilation of the erosion
         closing = -self._max(-self._max(luma))    # erosion of the dilation
-        return torch.cat([x, 4.0 * (luma - opening), 4.0 * (closing - luma)], 1).contiguous(
-            memory_format=torch.channels_last if x.is_contiguous(memory_format=torch.channels_last)
-            else torch.contiguous_format)
+        # cat of NHWC x with the plain-layout residuals comes back plain: give the stem x's layout
+        layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+        return torch.cat([x, 4.0 * (luma - opening), 4.0 * (closing - luma)], 1).contiguous(memory_format=layout)
 
     def scores(self, x: torch.Tensor) -> torch.Tensor:
         """Class scores N×classes×H×W for an input of any size."""
