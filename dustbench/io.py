@@ -20,6 +20,7 @@ import numpy as np
 
 from .errors import DustbenchError, ImageFormatError, ImageReadError  # noqa: F401  (re-exported)
 from .headers import MAX_PIXELS_ENV, check_pixel_limit  # noqa: F401  (re-exported)
+from .portable_dot import luma as bt601_luma
 from .tiff import read_plain_tiff, read_rgbi
 
 # OpenCV's own decoder warnings ("PNG input buffer is incomplete") would precede dustbench's one-line
@@ -33,9 +34,6 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 FLOAT_TOLERANCE = 1e-6  # float files written by other tools may overshoot [0, 1] by rounding
 TIFF_DEFLATE = 8  # TIFF compression tag value of Adobe Deflate
 SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32)
-
-
-LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601: colour -> grey
 
 
 def dtype_max(dtype) -> float:
@@ -107,7 +105,7 @@ def with_channels(image: np.ndarray, channels: int | None) -> np.ndarray:
     if channels == 3 and c == 1:
         return np.repeat(image.reshape(*image.shape[:2], 1), 3, axis=2)
     if channels == 1 and c == 3:
-        return image @ LUMA
+        return bt601_luma(image)
     if channels == c or (channels == 1 and c == 1):
         return image
     raise ImageFormatError(f"cannot convert a {c}-channel image to {channels} channel(s)")

@@ -26,8 +26,8 @@ import cv2
 import numpy as np
 
 from dustbench.io import channel_max
-from dustbench.metric_defs import (_Y_COEFFS, _Y_OFFSET, _Y_RANGE, K1, K2, SIGMA, WINDOW, MetricInputError,
-                                   dilation_px)
+from dustbench.metric_defs import _Y_COEFFS, _Y_OFFSET, _Y_RANGE, K1, K2, SIGMA, WINDOW, MetricInputError, dilation_px
+from dustbench.portable_dot import dot_last
 from dustbench.stats import bootstrap_ci, paired_comparison
 
 __all__ = ["psnr", "ssim", "masked_metrics", "touch_metrics", "labelled_psnr", "bootstrap_ci", "paired_comparison",
@@ -82,8 +82,8 @@ def _prepare(reference, restored, data_range, luminance_only, crop_border):
         if x.ndim != 3 or x.shape[2] != 3:
             raise MetricInputError(f"luminance_only needs an H×W×3 RGB image, got {x.shape}")
         coeffs = _Y_COEFFS / R
-        x = x.astype(np.float64) @ coeffs + _Y_OFFSET
-        y = y.astype(np.float64) @ coeffs + _Y_OFFSET
+        x = dot_last(x.astype(np.float64), coeffs) + _Y_OFFSET  # not `@`: BLAS rounds by CPU class
+        y = dot_last(y.astype(np.float64), coeffs) + _Y_OFFSET
         R = _Y_RANGE
     return x, y, R
 

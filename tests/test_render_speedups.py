@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from dustbench.lockfile import drift_note
+from dustbench.portable_dot import luma
 from dustbench.synth import Layer, Sprite, artifact_mask, composite, family_labels, render, sample_params
 
 # sha256 of damaged (uint16 RGB) + mask + labels, recorded with the previous renderer and
@@ -49,7 +50,6 @@ def test_rendering_is_byte_identical_to_the_previous_renderer(name, shape, seed)
 
 # --- compositing against a sprite-by-sprite reference -----------------------------------------
 
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 _MAX = {np.uint8: 255.0, np.uint16: 65535.0, np.float32: 1.0}
 
 
@@ -64,7 +64,7 @@ def _reference(clean: np.ndarray, layer: Layer):
     for sp in layer.sprites:
         target = sp.color.astype(np.float32) * np.float32(_MAX[clean.dtype.type])
         if clean.ndim == 2 or clean.shape[2] == 1:
-            target = (sp.color.astype(np.float32) @ _LUMA) * np.float32(_MAX[clean.dtype.type])
+            target = luma(sp.color.astype(np.float32)) * np.float32(_MAX[clean.dtype.type])
             target = target if clean.ndim == 2 else target[..., None]
         region = out[sp.slices]
         current = region.astype(np.float32)

@@ -34,12 +34,15 @@ _CONFIGS = {
     "grey16_keep_noaug": lambda: DamageStream([_GREY16], patch=64, seed=14, samples_per_epoch=64,
                                               patches_per_visit=4, channels=None, augment=False),
 }
-# sha256 of damaged, clean, mask and labels of the samples _IDX, recorded with the previous stream
+# sha256 of damaged, clean, mask and labels of the samples _IDX, recorded with the previous stream. The grey
+# ones re-pinned 2026-12-07: an artifact colour's grey value was BLAS's dot product, fused multiply-adds on
+# CPUs with FMA and not elsewhere; it is now taken one IEEE operation at a time (dustbench.portable_dot) and
+# these are the bytes every CPU gives (the old code gave them too with OPENBLAS_CORETYPE=Prescott)
 PREVIOUS_STREAM = {
     "mixes": "47c0a5071ccf7dcc8d736cfed822cf15136fe050b8aeb300954eb6cd5f088947",
     "scan": "a7c05d5ef177b3ff36c3933da35d86acbd0c625a5b6ca7887b5f0267d8de2a1f",
-    "grey16_1ch": "6c3d20fef78a607a010e57e484c4eb2130e24bc773b23a176d4eeff8182d3910",
-    "grey16_keep_noaug": "9d491dbbc3c024a4fd05e4c47cf2ce05cb6a9d7ea23e217911f7c670a62e20f6",
+    "grey16_1ch": "0fca9213d6cfb870a90b87df404c7755db66f8b87096ca710cd9b804ed4d0faf",
+    "grey16_keep_noaug": "b8388f9d29071a5b434210c39880551516ffb937f46d57d3e9cb6eb47d138571",
 }
 
 

@@ -18,9 +18,9 @@ from scipy import ndimage
 
 from ..errors import DustbenchError
 from ..io import check_image, to_float
+from ..portable_dot import luma as bt601_luma
 from .settings import THRESHOLD_FLOOR, DetectionSettings  # noqa: F401 (defined there, light, for the CLI)
 
-LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # BT.601, as in synthesis
 MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution × this = its standard deviation
 NOISE_BLOCK = 8  # px: the noise estimate follows the image in blocks of this size (JPEG's)
 LOCAL_FLOOR = 0.75  # local noise sigma is at least this fraction of the whole image's
@@ -62,7 +62,7 @@ def as_channels(image: np.ndarray) -> np.ndarray:
 
 
 def luma(image: np.ndarray) -> np.ndarray:
-    return image[:, :, 0] if image.shape[2] == 1 else image @ LUMA
+    return image[:, :, 0] if image.shape[2] == 1 else bt601_luma(image)
 
 
 def robust_sigma(values: np.ndarray) -> float:

@@ -29,6 +29,7 @@ import numpy as np
 
 from ..errors import DustbenchError
 from ..io import write_text_atomic
+from ..portable_dot import dot_last
 from .speck_candidates import FEATURES
 
 FORMAT = "dustbench-speck-verifier/1"
@@ -62,7 +63,7 @@ class SpeckVerifier:
         for layers in self.members:
             x = x0
             for k, (w, b) in enumerate(layers):
-                x = x @ w + b
+                x = dot_last(x, w) + b  # not `@`: BLAS's kernels round by CPU class
                 if k < len(layers) - 1:
                     x = np.maximum(x, 0.0)
             total += 1.0 / (1.0 + np.exp(-np.clip(x[:, 0], -60, 60)))

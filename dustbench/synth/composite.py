@@ -15,9 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..io import check_image, dtype_max
+from ..portable_dot import luma
 from .layer import Layer, pack
-
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601: colour -> grey
 
 
 def _check_shape(image: np.ndarray, layer: Layer) -> None:
@@ -30,9 +29,9 @@ def _target_color(color: np.ndarray, image: np.ndarray) -> np.ndarray:
     scale = np.float32(dtype_max(image.dtype))
     color = color.astype(np.float32, copy=False)
     if image.ndim == 2:
-        return (color @ _LUMA) * scale
+        return luma(color) * scale
     if image.shape[2] == 1:
-        return (color @ _LUMA)[..., None] * scale
+        return luma(color)[..., None] * scale
     return color * scale
 
 
