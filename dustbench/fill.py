@@ -82,8 +82,8 @@ def telea_inpaint(image: np.ndarray, mask: np.ndarray, dilate: int = 1, radius: 
     return out
 
 
-# grow 0: no hysteresis (what every file exported before it existed means)
-DEFAULTS = {"threshold": 0.5, "dilate": 1, "radius": 3.0, "fill": "telea", "grow": 0.0}
+# grow 0: no hysteresis, lines False: the detector's flags alone (what every file exported before they existed means)
+DEFAULTS = {"threshold": 0.5, "dilate": 1, "radius": 3.0, "fill": "telea", "grow": 0.0, "lines": False}
 FILLS = ("telea", "median")
 
 

@@ -111,7 +111,7 @@ def test_names_take_fnmatch_patterns_in_the_library_and_the_cli(capsys):
     assert main(["list", "methods", "nothing*"]) == 1 and "no methods match" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name", ["dust_gan", "pix2pix", "segnet"])
+@pytest.mark.parametrize("name", ["dust_gan", "fastdet", "pix2pix", "segnet"])
 def test_pretrained_model_reproduces_the_committed_torchscript_file_exactly(name):
     model = create_model(name, pretrained=True)
     assert type(model).__module__ == f"dustbench.models.{name}" and not model.training
@@ -122,7 +122,7 @@ def test_pretrained_model_reproduces_the_committed_torchscript_file_exactly(name
     x = torch.rand(2, 3, 45, 61, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         assert torch.equal(model(x), scripted(x))
-    assert list_models(pretrained=True) == ["dust_gan", "pix2pix", "segnet"]
+    assert list_models(pretrained=True) == ["dust_gan", "fastdet", "pix2pix", "segnet"]
 
 
 def test_published_weights_drop_in_through_the_manifest(tmp_path, monkeypatch):

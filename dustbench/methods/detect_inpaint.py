@@ -19,8 +19,10 @@ A detector is a model file whose output is P(artifact) (H×W, repeated on every 
 itself when the file says it is one (TorchScript ``dustbench-model.json`` extra file, or a checkpoint
 whose family's task has such ``file_info``), with the threshold and fill recorded at export, so
 ``dustbench evaluate segnet.pt --data builtin`` scores the restored images, not the probabilities;
-``-o threshold=0.7`` (``dilate``, ``radius``, ``fill``) overrides them. It is not a registered
-method name: registered methods are built from options alone and have no learned parameters.
+``-o threshold=0.7`` (``dilate``, ``radius``, ``fill``) overrides them. ``-o lines=1`` fills, with
+what the detector flags, the long lines the training-free ``line_detect`` finds (its published
+rules, undilated): a speck detector and a scratch detector, one fill (the registered
+``fastdet_lines`` is the published ``fastdet`` so). Under tiling the lines are sought per tile.
 
 Training validation of the detector families runs this class too
 (:func:`dustbench.train.validate.task_method`). The fill (:mod:`dustbench.fill`) is OpenCV Telea
@@ -36,10 +38,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DustbenchError
-from ..fill import (DEFAULTS, FILLS, check_inference_options, detection_scores, fill_mask, flag,  # noqa: F401
-                    scores_from_counts)  # (defined in dustbench.fill, still imported from here)
+from ..fill import (DEFAULTS, FILLS, check_inference_options, detection_scores, dilate_mask,  # noqa: F401
+                    fill_mask, flag, scores_from_counts)  # (the scores: defined in dustbench.fill, imported from here)
 from ..io import channel_max
 from .base import UNSET, Method, OutputIssues, apply_method, check_output
+from .line_scratches import detect_lines
 from .registry import MODEL_OPTIONS
 
 
@@ -50,8 +53,10 @@ class DetectInpaint(Method):
 
     def __init__(self, detector: Method, threshold: float = DEFAULTS["threshold"], dilate: int = DEFAULTS["dilate"],
                  radius: float = DEFAULTS["radius"], fill: str = DEFAULTS["fill"], grow: float = DEFAULTS["grow"],
-                 metadata: dict | None = None):
+                 lines: bool = DEFAULTS["lines"], metadata: dict | None = None):
         check_inference_options(threshold, dilate, radius, fill, grow)
+        if not isinstance(lines, (bool, np.bool_)) and lines not in (0, 1):
+            raise DustbenchError(f"detect_inpaint: lines must be true or false (1 or 0), got {lines!r}")
         # what the detector was trained to flag (recorded for detection scores), if the file says
         metadata = metadata or {}
         trained = {k: float(metadata[k]) for k in ("label_threshold", "label_contrast") if k in metadata}
@@ -59,6 +64,7 @@ class DetectInpaint(Method):
             trained["calibrated"] = str(metadata["calibrated"])
         # grow only when used: a file without it describes (and scores) itself exactly as before
         growing = {"grow": float(grow)} if grow else {}
+        growing |= {"lines": True} if lines else {}  # likewise
         super().__init__(name=detector.name, options={
             **detector.options, "kind": "detector", "threshold": float(threshold), "dilate": int(dilate),
             "radius": float(radius), "fill": fill, **growing, **trained})
@@ -108,4 +114,7 @@ class DetectInpaint(Method):
 
     def _fill(self, image: np.ndarray, flagged: np.ndarray) -> np.ndarray:
         o = self.options
-        return fill_mask(image, flagged, o["fill"], o["dilate"], o["radius"])
+        if not o.get("lines"):
+            return fill_mask(image, flagged, o["fill"], o["dilate"], o["radius"])
+        both = (dilate_mask(flagged, o["dilate"]) > 0) | detect_lines(image)  # line_detect fills its lines undilated
+        return fill_mask(image, both, o["fill"], 0, o["radius"])

@@ -49,19 +49,20 @@ def published_tuned(leaderboard: Path) -> tuple[dict, str]:
 
 
 TRAINING_FREE = ("morph_detect", "line_detect")  # specks; long scratches and hairs
-VERIFIED = ("verified_specks", "verified_detect")  # registered rows with a learned verifier shipped inside
+LEARNED = ("verified_specks", "verified_detect", "fastdet_lines")  # registered rows whose learned part ships inside
 
 
 def default_rows(leaderboard: Path) -> list[Row]:
     """identity, median_tuned (published values), oracle_inpaint, every published model file, the
-    training-free ``morph_detect`` and ``line_detect``, and the learned ``verified_*`` rows."""
+    training-free ``morph_detect`` and ``line_detect``, and the learned registered rows (``verified_*``,
+    ``fastdet_lines``)."""
     tuned, tuned_on = published_tuned(leaderboard)
     rows = [Row(REFERENCE, REFERENCE),
             Row("median_tuned", "median_tuned", tuned, f"published values, tuned on {tuned_on}"),
             Row("oracle_inpaint", "oracle_inpaint", {}, "Telea on the true mask: an upper reference")]
     rows += [Row(p.stem, str(p), {}, "published model") for p in sorted((leaderboard / "models").glob("*.pt"))]
     rows += [Row(name, name, {}, "training-free detector") for name in TRAINING_FREE if name in list_methods()]
-    rows += [Row(name, name, {}, "learned verifier (published)") for name in VERIFIED if name in list_methods()]
+    rows += [Row(name, name, {}, "learned, shipped with dustbench") for name in LEARNED if name in list_methods()]
     return rows
 
 

@@ -1,0 +1,84 @@
+"""A detector's fill with line_detect's lines (``DetectInpaint(lines=True)``) and ``fastdet_lines``,
+the published fastdet weights so."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dustbench.errors import DustbenchError
+from dustbench.fill import dilate_mask, telea_inpaint
+from dustbench.methods import create_method, load_model_file
+from dustbench.methods.line_scratches import detect_lines
+from dustbench.methods.loaded import module_method
+from dustbench.models.pretrained import read_manifest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Flags(torch.nn.Module):
+    """A stand-in detector: P(artifact) 1 on the pixels of ``where`` (H×W bool), 0 elsewhere."""
+
+    def __init__(self, where: np.ndarray):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1, 3, 1, 1))  # gives the method its 3 channels
+        self.register_buffer("where", torch.from_numpy(where.astype(np.float32)))
+
+    def forward(self, x):
+        return self.where.expand_as(x) + 0 * x
+
+
+def _scene():
+    """Grain with a long faint dark scratch (row 60) and a bright 3×3 speck away from it."""
+    rng = np.random.default_rng(0)
+    image = (0.45 + 0.02 * rng.standard_normal((160, 200, 3))).astype(np.float32)
+    image[59:61, :] -= np.float32(0.12)
+    image[120:123, 40:43] = np.float32(0.95)
+    speck = np.zeros(image.shape[:2], bool)
+    speck[120:123, 40:43] = True
+    return image, speck
+
+
+def _method(flags: np.ndarray, **options):
+    return module_method(Flags(flags), channels=3, info={"kind": "detector", "threshold": 0.5, "dilate": 1},
+                         **options)
+
+
+def test_lines_are_filled_with_what_the_detector_flags_and_only_then():
+    image, speck = _scene()
+    lines = detect_lines(image)
+    assert lines[59:61].mean() > 0.9 and not lines[speck].any()  # the scratch is a line, the speck is not
+    alone, both = _method(speck), _method(speck, lines=True)
+    assert np.array_equal(alone(image), telea_inpaint(image, speck, dilate=1))
+    expected = telea_inpaint(image, (dilate_mask(speck, 1) > 0) | lines, dilate=0)  # lines undilated
+    assert np.array_equal(both(image), expected)
+    assert both.options["lines"] is True and "lines" not in alone.options  # recorded only when on
+    nothing = np.zeros(image.shape[:2], bool)  # a detector that flags nothing: line_detect itself
+    assert np.array_equal(_method(nothing, lines=True)(image), create_method("line_detect")(image))
+
+
+@pytest.mark.parametrize("bad", ["yes", 2, 0.5])
+def test_lines_must_be_a_switch(bad):
+    with pytest.raises(DustbenchError, match="lines must be true or false"):
+        _method(np.zeros((8, 8), bool), lines=bad)
+
+
+def test_fastdet_lines_runs_the_published_detector_at_its_published_point():
+    entry = read_manifest()["models"]["fastdet"]
+    assert entry["row"] == "fastdet_balanced"
+    card = json.loads((ROOT / "leaderboard/models/fastdet_balanced.card.json").read_text())
+    assert {k: card["inference"][k] for k in entry["inference"]} == entry["inference"]  # its validation point
+    method = create_method("fastdet_lines")
+    published = load_model_file(ROOT / "leaderboard/models/fastdet_balanced.pt", tile=None)
+    image, _ = _scene()
+    image[20:24, 150:154] = np.float32(0.05)  # a dark speck too
+    assert np.array_equal(method.probability(image, tile=None), published.probability(image, tile=None))
+    assert (method.options["threshold"], method.options["dilate"], method.options["lines"]) == (0.999, 1, True)
+    assert method.name == "fastdet_lines" and "fastdet_balanced" in method.trained_on
+    flagged = published.detect(image, tile=None)
+    expected = telea_inpaint(image, (dilate_mask(flagged, 1) > 0) | detect_lines(image), dilate=0)
+    assert np.array_equal(method(image), expected)
+    assert create_method("fastdet_lines", threshold=0.5).options["threshold"] == 0.5
