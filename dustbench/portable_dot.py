@@ -7,10 +7,13 @@ OpenBLAS's AVX-512 kernel fuses each multiply and add (one rounding) where its A
 decided a few pixels otherwise: ``line_detect``'s published scores moved by up to 0.001 dB on 4 of
 80 images on an AVX-512 VM, and came back exactly with ``OPENBLAS_CORETYPE=Haswell``. Here every
 product and every sum is a NumPy operation of its own (IEEE, one rounding each, never fused), in the
-order of the last axis: ``(a0·w0 + a1·w1) + a2·w2``. That is what the AVX2 kernel computes for a
-luma, so the figures published from such a machine stand. Synthesis on grey images changed its bytes
-once (2026-12-07): an artifact colour's grey value was BLAS's dot product, fused on every CPU with
-FMA and not on others; it is now what a CPU without FMA gave, on every CPU.
+order of the last axis: ``(a0·w0 + a1·w1) + a2·w2``. For a float32 luma that is what the AVX2 kernel
+computes, so the figures published from such a machine stand; for float64 (the metrics' Y, the
+verifier's layers) the AVX2 kernel fuses too, and the result is what a CPU without FMA gives.
+Synthesis on grey images changed its bytes once (2026-12-07): an artifact colour's grey value was
+BLAS's dot product, fused on every CPU with FMA and not on others; it is now what a CPU without FMA
+gave, on every CPU. Not yet here: the 2×2 products that place a stamp (``synth/stamps.py``); no
+pinned synthesis changed under another kernel (``OPENBLAS_CORETYPE=Prescott``), so they were left.
 """
 from __future__ import annotations
 
@@ -20,10 +23,11 @@ LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601: colour
 
 
 def dot_last(a: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """``a @ w`` for ``a`` of shape (..., C) and ``w`` of shape (C,) or (C, K), summed in the order of
-    C, one rounding per product and per sum; the dtype NumPy's ``a @ w`` would give."""
+    """``a @ w`` for ``a`` of shape (..., C) and ``w`` of shape (C,) or (C, K), C ≥ 1, summed in the
+    order of C, one rounding per product and per sum. Floating: for float operands the dtype
+    ``a @ w`` gives; integer ones are promoted with float32 by NumPy's rules (uint8 → float32)."""
     a, w = np.asarray(a), np.asarray(w)
-    if w.ndim not in (1, 2) or a.ndim < 1 or a.shape[-1] != w.shape[0]:
+    if w.ndim not in (1, 2) or a.ndim < 1 or a.shape[-1] != w.shape[0] or not w.shape[0]:
         raise ValueError(f"dot_last: cannot multiply {a.shape} by {w.shape} over the last axis")
     dtype = np.result_type(a.dtype, w.dtype, np.float32 if a.dtype.kind in "biu" else a.dtype)
     a, w = a.astype(dtype, copy=False), w.astype(dtype, copy=False)

@@ -9,12 +9,15 @@ import numpy as np
 import pytest
 import torch
 
+import dustbench
 from dustbench.errors import DustbenchError
 from dustbench.fill import dilate_mask, telea_inpaint
+from dustbench.io import to_float
 from dustbench.methods import create_method, load_model_file
 from dustbench.methods.line_scratches import detect_lines
 from dustbench.methods.loaded import module_method
-from dustbench.models.pretrained import read_manifest
+from dustbench.models.pretrained import DIR_ENV, create_model, publish, read_manifest
+from dustbench.sources.procedural import procedural_image
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,7 +63,7 @@ def test_lines_are_filled_with_what_the_detector_flags_and_only_then():
     assert np.array_equal(_method(nothing, lines=True)(image), create_method("line_detect")(image))
 
 
-@pytest.mark.parametrize("bad", ["yes", 2, 0.5])
+@pytest.mark.parametrize("bad", ["yes", "1", 2, 0.5, 1.0])
 def test_lines_must_be_a_switch(bad):
     with pytest.raises(DustbenchError, match="lines must be true or false"):
         _method(np.zeros((8, 8), bool), lines=bad)
@@ -78,7 +81,23 @@ def test_fastdet_lines_runs_the_published_detector_at_its_published_point():
     assert np.array_equal(method.probability(image, tile=None), published.probability(image, tile=None))
     assert (method.options["threshold"], method.options["dilate"], method.options["lines"]) == (0.999, 1, True)
     assert method.name == "fastdet_lines" and "fastdet_balanced" in method.trained_on
-    flagged = published.detect(image, tile=None)
-    expected = telea_inpaint(image, (dilate_mask(flagged, 1) > 0) | detect_lines(image), dilate=0)
+    # a damaged scene with pixels the published detector is sure of (P >= 0.999), and a long scratch
+    damaged = dustbench.synthesize(procedural_image("dead_leaves", (256, 256), np.random.default_rng(0)),
+                                   "negative_scan_heavy", np.random.default_rng(0)).damaged
+    image = to_float(damaged)
+    image[100:102] = np.clip(image[100:102] - np.float32(0.15), 0, 1)
+    flagged, lines = published.detect(image, tile=None), detect_lines(image)
+    assert flagged.any() and lines.any() and not (flagged & lines).all()
+    expected = telea_inpaint(image, (dilate_mask(flagged, 1) > 0) | lines, dilate=0)
     assert np.array_equal(method(image), expected)
     assert create_method("fastdet_lines", threshold=0.5).options["threshold"] == 0.5
+
+
+def test_fastdet_lines_says_so_when_the_published_weights_record_no_operating_point(tmp_path, monkeypatch):
+    publish(create_model("fastdet"), "fastdet", {}, tmp_path, steps=1)  # as `export --pretrained-dir` writes it
+    monkeypatch.setenv(DIR_ENV, str(tmp_path))
+    with pytest.raises(DustbenchError, match=r"no operating point \('inference' in .*manifest.json\)"):
+        create_method("fastdet_lines")
+    monkeypatch.setenv(DIR_ENV, str(tmp_path / "none"))
+    with pytest.raises(DustbenchError, match="no published weights for model 'fastdet'"):
+        create_method("fastdet_lines")

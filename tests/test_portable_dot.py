@@ -100,8 +100,8 @@ def test_luma_metrics_and_verifier_do_not_depend_on_the_blas_kernel():
     """The kernel this CPU gets, the oldest x86-64 one (Prescott), the AVX2 one (Haswell) and, where the
     CPU has it, the AVX-512 one (SkylakeX) give the same bits: nothing here goes through BLAS (whose
     AVX-512 kernel fuses multiply-adds in a luma, and whose dot product of an artifact's colour with
-    the luma weights fused them on every FMA CPU, in synthesis of grey images). And the luma is what the AVX2 kernel computes for ``img @ LUMA``, which the
-    published figures were made with."""
+    the luma weights fused them on every FMA CPU, in synthesis of grey images). And the float32 luma
+    is what the AVX2 kernel computes for ``img @ LUMA``, which the published figures were made with."""
     avx512 = {"avx512f", "avx512dq", "avx512bw", "avx512vl"} <= _cpu_flags()
     probes = {name: _probe(name) for name in (None, "Prescott", "Haswell") + (("SkylakeX",) if avx512 else ())}
     portable = {name: {k: v for k, v in p.items() if k != "matmul"} for name, p in probes.items()}

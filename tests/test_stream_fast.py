@@ -37,7 +37,7 @@ _CONFIGS = {
 # sha256 of damaged, clean, mask and labels of the samples _IDX, recorded with the previous stream. The grey
 # ones re-pinned 2026-12-07: an artifact colour's grey value was BLAS's dot product, fused multiply-adds on
 # CPUs with FMA and not elsewhere; it is now taken one IEEE operation at a time (dustbench.portable_dot) and
-# these are the bytes every CPU gives (the old code gave them too with OPENBLAS_CORETYPE=Prescott)
+# these are the same under every OpenBLAS kernel (the old code gave them too with OPENBLAS_CORETYPE=Prescott)
 PREVIOUS_STREAM = {
     "mixes": "47c0a5071ccf7dcc8d736cfed822cf15136fe050b8aeb300954eb6cd5f088947",
     "scan": "a7c05d5ef177b3ff36c3933da35d86acbd0c625a5b6ca7887b5f0267d8de2a1f",

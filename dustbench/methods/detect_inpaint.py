@@ -55,7 +55,7 @@ class DetectInpaint(Method):
                  radius: float = DEFAULTS["radius"], fill: str = DEFAULTS["fill"], grow: float = DEFAULTS["grow"],
                  lines: bool = DEFAULTS["lines"], metadata: dict | None = None):
         check_inference_options(threshold, dilate, radius, fill, grow)
-        if not isinstance(lines, (bool, np.bool_)) and lines not in (0, 1):
+        if not (isinstance(lines, (bool, np.bool_)) or (isinstance(lines, (int, np.integer)) and lines in (0, 1))):
             raise DustbenchError(f"detect_inpaint: lines must be true or false (1 or 0), got {lines!r}")
         # what the detector was trained to flag (recorded for detection scores), if the file says
         metadata = metadata or {}
@@ -96,7 +96,8 @@ class DetectInpaint(Method):
     def detect(self, image: np.ndarray, tile=UNSET) -> np.ndarray:
         """Bool H×W: the pixels the detector flags (before dilation; with ``grow``, hysteresis from
         the sure ones: :func:`dustbench.fill.flag`); ``tile`` as for :meth:`probability`. Under
-        ``apply_method``'s tiling, growth reaches as far as each tile and its overlap."""
+        ``apply_method``'s tiling, growth reaches as far as each tile and its overlap. The detector's
+        flags only: with ``lines`` the fill also covers ``line_detect``'s lines, which are not here."""
         return self._flag(self.probability(image, tile))
 
     def _flag(self, prob: np.ndarray) -> np.ndarray:

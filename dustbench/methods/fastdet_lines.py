@@ -12,6 +12,7 @@ by 1 px, the lines undilated, as ``line_detect`` fills them). See :class:`.Detec
 """
 from __future__ import annotations
 
+from ..errors import DustbenchError
 from .base import Method
 from .registry import register_method
 
@@ -21,11 +22,14 @@ WEIGHTS = "fastdet"  # the pretrained name: the weights of the leaderboard row f
 @register_method("fastdet_lines")
 def fastdet_lines(threshold: float | None = None, dilate: int | None = None) -> Method:
     """Learned + training-free: the published fastdet speck detector and line_detect's lines, one Telea fill."""
-    from ..models.pretrained import load_pretrained, read_manifest  # deferred: imports torch
+    from ..models.pretrained import MANIFEST, load_pretrained, pretrained_dir, read_manifest  # deferred: imports torch
     from .loaded import module_method  # deferred: imports torch
 
-    entry = read_manifest()["models"].get(WEIGHTS, {})
     module = load_pretrained(WEIGHTS)  # a clear error if the weights are not published here
+    entry = read_manifest()["models"][WEIGHTS]
+    if not isinstance(entry.get("inference"), dict):
+        raise DustbenchError(f"the published {WEIGHTS!r} weights record no operating point ('inference' in "
+                             f"{pretrained_dir() / MANIFEST}): republish them as pretrained/README.md says")
     method = module_method(module, channels=entry.get("channels", 3), info={"kind": "detector", **entry["inference"]},
                            threshold=threshold, dilate=dilate, lines=True)
     method.trained_on = entry.get("trained_on")
