@@ -1,12 +1,13 @@
 """line_detect: long thin damage found along its length, and the picture's own lines left alone."""
 import math
 
+import cv2
 import numpy as np
 import pytest
 
 from dustbench.errors import DustbenchError
 from dustbench.methods import create_method, list_methods
-from dustbench.methods.line_scratches import RULES, _same_line, _starts, detect_lines
+from dustbench.methods.line_scratches import ANGLES, MIN_COUNT, RULES, _radon, _same_line, _starts, detect_lines
 
 
 def grainy(shape=(200, 200), level=0.45, sigma=0.02, seed=0):
@@ -131,3 +132,32 @@ def test_bad_rules_and_polarities_are_named():
         detect_lines(grainy(), rules={"scor": 3})
     with pytest.raises(DustbenchError, match="polarities"):
         detect_lines(grainy(), polarities=(0,))
+
+
+def _plane_scores(z: np.ndarray, side: int) -> np.ndarray:
+    """The Radon scores of one plane as the module doc defines them, one plain warp at a time: the
+    reference for the windows' planes warped four to a call."""
+    h, w = z.shape
+    mu, sd = float(z.mean()), float(z.std()) + 1e-6
+    out = np.zeros((ANGLES, side), np.float32)
+    for i in range(ANGLES):
+        m = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), 180.0 * i / ANGLES, 1.0)
+        m[:, 2] += ((side - w) / 2, (side - h) / 2)
+        sums = np.convolve(cv2.warpAffine(z, m, (side, side)).sum(0), np.ones(2, np.float32), "same")
+        counts = np.convolve(cv2.warpAffine(np.ones_like(z), m, (side, side)).sum(0), np.ones(2, np.float32), "same")
+        ok = counts > MIN_COUNT
+        out[i, ok] = (sums[ok] - mu * counts[ok]) / (sd * np.sqrt(counts[ok]))
+    return out
+
+
+@pytest.mark.parametrize("planes", [1, 2, 3, 4, 6])
+def test_planes_warped_together_score_as_each_warped_alone(planes):
+    """Windows' planes rotate four to a warp (the last warp filled up): each plane's scores must be
+    exactly those of its own single-channel warps."""
+    rng = np.random.default_rng(planes)
+    zs = [np.minimum(np.abs(rng.standard_normal((96, 120))) * 2, 4).astype(np.float32) for _ in range(planes)]
+    side = int(np.ceil(np.hypot(96, 120))) + 2
+    together = _radon(zs, side)
+    assert together.shape == (planes, ANGLES, side)
+    for z, scores in zip(zs, together):
+        assert np.array_equal(scores, _plane_scores(z, side))

@@ -90,24 +90,36 @@ def _rotation(h: int, w: int, angle: float, side: int) -> np.ndarray:
     return m
 
 
-def _radon(bright: np.ndarray, dark: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
-    """ANGLES × side standardised line sums of each polarity's ``z`` (two columns at a time; 0 where a
-    line is short). Both maps and the count of pixels under each line rotate in one 3-channel warp
-    (the same values as three warps: OpenCV interpolates each channel alike; 1.4x faster)."""
-    h, w = bright.shape
-    stats = [(float(z.mean()), float(z.std()) + 1e-6) for z in (bright, dark)]
-    stack = np.dstack([bright, dark, np.ones_like(bright)])
+def _radon(planes: list[np.ndarray], side: int) -> np.ndarray:
+    """len(planes) × ANGLES × side standardised line sums of each ``z`` plane (all of one shape: a
+    polarity of a window), two columns at a time; 0 where a line is short.
+
+    The planes rotate four at a time in one 4-channel warp, the rest with a plane of ones, whose
+    column sums count the pixels under each line (the same for every window of the shape), in one of
+    3 or 4 channels; without a rest the ones rotate alone. The same values as a warp each: OpenCV
+    interpolates each channel alike (but for 2 channels, which it never gets here). Per channel its
+    4-channel warp is its fastest: 6.6 ms against 8.4 for 3, 3.1 for 1 and 14.7 for 2, a 512²
+    window into 727², one thread."""
+    h, w = planes[0].shape
+    stats = [(float(z.mean()), float(z.std()) + 1e-6) for z in planes]
+    whole = len(planes) - len(planes) % 4
+    groups = [np.dstack(planes[k:k + 4]) for k in range(0, whole, 4)]
+    ones = np.ones((h, w), np.float32)
+    rest = planes[whole:]
+    if rest:  # the rest, the ones, and the first of the rest again rather than a 2-channel warp
+        groups.append(np.dstack(rest + [ones] + rest[:1] * (len(rest) == 1)))
     pair = np.ones(2, np.float32)
-    scores = np.zeros((2, ANGLES, side), np.float32)
+    scores = np.zeros((len(planes), ANGLES, side), np.float32)
     for i in range(ANGLES):
         m = _rotation(h, w, 180.0 * i / ANGLES, side)
-        column = cv2.warpAffine(stack, m, (side, side)).sum(0)
-        counts = np.convolve(column[:, 2], pair, "same")
+        columns = np.concatenate([cv2.warpAffine(g, m, (side, side)).sum(0) for g in groups], axis=1)
+        counted = columns[:, len(planes)] if rest else cv2.warpAffine(ones, m, (side, side)).sum(0)
+        counts = np.convolve(counted, pair, "same")
         ok = counts > MIN_COUNT
         for k, (mu, sd) in enumerate(stats):
-            sums = np.convolve(column[:, k], pair, "same")
+            sums = np.convolve(columns[:, k], pair, "same")
             scores[k, i, ok] = (sums[ok] - mu * counts[ok]) / (sd * np.sqrt(counts[ok]))
-    return scores[0], scores[1]
+    return scores
 
 
 def _candidates(scores: np.ndarray) -> list[tuple[float, int, int]]:
@@ -190,13 +202,13 @@ def detect_lines(image: np.ndarray, radius: int = 3, polarities=(1, -1), window:
     h, w = luma.shape
     out = np.zeros((h, w), bool)
     z = {p: line_z(luma, p, radius) for p in (1, -1)}
-    for y in _starts(h, window):
-        for x in _starts(w, window):
-            cut = (slice(y, y + window), slice(x, x + window))
-            side = int(np.ceil(np.hypot(*z[1][cut].shape))) + 2
-            scores = dict(zip((1, -1), _radon(z[1][cut], z[-1][cut], side)))
-            for p in polarities:
-                out[cut] |= _window_lines(z[p][cut], scores[p], scores[-p], rules)
+    cuts = [(slice(y, y + window), slice(x, x + window)) for y in _starts(h, window) for x in _starts(w, window)]
+    side = int(np.ceil(np.hypot(*z[1][cuts[0]].shape))) + 2  # every window has the first one's shape
+    scores = _radon([z[p][cut] for cut in cuts for p in (1, -1)], side)
+    for n, cut in enumerate(cuts):
+        by_polarity = {1: scores[2 * n], -1: scores[2 * n + 1]}
+        for p in polarities:
+            out[cut] |= _window_lines(z[p][cut], by_polarity[p], by_polarity[-p], rules)
     return out
 
 
