@@ -152,8 +152,8 @@ def _plane_scores(z: np.ndarray, side: int) -> np.ndarray:
 
 @pytest.mark.parametrize("planes", [1, 2, 3, 4, 6])
 def test_planes_warped_together_score_as_each_warped_alone(planes):
-    """Windows' planes rotate four to a warp (the last warp filled up): each plane's scores must be
-    exactly those of its own single-channel warps."""
+    """Windows' planes rotate four to a warp (the rest with the plane of ones, never two channels):
+    each plane's scores must be exactly those of its own single-channel warps."""
     rng = np.random.default_rng(planes)
     zs = [np.minimum(np.abs(rng.standard_normal((96, 120))) * 2, 4).astype(np.float32) for _ in range(planes)]
     side = int(np.ceil(np.hypot(96, 120))) + 2

@@ -62,12 +62,11 @@ class DetectInpaint(Method):
         trained = {k: float(metadata[k]) for k in ("label_threshold", "label_contrast") if k in metadata}
         if "calibrated" in metadata:  # how the file's threshold was chosen, e.g. "psnr on builtin-v2:validation"
             trained["calibrated"] = str(metadata["calibrated"])
-        # grow only when used: a file without it describes (and scores) itself exactly as before
-        growing = {"grow": float(grow)} if grow else {}
-        growing |= {"lines": True} if lines else {}  # likewise
+        # grow and lines only when used: a file without them describes (and scores) itself exactly as before
+        used = {**({"grow": float(grow)} if grow else {}), **({"lines": True} if lines else {})}
         super().__init__(name=detector.name, options={
             **detector.options, "kind": "detector", "threshold": float(threshold), "dilate": int(dilate),
-            "radius": float(radius), "fill": fill, **growing, **trained})
+            "radius": float(radius), "fill": fill, **used, **trained})
         self.detector = detector
         self.module = getattr(detector, "module", None)  # the torch module, for export checks
         self.param_count = detector.param_count
