@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 
@@ -115,3 +116,25 @@ def test_training_images_are_not_test_photographs():
     from dustbench.sources import BUILTIN_TRAIN
 
     assert not {n.rsplit('.', 1)[0] for n in BUILTIN_TRAIN} & {sid for sid, *_ in BUILTIN}
+
+
+def test_published_sections_give_each_row_its_parameters_and_budget():
+    """The committed board's own record: a registered row with learned parts (fastdet_lines, 80,210
+    weights) is listed with them, a training-free one with 0, and rows trained by `leaderboard
+    extend` for 45 minutes are not said to have had the reproduce command's hour."""
+    import pandas as pd
+
+    from dustbench.report.extend import _board
+    from dustbench.report.sections import honest_differences, provenance_lines
+
+    board = Path(__file__).resolve().parents[1] / "leaderboard"
+    record, cfg = _board(str(board), "unused", plots=False, progress=False)
+    df = pd.read_csv(board / "leaderboard.csv")
+    first = df[df["test_set"] == df["test_set"].iloc[0]]
+    params = {r["method"]: round(r["params_m"] * 1e6) for _, r in first.iterrows() if r["params_m"] > 0}
+    rows = {line.split(" | ")[0][2:]: line.split(" | ")[1] for line in provenance_lines(record, cfg, params)
+            if line.startswith("| ") and " | " in line}
+    assert rows["fastdet_lines"] == "80,210" and rows["verified_detect"] == "12,552"
+    assert rows["line_detect"] == "0" and rows["identity@builtin-v2-ir"] == "0" and rows["fastdet"] == "80,210"
+    budget = next(line for line in honest_differences(record, cfg) if line.startswith("- *Budget*"))
+    assert "fastdet 45m00s, 3342" in budget and "dust_gan 1h00m, 765" in budget

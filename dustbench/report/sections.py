@@ -85,7 +85,14 @@ def table1_lines(df, record: dict, cfg) -> list[str]:
 
 def honest_differences(record: dict, cfg) -> list[str]:
     """What still differs from the paper's setting, in plain words."""
+    budgets = {fmt_duration(rec["train"]["train_wall_s"]) for rec in record["models"].values()}
     steps = ", ".join(f"{m} {rec['train']['steps']}" for m, rec in record["models"].items())
+    if budgets - {fmt_duration(cfg.budget)}:  # rows added by `leaderboard extend` trained for their own budget
+        steps = ", ".join(f"{m} {fmt_duration(rec['train']['train_wall_s'])}, {rec['train']['steps']}"
+                          for m, rec in record["models"].items())
+        budget = f"a fixed wall-clock budget of its own ({steps} steps)"
+    else:
+        budget = f"{fmt_duration(cfg.budget)} of wall-clock training ({steps} steps)"
     notes = "; ".join(f"{m}: {k} {v}" for m, rec in record["models"].items()
                       for k, v in (rec["train"].get("notes") or {}).items() if k == "perceptual")
     return ["**Honest differences from the paper.**", "",
@@ -100,7 +107,7 @@ def honest_differences(record: dict, cfg) -> list[str]:
               "own retouched pairs (docs/evaluation.md, real pairs) and compare the rankings "
               "(`dustbench leaderboard compare`).",
               f"- *Budget*: the paper trains 200 epochs (batch ≥ 32, presumably on a GPU); here each model gets "
-              f"{fmt_duration(cfg.budget)} of wall-clock training ({steps} steps). Short CPU training of an "
+              f"{budget}. Short CPU training of an "
               "image-to-image net can do worse than returning its input (docs/architecture.md, pitfalls).",
               "- *Network sizes*: narrowed for that budget (parameters below; pix2pix's U-Net is 41.8 M and "
               "SegNet 29.5 M at the papers' widths). " + (f"Perceptual loss — {notes}." if notes else ""),
@@ -151,7 +158,10 @@ def _data_words(record: dict) -> str:
     return d.get("region", d.get("name", ""))
 
 
-def provenance_lines(record: dict, cfg) -> list[str]:
+def provenance_lines(record: dict, cfg, params: dict | None = None) -> list[str]:
+    """How the board was made, with one line per row; ``params`` gives the parameter count of rows
+    without a model file of their own (a registered method with learned parts, e.g. ``fastdet_lines``)."""
+    params = params or {}
     git, hw, data, val = record["git"], record["hardware"], record.get("data") or {}, record.get("validation") or {}
     test_photos = [sid for sid, *_ in TEST_PHOTOS]
     train_names = [n.rsplit('.', 1)[0] for n in BUILTIN_TRAIN]
@@ -166,7 +176,8 @@ def provenance_lines(record: dict, cfg) -> list[str]:
              f"{hw.get('cpu_usable')} usable cores, torch threads {hw['threads'].get('torch')}"
              + (f", GPU {hw['gpu']}" if hw.get("gpu") else " — **CPU only**, no GPU"),
              f"- budget: {fmt_duration(cfg.budget)} of wall-clock training per learned model (validation and "
-             f"checkpoints included), the same for each; shared settings "
+             f"checkpoints included), the same for each model the command trained (rows added later by "
+             f"`leaderboard extend` were trained for the wall time in their row below); shared settings "
              f"`{json.dumps({**record['shared_train'], **cfg.train, **cfg.overrides.get('*', {}).get('train', {})})}`",
              f"- training images (`builtin-train`): {', '.join(train_names)}; test photographs: "
              f"{', '.join(test_photos)} ({data.get('region', '')}) — "
@@ -181,7 +192,8 @@ def provenance_lines(record: dict, cfg) -> list[str]:
     for name, rec in record["methods"].items():
         e = record.get("exports", {}).get(name)
         if e is None:
-            lines.append(f"| {name} | 0 | – | – | – | – | – | – | {rec['eval_wall_s']:.1f} s | – | – |")
+            count = params.get(name.split("@")[0], 0)
+            lines.append(f"| {name} | {count:,} | – | – | – | – | – | – | {rec['eval_wall_s']:.1f} s | – | – |")
             continue
         t = record["models"][OPERATING_POINTS.get(name, (name, None))[0]]["train"]
         recipe = {k: v for k, v in t["train_config"].items() if k in ("model_config", "task_options", "lr") and v}
@@ -224,6 +236,7 @@ def published_sections(record: dict, cfg):
     and a note on the test sets beside it."""
     def extra(df) -> list[str]:
         first = df[df["test_set"] == df["test_set"].iloc[0]]
+        params = {r["method"]: round(r["params_m"] * 1e6) for _, r in first.iterrows() if r["params_m"] > 0}
         return (table1_lines(first, record, cfg) + track_lines(df) + detection_lines(record)
-                + provenance_lines(record, cfg))
+                + provenance_lines(record, cfg, params))
     return extra
