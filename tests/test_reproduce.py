@@ -137,4 +137,4 @@ def test_published_sections_give_each_row_its_parameters_and_budget():
     assert rows["fastdet_lines"] == "80,210" and rows["verified_detect"] == "12,552"
     assert rows["line_detect"] == "0" and rows["identity@builtin-v2-ir"] == "0" and rows["fastdet"] == "80,210"
     budget = next(line for line in honest_differences(record, cfg) if line.startswith("- *Budget*"))
-    assert "fastdet 45m00s, 3342" in budget and "dust_gan 1h00m, 765" in budget
+    assert "fastdet 45m00s (3342 steps)" in budget and "dust_gan 1h00m (765 steps)" in budget

@@ -88,9 +88,9 @@ def honest_differences(record: dict, cfg) -> list[str]:
     budgets = {fmt_duration(rec["train"]["train_wall_s"]) for rec in record["models"].values()}
     steps = ", ".join(f"{m} {rec['train']['steps']}" for m, rec in record["models"].items())
     if budgets - {fmt_duration(cfg.budget)}:  # rows added by `leaderboard extend` trained for their own budget
-        steps = ", ".join(f"{m} {fmt_duration(rec['train']['train_wall_s'])}, {rec['train']['steps']}"
-                          for m, rec in record["models"].items())
-        budget = f"a fixed wall-clock budget of its own ({steps} steps)"
+        each = "; ".join(f"{m} {fmt_duration(rec['train']['train_wall_s'])} ({rec['train']['steps']} steps)"
+                         for m, rec in record["models"].items())
+        budget = f"a fixed wall-clock budget of its own: {each}"
     else:
         budget = f"{fmt_duration(cfg.budget)} of wall-clock training ({steps} steps)"
     notes = "; ".join(f"{m}: {k} {v}" for m, rec in record["models"].items()
