@@ -36,35 +36,46 @@ def main(argv=None) -> int:
     from dustbench.data.eval_data import open_data  # deferred: after the thread settings above
     from dustbench.errors import DustbenchError  # deferred: after the thread settings above
     from dustbench.evaluation.harness import evaluate  # deferred: after the thread settings above
-    from dustbench.io import read_image  # deferred: after the thread settings above
+    from dustbench.io import from_float, read_image, to_float  # deferred: after the thread settings above
     from dustbench.provenance import benchmark_header  # deferred: after the thread settings above
     from dustbench.report import headroom  # deferred: after the thread settings above
 
     print(benchmark_header(), flush=True)
     specs = [r for r in args.rows.split(",") if r]
-    labels = [Path(r).stem if r.endswith(".pt") else r for r in specs]
+    names = [Path(r).stem if r.endswith(".pt") else r for r in specs]  # each row's results folder
     out = Path(args.out) / f"{args.data}-{args.split}"
     try:
-        for spec, label in zip(specs, labels):
-            evaluate(spec, args.data, out=out / label, split=args.split, limit=args.limit, save_images=True,
+        if len(set(names)) < len(names):
+            raise DustbenchError(f"--rows {args.rows}: two rows would share a results folder ({', '.join(names)})")
+
+        def samples():
+            for i, sample in enumerate(open_data(args.data, args.split)):
+                if args.limit is not None and i >= args.limit:
+                    return
+                if sample.mask is None or sample.labels is None:
+                    raise DustbenchError(f"{sample.source or sample.id}: needs a mask and family labels "
+                                         "(synthetic pairs)")
+                yield sample
+
+        next(samples(), None)  # a folder without labels stops here, before any row runs
+        for spec, name in zip(specs, names):
+            evaluate(spec, args.data, out=out / name, split=args.split, limit=args.limit, save_images=True,
                      overwrite=True, threads=args.threads, progress=True)
         per_image = []
-        for i, sample in enumerate(open_data(args.data, args.split)):
-            if args.limit is not None and i >= args.limit:
-                break
-            if sample.mask is None or sample.labels is None:
-                raise DustbenchError(f"{sample.source or sample.id}: needs a mask and family labels (synthetic pairs)")
-            restored = {label: read_image(out / label / "images" / f"{sample.id}.png") for label in labels}
+        for sample in samples():
+            # the harness saves float images as 16-bit PNG: back to the damaged image's dtype
+            restored = {name: from_float(to_float(read_image(out / name / "images" / f"{sample.id}.png")),
+                                         sample.damaged.dtype) for name in names}
             per_image.append(headroom.image_headroom(sample, restored))
     except DustbenchError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    summary = headroom.summarise(per_image, labels)
+    summary = headroom.summarise(per_image)
     print(f"\n{args.data}:{args.split}, {len(per_image)} images: mean PSNR gain per image (dB) from each family's "
           "visible pixels (opacity >= 0.05) alone, and (the share of them the row changed); 'pixels' is the "
           "family's share of all visible damaged pixels; 'off damage' pastes each row's output outside the damage")
-    print("\n".join(headroom.table_lines(summary, labels)))
-    (out / "headroom.json").write_text(json.dumps({"rows": dict(zip(labels, specs)), "summary": summary}, indent=1))
+    print("\n".join(headroom.table_lines(summary, names)))
+    (out / "headroom.json").write_text(json.dumps({"rows": dict(zip(names, specs)), "summary": summary}, indent=1))
     return 0
 
 

@@ -28,7 +28,7 @@ def test_identity_takes_nothing_and_the_oracle_every_visible_pixel(tmp_path, mon
     summary = {s["family"]: s for s in json.loads((tmp_path / "builtin-v2-validation" / "headroom.json")
                                                   .read_text())["summary"]}
     families = [f for f in summary if f != "off damage"]
-    assert families and sum(summary[f]["pixels"] for f in families) == pytest.approx(1.0)
+    assert families and sum(summary[f]["share"] for f in families) == pytest.approx(1.0)
     for f in families:
         assert summary[f]["identity"] == 0.0 and summary[f]["identity recall"] == 0.0
         assert summary[f]["oracle_inpaint recall"] > 0.9  # (the oracle gain itself may be negative: faint damage)

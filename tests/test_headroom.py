@@ -6,6 +6,7 @@ import pytest
 from skimage.metrics import peak_signal_noise_ratio
 
 from dustbench.data.eval_base import Sample
+from dustbench.errors import DustbenchError
 from dustbench.report import headroom
 from dustbench.synth import FAMILIES
 
@@ -67,9 +68,16 @@ def test_summary_averages_over_the_images_that_hold_a_family():
     no_hair.labels[10] = 0
     no_hair.damaged[10] = 100
     second = headroom.image_headroom(no_hair, {"m": no_hair.damaged})
-    summary = {line["family"]: line for line in headroom.summarise([first, second], ["m"])}
+    summary = {line["family"]: line for line in headroom.summarise([first, second])}
     assert summary["dust"]["images"] == 2 and summary["hair"]["images"] == 1
-    assert summary["dust"]["pixels"] == pytest.approx(8 / 14) and summary["hair"]["pixels"] == pytest.approx(6 / 14)
+    assert summary["dust"]["share"] == pytest.approx(8 / 14) and summary["hair"]["share"] == pytest.approx(6 / 14)
     assert summary["dust"]["oracle"] == pytest.approx((first["dust"]["oracle"] + second["dust"]["oracle"]) / 2)
     lines = headroom.table_lines(list(summary.values()), ["m"])
     assert lines[1].startswith("dust") and "+0.00 (0 %)" in lines[1] and lines[-1].startswith("off damage")
+
+
+def test_a_restored_image_of_another_dtype_or_shape_is_refused():
+    s = _pair()
+    for bad in (s.damaged.astype(np.uint16) * 257, s.damaged[:, :, 0]):
+        with pytest.raises(DustbenchError, match="row m gave"):
+            headroom.image_headroom(s, {"m": bad})

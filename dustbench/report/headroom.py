@@ -34,13 +34,14 @@ import math
 
 import numpy as np
 
-from ..fill import fill_mask
-from ..io import from_float, mask_opacity, to_float
+from ..errors import DustbenchError
+from ..evaluation.rows import PSNR_CAP
+from ..io import from_float, mask_opacity
+from ..methods.classical import OracleInpaint, as_float_hwc, telea_inpaint
 from ..metrics import psnr
 from ..synth import FAMILIES
 
-PSNR_CAP = 100.0  # dB: an image restored exactly (as the board caps it)
-MIN_OPACITY = 0.05  # oracle_inpaint's cut: fainter fringes are left alone
+MIN_OPACITY = OracleInpaint().options["min_opacity"]  # its cut: fainter fringes are left alone
 
 
 def _psnr(clean: np.ndarray, image: np.ndarray) -> float:
@@ -67,15 +68,19 @@ def pasted_gain(clean: np.ndarray, damaged: np.ndarray, restored: np.ndarray, re
 
 def oracle_gain(clean: np.ndarray, damaged: np.ndarray, region: np.ndarray, radius: float = 3.0) -> float:
     """PSNR gain (dB) of Telea-filling ``region`` of ``damaged`` (``oracle_inpaint`` told that region only)."""
-    image = to_float(damaged)
-    work = image[:, :, None] if image.ndim == 2 else image
-    filled = from_float(fill_mask(work, region, "telea", 0, radius).reshape(damaged.shape), damaged.dtype)
+    filled = telea_inpaint(as_float_hwc(damaged), region, 0, radius)
+    filled = from_float(filled.reshape(damaged.shape), damaged.dtype)
     return _psnr(clean, filled) - _psnr(clean, damaged)
 
 
 def image_headroom(sample, restored: dict) -> dict:
     """One synthetic pair: ``{family: {"pixels", "oracle", "<row>": gain, "<row> recall": share}}`` and
-    ``"off damage": {"<row>": gain}``, for ``restored`` = ``{row: restored image (damaged's dtype)}``."""
+    ``"off damage": {"<row>": gain}``, for ``restored`` = ``{row: restored image}`` of the damaged
+    image's shape and dtype (pasting another dtype would wrap or round silently: refused)."""
+    for row, image in restored.items():
+        if image.shape != sample.damaged.shape or image.dtype != sample.damaged.dtype:
+            raise DustbenchError(f"{sample.source or sample.id}: row {row} gave a {image.dtype} image of shape "
+                                 f"{image.shape}; the damaged image is {sample.damaged.dtype} {sample.damaged.shape}")
     opacity = mask_opacity(sample.mask, sample.damaged.shape[:2])
     out = {}
     for family, region in family_regions(sample.labels, opacity).items():
@@ -91,20 +96,22 @@ def image_headroom(sample, restored: dict) -> dict:
     return out
 
 
-def summarise(per_image: list[dict], rows: list[str]) -> list[dict]:
+def summarise(per_image: list[dict]) -> list[dict]:
     """Per family (in :data:`FAMILIES` order, then ``off damage``): images holding it, the mean of
-    each figure over those images, and the family's share of all visible damaged pixels."""
+    each figure over those images, and ``share``: the family's share of all visible damaged pixels."""
     total = sum(cell["pixels"] for img in per_image for f, cell in img.items() if f != "off damage") or 1
     out = []
     for family in (*FAMILIES, "off damage"):
         cells = [img[family] for img in per_image if family in img]
         if not cells:
             continue
-        keys = list(cells[0])
         line = {"family": family, "images": len(cells)}
-        for k in keys:
+        for k in cells[0]:
             values = [c[k] for c in cells]
-            line[k] = (sum(values) / total) if k == "pixels" else float(np.mean(values))
+            if k == "pixels":
+                line["share"] = sum(values) / total
+            else:
+                line[k] = float(np.mean(values))
         out.append(line)
     return out
 
@@ -114,7 +121,7 @@ def table_lines(summary: list[dict], rows: list[str]) -> list[str]:
     head = f"{'family':<11}{'images':>7}{'pixels':>8}{'oracle':>9}" + "".join(f"{r[:24]:>26}" for r in rows)
     lines = [head]
     for s in summary:
-        share = f"{100 * s['pixels']:.0f} %" if "pixels" in s else "–"
+        share = f"{100 * s['share']:.0f} %" if "share" in s else "–"
         oracle = f"{s['oracle']:+.2f}" if "oracle" in s else "–"
         cells = []
         for r in rows:

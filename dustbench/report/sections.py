@@ -85,12 +85,14 @@ def table1_lines(df, record: dict, cfg) -> list[str]:
 
 def honest_differences(record: dict, cfg) -> list[str]:
     """What still differs from the paper's setting, in plain words."""
-    budgets = {fmt_duration(rec["train"]["train_wall_s"]) for rec in record["models"].values()}
+    # rows added by `leaderboard extend` trained with their own --time-budget (the reproduce command's: cfg.budget)
+    budgets = {m: rec["train"].get("train_config", {}).get("time_budget") or cfg.budget
+               for m, rec in record["models"].items()}
     steps = ", ".join(f"{m} {rec['train']['steps']}" for m, rec in record["models"].items())
-    if budgets - {fmt_duration(cfg.budget)}:  # rows added by `leaderboard extend` trained for their own budget
-        each = "; ".join(f"{m} {fmt_duration(rec['train']['train_wall_s'])} ({rec['train']['steps']} steps)"
+    if set(budgets.values()) != {cfg.budget}:
+        each = "; ".join(f"{m} {fmt_duration(budgets[m])} ({rec['train']['steps']} steps)"
                          for m, rec in record["models"].items())
-        budget = f"a fixed wall-clock budget of its own: {each}"
+        budget = f"a wall-clock budget of its own: {each}"
     else:
         budget = f"{fmt_duration(cfg.budget)} of wall-clock training ({steps} steps)"
     notes = "; ".join(f"{m}: {k} {v}" for m, rec in record["models"].items()
