@@ -72,7 +72,7 @@ def main(argv=None) -> int:
         return 1
     summary = headroom.summarise(per_image)
     print(f"\n{args.data}:{args.split}, {len(per_image)} images: mean PSNR gain per image (dB) from each family's "
-          "visible pixels (opacity >= 0.05) alone, and (the share of them the row changed); 'pixels' is the "
+          "visible pixels (opacity >= 0.05) alone, and (the share of them the row changed); 'share' is the "
           "family's share of all visible damaged pixels; 'off damage' pastes each row's output outside the damage")
     print("\n".join(headroom.table_lines(summary, names)))
     (out / "headroom.json").write_text(json.dumps({"rows": dict(zip(names, specs)), "summary": summary}, indent=1))

@@ -118,7 +118,7 @@ def summarise(per_image: list[dict]) -> list[dict]:
 
 def table_lines(summary: list[dict], rows: list[str]) -> list[str]:
     """The summary as aligned text: a column per row with its gain and (recall)."""
-    head = f"{'family':<11}{'images':>7}{'pixels':>8}{'oracle':>9}" + "".join(f"{r[:24]:>26}" for r in rows)
+    head = f"{'family':<11}{'images':>7}{'share':>8}{'oracle':>9}" + "".join(f"{r[:24]:>26}" for r in rows)
     lines = [head]
     for s in summary:
         share = f"{100 * s['share']:.0f} %" if "share" in s else "–"

@@ -179,7 +179,7 @@ def provenance_lines(record: dict, cfg, params: dict | None = None) -> list[str]
              + (f", GPU {hw['gpu']}" if hw.get("gpu") else " — **CPU only**, no GPU"),
              f"- budget: {fmt_duration(cfg.budget)} of wall-clock training per learned model (validation and "
              f"checkpoints included), the same for each model the command trained (rows added later by "
-             f"`leaderboard extend` were trained for the wall time in their row below); shared settings "
+             f"`leaderboard extend` had their own: *Budget* above); shared settings "
              f"`{json.dumps({**record['shared_train'], **cfg.train, **cfg.overrides.get('*', {}).get('train', {})})}`",
              f"- training images (`builtin-train`): {', '.join(train_names)}; test photographs: "
              f"{', '.join(test_photos)} ({data.get('region', '')}) — "
