@@ -91,9 +91,11 @@ def _is_number(v) -> bool:
     return isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
 
 
-def check_inference_options(threshold, dilate, radius, fill, grow=0.0) -> None:
-    """DustbenchError unless threshold ∈ (0, 1], dilate an int >= 0, radius > 0, fill in FILLS and
-    grow ∈ [0, threshold)."""
+def check_inference_options(threshold, dilate, radius, fill, grow=0.0, lines=False) -> None:
+    """DustbenchError unless threshold ∈ (0, 1], dilate an int >= 0, radius > 0, fill in FILLS,
+    grow ∈ [0, threshold) and lines true or false (or 1 / 0)."""
+    if not (isinstance(lines, (bool, np.bool_)) or (isinstance(lines, (int, np.integer)) and lines in (0, 1))):
+        raise DustbenchError(f"detect_inpaint: lines must be true or false (1 or 0), got {lines!r}")
     if not _is_number(threshold) or not 0.0 < float(threshold) <= 1.0:
         raise DustbenchError(f"detect_inpaint: threshold must be a number in (0, 1], got {threshold!r}")
     if not _is_number(grow) or not 0.0 <= float(grow) < float(threshold):

@@ -54,9 +54,7 @@ class DetectInpaint(Method):
     def __init__(self, detector: Method, threshold: float = DEFAULTS["threshold"], dilate: int = DEFAULTS["dilate"],
                  radius: float = DEFAULTS["radius"], fill: str = DEFAULTS["fill"], grow: float = DEFAULTS["grow"],
                  lines: bool = DEFAULTS["lines"], metadata: dict | None = None):
-        check_inference_options(threshold, dilate, radius, fill, grow)
-        if not (isinstance(lines, (bool, np.bool_)) or (isinstance(lines, (int, np.integer)) and lines in (0, 1))):
-            raise DustbenchError(f"detect_inpaint: lines must be true or false (1 or 0), got {lines!r}")
+        check_inference_options(threshold, dilate, radius, fill, grow, lines)
         # what the detector was trained to flag (recorded for detection scores), if the file says
         metadata = metadata or {}
         trained = {k: float(metadata[k]) for k in ("label_threshold", "label_contrast") if k in metadata}

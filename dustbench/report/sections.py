@@ -88,12 +88,12 @@ def honest_differences(record: dict, cfg) -> list[str]:
     # rows added by `leaderboard extend` trained with their own --time-budget (the reproduce command's: cfg.budget)
     budgets = {m: rec["train"].get("train_config", {}).get("time_budget") or cfg.budget
                for m, rec in record["models"].items()}
-    steps = ", ".join(f"{m} {rec['train']['steps']}" for m, rec in record["models"].items())
     if set(budgets.values()) != {cfg.budget}:
         each = "; ".join(f"{m} {fmt_duration(budgets[m])} ({rec['train']['steps']} steps)"
                          for m, rec in record["models"].items())
         budget = f"a wall-clock budget of its own: {each}"
     else:
+        steps = ", ".join(f"{m} {rec['train']['steps']}" for m, rec in record["models"].items())
         budget = f"{fmt_duration(cfg.budget)} of wall-clock training ({steps} steps)"
     notes = "; ".join(f"{m}: {k} {v}" for m, rec in record["models"].items()
                       for k, v in (rec["train"].get("notes") or {}).items() if k == "perceptual")
