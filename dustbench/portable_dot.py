@@ -12,8 +12,8 @@ computes, so the figures published from such a machine stand; for float64 (the m
 verifier's layers) the AVX2 kernel fuses too, and the result is what a CPU without FMA gives.
 Synthesis on grey images changed its bytes once (2026-12-07): an artifact colour's grey value was
 BLAS's dot product, fused on every CPU with FMA and not on others; it is now what a CPU without FMA
-gave, on every CPU. Not yet here: the 2×2 products that place a stamp (``synth/stamps.py``); no
-pinned synthesis changed under another kernel (``OPENBLAS_CORETYPE=Prescott``), so they were left.
+gave, on every CPU. The 2×2 products that place a stamp (``synth/stamps.py``) came here last
+(2026-12-08); no pinned synthesis had changed under another kernel (``OPENBLAS_CORETYPE=Prescott``).
 """
 from __future__ import annotations
 

@@ -15,11 +15,11 @@ import math
 import numpy as np
 
 from ..io import from_float, to_float
+from ..metric_defs import PSNR_CAP
 from ..metrics import bootstrap_ci
 from ..synth.presets import FAMILIES
 from .band_scores import BandScores
 
-PSNR_CAP = 100.0  # dB; stands in for inf (pixel-identical output) in means and CIs
 COLUMNS = ["image_id", "families", "presets", "height", "width", "channels", "bit_depth", "psnr", "ssim",
            "psnr_input", "psnr_in", "psnr_out", "clean_change_rate", "region_fraction", "mask_source",
            "touch_precision", "touch_recall", "touch_f1", "family_psnr", "family_psnr_input", "family_pixels",

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import DustbenchError
 from ..io import from_float, mask_opacity, to_float
+from ..metric_defs import PSNR_CAP
 from ..metrics import psnr
 from .detect_inpaint import DetectInpaint, detection_scores, fill_mask, flag, scores_from_counts
 
@@ -30,7 +31,6 @@ CRITERIA = ("f1", "psnr")
 THRESHOLDS = tuple(np.round(np.arange(0.05, 0.951, 0.05), 2).tolist()) + (0.97, 0.98, 0.99, 0.995, 0.998, 0.999)
 # hysteresis levels: 0 = none; a level at or above a threshold is that threshold alone (skipped)
 GROWS = (0.0, 0.9, 0.5)
-PSNR_CAP = 100.0  # dB: a pixel-identical restoration (as in dustbench.evaluation.rows)
 
 
 def calibrate_detector(method: DetectInpaint, samples: Iterable, criterion: str = "psnr",

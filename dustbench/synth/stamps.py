@@ -30,6 +30,7 @@ from ..errors import DustbenchError
 from ..io import write_bytes_atomic, write_text_atomic
 from .presets import FAMILIES
 from .. import portable_math as pm
+from ..portable_dot import dot_last
 
 INDEX_NAME = "index.csv"
 REQUIRED_META = ("short_side", "size")
@@ -336,18 +337,18 @@ def draw_stamp(rgba: np.ndarray, cx: float, cy: float, scale: float, angle: floa
         step = np.diag([fx, fy])  # shrunk pixel q sits at original p = step·q + offset
         offset = np.array([0.5 * fx - 0.5, 0.5 * fy - 0.5])
     c, s = float(pm.cos(angle)), float(pm.sin(angle))
-    a = scale * np.array([[c, -s], [s, c]]) @ np.diag([-1.0 if flip else 1.0, 1.0])
+    a = dot_last(scale * np.array([[c, -s], [s, c]]), np.diag([-1.0 if flip else 1.0, 1.0]))
     centre = np.array([(sw - 1) / 2.0, (sh - 1) / 2.0])
     # Bilinear sampling reaches half a source pixel beyond the stamp's edge pixels.
     corners = np.array([[-1.0, -1.0], [sw, -1.0], [-1.0, sh], [sw, sh]]) - centre
-    ends = corners @ a.T + (cx, cy)
+    ends = dot_last(corners, a.T) + (cx, cy)
     x0, y0 = max(int(math.floor(ends[:, 0].min())) - 1, 0), max(int(math.floor(ends[:, 1].min())) - 1, 0)
     x1, y1 = min(int(math.ceil(ends[:, 0].max())) + 2, w), min(int(math.ceil(ends[:, 1].max())) + 2, h)
     if x1 <= x0 or y1 <= y0:
         return None
     m = np.empty((2, 3))
-    m[:, :2] = a @ step
-    m[:, 2] = np.array([cx - x0, cy - y0]) + a @ (offset - centre)
+    m[:, :2] = dot_last(a, step)
+    m[:, 2] = np.array([cx - x0, cy - y0]) + dot_last(a, offset - centre)
     out = cv2.warpAffine(src, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
                          borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
     cover = out[:, :, 3]
