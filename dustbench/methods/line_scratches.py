@@ -69,8 +69,8 @@ RULES = {"score": 15.0, "fill": 0.85, "side": 0.3, "opposite": 0.4}
 RUN = {"smooth": 15, "on": 1.0, "min_length": 30, "half_width": 3}
 
 
-def line_z(luma: np.ndarray, polarity: int, radius: int = 3) -> np.ndarray:
-    """Clipped top-hat residual over the local noise sigma (float32, same shape).
+def line_z(luma: np.ndarray, polarity: int, radius: int = 3, clip: float = Z_CLIP) -> np.ndarray:
+    """Top-hat residual over the local noise sigma, clipped at ``clip`` (float32, same shape).
 
     The luma is padded by replication first: an opening that replicates its own eroded border
     turns the strip between a line and the image's edge into a thin line of the other polarity,
@@ -79,7 +79,7 @@ def line_z(luma: np.ndarray, polarity: int, radius: int = 3) -> np.ndarray:
     padded = cv2.copyMakeBorder(luma, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
     res = np.ascontiguousarray(tophat(padded, radius, polarity)[pad:-pad, pad:-pad])
     sigma = np.maximum(noise_map(res), np.float32(NOISE_FLOOR))
-    return np.minimum(res / sigma, np.float32(Z_CLIP)).astype(np.float32)
+    return np.minimum(res / sigma, np.float32(clip)).astype(np.float32)
 
 
 def _rotation(h: int, w: int, angle: float, side: int) -> np.ndarray:
