@@ -2,26 +2,13 @@
 through the harness and their saved images are read back for the per-family table."""
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_headroom.py"
 
-
-def _bench(monkeypatch):
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        monkeypatch.setenv(var, "1")  # the script sets them at import; undone after the test
-    spec = importlib.util.spec_from_file_location("bench_headroom", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_identity_takes_nothing_and_the_oracle_every_visible_pixel(tmp_path, monkeypatch, capsys):
-    bench = _bench(monkeypatch)
+def test_identity_takes_nothing_and_the_oracle_every_visible_pixel(tmp_path, capsys, load_benchmark):
+    bench = load_benchmark("bench_headroom")
     assert bench.main(["--rows", "identity,oracle_inpaint", "--limit", "1", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "builtin-v2:validation, 1 images" in out
@@ -35,7 +22,7 @@ def test_identity_takes_nothing_and_the_oracle_every_visible_pixel(tmp_path, mon
     assert summary["off damage"]["identity"] == 0.0 and summary["off damage"]["oracle_inpaint"] == 0.0
 
 
-def test_a_bad_row_is_a_clear_error(tmp_path, monkeypatch, capsys):
-    bench = _bench(monkeypatch)
+def test_a_bad_row_is_a_clear_error(tmp_path, capsys, load_benchmark):
+    bench = load_benchmark("bench_headroom")
     assert bench.main(["--rows", "no_such_method", "--limit", "1", "--out", str(tmp_path)]) == 1
     assert "no_such_method" in capsys.readouterr().err

@@ -2,7 +2,6 @@
 independent computation, it writes the contact sheet and the figures, and it skips cleanly without data."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -11,16 +10,6 @@ import numpy as np
 from skimage.metrics import peak_signal_noise_ratio
 
 from dustbench.io import read_image, write_image
-
-BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_real_dev.py"
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench_real_dev", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def _pairs(root: Path, n: int = 3, size: int = 32) -> list[str]:
     """damaged/ clean/ mask/ PNGs like real-dev's: smooth colour images with bright specks and a hair."""
@@ -51,11 +40,11 @@ def _independent_changed_outside(damaged, restored, mask) -> float:
     return float(touched[~region].mean())
 
 
-def test_table_matches_independent_psnr_and_sheet_is_written(tmp_path, capsys):
+def test_table_matches_independent_psnr_and_sheet_is_written(tmp_path, capsys, load_benchmark):
     data, out = tmp_path / "real-dev", tmp_path / "out"
     ids = _pairs(data)
-    rc = _bench().main(["--data", str(data), "--out", str(out), "--rows", "identity", "oracle_inpaint",
-                        "--crop", "16"])
+    rc = load_benchmark("bench_real_dev").main(["--data", str(data), "--out", str(out), "--rows", "identity", "oracle_inpaint",
+                                               "--crop", "16"])
     assert rc == 0
     printed = capsys.readouterr().out
     assert printed.startswith("# dustbench ")  # the benchmark header first
@@ -94,16 +83,16 @@ def test_table_matches_independent_psnr_and_sheet_is_written(tmp_path, capsys):
     assert image.ndim == 3 and image.shape[0] > 200 and image.shape[1] > 300
 
 
-def test_skips_cleanly_without_the_folder(tmp_path, capsys):
+def test_skips_cleanly_without_the_folder(tmp_path, capsys, load_benchmark):
     out = tmp_path / "out"
-    assert _bench().main(["--data", str(tmp_path / "absent"), "--out", str(out)]) == 0
+    assert load_benchmark("bench_real_dev").main(["--data", str(tmp_path / "absent"), "--out", str(out)]) == 0
     assert "not found" in capsys.readouterr().out
     assert not out.exists()
 
 
-def test_refuses_to_write_into_docs(tmp_path, capsys):
+def test_refuses_to_write_into_docs(tmp_path, capsys, load_benchmark):
     data = tmp_path / "real-dev"
     _pairs(data, n=1)
-    bench = _bench()
+    bench = load_benchmark("bench_real_dev")
     assert bench.main(["--data", str(data), "--out", str(bench.ROOT / "docs" / "real_dev_out")]) == 2
     assert not (bench.ROOT / "docs" / "real_dev_out").exists()

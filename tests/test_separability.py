@@ -2,10 +2,8 @@
 benchmarks/bench_separability.py end to end on one validation image of the standard suite."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +12,6 @@ from dustbench.data.eval_base import Sample
 from dustbench.report.separability import average_precision, family_table, labelled_scores
 from dustbench.synth import FAMILIES
 
-BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_separability.py"
 DUST, HAIR = FAMILIES.index("dust") + 1, FAMILIES.index("hair") + 1
 
 
@@ -71,17 +68,8 @@ def test_family_table_pools_images_in_family_order_and_ranks_against_every_negat
     assert dust["ap"] == 1.0 and dust["median_change"] == pytest.approx(120)
 
 
-def _bench(monkeypatch):
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        monkeypatch.setenv(var, "1")  # the script sets them at import; undone after the test
-    spec = importlib.util.spec_from_file_location("bench_separability", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_the_benchmark_prints_and_writes_each_familys_average_precision(tmp_path, monkeypatch, capsys):
-    bench = _bench(monkeypatch)
+def test_the_benchmark_prints_and_writes_each_familys_average_precision(tmp_path, capsys, load_benchmark):
+    bench = load_benchmark("bench_separability")
     assert bench.main(["--detectors", "", "--limit", "1", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "builtin-v2:validation, 1 images" in out and "top-hat z" in out
@@ -91,7 +79,7 @@ def test_the_benchmark_prints_and_writes_each_familys_average_precision(tmp_path
     assert {r["family"] for r in rows} <= set(FAMILIES)
 
 
-def test_a_missing_detector_file_is_a_clear_error(tmp_path, monkeypatch, capsys):
-    bench = _bench(monkeypatch)
+def test_a_missing_detector_file_is_a_clear_error(tmp_path, capsys, load_benchmark):
+    bench = load_benchmark("bench_separability")
     assert bench.main(["--detectors", str(tmp_path / "none.pt"), "--limit", "1", "--out", str(tmp_path)]) == 1
     assert "none.pt" in capsys.readouterr().err
