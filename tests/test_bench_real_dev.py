@@ -43,8 +43,8 @@ def _independent_changed_outside(damaged, restored, mask) -> float:
 def test_table_matches_independent_psnr_and_sheet_is_written(tmp_path, capsys, load_benchmark):
     data, out = tmp_path / "real-dev", tmp_path / "out"
     ids = _pairs(data)
-    rc = load_benchmark("bench_real_dev").main(["--data", str(data), "--out", str(out), "--rows", "identity", "oracle_inpaint",
-                                               "--crop", "16"])
+    bench = load_benchmark("bench_real_dev")
+    rc = bench.main(["--data", str(data), "--out", str(out), "--rows", "identity", "oracle_inpaint", "--crop", "16"])
     assert rc == 0
     printed = capsys.readouterr().out
     assert printed.startswith("# dustbench ")  # the benchmark header first

@@ -53,7 +53,8 @@ def test_positives_are_the_visible_changed_pixels_of_each_family_and_negatives_t
     assert sorted(positives["dust"].tolist()) == [34.0, 35.0, 50.0, 51.0]  # not the 2/255 pixel (85)
     assert positives["hair"].tolist() == list(range(164, 170))
     assert negative.size == 256 - 4 - 6 - 1 and 85.0 not in negative
-    assert change["dust"] == pytest.approx(np.full(4, 120 / 255)) and change["hair"] == pytest.approx(np.full(6, 70 / 255))
+    assert change["dust"] == pytest.approx(np.full(4, 120 / 255))
+    assert change["hair"] == pytest.approx(np.full(6, 70 / 255))
     with pytest.raises(ValueError, match="score map"):
         labelled_scores(s, score[:8])
 
