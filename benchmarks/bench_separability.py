@@ -61,11 +61,10 @@ def table_lines(tables: dict) -> list[str]:
 
 def collect(args) -> dict:
     """``{score name: [labelled scores of each image]}`` over the split (DustbenchError on bad input)."""
-    from dustbench.data.eval_data import open_data  # deferred: after the thread settings above
     from dustbench.errors import DustbenchError  # deferred: after the thread settings above
     from dustbench.io import to_float  # deferred: after the thread settings above
     from dustbench.methods import load_model_file  # deferred: after the thread settings above
-    from dustbench.report import separability  # deferred: after the thread settings above
+    from dustbench.report import headroom, separability  # deferred: after the thread settings above
     from dustbench.threads import fixed_threads  # deferred: after the thread settings above
 
     files = [f for f in args.detectors.split(",") if f]
@@ -74,11 +73,7 @@ def collect(args) -> dict:
         raise DustbenchError(f"--detectors {args.detectors}: two scores would share a name")
     per_score: dict = {}
     with fixed_threads(args.threads):
-        for i, sample in enumerate(open_data(args.data, args.split)):
-            if args.limit is not None and i >= args.limit:
-                break
-            if sample.mask is None or sample.labels is None:
-                raise DustbenchError(f"{sample.source or sample.id}: needs a mask and family labels (synthetic pairs)")
+        for sample in headroom.labelled_samples(args.data, args.split, args.limit):
             for name, score in score_maps(to_float(sample.damaged), detectors, args.radius).items():
                 per_score.setdefault(name, []).append(separability.labelled_scores(sample, score))
     if not per_score:
