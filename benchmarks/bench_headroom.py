@@ -33,6 +33,7 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="first N images only")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
+    from dustbench.data.eval_data import labelled_samples  # deferred: after the thread settings above
     from dustbench.errors import DustbenchError  # deferred: after the thread settings above
     from dustbench.evaluation.harness import evaluate  # deferred: after the thread settings above
     from dustbench.io import from_float, read_image, to_float  # deferred: after the thread settings above
@@ -47,12 +48,12 @@ def main(argv=None) -> int:
         if len(set(names)) < len(names):
             raise DustbenchError(f"--rows {args.rows}: two rows would share a results folder ({', '.join(names)})")
 
-        next(headroom.labelled_samples(args.data, args.split, args.limit), None)  # no labels: stop before any row runs
+        next(labelled_samples(args.data, args.split, args.limit), None)  # no labels: stop before any row runs
         for spec, name in zip(specs, names):
             evaluate(spec, args.data, out=out / name, split=args.split, limit=args.limit, save_images=True,
                      overwrite=True, threads=args.threads, progress=True)
         per_image = []
-        for sample in headroom.labelled_samples(args.data, args.split, args.limit):
+        for sample in labelled_samples(args.data, args.split, args.limit):
             # the harness saves float images as 16-bit PNG: back to the damaged image's dtype
             restored = {name: from_float(to_float(read_image(out / name / "images" / f"{sample.id}.png")),
                                          sample.damaged.dtype) for name in names}

@@ -64,7 +64,8 @@ def collect(args) -> dict:
     from dustbench.errors import DustbenchError  # deferred: after the thread settings above
     from dustbench.io import to_float  # deferred: after the thread settings above
     from dustbench.methods import load_model_file  # deferred: after the thread settings above
-    from dustbench.report import headroom, separability  # deferred: after the thread settings above
+    from dustbench.data.eval_data import labelled_samples  # deferred: after the thread settings above
+    from dustbench.report import separability  # deferred: after the thread settings above
     from dustbench.threads import fixed_threads  # deferred: after the thread settings above
 
     files = [f for f in args.detectors.split(",") if f]
@@ -73,7 +74,7 @@ def collect(args) -> dict:
         raise DustbenchError(f"--detectors {args.detectors}: two scores would share a name")
     per_score: dict = {}
     with fixed_threads(args.threads):
-        for sample in headroom.labelled_samples(args.data, args.split, args.limit):
+        for sample in labelled_samples(args.data, args.split, args.limit):
             for name, score in score_maps(to_float(sample.damaged), detectors, args.radius).items():
                 per_score.setdefault(name, []).append(separability.labelled_scores(sample, score))
     if not per_score:

@@ -60,3 +60,14 @@ def open_data(spec, split: str = "test") -> EvalData:
     hint = f" (it has splits: {', '.join(ds.splits())})" if ds.splits() else ""
     raise DustbenchError(f"--data {ds.text}: expected damaged/ and clean/ folders, {split}/damaged/, or a "
                          f"dataset_dict.json{hint}")
+
+
+def labelled_samples(data: str, split: str, limit: int | None = None):
+    """The first ``limit`` (all: None) pairs of ``data``'s ``split``, each checked to carry a mask and
+    family labels (synthetic pairs): a DustbenchError naming the first that does not."""
+    for i, sample in enumerate(open_data(data, split)):
+        if limit is not None and i >= limit:
+            return
+        if sample.mask is None or sample.labels is None:
+            raise DustbenchError(f"{sample.source or sample.id}: needs a mask and family labels (synthetic pairs)")
+        yield sample

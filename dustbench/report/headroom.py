@@ -35,7 +35,6 @@ import math
 import numpy as np
 
 from ..errors import DustbenchError
-from ..data.eval_data import open_data
 from ..io import from_float, mask_opacity
 from ..metric_defs import PSNR_CAP
 from ..methods.classical import OracleInpaint, as_float_hwc, telea_inpaint
@@ -47,17 +46,6 @@ MIN_OPACITY = OracleInpaint().options["min_opacity"]  # its cut: fainter fringes
 
 def _psnr(clean: np.ndarray, image: np.ndarray) -> float:
     return min(float(psnr(clean, image)), PSNR_CAP)
-
-
-def labelled_samples(data: str, split: str, limit: int | None = None):
-    """The first ``limit`` (all: None) pairs of ``data``'s ``split``, each checked to carry a mask and
-    family labels (synthetic pairs): a DustbenchError naming the first that does not."""
-    for i, sample in enumerate(open_data(data, split)):
-        if limit is not None and i >= limit:
-            return
-        if sample.mask is None or sample.labels is None:
-            raise DustbenchError(f"{sample.source or sample.id}: needs a mask and family labels (synthetic pairs)")
-        yield sample
 
 
 def family_regions(labels: np.ndarray, opacity: np.ndarray, min_opacity: float = MIN_OPACITY) -> dict:
