@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -134,3 +135,33 @@ def test_a_detector_card_states_its_operating_point():
     assert "P(artifact) >= 0.999, grown to connected pixels >= 0.9, dilated 1 px" in card_body(info)
     del info["kind"]
     assert "operating point" not in card_body(info)
+
+
+@pytest.mark.parametrize("data, expected", [
+    ({"sources": "builtin-train"}, "a handful of built-in images"),
+    ({"images": ["skimage:camera", "skimage:brick"]}, "a handful of built-in images"),
+    ({"sources": "builtin-train+builtin-train+procedural"}, "built-in photographs and procedural scenes of every kind"),
+    ({"sources": "procedural:text+procedural:lines"}, "procedural scenes (lines, text) only"),
+    ({"sources": "scans/mine+builtin-train"}, None),  # the user's own images: nothing known to warn about
+    ({"kind": "PairsFolder", "path": "runs/pairs"}, None),
+])
+def test_the_caveat_names_what_the_clean_images_were(data, expected):
+    """Every streamed row used to be 'trained on a handful of built-in images', procedural scenes too."""
+    from dustbench.evaluation.model_card import clean_images_caveat
+    from dustbench.train.export import card_body
+    caveat = clean_images_caveat(data)
+    assert caveat is None if expected is None else expected in caveat
+    info = {"model": "fastdet", "file": "d.pt", "format": "torchscript", "parameters": 1, "sha256": "0" * 64,
+            "contract": "c", "config": {}, "notes": {}, "validation": {}, "export_check_max_abs_diff": 0.0,
+            "torch": "2", "training": {"train_config": {"val": "none"}, "data": data, "device": "cpu"}}
+    assert ("- caveat:" in card_body(info)) == (expected is not None)
+
+
+def test_published_cards_state_the_caveat_of_their_own_data():
+    from dustbench.evaluation.model_card import clean_images_caveat
+    cards = sorted(Path(__file__).resolve().parents[1].glob("leaderboard/models/*.card.json"))
+    assert cards
+    for card in cards:
+        caveat = clean_images_caveat(json.loads(card.read_text(encoding="utf-8"))["training"]["data"])
+        lines = [s for s in card.with_suffix(".md").read_text(encoding="utf-8").splitlines() if s.startswith("- caveat:")]
+        assert lines == ([f"- caveat: {caveat}"] if caveat else []), card.name

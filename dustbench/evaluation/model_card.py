@@ -55,6 +55,45 @@ def card_train_data(card: dict) -> str:
     return ", ".join(parts)
 
 
+_BUILTIN_NAMES = ("builtin", "builtin-train")
+_BUILTIN_ONLY = "trained on a handful of built-in images: expect over-fitting to those scenes"
+
+
+def _clean_kinds(data) -> tuple[set, set]:
+    """({"builtin", "procedural", "own"} present, procedural kinds named) in a training data record:
+    a stream's ``sources`` spec (parts joined by ``+``) or a patch pool's image ids."""
+    if not isinstance(data, dict):
+        return ({"builtin"} if "builtin-train" in str(data) else set()), set()
+    parts = str(data["sources"]).split("+") if data.get("sources") else [str(i) for i in data.get("images") or []]
+    present, drawn = set(), set()
+    for part in parts:
+        name, _, arg = part.partition(":")
+        if part in _BUILTIN_NAMES or name == "skimage":
+            present.add("builtin")
+        elif name == "procedural":
+            present.add("procedural")
+            drawn.add(arg.partition(":")[0] or "every kind")
+        else:  # a folder or a dataset: the user's own images, of which the record says nothing
+            present.add("own")
+    return present, drawn
+
+
+def clean_images_caveat(data) -> str | None:
+    """What the clean images a model learned from lack, read from its training data record (None when
+    they include the user's own images, or the record does not say): the card's caveat line."""
+    present, drawn = _clean_kinds(data)
+    if not present or "own" in present:
+        return None
+    if present == {"builtin"}:
+        return _BUILTIN_ONLY
+    scenes = ("procedural scenes of every kind" if "every kind" in drawn
+              else f"procedural scenes ({', '.join(sorted(drawn))})")
+    if present == {"procedural"}:
+        return f"trained on {scenes} only, no photograph or film scan: expect a gap on real scans"
+    return (f"trained on a handful of built-in photographs and {scenes}, no film scan: expect a gap on real "
+            "scans' grain and texture")
+
+
 def card_name(card: dict, model_path) -> str:
     """The row's method name: the name the file was exported (published) under, as its card records it,
     so a user's evaluation of ``gated.pt`` reproduces the board's ``gated`` row, not segnet's (same

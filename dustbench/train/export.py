@@ -28,6 +28,7 @@ import torch
 
 from ..data_spec import parse_data_spec
 from ..errors import DustbenchError
+from ..evaluation.model_card import clean_images_caveat
 from ..hashing import file_sha256
 from ..io import atomic_path, output_file, write_json_atomic, write_text_atomic
 from ..methods import load_model_file
@@ -202,8 +203,9 @@ def card_body(info: dict) -> str:
              f"- batch {cfg.get('batch_size')}, patch {cfg.get('patch')}, lr {cfg.get('lr')} (linear decay), "
              f"seed {cfg.get('seed')}",
              f"- data: `{json.dumps(t.get('data'), sort_keys=True, default=str)}`"]
-    if "builtin-train" in json.dumps(t.get("data"), default=str) or "DamageStream" in json.dumps(t.get("data"), default=str):
-        lines.append("- caveat: trained on a handful of built-in images: expect over-fitting to those scenes")
+    caveat = clean_images_caveat(t.get("data"))
+    if caveat:
+        lines.append(f"- caveat: {caveat}")
     lines += [f"- {k}: {val}" for k, val in sorted(info["notes"].items())]
     point = info.get("inference") or {}
     if info.get("kind") == "detector" and "threshold" in point:  # what load_model_file / evaluate use
