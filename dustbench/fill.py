@@ -82,8 +82,10 @@ def telea_inpaint(image: np.ndarray, mask: np.ndarray, dilate: int = 1, radius: 
     return out
 
 
-# grow 0: no hysteresis, lines False: the detector's flags alone (what every file exported before they existed means)
-DEFAULTS = {"threshold": 0.5, "dilate": 1, "radius": 3.0, "fill": "telea", "grow": 0.0, "lines": False}
+# grow 0: no hysteresis, lines False: the detector's flags alone, flips False: its P on the image as given
+# (what every file exported before they existed means)
+DEFAULTS = {"threshold": 0.5, "dilate": 1, "radius": 3.0, "fill": "telea", "grow": 0.0, "lines": False,
+            "flips": False}
 FILLS = ("telea", "median")
 
 
@@ -91,11 +93,12 @@ def _is_number(v) -> bool:
     return isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
 
 
-def check_inference_options(threshold, dilate, radius, fill, grow=0.0, lines=False) -> None:
+def check_inference_options(threshold, dilate, radius, fill, grow=0.0, lines=False, flips=False) -> None:
     """DustbenchError unless threshold ∈ (0, 1], dilate an int >= 0, radius > 0, fill in FILLS,
-    grow ∈ [0, threshold) and lines true or false (or 1 / 0)."""
-    if not (isinstance(lines, (bool, np.bool_)) or (isinstance(lines, (int, np.integer)) and lines in (0, 1))):
-        raise DustbenchError(f"detect_inpaint: lines must be true or false (1 or 0), got {lines!r}")
+    grow ∈ [0, threshold) and lines and flips true or false (or 1 / 0)."""
+    for name, value in (("lines", lines), ("flips", flips)):
+        if not (isinstance(value, (bool, np.bool_)) or (isinstance(value, (int, np.integer)) and value in (0, 1))):
+            raise DustbenchError(f"detect_inpaint: {name} must be true or false (1 or 0), got {value!r}")
     if not _is_number(threshold) or not 0.0 < float(threshold) <= 1.0:
         raise DustbenchError(f"detect_inpaint: threshold must be a number in (0, 1], got {threshold!r}")
     if not _is_number(grow) or not 0.0 <= float(grow) < float(threshold):

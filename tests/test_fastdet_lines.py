@@ -1,5 +1,5 @@
 """A detector's fill with line_detect's lines (``DetectInpaint(lines=True)``) and ``fastdet_lines``,
-the published fastdet weights so."""
+the published fastdet weights so; its P averaged over mirror images (``flips``) and ``fastdet_tta``."""
 from __future__ import annotations
 
 import json
@@ -14,6 +14,7 @@ from dustbench.errors import DustbenchError
 from dustbench.fill import dilate_mask, telea_inpaint
 from dustbench.io import to_float
 from dustbench.methods import create_method, load_model_file
+from dustbench.methods.detect_inpaint import mirrored_mean
 from dustbench.methods.line_scratches import detect_lines
 from dustbench.methods.loaded import module_method
 from dustbench.models.pretrained import DIR_ENV, create_model, publish, read_manifest
@@ -64,9 +65,38 @@ def test_lines_are_filled_with_what_the_detector_flags_and_only_then():
 
 
 @pytest.mark.parametrize("bad", ["yes", "1", 2, 0.5, 1.0])
-def test_lines_must_be_a_switch(bad):
-    with pytest.raises(DustbenchError, match="lines must be true or false"):
-        _method(np.zeros((8, 8), bool), lines=bad)
+@pytest.mark.parametrize("switch", ["lines", "flips"])
+def test_lines_and_flips_must_be_switches(switch, bad):
+    with pytest.raises(DustbenchError, match=f"{switch} must be true or false"):
+        _method(np.zeros((8, 8), bool), **{switch: bad})
+
+
+def test_mirrored_mean_is_the_mean_of_the_four_mirrored_maps():
+    """A score that depends on where a pixel is (not flip-equivariant) against the closed form."""
+    image = np.zeros((3, 4, 3), np.float32)
+    position = np.arange(12, dtype=np.float32).reshape(3, 4)  # what the score gives whatever it sees
+    out = mirrored_mean(lambda view: position.copy(), image)
+    expected = (position + position[::-1] + position[:, ::-1] + position[::-1, ::-1]) / 4
+    assert out.dtype == np.float32 and np.array_equal(out, expected)
+    assert np.allclose(out, 5.5)  # each mirrored quadruple sums to 4 × the mean index
+
+
+def test_flips_average_the_detectors_p_over_mirror_images_in_one_image_and_in_batches():
+    """A detector that flags only the top-left corner flags each corner at P 1/4 with flips: below a 0.5
+    threshold, nothing is filled; a flip-symmetric speck stays at P 1 and is filled as without flips."""
+    image, speck = _scene()
+    corner = np.zeros(image.shape[:2], bool)
+    corner[:4, :4] = True
+    flipped = _method(corner, flips=True)
+    p = flipped.probability(image, tile=None)
+    assert np.allclose(p[:4, :4], 0.25) and np.allclose(p[-4:, -4:], 0.25) and p[50:100, 50:100].max() == 0
+    assert flipped.options["flips"] is True and "flips" not in _method(corner).options  # recorded only when on
+    assert np.array_equal(flipped(image), image) and not np.array_equal(_method(corner)(image), image)
+    symmetric = np.zeros(image.shape[:2], bool)
+    symmetric[78:82, 98:102] = True  # the centre of the 160×200 scene, the same every way round
+    assert np.array_equal(_method(symmetric, flips=True)(image), _method(symmetric)(image))
+    batch = np.stack([image, image[::-1].copy()])
+    assert np.array_equal(flipped.run_batch(batch, None), np.stack([flipped(b) for b in batch]))
 
 
 def test_fastdet_lines_runs_the_published_detector_at_its_published_point():
@@ -101,3 +131,20 @@ def test_fastdet_lines_says_so_when_the_published_weights_record_no_operating_po
     monkeypatch.setenv(DIR_ENV, str(tmp_path / "none"))
     with pytest.raises(DustbenchError, match="no published weights for model 'fastdet'"):
         create_method("fastdet_lines")
+
+
+def test_fastdet_tta_runs_the_published_detector_with_flips_at_the_point_validation_chose():
+    """TTA_POINT is what calibrate_detector picks for the flipped detector on builtin-v2:validation."""
+    from dustbench.data.eval_data import open_data
+    from dustbench.methods.calibrate import calibrate_detector
+    from dustbench.methods.fastdet_rows import TTA_POINT
+
+    method = create_method("fastdet_tta")
+    published = load_model_file(ROOT / "leaderboard/models/fastdet_balanced.pt", tile=None)
+    image, _ = _scene()
+    mean = mirrored_mean(lambda view: published.probability(np.ascontiguousarray(view), tile=None), image)
+    assert np.array_equal(method.probability(image, tile=None), mean)
+    assert {k: method.options[k] for k in TTA_POINT} == TTA_POINT and method.options["flips"] is True
+    found = calibrate_detector(method, open_data("builtin-v2", "validation"), "psnr", visible=0.25)
+    assert {k: found[k] for k in TTA_POINT} == TTA_POINT
+    assert create_method("fastdet_tta", threshold=0.9).options["threshold"] == 0.9

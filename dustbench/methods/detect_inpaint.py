@@ -23,6 +23,8 @@ whose family's task has such ``file_info``), with the threshold and fill recorde
 what the detector flags, the long lines the training-free ``line_detect`` finds (its published
 rules, undilated): a speck detector and a scratch detector, one fill (the registered
 ``fastdet_lines`` is the published ``fastdet`` so). Under tiling the lines are sought per tile.
+``-o flips=1`` averages P(artifact) over the image and its three mirror images before it is
+thresholded (:func:`mirrored_mean`; four detector passes; the registered ``fastdet_tta``).
 
 Training validation of the detector families runs this class too
 (:func:`dustbench.train.validate.task_method`). The fill (:mod:`dustbench.fill`) is OpenCV Telea
@@ -46,6 +48,22 @@ from .line_scratches import detect_lines
 from .registry import MODEL_OPTIONS
 
 
+def mirrored_mean(probability, image: np.ndarray, axes=(0, 1)) -> np.ndarray:
+    """The mean of ``probability`` over ``image`` and its three mirror images (rows, ``axes[0]``,
+    reversed, columns, ``axes[1]``, reversed, both), each map mirrored back: test-time augmentation
+    with flips. A false alarm that one orientation of a small network's windows raises, the others
+    often do not; damage looks like damage every way round. Four network passes."""
+    total = None
+    for rows in (False, True):
+        for cols in (False, True):
+            flipped = tuple(a for a, on in zip(axes, (rows, cols)) if on)
+            view = np.flip(image, flipped) if flipped else image
+            p = probability(view)
+            p = np.flip(p, flipped) if flipped else p
+            total = p.astype(np.float32) if total is None else total + p
+    return (total / np.float32(4)).astype(np.float32)
+
+
 class DetectInpaint(Method):
     """A detector model (a loaded model file) followed by inpainting of what it flags."""
 
@@ -53,15 +71,16 @@ class DetectInpaint(Method):
 
     def __init__(self, detector: Method, threshold: float = DEFAULTS["threshold"], dilate: int = DEFAULTS["dilate"],
                  radius: float = DEFAULTS["radius"], fill: str = DEFAULTS["fill"], grow: float = DEFAULTS["grow"],
-                 lines: bool = DEFAULTS["lines"], metadata: dict | None = None):
-        check_inference_options(threshold, dilate, radius, fill, grow, lines)
+                 lines: bool = DEFAULTS["lines"], flips: bool = DEFAULTS["flips"], metadata: dict | None = None):
+        check_inference_options(threshold, dilate, radius, fill, grow, lines, flips)
         # what the detector was trained to flag (recorded for detection scores), if the file says
         metadata = metadata or {}
         trained = {k: float(metadata[k]) for k in ("label_threshold", "label_contrast") if k in metadata}
         if "calibrated" in metadata:  # how the file's threshold was chosen, e.g. "psnr on builtin-v2:validation"
             trained["calibrated"] = str(metadata["calibrated"])
-        # grow and lines only when used: a file without them describes (and scores) itself exactly as before
-        used = {**({"grow": float(grow)} if grow else {}), **({"lines": True} if lines else {})}
+        # grow, lines and flips only when used: a file without them describes (and scores) itself exactly as before
+        used = {**({"grow": float(grow)} if grow else {}), **({"lines": True} if lines else {}),
+                **({"flips": True} if flips else {})}
         super().__init__(name=detector.name, options={
             **detector.options, "kind": "detector", "threshold": float(threshold), "dilate": int(dilate),
             "radius": float(radius), "fill": fill, **used, **trained})
@@ -87,8 +106,15 @@ class DetectInpaint(Method):
         detector through :func:`~dustbench.methods.base.apply_method` (its checks, grey/RGB handling,
         bad values clipped), in tiles of ``tile`` (default: the detector's own tile size, else whole)."""
         tile = self.tiling.get("tile") if tile is UNSET else tile
-        prob = apply_method(self.detector, image, tile=tile, name=f"{self.detector.name} input", on_bad_output="clip")
-        return channel_max(prob) if prob.ndim == 3 else prob
+
+        def once(view: np.ndarray) -> np.ndarray:
+            prob = apply_method(self.detector, np.ascontiguousarray(view), tile=tile,
+                                name=f"{self.detector.name} input", on_bad_output="clip")
+            return channel_max(prob) if prob.ndim == 3 else prob
+
+        if not self.options.get("flips"):
+            return once(image)
+        return mirrored_mean(once, image)
 
     def detect(self, image: np.ndarray, tile=UNSET) -> np.ndarray:
         """Bool H×W: the pixels the detector flags (before dilation; with ``grow``, hysteresis from
@@ -106,9 +132,13 @@ class DetectInpaint(Method):
     def run_batch(self, images, masks):
         """The detector on all the images at once (one network batch), then each one's fill; its
         output checked as :meth:`probability` checks it (``method(image)``: bad values clipped)."""
-        prob = check_output(self.detector.run_batch(images, None), images.shape, images,
-                            f"detector {self.name!r}", "clip", OutputIssues())
-        return np.stack([self._fill(image, self._flag(p)) for image, p in zip(images, channel_max(prob))])
+        def once(batch: np.ndarray) -> np.ndarray:
+            batch = np.ascontiguousarray(batch)
+            return channel_max(check_output(self.detector.run_batch(batch, None), batch.shape, batch,
+                                            f"detector {self.name!r}", "clip", OutputIssues()))
+
+        prob = mirrored_mean(once, images, axes=(1, 2)) if self.options.get("flips") else once(images)
+        return np.stack([self._fill(image, self._flag(p)) for image, p in zip(images, prob)])
 
     def _fill(self, image: np.ndarray, flagged: np.ndarray) -> np.ndarray:
         o = self.options
