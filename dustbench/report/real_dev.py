@@ -49,13 +49,13 @@ def published_tuned(leaderboard: Path) -> tuple[dict, str]:
 
 
 TRAINING_FREE = ("morph_detect", "line_detect")  # specks; long scratches and hairs
-LEARNED = ("verified_specks", "verified_detect", "fastdet_lines")  # registered rows whose learned part ships inside
+LEARNED = ("verified_specks", "verified_detect", "fastdet_lines", "fastdet_tta")  # registered rows, learned part inside
 
 
 def default_rows(leaderboard: Path) -> list[Row]:
     """identity, median_tuned (published values), oracle_inpaint, every published model file, the
     training-free ``morph_detect`` and ``line_detect``, and the learned registered rows (``verified_*``,
-    ``fastdet_lines``)."""
+    ``fastdet_lines``, ``fastdet_tta``)."""
     tuned, tuned_on = published_tuned(leaderboard)
     rows = [Row(REFERENCE, REFERENCE),
             Row("median_tuned", "median_tuned", tuned, f"published values, tuned on {tuned_on}"),
