@@ -163,5 +163,6 @@ def test_published_cards_state_the_caveat_of_their_own_data():
     assert cards
     for card in cards:
         caveat = clean_images_caveat(json.loads(card.read_text(encoding="utf-8"))["training"]["data"])
-        lines = [s for s in card.with_suffix(".md").read_text(encoding="utf-8").splitlines() if s.startswith("- caveat:")]
+        text = card.with_suffix(".md").read_text(encoding="utf-8")
+        lines = [s for s in text.splitlines() if s.startswith("- caveat:")]
         assert lines == ([f"- caveat: {caveat}"] if caveat else []), card.name

@@ -15,7 +15,8 @@ way to apply any of them.
 """
 from __future__ import annotations
 
-# register identity, median, median_tuned, oracles; fastdet_lines, fastdet_tta; infrared_clean; line_detect; morph_detect; verified_*
+# register identity, median, median_tuned, oracles; fastdet_lines, fastdet_tta; infrared_clean; line_detect;
+# morph_detect; verified_*
 from . import classical, fastdet_rows, infrared_clean, line_scratches, morph_detect, verified_detect  # noqa: F401
 from .base import BadOutputError, Method, OutputIssues, apply_method, check_float_image, restored_rows
 from .classical import tune_median

@@ -49,10 +49,10 @@ from .registry import MODEL_OPTIONS
 
 
 def mirrored_mean(probability, image: np.ndarray, axes=(0, 1)) -> np.ndarray:
-    """The mean of ``probability`` over ``image`` and its three mirror images (rows, ``axes[0]``,
-    reversed, columns, ``axes[1]``, reversed, both), each map mirrored back: test-time augmentation
-    with flips. A false alarm that one orientation of a small network's windows raises, the others
-    often do not; damage looks like damage every way round. Four network passes."""
+    """The mean of ``probability`` over ``image`` and its three mirror images (upside down, left to
+    right, both; ``axes``: the image's row and column axes), each map mirrored back: test-time
+    augmentation with flips. A false alarm that one orientation of a small network's windows raises,
+    the others often do not; damage looks like damage every way round. Four network passes."""
     total = None
     for rows in (False, True):
         for cols in (False, True):
