@@ -9,7 +9,8 @@ ratio to the base rate. The negatives are every pixel no artifact touched, over 
 threshold for the whole split, as a detector is used. A development tool: choose on ``validation``
 (the default); ``--split test`` reports, it never chooses.
 
-Run: ``.venv/bin/python benchmarks/bench_separability.py [--split validation] [--detectors a.pt,b.pt]``.
+Run: ``.venv/bin/python benchmarks/bench_separability.py [--split validation] [--detectors a.pt,b.pt]
+[--flips]``.
 """
 from __future__ import annotations
 
@@ -70,6 +71,8 @@ def collect(args) -> dict:
 
     files = [f for f in args.detectors.split(",") if f]
     detectors = {score_name(f): load_model_file(f) for f in files}
+    if args.flips:  # each file again, its P averaged over four mirror images (-o flips=1)
+        detectors.update({f"{score_name(f)}+flips": load_model_file(f, flips=True) for f in files})
     if RESIDUAL in detectors or len(detectors) < len(files):
         raise DustbenchError(f"--detectors {args.detectors}: two scores would share a name")
     per_score: dict = {}
@@ -87,6 +90,7 @@ def main(argv=None) -> int:
     ap.add_argument("--data", default="builtin-v2", help="synthetic pairs with masks and family labels")
     ap.add_argument("--split", default="validation")
     ap.add_argument("--detectors", default=DEFAULT_DETECTORS, help="comma-separated detector model files ('' none)")
+    ap.add_argument("--flips", action="store_true", help="each detector also with -o flips=1 (four mirror images)")
     ap.add_argument("--radius", type=int, default=3, help="top-hat radius in px (line_detect's)")
     ap.add_argument("--out", default="runs/separability", help="folder for separability.json")
     ap.add_argument("--limit", type=int, default=None, help="first N images only")
