@@ -7,7 +7,7 @@
     >>> s.damaged.shape, s.damaged.dtype, s.mask.shape                   # and s.clean, s.labels, s.params
     ((64, 96, 3), dtype('uint8'), (64, 96))
     >>> dustbench.list_methods()
-    ['fastdet_lines', 'identity', 'infrared_clean', ...]
+    ['fastdet_lines', 'fastdet_tta', 'identity', 'infrared_clean', ...]
     >>> dustbench.create_method("median", radius=2)
     <Median median(radius=2, threshold=0, precision='exact')>
     >>> dustbench.evaluate("median", "builtin", limit=2)                 # the shared harness
