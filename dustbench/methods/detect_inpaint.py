@@ -52,14 +52,13 @@ def mirrored_mean(probability, image: np.ndarray, axes=(0, 1)) -> np.ndarray:
     """The mean of ``probability`` over ``image`` and its three mirror images (upside down, left to
     right, both; ``axes``: the image's row and column axes), each map mirrored back: test-time
     augmentation with flips. A false alarm that one orientation of a small network's windows raises,
-    the others often do not; damage looks like damage every way round. Four network passes."""
+    the others often do not; damage looks like damage every way round. Four network passes, each
+    given a contiguous array (``np.flip`` of no axes is the image itself)."""
     total = None
     for rows in (False, True):
         for cols in (False, True):
             flipped = tuple(a for a, on in zip(axes, (rows, cols)) if on)
-            view = np.flip(image, flipped) if flipped else image
-            p = probability(view)
-            p = np.flip(p, flipped) if flipped else p
+            p = np.flip(probability(np.ascontiguousarray(np.flip(image, flipped))), flipped)
             total = p.astype(np.float32) if total is None else total + p
     return (total / np.float32(4)).astype(np.float32)
 
@@ -108,8 +107,7 @@ class DetectInpaint(Method):
         tile = self.tiling.get("tile") if tile is UNSET else tile
 
         def once(view: np.ndarray) -> np.ndarray:
-            prob = apply_method(self.detector, np.ascontiguousarray(view), tile=tile,
-                                name=f"{self.detector.name} input", on_bad_output="clip")
+            prob = apply_method(self.detector, view, tile=tile, name=f"{self.detector.name} input", on_bad_output="clip")
             return channel_max(prob) if prob.ndim == 3 else prob
 
         if not self.options.get("flips"):
@@ -133,7 +131,6 @@ class DetectInpaint(Method):
         """The detector on all the images at once (one network batch), then each one's fill; its
         output checked as :meth:`probability` checks it (``method(image)``: bad values clipped)."""
         def once(batch: np.ndarray) -> np.ndarray:
-            batch = np.ascontiguousarray(batch)
             return channel_max(check_output(self.detector.run_batch(batch, None), batch.shape, batch,
                                             f"detector {self.name!r}", "clip", OutputIssues()))
 
